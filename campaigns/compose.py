@@ -88,8 +88,7 @@ def _check_media_url(url: str, number: int) -> None:
     where = f"Media URL #{number}"
     if len(url) > MAX_MEDIA_URL_LENGTH:
         raise ValueError(
-            f"{where} is {len(url):,} characters long; "
-            f"the maximum is {MAX_MEDIA_URL_LENGTH:,}: {_shorten(url)}"
+            f"{where} is {len(url):,} characters long; the maximum is {MAX_MEDIA_URL_LENGTH:,}: {_shorten(url)}"
         )
     if _BAD_URL_CHARS.search(url):
         raise ValueError(f"{where} contains spaces or characters not allowed in a URL: {url!r}")
@@ -134,9 +133,7 @@ def validate_media_urls(urls: list[str]) -> list[str]:
         seen.add(url)
         cleaned.append(url)
     if len(cleaned) > MAX_MEDIA_URLS:
-        raise ValueError(
-            f"Too many media URLs: {len(cleaned)} given, at most {MAX_MEDIA_URLS} are allowed."
-        )
+        raise ValueError(f"Too many media URLs: {len(cleaned)} given, at most {MAX_MEDIA_URLS} are allowed.")
     return cleaned
 
 
@@ -166,10 +163,7 @@ def preview(
     text = compose_body(rendered, add_stop_footer=add_stop_footer, smart_encoding=smart_encoding)
     info = analyze(text)
     if info.characters > MAX_BODY_CHARS:
-        errors.append(
-            f"The message is {info.characters:,} characters long; "
-            f"the maximum is {MAX_BODY_CHARS:,}."
-        )
+        errors.append(f"The message is {info.characters:,} characters long; the maximum is {MAX_BODY_CHARS:,}.")
     return {
         "text": text,
         **asdict(info),

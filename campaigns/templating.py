@@ -135,8 +135,7 @@ def _parse_tag(template: str, start: int) -> tuple[_Var, int]:
     word = _WORD.match(template, pos)
     if word is not None and (match is None or match.end() != word.end()):
         raise fail(
-            f'Invalid variable name "{word.group()}": use letters, digits and '
-            "underscores, not starting with a digit",
+            f'Invalid variable name "{word.group()}": use letters, digits and underscores, not starting with a digit',
             pos,
         )
     if match is None:
@@ -168,8 +167,7 @@ def _parse_tag(template: str, start: int) -> tuple[_Var, int]:
             quote = template[pos] if pos < n else ""
             if quote not in ("'", '"'):
                 raise fail(
-                    f'The argument of filter "default" on variable "{name}" must be '
-                    "in single or double quotes",
+                    f'The argument of filter "default" on variable "{name}" must be in single or double quotes',
                     pos,
                 )
             end = template.find(quote, pos + 1)
@@ -196,8 +194,7 @@ def _parse_tag(template: str, start: int) -> tuple[_Var, int]:
     if pos >= n or template.startswith(_OPEN, pos):
         raise unclosed()
     raise fail(
-        f'Unexpected character {template[pos]!r} in the tag for variable "{name}"; '
-        f'expected "|" or "{_CLOSE}"',
+        f'Unexpected character {template[pos]!r} in the tag for variable "{name}"; expected "|" or "{_CLOSE}"',
         pos,
     )
 

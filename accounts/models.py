@@ -1,0 +1,73 @@
+"""Staff accounts, their roles, and which numbers each may send from."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractUser
+from django.core.validators import MinValueValidator
+from django.db import models
+
+from recipients.phone import validate_e164
+
+
+class User(AbstractUser):
+    """A staff member. ``role`` decides what they may do; checks are server-side.
+
+    admin: everything (users, roles, senders). sender: launches campaigns from
+    the numbers an AuthorizedSender row grants them. viewer: read-only.
+    ``is_approved`` gates sign-in: only approved people get in, whatever
+    identity provider vouches for them.
+    """
+
+    class Role(models.TextChoices):
+        ADMIN = "admin", "Admin"
+        SENDER = "sender", "Sender"
+        VIEWER = "viewer", "Viewer"
+
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.VIEWER)
+    is_approved = models.BooleanField(
+        default=True,
+        help_text="Only approved people can sign in. Refused identities never get an account.",
+    )
+
+    @property
+    def is_portal_admin(self) -> bool:
+        return self.is_active and (self.role == self.Role.ADMIN or self.is_superuser)
+
+    @property
+    def can_send(self) -> bool:
+        return self.is_active and self.role in {self.Role.ADMIN, self.Role.SENDER}
+
+
+class Provider(models.TextChoices):
+    PLIVO = "plivo", "Plivo"
+    FLOWROUTE = "flowroute", "Flowroute"
+
+
+class AuthorizedSender(models.Model):
+    """A grant: ``user`` may send from ``number`` at ``provider``.
+
+    Several users may hold grants for the same number; a campaign sends from a
+    number only if its creator holds an active grant for it. ``max_mps`` is the
+    number's messages-per-second limit (segments count), enforced across all
+    workers; 0 means no limit of our own. ``relay`` marks numbers reserved for
+    masked two-way conversations.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="sender_grants")
+    number = models.CharField(max_length=16, validators=[validate_e164], help_text="E.164, e.g. +14155550100")
+    provider = models.CharField(max_length=20, choices=Provider.choices, default=Provider.PLIVO)
+    label = models.CharField(max_length=100, blank=True)
+    is_active = models.BooleanField(default=True)
+    max_mps = models.FloatField(
+        default=1.0,
+        validators=[MinValueValidator(0)],
+        help_text="Messages per second; 0 = unlimited",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "number"], name="unique_sender_grant")]
+        ordering = ["number"]
+
+    def __str__(self) -> str:
+        return f"{self.label or self.number} ({self.provider})"

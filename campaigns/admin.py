@@ -1,0 +1,85 @@
+from django.contrib import admin
+
+from campaigns.models import Campaign, CampaignCounter, CampaignEvent, Message
+from campaigns.selectors import campaign_stats
+
+
+@admin.register(Campaign)
+class CampaignAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "status",
+        "recipient_total",
+        "created_by",
+        "launched_at",
+        "completed_at",
+    ]
+    list_filter = ["status"]
+    search_fields = ["name", "body"]
+    filter_horizontal = ["senders", "lists"]
+    readonly_fields = [
+        "status",
+        "recipient_total",
+        "materialized_through",
+        "materialized",
+        "launched_at",
+        "completed_at",
+        "cancelled_at",
+        "pause_reason",
+        "stats",
+    ]
+    actions = ["launch"]
+
+    @admin.display(description="Progress")
+    def stats(self, obj: Campaign) -> str:
+        return str(campaign_stats(campaign=obj)) if obj.pk else "-"
+
+    @admin.action(description="Launch selected draft campaigns")
+    def launch(self, request, queryset) -> None:
+        from django.core.exceptions import ValidationError
+
+        from campaigns.services import TransitionError, campaign_launch
+
+        for campaign in queryset:
+            try:
+                campaign_launch(campaign=campaign, user=request.user)
+                self.message_user(request, f"Launched {campaign}.")
+            except (ValidationError, TransitionError) as exc:
+                self.message_user(request, f"{campaign}: {exc}", level="error")
+
+
+@admin.register(Message)
+class MessageAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "campaign",
+        "kind",
+        "to",
+        "sender",
+        "status",
+        "attempts",
+        "error_code",
+        "sent_at",
+    ]
+    list_filter = ["status", "kind", "provider"]
+    search_fields = ["to", "provider_message_id"]
+    raw_id_fields = ["campaign", "recipient", "created_by"]
+    list_select_related = ["campaign"]
+    show_full_result_count = False
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(CampaignEvent)
+class CampaignEventAdmin(admin.ModelAdmin):
+    list_display = ["campaign", "kind", "detail", "created_at"]
+    list_filter = ["kind"]
+
+
+@admin.register(CampaignCounter)
+class CampaignCounterAdmin(admin.ModelAdmin):
+    list_display = ["campaign", "bucket", "count"]

@@ -1,0 +1,76 @@
+"""Provider failover for pools that hold numbers at two providers (GOV.UK Notify's model).
+
+Each provider's recent outcomes are counted in the shared cache. While one
+provider's error rate is over ``SMS_FAILOVER_ERROR_RATE``, new sends move to the
+pool's numbers at a healthy provider, except a 10% trickle of probes that lets
+it prove it has recovered; then traffic drifts back. Every switch is recorded
+as a CampaignEvent on the campaigns that were sending.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+
+from django.conf import settings
+from django.core.cache import cache
+
+WINDOW_SECONDS = 30
+PROBE_SHARE = 0.1
+
+
+def _keys(provider: str) -> list[str]:
+    now = int(time.time() // WINDOW_SECONDS)
+    return [f"health:{provider}:{now - i}" for i in range(2)]
+
+
+def record(*, provider: str, ok: int, failed: int, campaigns: list) -> None:
+    key = _keys(provider)[0]
+    for suffix, n in (("ok", ok), ("bad", failed)):
+        if n:
+            cache.add(f"{key}:{suffix}", 0, timeout=WINDOW_SECONDS * 3)
+            try:
+                cache.incr(f"{key}:{suffix}", n)
+            except ValueError:
+                cache.set(f"{key}:{suffix}", n, timeout=WINDOW_SECONDS * 3)
+    _note_switch(provider, campaigns)
+
+
+def is_healthy(provider: str) -> bool:
+    values = cache.get_many([f"{k}:{s}" for k in _keys(provider) for s in ("ok", "bad")])
+    ok = sum(v for k, v in values.items() if k.endswith(":ok"))
+    bad = sum(v for k, v in values.items() if k.endswith(":bad"))
+    total = ok + bad
+    return total < settings.SMS_FAILOVER_MIN_SENDS or bad / total <= settings.SMS_FAILOVER_ERROR_RATE
+
+
+def _note_switch(provider: str, campaigns: list) -> None:
+    healthy = is_healthy(provider)
+    key = f"health:{provider}:state"
+    previous = cache.get(key, True)
+    if previous == healthy:
+        return
+    cache.set(key, healthy, timeout=None)
+    from campaigns.models import CampaignEvent
+
+    detail = (
+        f"{provider} {'recovered: sends drift back' if healthy else 'is failing: sends move to the other provider'}"
+    )
+    CampaignEvent.objects.bulk_create(
+        [
+            CampaignEvent(campaign=c, kind="failover", detail=detail)
+            for c in campaigns
+            if len({s.provider for s in c.senders.all()}) > 1
+        ]
+    )
+
+
+def usable(pool: list) -> list:
+    """The pool's numbers to use now: all of them unless a provider is failing."""
+    providers = {s.provider for s in pool}
+    if len(providers) < 2:
+        return pool
+    failing = {p for p in providers if not is_healthy(p)}
+    if not failing or failing == providers or random.random() < PROBE_SHARE:
+        return pool
+    return [s for s in pool if s.provider not in failing]

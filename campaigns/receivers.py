@@ -1,0 +1,68 @@
+"""Applies normalized delivery reports from the providers package to messages."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from django.dispatch import receiver
+from django.utils import timezone
+
+from campaigns.models import Message, MessageStatus
+from campaigns.transitions import earlier_than, move
+from providers.signals import status_received
+from providers.status import DeliveryStatus, StatusEvent
+
+S = MessageStatus
+_TO_MESSAGE = {
+    DeliveryStatus.QUEUED: S.QUEUED,
+    DeliveryStatus.SENT: S.SENT,
+    DeliveryStatus.DELIVERED: S.DELIVERED,
+    DeliveryStatus.UNDELIVERED: S.UNDELIVERED,
+    DeliveryStatus.FAILED: S.FAILED,
+}
+_FINAL = {S.DELIVERED, S.UNDELIVERED, S.FAILED}
+
+
+@receiver(status_received)
+def apply_status_events(sender, events: list[StatusEvent], **kwargs) -> None:
+    apply_events(events)
+
+
+def apply_events(events: list[StatusEvent]) -> None:
+    """Move each message forward only; duplicates and late reports change nothing.
+
+    The callback URL carries our message id, so a report for a message whose
+    send outcome was lost (worker killed) still settles it.
+    """
+    now = timezone.now()
+    groups: dict[tuple[str, str, str], list[int]] = defaultdict(list)
+    provider_ids: dict[int, str] = {}
+    for event in events:
+        try:
+            message_id = int(event.message_ref)
+        except (TypeError, ValueError):
+            found = (
+                Message.objects.filter(provider_message_id=event.provider_message_id)
+                .values_list("pk", flat=True)
+                .first()
+            )
+            if found is None:
+                continue
+            message_id = found
+        status = _TO_MESSAGE[event.status]
+        groups[(status, event.error_code[:20], event.error_text[:255])].append(message_id)
+        if event.provider_message_id:
+            provider_ids[message_id] = event.provider_message_id[:100]
+    # Apply lower statuses first so a batch holding "sent" and "delivered" ends delivered.
+    order = [S.QUEUED, S.SENT, S.UNDELIVERED, S.FAILED, S.DELIVERED]
+    for (status, code, text), ids in sorted(groups.items(), key=lambda item: order.index(item[0][0])):
+        fields: dict[str, object] = {}
+        if status in _FINAL:
+            fields["finished_at"] = now
+        if status in {S.UNDELIVERED, S.FAILED}:
+            fields.update(error_code=code, error_text=text or status, error_permanent=True)
+        move(ids=ids, to=status, allowed_from=earlier_than(status), **fields)
+    if provider_ids:
+        missing = Message.objects.filter(pk__in=list(provider_ids), provider_message_id="").values_list("pk", flat=True)
+        for pk in missing:
+            Message.objects.filter(pk=pk, provider_message_id="").update(provider_message_id=provider_ids[pk])

@@ -1,0 +1,226 @@
+"""Writes for campaigns: launch, pause, resume, cancel, retry. Views, API and tasks call these."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from campaigns.compose import compose_body, validate_media_urls
+from campaigns.encoding import MAX_BODY_CHARS
+from campaigns.models import Campaign, CampaignEvent, Message, MessageStatus
+from campaigns.templating import TemplateError, validate
+from campaigns.transitions import move
+
+logger = logging.getLogger(__name__)
+S = MessageStatus
+KNOWN_VARIABLES = {"first_name", "last_name", "name", "phone"}
+
+
+class TransitionError(Exception):
+    """A campaign cannot move from its current status to the one asked for (HTTP 409)."""
+
+
+def _audit(actor, action: str, campaign: Campaign, detail: str = "") -> None:
+    from accounts.services import audit_record
+
+    audit_record(actor=actor, action=action, target=campaign, detail=detail)
+
+
+def campaign_known_variables(*, campaign: Campaign) -> set[str]:
+    """Variables a body may use: the standard ones plus every attribute key of the targeted recipients."""
+    from recipients.selectors import attribute_keys_for_lists
+
+    return KNOWN_VARIABLES | attribute_keys_for_lists(list_ids=list(campaign.lists.values_list("pk", flat=True)))
+
+
+def campaign_validate_for_launch(*, campaign: Campaign, user) -> None:
+    """Everything that must be true before launch, as one ValidationError with field messages."""
+    errors: dict[str, list[str]] = {}
+    if not campaign.body.strip():
+        errors.setdefault("body", []).append("The message body is empty.")
+    else:
+        try:
+            validate(campaign.body, known=campaign_known_variables(campaign=campaign))
+        except TemplateError as exc:
+            errors.setdefault("body", []).append(str(exc))
+        composed = compose_body(
+            campaign.body,
+            add_stop_footer=campaign.add_stop_footer,
+            smart_encoding=campaign.smart_encoding,
+        )
+        if len(composed) > MAX_BODY_CHARS:
+            errors.setdefault("body", []).append(f"The message is longer than {MAX_BODY_CHARS} characters.")
+    try:
+        validate_media_urls(list(campaign.media_urls or []))
+    except ValueError as exc:
+        errors.setdefault("media_urls", []).append(str(exc))
+    lists = list(campaign.lists.all())
+    if not lists:
+        errors.setdefault("lists", []).append("Choose at least one recipient list.")
+    if any(lst.is_archived for lst in lists):
+        errors.setdefault("lists", []).append("Archived lists cannot be targeted.")
+    senders = list(campaign.senders.all())
+    if not senders:
+        errors.setdefault("senders", []).append("Choose at least one sender number.")
+    for sender in senders:
+        if not sender.is_active:
+            errors.setdefault("senders", []).append(f"{sender.number} is not active.")
+        if sender.user_id != user.pk:
+            errors.setdefault("senders", []).append(f"You are not authorized to send from {sender.number}.")
+    if not getattr(user, "can_send", False):
+        errors.setdefault("__all__", []).append("Your role may not send messages.")
+    if campaign.valid_until and campaign.valid_until <= (campaign.send_at or timezone.now()):
+        errors.setdefault("valid_until", []).append("The validity period ends before sending would start.")
+    if bool(campaign.quiet_hours_start) != bool(campaign.quiet_hours_end):
+        errors.setdefault("quiet_hours_start", []).append("Give both ends of the sending window, or neither.")
+    if errors:
+        raise ValidationError(errors)
+
+
+def campaign_launch(*, campaign: Campaign, user) -> Campaign:
+    """Launch a draft: now, or at ``send_at``. Launching twice, or racing, creates nothing twice."""
+    campaign_validate_for_launch(campaign=campaign, user=user)
+    now = timezone.now()
+    scheduled = campaign.send_at is not None and campaign.send_at > now + timedelta(seconds=5)
+    new_status = Campaign.Status.SCHEDULED if scheduled else Campaign.Status.SENDING
+    with transaction.atomic():
+        changed = Campaign.objects.filter(pk=campaign.pk, status=Campaign.Status.DRAFT).update(
+            status=new_status, launched_at=now, updated_at=now
+        )
+        if not changed:
+            raise TransitionError(
+                f"Only a draft can be launched; this campaign is {campaign.get_status_display().lower()}."
+            )
+        _audit(user, "campaign.launch", campaign, "scheduled" if scheduled else "")
+        if not scheduled:
+            transaction.on_commit(lambda: _start_materializing(campaign.pk))
+    campaign.refresh_from_db()
+    return campaign
+
+
+def _start_materializing(campaign_id: int) -> None:
+    from campaigns.tasks import materialize
+
+    materialize.delay(campaign_id)
+
+
+def campaign_start_scheduled(*, campaign_id: int) -> bool:
+    """Beat calls this when a scheduled campaign is due."""
+    changed = Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.SCHEDULED).update(
+        status=Campaign.Status.SENDING, updated_at=timezone.now()
+    )
+    if changed:
+        _start_materializing(campaign_id)
+    return bool(changed)
+
+
+def _set_status(campaign: Campaign, *, to: str, allowed: set[str], **fields) -> Campaign:
+    now = timezone.now()
+    changed = Campaign.objects.filter(pk=campaign.pk, status__in=allowed).update(status=to, updated_at=now, **fields)
+    campaign.refresh_from_db()
+    if not changed:
+        raise TransitionError(f"A {campaign.get_status_display().lower()} campaign cannot become {to}.")
+    return campaign
+
+
+def campaign_pause(*, campaign: Campaign, user, reason: str = "") -> Campaign:
+    """Stop new claims at once; messages already on the wire finish."""
+    campaign = _set_status(
+        campaign,
+        to=Campaign.Status.PAUSED,
+        allowed={Campaign.Status.SENDING},
+        pause_reason=reason or "Paused by a person",
+    )
+    _audit(user, "campaign.pause", campaign, reason)
+    return campaign
+
+
+def campaign_auto_pause(*, campaign_id: int, reason: str) -> bool:
+    changed = Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.SENDING).update(
+        status=Campaign.Status.PAUSED, pause_reason=reason[:255], updated_at=timezone.now()
+    )
+    if changed:
+        CampaignEvent.objects.create(campaign_id=campaign_id, kind="auto_pause", detail=reason)
+        logger.warning("campaign %s auto-paused: %s", campaign_id, reason)
+    return bool(changed)
+
+
+def campaign_resume(*, campaign: Campaign, user) -> Campaign:
+    """Continue where it stopped: only rows still pending are sent, so no duplicates and no gaps."""
+    campaign = _set_status(campaign, to=Campaign.Status.SENDING, allowed={Campaign.Status.PAUSED}, pause_reason="")
+    _audit(user, "campaign.resume", campaign)
+    transaction.on_commit(lambda: _kick(campaign.pk))
+    return campaign
+
+
+def _kick(campaign_id: int) -> None:
+    from campaigns.tasks import materialize
+
+    materialize.delay(campaign_id)
+
+
+def campaign_cancel(*, campaign: Campaign, user) -> Campaign:
+    """Cancel: nothing more is sent; the rest of the messages become cancelled."""
+    active = {
+        Campaign.Status.DRAFT,
+        Campaign.Status.SCHEDULED,
+        Campaign.Status.SENDING,
+        Campaign.Status.PAUSED,
+    }
+    campaign = _set_status(campaign, to=Campaign.Status.CANCELLED, allowed=active, cancelled_at=timezone.now())
+    _audit(user, "campaign.cancel", campaign)
+    transaction.on_commit(lambda: cancel_pending(campaign_id=campaign.pk))
+    return campaign
+
+
+def cancel_pending(*, campaign_id: int, chunk: int = 5000) -> int:
+    """Mark a cancelled campaign's unsent rows cancelled, a chunk at a time."""
+    total = 0
+    while True:
+        ids = list(
+            Message.objects.filter(campaign_id=campaign_id, status__in=[S.PENDING, S.CLAIMED]).values_list(
+                "pk", flat=True
+            )[:chunk]
+        )
+        if not ids:
+            return total
+        total += len(
+            move(
+                ids=ids,
+                to=S.CANCELLED,
+                allowed_from=[S.PENDING, S.CLAIMED],
+                finished_at=timezone.now(),
+            )
+        )
+
+
+def campaign_retry_failed(*, campaign: Campaign, user) -> int:
+    """Send again only messages that failed for a transient reason, as a new attempt on the same row."""
+    if campaign.status not in {
+        Campaign.Status.SENDING,
+        Campaign.Status.PAUSED,
+        Campaign.Status.COMPLETED,
+    }:
+        raise TransitionError("Only a launched campaign can retry failed messages.")
+    ids = list(
+        Message.objects.filter(campaign=campaign, status=S.FAILED, error_permanent=False).values_list("pk", flat=True)
+    )
+    moved = move(
+        ids=ids,
+        to=S.PENDING,
+        allowed_from=[S.FAILED],
+        enqueued_at=None,
+        due_at=timezone.now(),
+        finished_at=None,
+    )
+    if moved:
+        Campaign.objects.filter(pk=campaign.pk, status=Campaign.Status.COMPLETED).update(
+            status=Campaign.Status.SENDING, completed_at=None
+        )
+        transaction.on_commit(lambda: _kick(campaign.pk))
+    _audit(user, "campaign.retry_failed", campaign, f"{len(moved)} messages")
+    return len(moved)

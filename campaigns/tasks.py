@@ -1,0 +1,136 @@
+"""Celery tasks: thin wrappers that load ids and call the engine and services."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from celery import shared_task
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import Count
+from django.utils import timezone
+
+from campaigns import counters, dispatch, engine
+from campaigns.models import Campaign, CampaignCounter, Message, MessageStatus
+from campaigns.transitions import move
+
+logger = logging.getLogger(__name__)
+S = MessageStatus
+
+
+@shared_task(name="campaigns.send_batch", ignore_result=True, acks_late=True)
+def send_batch(message_ids: list[int]) -> dict:
+    result = engine.send_batch(message_ids=message_ids)
+    for campaign_id in result.campaigns:
+        dispatch.dispatch(campaign_id=campaign_id)
+    return {"claimed": result.claimed, "accepted": result.accepted}
+
+
+@shared_task(name="campaigns.materialize", ignore_result=True, acks_late=True)
+def materialize(campaign_id: int) -> int:
+    """Create a launched campaign's rows chunk by chunk, dispatching as soon as the first exist."""
+    campaign = Campaign.objects.filter(pk=campaign_id).first()
+    if campaign is None:
+        return 0
+    list_ids = list(campaign.lists.values_list("pk", flat=True))
+    total = 0
+    while not campaign.materialized and campaign.status in {
+        Campaign.Status.SENDING,
+        Campaign.Status.PAUSED,
+    }:
+        dispatch.materializing(campaign_id, refresh=True)
+        total += dispatch.materialize_chunk(campaign=campaign, list_ids=list_ids)
+        dispatch.dispatch(campaign_id=campaign_id)
+        campaign.refresh_from_db()
+    dispatch.dispatch(campaign_id=campaign_id)
+    return total
+
+
+def _locked(name: str, seconds: int) -> bool:
+    """A non-blocking lock: an overlapping periodic run is skipped, not queued."""
+    return cache.add(f"lock:{name}", 1, timeout=seconds)
+
+
+@shared_task(name="campaigns.sweep", ignore_result=True)
+def sweep() -> None:
+    if not _locked("sweep", 30):
+        return
+    try:
+        run_sweep()
+    finally:
+        cache.delete("lock:sweep")
+
+
+def run_sweep(now=None) -> None:
+    """Repair what crashes leave behind, start due campaigns, complete finished ones."""
+    from campaigns.services import campaign_start_scheduled, cancel_pending
+
+    now = now or timezone.now()
+    for campaign_id in Campaign.objects.filter(status=Campaign.Status.SCHEDULED, send_at__lte=now).values_list(
+        "pk", flat=True
+    ):
+        campaign_start_scheduled(campaign_id=campaign_id)
+
+    # Leases: claimed rows never reached the wire and go back; sending rows are unknown.
+    expired = Message.objects.filter(status__in=[S.CLAIMED, S.SENDING], lease_expires_at__lt=now)
+    for status, to in ((S.CLAIMED, S.PENDING), (S.SENDING, S.UNKNOWN)):
+        ids = list(expired.filter(status=status).values_list("pk", flat=True)[:10000])
+        fields = {"enqueued_at": None} if to == S.PENDING else {}
+        move(ids=ids, to=to, allowed_from=[status], **fields)
+    cutoff = now - timedelta(hours=settings.SMS_UNKNOWN_OUTCOME_HOURS)
+    ids = list(
+        Message.objects.filter(status=S.UNKNOWN, lease_expires_at__lt=cutoff).values_list("pk", flat=True)[:10000]
+    )
+    move(
+        ids=ids,
+        to=S.FAILED,
+        allowed_from=[S.UNKNOWN],
+        error_text="outcome unknown: no report from the provider",
+        error_permanent=True,
+        finished_at=now,
+    )
+
+    dispatch.requeue_stale(now=now)
+    dispatch.dispatch(campaign_id=None, now=now)
+    for campaign in Campaign.objects.filter(status=Campaign.Status.SENDING):
+        if campaign.valid_until and campaign.valid_until <= now:
+            ids = list(Message.objects.filter(campaign=campaign, status=S.PENDING).values_list("pk", flat=True)[:20000])
+            move(
+                ids=ids,
+                to=S.EXPIRED,
+                allowed_from=[S.PENDING],
+                finished_at=now,
+                error_text="validity period ended",
+            )
+        if not campaign.materialized:
+            if not dispatch.materializing(campaign.pk):
+                materialize.delay(campaign.pk)
+            continue
+        dispatch.dispatch(campaign_id=campaign.pk, now=now)
+        open_rows = Message.objects.filter(campaign=campaign, status__in=[S.PENDING, S.CLAIMED, S.SENDING, S.UNKNOWN])
+        if not open_rows.exists():
+            Campaign.objects.filter(pk=campaign.pk, status=Campaign.Status.SENDING).update(
+                status=Campaign.Status.COMPLETED, completed_at=now
+            )
+    for campaign_id in Campaign.objects.filter(
+        status=Campaign.Status.CANCELLED, cancelled_at__gte=now - timedelta(days=1)
+    ).values_list("pk", flat=True):
+        cancel_pending(campaign_id=campaign_id)
+
+
+@shared_task(name="campaigns.squash_counters", ignore_result=True)
+def squash_counters() -> None:
+    if not _locked("squash", 120):
+        return
+    try:
+        busy = (
+            CampaignCounter.objects.values("campaign_id")
+            .annotate(n=Count("id"))
+            .filter(n__gt=len(counters.BUCKETS))
+            .values_list("campaign_id", flat=True)
+        )
+        for campaign_id in list(busy):
+            counters.squash(campaign_id)
+    finally:
+        cache.delete("lock:squash")

@@ -1,0 +1,23 @@
+from django.contrib import admin
+
+from providers.models import ProviderEvent
+
+
+@admin.register(ProviderEvent)
+class ProviderEventAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "provider",
+        "kind",
+        "status",
+        "message_ref",
+        "provider_message_id",
+        "received_at",
+        "processed_at",
+    ]
+    list_filter = ["provider", "kind", "status"]
+    search_fields = ["message_ref", "provider_message_id"]
+    show_full_result_count = False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

@@ -1,0 +1,64 @@
+"""The one entry point for provider events, shared by webhooks and the sandbox."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from django.core.cache import cache
+from django.db import transaction
+
+from providers.models import ProviderEvent
+from providers.signals import inbound_received
+from providers.status import InboundSMS, StatusEvent
+
+logger = logging.getLogger(__name__)
+_DRAIN_DEBOUNCE_KEY = "providers:drain-scheduled"
+
+
+def record_status_events(*, events: Iterable[StatusEvent]) -> int:
+    """Store delivery reports and make sure a worker applies them soon."""
+    rows = [
+        ProviderEvent(
+            provider=e.provider,
+            kind=ProviderEvent.Kind.STATUS,
+            message_ref=e.message_ref,
+            provider_message_id=e.provider_message_id[:100],
+            status=e.status.value,
+            error_code=e.error_code[:20],
+            error_text=e.error_text[:255],
+            occurred_at=e.occurred_at,
+            payload=e.raw,
+        )
+        for e in events
+    ]
+    if not rows:
+        return 0
+    if len(rows) == 1:
+        rows[0].save(force_insert=True)
+    else:
+        ProviderEvent.objects.bulk_create(rows)
+    transaction.on_commit(schedule_drain)
+    return len(rows)
+
+
+def schedule_drain() -> None:
+    """Queue one drain task per second at most; beat is the safety net."""
+    from providers.tasks import apply_status_events
+
+    if cache.add(_DRAIN_DEBOUNCE_KEY, 1, timeout=1):
+        apply_status_events.delay()
+
+
+def record_inbound(*, inbound: InboundSMS) -> ProviderEvent:
+    """Store an inbound message and hand it to the apps at once (STOP must act now)."""
+    with transaction.atomic():
+        event = ProviderEvent.objects.create(
+            provider=inbound.provider,
+            kind=ProviderEvent.Kind.INBOUND,
+            provider_message_id=inbound.provider_message_id[:100],
+            payload=inbound.raw,
+        )
+        inbound_received.send(sender=ProviderEvent, inbound=inbound, event=event)
+        ProviderEvent.objects.filter(pk=event.pk).update(processed_at=event.received_at)
+    return event

@@ -1,0 +1,69 @@
+"""One event loop and one pooled HTTP client per worker process.
+
+Celery's prefork workers are synchronous, but provider throughput comes from
+keeping hundreds of requests in flight. Each process therefore runs a single
+asyncio loop in a daemon thread that owns an httpx client on the aiohttp
+transport (see README "Performance" for why not plain httpx). Sync code hands
+coroutines to it with :func:`run`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+import httpx
+from django.conf import settings
+
+T = TypeVar("T")
+
+_lock = threading.Lock()
+_state: dict[str, Any] = {"pid": None, "loop": None, "client": None}
+
+
+def _start_loop() -> asyncio.AbstractEventLoop:
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="sms-sender-loop", daemon=True)
+    thread.start()
+    return loop
+
+
+def get_loop() -> asyncio.AbstractEventLoop:
+    """The process's sender loop, created lazily and again after a fork."""
+    with _lock:
+        if _state["pid"] != os.getpid():
+            _state.update(pid=os.getpid(), loop=_start_loop(), client=None)
+        return _state["loop"]
+
+
+def run(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+    """Run ``coro`` on the sender loop and wait for its result."""
+    return asyncio.run_coroutine_threadsafe(coro, get_loop()).result(timeout)
+
+
+def submit(coro: Coroutine[Any, Any, T]) -> asyncio.Future[T]:
+    """Schedule ``coro`` on the sender loop; returns a concurrent future."""
+    return asyncio.run_coroutine_threadsafe(coro, get_loop())  # type: ignore[return-value]
+
+
+def get_client() -> httpx.AsyncClient:
+    """The shared client. Call only from code running on the sender loop."""
+    client = _state["client"]
+    if client is None:
+        from httpx_aiohttp import AiohttpTransport
+
+        limits = httpx.Limits(
+            max_connections=settings.SMS_MAX_IN_FLIGHT,
+            max_keepalive_connections=settings.SMS_MAX_IN_FLIGHT,
+            keepalive_expiry=30,
+        )
+        client = httpx.AsyncClient(
+            transport=AiohttpTransport(limits=limits),
+            timeout=httpx.Timeout(settings.SMS_HTTP_TIMEOUT, connect=min(5.0, settings.SMS_HTTP_TIMEOUT)),
+            headers={"User-Agent": "smsportal/0.1"},
+        )
+        _state["client"] = client
+    return client

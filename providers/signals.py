@@ -1,0 +1,12 @@
+"""Signals through which providers hand normalized events to the apps.
+
+Providers import nothing from the apps; the apps connect receivers in their
+``AppConfig.ready``.
+"""
+
+from django.dispatch import Signal
+
+# sender=backend or webhook class; kwargs: event=StatusEvent
+status_received = Signal()
+# sender=webhook class; kwargs: inbound=InboundSMS
+inbound_received = Signal()

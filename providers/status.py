@@ -1,0 +1,50 @@
+"""The one normalized delivery-status set that every provider maps onto.
+
+A provider's own vocabulary (Plivo's ``Status``, Flowroute's DLR ``status``)
+is translated by its webhook module; nothing else sees provider words.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class DeliveryStatus(StrEnum):
+    QUEUED = "queued"  # accepted by the provider, not yet handed to a carrier
+    SENT = "sent"  # handed to the carrier
+    DELIVERED = "delivered"  # the handset received it
+    UNDELIVERED = "undelivered"  # the carrier could not deliver it
+    FAILED = "failed"  # the provider refused or gave up
+
+
+FINAL_STATUSES = frozenset({DeliveryStatus.DELIVERED, DeliveryStatus.UNDELIVERED, DeliveryStatus.FAILED})
+
+
+@dataclass(frozen=True)
+class StatusEvent:
+    """A normalized delivery report. ``message_ref`` is our own id from the callback URL."""
+
+    provider: str
+    message_ref: str
+    status: DeliveryStatus
+    provider_message_id: str = ""
+    error_code: str = ""
+    error_text: str = ""
+    occurred_at: datetime | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class InboundSMS:
+    """A normalized inbound message (SMS, or MMS when ``media_urls`` is set)."""
+
+    provider: str
+    sender: str  # E.164
+    to: str  # E.164, our number
+    text: str
+    media_urls: tuple[str, ...] = ()
+    provider_message_id: str = ""
+    raw: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,93 @@
+"""Celery tasks of the providers package: applying stored delivery reports."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import transaction
+from django.utils import timezone
+
+from providers.models import ProviderEvent
+from providers.signals import status_received
+from providers.status import DeliveryStatus, StatusEvent
+
+DRAIN_BATCH = 2000
+
+
+def drain_status_events(*, limit: int = DRAIN_BATCH) -> int:
+    """Apply up to ``limit`` stored reports in one transaction. Safe to run anywhere, any number of times."""
+    with transaction.atomic():
+        rows = list(
+            ProviderEvent.objects.select_for_update(skip_locked=True)
+            .filter(processed_at__isnull=True, kind=ProviderEvent.Kind.STATUS)
+            .order_by("id")[:limit]
+        )
+        if not rows:
+            return 0
+        events = [
+            StatusEvent(
+                provider=r.provider,
+                message_ref=r.message_ref,
+                status=DeliveryStatus(r.status),
+                provider_message_id=r.provider_message_id,
+                error_code=r.error_code,
+                error_text=r.error_text,
+                occurred_at=r.occurred_at,
+            )
+            for r in rows
+        ]
+        status_received.send(sender=ProviderEvent, events=events)
+        ProviderEvent.objects.filter(pk__in=[r.pk for r in rows]).update(processed_at=timezone.now())
+    return len(rows)
+
+
+@shared_task(name="providers.apply_status_events", ignore_result=True)
+def apply_status_events() -> int:
+    total = 0
+    while (applied := drain_status_events()) > 0:
+        total += applied
+        if applied < DRAIN_BATCH:
+            break
+    return total
+
+
+@shared_task(name="providers.sandbox_report", ignore_result=True)
+def sandbox_report(accepted: list[tuple[str, str, bool]], stage: str = "sent") -> None:
+    """Simulated delivery reports for the sandbox backend: sent, then delivered or undelivered."""
+    from providers.events import record_status_events
+
+    events = []
+    for ref, provider_id, fails in accepted:
+        if stage == "sent":
+            status = DeliveryStatus.SENT
+        else:
+            status = DeliveryStatus.UNDELIVERED if fails else DeliveryStatus.DELIVERED
+        events.append(
+            StatusEvent(
+                provider="sandbox",
+                message_ref=ref,
+                status=status,
+                provider_message_id=provider_id,
+                error_code="80" if status == DeliveryStatus.UNDELIVERED else "",
+                error_text="destination temporarily unavailable (sandbox)"
+                if status == DeliveryStatus.UNDELIVERED
+                else "",
+                raw={"sandbox": True, "stage": stage},
+            )
+        )
+    with transaction.atomic():
+        record_status_events(events=events)
+    if stage == "sent":
+        sandbox_report.schedule(accepted, stage="final")
+
+
+def _schedule(accepted: list[tuple[str, str, bool]], stage: str = "sent") -> None:
+    from django.conf import settings
+
+    delay = settings.SMS_SANDBOX_DELAY_SECONDS
+    if delay:
+        sandbox_report.apply_async((accepted, stage), countdown=delay)
+    else:
+        sandbox_report.delay(accepted, stage)
+
+
+sandbox_report.schedule = _schedule  # type: ignore[attr-defined]

@@ -1,0 +1,41 @@
+"""Phone number parsing: one place, so every entry point normalizes the same way."""
+
+from __future__ import annotations
+
+import re
+
+import phonenumbers
+from django.conf import settings
+from django.core.exceptions import ValidationError
+
+_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+
+
+class InvalidNumber(ValueError):
+    pass
+
+
+def normalize(raw: str, *, region: str | None = None) -> str:
+    """Return the E.164 form of ``raw`` or raise :class:`InvalidNumber` with a reason."""
+    text = (raw or "").strip()
+    if not text:
+        raise InvalidNumber("empty phone number")
+    try:
+        parsed = phonenumbers.parse(text, region or settings.SMS_DEFAULT_REGION)
+    except phonenumbers.NumberParseException as exc:
+        raise InvalidNumber(f"not a phone number: {exc}") from None
+    if not phonenumbers.is_valid_number(parsed):
+        raise InvalidNumber("not a valid phone number")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def validate_e164(value: str) -> None:
+    if not _E164.match(value or ""):
+        raise ValidationError("Enter a number in E.164 form, e.g. +14155550100.")
+
+
+def region_of(e164: str) -> str | None:
+    try:
+        return phonenumbers.region_code_for_number(phonenumbers.parse(e164))
+    except phonenumbers.NumberParseException:
+        return None

@@ -1,0 +1,1 @@
+# receivers connect in ready(); filled by the consent issue

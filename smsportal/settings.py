@@ -1,0 +1,317 @@
+"""Django settings for smsportal, read from the environment (see README "Configuration").
+
+With no environment at all this is the embedded default: SQLite in the project
+folder, a filesystem broker that needs no server, and the sandbox SMS backend.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import dj_database_url
+
+from smsportal.env import (
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_secret,
+    env_str,
+    env_url,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("SMSPORTAL_VAR_DIR", str(BASE_DIR / "var")))
+
+DEBUG = env_bool("DEBUG", False)
+# PRODUCTION turns on the hardening that `manage.py check --deploy` asks for.
+PRODUCTION = env_bool("PRODUCTION", False)
+TESTING = "pytest" in sys.modules or env_bool("SMSPORTAL_TESTING", False)
+
+_INSECURE_DEV_KEY = "django-insecure-embedded-default-do-not-use-in-production"
+SECRET_KEY = env_secret("SECRET_KEY", None if PRODUCTION else _INSECURE_DEV_KEY)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["localhost", "127.0.0.1", "[::1]", "testserver"])
+PUBLIC_BASE_URL = env_url("PUBLIC_BASE_URL", "http://127.0.0.1:8000", schemes=("http", "https")).rstrip("/")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [PUBLIC_BASE_URL])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django.contrib.sites",
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.google",
+    "allauth.socialaccount.providers.github",
+    "allauth.socialaccount.providers.microsoft",
+    "allauth.socialaccount.providers.openid_connect",
+    "rest_framework",
+    "drf_spectacular",
+    "django_htmx",
+    "providers",
+    "accounts",
+    "recipients",
+    "campaigns",
+    "relay",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "smsportal.urls"
+WSGI_APPLICATION = "smsportal.wsgi.application"
+ASGI_APPLICATION = "smsportal.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------
+DATABASE_URL = env_secret("DATABASE_URL", f"sqlite:///{VAR_DIR / 'smsportal.sqlite3'}")
+try:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
+except Exception as exc:  # dj-database-url raises several types for bad URLs
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from None
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 30,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL;",
+    }
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+if TESTING and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["TEST"] = {"NAME": env_str("TEST_DATABASE_NAME", "test_smsportal")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis, broker and cache ---------------------------------------------
+# REDIS_URL is the production choice. Without it the broker is kombu's
+# filesystem transport (several processes on one machine can share it) and the
+# rate limiter falls back to the database.
+REDIS_URL = env_secret("REDIS_URL", "") or None
+if REDIS_URL:
+    env_url("REDIS_URL", REDIS_URL, schemes=("redis", "rediss"))
+CELERY_BROKER_URL = env_secret("CELERY_BROKER_URL", REDIS_URL or "filesystem://")
+CELERY_BROKER_TRANSPORT_OPTIONS: dict = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=60)}
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    _broker_dir = VAR_DIR / "broker"
+    for _sub in ("queue", "processed"):
+        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "processed_folder": str(_broker_dir / "processed"),
+        "store_processed": False,
+    }
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_TIMEZONE = "UTC"
+
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "smsportal_cache",
+        }
+    }
+
+# --- Auth -----------------------------------------------------------------
+AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "/"
+SITE_ID = 1
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+if TESTING:
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Local password login, for the embedded default and a break-glass admin.
+PASSWORD_LOGIN_ENABLED = env_bool("PASSWORD_LOGIN_ENABLED", True)
+ACCOUNT_LOGIN_METHODS = {"username", "email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "username*", "password1*", "password2*"]
+ACCOUNT_EMAIL_VERIFICATION = "none"
+ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
+SOCIALACCOUNT_ADAPTER = "accounts.adapters.SocialAccountAdapter"
+SOCIALACCOUNT_AUTO_SIGNUP = True
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = True
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
+SOCIALACCOUNT_LOGIN_ON_GET = False
+SOCIALACCOUNT_PROVIDERS: dict = {}
+for _provider in ("google", "github", "microsoft"):
+    _id = env_str(f"{_provider.upper()}_CLIENT_ID", "")
+    if _id:
+        SOCIALACCOUNT_PROVIDERS[_provider] = {
+            "APPS": [{"client_id": _id, "secret": env_secret(f"{_provider.upper()}_CLIENT_SECRET")}]
+        }
+if env_str("OIDC_CLIENT_ID", ""):
+    SOCIALACCOUNT_PROVIDERS["openid_connect"] = {
+        "OAUTH_PKCE_ENABLED": True,
+        "APPS": [
+            {
+                "provider_id": env_str("OIDC_PROVIDER_ID", "oidc"),
+                "name": env_str("OIDC_NAME", "Single sign-on"),
+                "client_id": env_str("OIDC_CLIENT_ID"),
+                "secret": env_secret("OIDC_CLIENT_SECRET"),
+                "settings": {"server_url": env_url("OIDC_SERVER_URL", "", schemes=("http", "https"))},
+            }
+        ],
+    }
+
+# --- REST API -------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.authentication.ApiTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_RATES": {"token": env_str("API_THROTTLE_RATE", "600/min")},
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "smsportal API",
+    "DESCRIPTION": "Send SMS and MMS to opt-in recipient lists.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+# --- SMS ------------------------------------------------------------------
+SMS_BACKEND = env_str("SMS_BACKEND", "providers.backends.sandbox.SMSBackend")
+SMS_DEFAULT_REGION = env_str("SMS_DEFAULT_REGION", "US")
+SMS_MAX_IN_FLIGHT = env_int("SMS_MAX_IN_FLIGHT", 256, minimum=1)
+SMS_HTTP_TIMEOUT = env_float("SMS_HTTP_TIMEOUT", 15.0, minimum=0.1)
+SMS_MAX_ATTEMPTS = env_int("SMS_MAX_ATTEMPTS", 5, minimum=1)
+SMS_RETRY_BASE_SECONDS = env_float("SMS_RETRY_BASE_SECONDS", 30.0, minimum=0)
+SMS_BATCH_SIZE = env_int("SMS_BATCH_SIZE", 500, minimum=1)
+SMS_LEASE_SECONDS = env_int("SMS_LEASE_SECONDS", 300, minimum=10)
+SMS_SANDBOX_DELAY_SECONDS = env_float("SMS_SANDBOX_DELAY_SECONDS", 1.0, minimum=0)
+PLIVO_API_URL = env_url("PLIVO_API_URL", "https://api.plivo.com", schemes=("http", "https")).rstrip("/")
+PLIVO_AUTH_ID = env_str("PLIVO_AUTH_ID", "")
+PLIVO_AUTH_TOKEN = env_secret("PLIVO_AUTH_TOKEN", "")
+FLOWROUTE_API_URL = env_url("FLOWROUTE_API_URL", "https://api.flowroute.com", schemes=("http", "https")).rstrip("/")
+FLOWROUTE_ACCESS_KEY = env_str("FLOWROUTE_ACCESS_KEY", "")
+FLOWROUTE_SECRET_KEY = env_secret("FLOWROUTE_SECRET_KEY", "")
+# Flowroute signs nothing: its callbacks carry this secret in the URL path.
+FLOWROUTE_WEBHOOK_SECRET = env_secret("FLOWROUTE_WEBHOOK_SECRET", "" if PRODUCTION else "dev-flowroute-webhook-secret")
+
+SMS_STOP_REPLY = env_str(
+    "SMS_STOP_REPLY",
+    "You are unsubscribed and will receive no more messages. Reply START to resubscribe.",
+)
+SMS_START_REPLY = env_str("SMS_START_REPLY", "You are subscribed again. Reply STOP to unsubscribe, HELP for help.")
+SMS_HELP_REPLY = env_str("SMS_HELP_REPLY", "smsportal: reply STOP to unsubscribe. Msg & data rates may apply.")
+
+# --- Internationalisation, static ------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if PRODUCTION
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+MEDIA_ROOT = VAR_DIR / "media"
+DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+
+# --- Security ---------------------------------------------------------------
+if PRODUCTION:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_REDIRECT_EXEMPT = [r"^health$"]
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+
+# --- Logging ----------------------------------------------------------------
+LOG_FORMAT = env_str("LOG_FORMAT", "json" if PRODUCTION else "text")
+if LOG_FORMAT not in {"json", "text"}:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r} must be json or text")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"mask_phones": {"()": "smsportal.logging.MaskPhoneNumbersFilter"}},
+    "formatters": {
+        "json": {"()": "smsportal.logging.JsonFormatter"},
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["mask_phones"],
+        },
+    },
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+# --- Sending engine tuning (see README "Configuration") ---------------------
+SMS_RATE_BURST_SECONDS = env_float("SMS_RATE_BURST_SECONDS", 1.0, minimum=0.01)
+SMS_PROVIDER_MPS = {
+    "plivo": env_float("PLIVO_ACCOUNT_MPS", 0.0, minimum=0),
+    "flowroute": env_float("FLOWROUTE_ACCOUNT_MPS", 0.0, minimum=0),
+}
+SMS_BATCHES_AHEAD = env_int("SMS_BATCHES_AHEAD", 6, minimum=1)
+SMS_LAUNCH_CHUNK = env_int("SMS_LAUNCH_CHUNK", 5000, minimum=100)
+SMS_AUTO_PAUSE_FAILURE_RATE = env_float("SMS_AUTO_PAUSE_FAILURE_RATE", 0.5, minimum=0)
+SMS_AUTO_PAUSE_MIN_SENDS = env_int("SMS_AUTO_PAUSE_MIN_SENDS", 50, minimum=1)
+SMS_FAILOVER_ERROR_RATE = env_float("SMS_FAILOVER_ERROR_RATE", 0.3, minimum=0)
+SMS_FAILOVER_MIN_SENDS = env_int("SMS_FAILOVER_MIN_SENDS", 20, minimum=1)
+SMS_UNKNOWN_OUTCOME_HOURS = env_float("SMS_UNKNOWN_OUTCOME_HOURS", 72.0, minimum=0)
+SMS_REDISPATCH_SECONDS = env_int("SMS_REDISPATCH_SECONDS", 120, minimum=5)

@@ -1,0 +1,15 @@
+"""Settings for the test suite: real PostgreSQL and Redis unless the environment says otherwise."""
+
+import os
+
+os.environ.setdefault("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
+os.environ.setdefault("SMS_BACKEND", "providers.backends.locmem.SMSBackend")
+os.environ.setdefault("SMS_SANDBOX_DELAY_SECONDS", "0")
+os.environ.setdefault("SMS_RETRY_BASE_SECONDS", "0.2")
+os.environ.setdefault("SMSPORTAL_TESTING", "1")
+
+from smsportal.settings import *  # noqa: F403
+
+CELERY_TASK_ALWAYS_EAGER = True
+CELERY_TASK_EAGER_PROPAGATES = True
