@@ -59,9 +59,6 @@ class Campaign(models.Model):
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
-        return f"{self.kind}: {self.detail}"
-
-    def __str__(self) -> str:
         return self.name
 
     @property

@@ -79,10 +79,7 @@ def test_smart_encoding_is_optional():
 
 def test_smart_encoding_and_footer_together():
     body = f"We{RSQ}re open\u00a0late!\r\n"
-    assert (
-        compose_body(body, add_stop_footer=True, smart_encoding=True)
-        == "We're open late!\nReply STOP to opt out"
-    )
+    assert compose_body(body, add_stop_footer=True, smart_encoding=True) == "We're open late!\nReply STOP to opt out"
 
 
 # --- validate_media_urls -----------------------------------------------------------
@@ -159,9 +156,7 @@ def test_invalid_media_urls(url, message):
 
 def test_duplicate_media_urls():
     with pytest.raises(ValueError, match=r"Media URL #3 is a duplicate: https://example.com/a.jpg"):
-        validate_media_urls(
-            ["https://example.com/a.jpg", "https://example.com/b.jpg", " https://example.com/a.jpg"]
-        )
+        validate_media_urls(["https://example.com/a.jpg", "https://example.com/b.jpg", " https://example.com/a.jpg"])
 
 
 def test_media_urls_must_be_strings_in_a_list():
@@ -243,15 +238,11 @@ def test_preview_footer_counts_towards_segments():
 
 
 def test_preview_length_limit():
-    ok = preview(
-        "a" * MAX_BODY_CHARS, sample_context={}, add_stop_footer=False, smart_encoding=False
-    )
+    ok = preview("a" * MAX_BODY_CHARS, sample_context={}, add_stop_footer=False, smart_encoding=False)
     assert ok["errors"] == []
     assert ok["segments"] == 11
 
-    too_long = preview(
-        "a" * (MAX_BODY_CHARS + 1), sample_context={}, add_stop_footer=False, smart_encoding=False
-    )
+    too_long = preview("a" * (MAX_BODY_CHARS + 1), sample_context={}, add_stop_footer=False, smart_encoding=False)
     assert too_long["errors"] == ["The message is 1,601 characters long; the maximum is 1,600."]
 
 
