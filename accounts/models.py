@@ -71,3 +71,53 @@ class AuthorizedSender(models.Model):
 
     def __str__(self) -> str:
         return f"{self.label or self.number} ({self.provider})"
+
+
+class ApiToken(models.Model):
+    """A credential for the REST API, acting as ``user``.
+
+    The full token is ``smsp_<prefix>_<secret>``; only ``prefix`` (for lookup) and
+    the SHA-256 of the whole token are stored, so it is shown once at creation.
+    A token is usable while not revoked and not past ``expires_at``.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, unique=True)
+    hashed_secret = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+
+class AuditEvent(models.Model):
+    """Who did what to which object, and when. Append-only: rows are never changed or deleted.
+
+    ``actor`` is null for the system (sweepers, auto-pause) and for refused
+    sign-ins; ``actor_description`` keeps a readable name even after the user
+    is deleted.
+    """
+
+    actor = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    actor_description = models.CharField(max_length=255, blank=True)
+    action = models.CharField(max_length=64, db_index=True)
+    target_type = models.CharField(max_length=64, blank=True)
+    target_id = models.CharField(max_length=64, blank=True)
+    target_repr = models.CharField(max_length=255, blank=True)
+    detail = models.TextField(blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["target_type", "target_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_description} {self.action}"
