@@ -315,3 +315,9 @@ SMS_FAILOVER_ERROR_RATE = env_float("SMS_FAILOVER_ERROR_RATE", 0.3, minimum=0)
 SMS_FAILOVER_MIN_SENDS = env_int("SMS_FAILOVER_MIN_SENDS", 20, minimum=1)
 SMS_UNKNOWN_OUTCOME_HOURS = env_float("SMS_UNKNOWN_OUTCOME_HOURS", 72.0, minimum=0)
 SMS_REDISPATCH_SECONDS = env_int("SMS_REDISPATCH_SECONDS", 120, minimum=5)
+# The live backend (SMS_BACKEND=providers.backends.live.SMSBackend) sends each
+# message through the backend of its sender number's provider.
+SMS_PROVIDER_BACKENDS = {
+    "plivo": env_str("SMS_PLIVO_BACKEND", "providers.backends.plivo.SMSBackend"),
+    "flowroute": env_str("SMS_FLOWROUTE_BACKEND", "providers.backends.flowroute.SMSBackend"),
+}

@@ -1,0 +1,99 @@
+"""The validating base view every provider webhook is built on (anymail-style).
+
+CSRF-exempt, POST only. Every ``validate_request`` defined anywhere in the
+class hierarchy runs before the body is parsed, so a mixin adds a check without
+calling ``super()``. A failed check answers 403, an unparseable body 400; in
+both cases nothing is stored. A provider that gets a 4xx does not retry with
+the same body, so a 500 is never the answer to bad input.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from django.utils.decorators import method_decorator
+from django.views import View
+from django.views.decorators.csrf import csrf_exempt
+
+logger = logging.getLogger(__name__)
+
+
+class WebhookError(Exception):
+    status = 400
+
+
+class MalformedWebhook(WebhookError):
+    """The body is not what the provider sends."""
+
+
+class WebhookAuthError(WebhookError):
+    """The request did not prove it came from the provider."""
+
+    status = 403
+
+
+@method_decorator(csrf_exempt, name="dispatch")
+class WebhookView(View):
+    http_method_names = ["post"]
+    provider = ""
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            for cls in reversed(type(self).__mro__):
+                check = cls.__dict__.get("validate_request")
+                if check is not None:
+                    check(self, request, **kwargs)
+            self.handle(request, **kwargs)
+        except WebhookError as exc:
+            logger.warning("%s webhook %s refused (%s): %s", self.provider, request.path_info, exc.status, exc)
+            return HttpResponse(str(exc), status=exc.status, content_type="text/plain")
+        return HttpResponse("ok", content_type="text/plain")
+
+    def validate_request(self, request: HttpRequest, **kwargs: Any) -> None:
+        """Raise :class:`WebhookAuthError` unless the request is genuine."""
+
+    def handle(self, request: HttpRequest, **kwargs: Any) -> None:
+        raise NotImplementedError
+
+
+class SecretInPathMixin:
+    """For providers that sign nothing: an unguessable secret in the URL path.
+
+    ``secrets()`` returns the accepted values (several while rotating); each
+    is compared in constant time.
+    """
+
+    def secrets(self) -> list[str]:
+        raise NotImplementedError
+
+    def validate_request(self, request: HttpRequest, **kwargs: Any) -> None:
+        given = str(kwargs.get("secret", "")).encode()
+        ok = False
+        for secret in self.secrets():
+            ok |= hmac.compare_digest(given, secret.encode())
+        if not ok:
+            raise WebhookAuthError("bad webhook secret")
+
+
+def json_body(request: HttpRequest) -> dict[str, Any]:
+    """The request body as a JSON object, or :class:`MalformedWebhook`."""
+    try:
+        body = json.loads(request.body)
+    except (ValueError, UnicodeDecodeError):
+        raise MalformedWebhook("body is not JSON") from None
+    if not isinstance(body, dict):
+        raise MalformedWebhook("body is not a JSON object")
+    return body
+
+
+def form_params(request: HttpRequest) -> dict[str, str | list[str]]:
+    """Form fields as Plivo signs them: one value as a string, several as a list."""
+    try:
+        fields = list(request.POST.lists())
+    except Exception:  # a broken multipart body: Django raises several types
+        raise MalformedWebhook("body is not a form") from None
+    return {k: (v[0] if len(v) == 1 else v) for k, v in fields}

@@ -1,0 +1,151 @@
+"""Plivo status callbacks and inbound messages, validated with X-Plivo-Signature-V3 or V2.
+
+Plivo signs the URL it called. Behind a proxy the Host header is ours, not
+Plivo's, so the URL is rebuilt from ``PUBLIC_BASE_URL`` and the request path.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest
+
+from providers.events import record_inbound, record_status_events
+from providers.signatures import plivo_v2_valid, plivo_v3_valid
+from providers.status import DeliveryStatus, InboundSMS, StatusEvent
+from providers.webhooks.base import MalformedWebhook, WebhookAuthError, WebhookView, form_params
+
+PROVIDER = "plivo"
+STATUSES = {
+    "queued": DeliveryStatus.QUEUED,
+    "sent": DeliveryStatus.SENT,
+    "delivered": DeliveryStatus.DELIVERED,
+    "undelivered": DeliveryStatus.UNDELIVERED,
+    "failed": DeliveryStatus.FAILED,
+    "rejected": DeliveryStatus.FAILED,
+}
+OPTED_OUT_CODE = "200"  # "recipient sent STOP": the campaigns app opts them out
+_FAILED_WORDS = re.compile(r"fail|reject|error|invalid|block", re.IGNORECASE)
+_UNDELIVERED_WORDS = re.compile(r"undeliver|expire", re.IGNORECASE)
+_MEDIA_KEY = re.compile(r"^Media(\d+)$")
+
+
+def map_status(raw: str) -> DeliveryStatus:
+    """Plivo's word as a normalized status; an unknown word is taken as ``sent`` (never final)."""
+    word = raw.strip().lower()
+    if word in STATUSES:
+        return STATUSES[word]
+    if _UNDELIVERED_WORDS.search(word):
+        return DeliveryStatus.UNDELIVERED
+    if _FAILED_WORDS.search(word):
+        return DeliveryStatus.FAILED
+    return DeliveryStatus.SENT
+
+
+def parse_time(value: str) -> datetime | None:
+    """Plivo times look like ``2026-01-02 03:04:05.123456`` (UTC)."""
+    for fmt in ("%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M:%S"):
+        try:
+            return datetime.strptime(value.strip(), fmt).replace(tzinfo=UTC)
+        except ValueError:
+            continue
+    return None
+
+
+def _e164(digits: str) -> str:
+    digits = digits.strip()
+    return digits if digits.startswith("+") or not digits.isdigit() else "+" + digits
+
+
+def _one(params: dict[str, Any], key: str) -> str:
+    value = params.get(key, "")
+    return value[-1] if isinstance(value, list) else value
+
+
+class PlivoSignatureMixin:
+    """Accept a request carrying a valid V3 signature, or failing that a valid V2 one."""
+
+    def validate_request(self, request: HttpRequest, **kwargs: Any) -> None:
+        token = settings.PLIVO_AUTH_TOKEN
+        if not token:
+            raise WebhookAuthError("PLIVO_AUTH_TOKEN is not set: cannot validate Plivo signatures")
+        url = settings.PUBLIC_BASE_URL + request.get_full_path_info()
+        headers = request.headers
+        v3 = ",".join(h for h in (headers.get("X-Plivo-Signature-V3"), headers.get("X-Plivo-Signature-Ma-V3")) if h)
+        if v3:
+            nonce = headers.get("X-Plivo-Signature-V3-Nonce", "")
+            params = form_params(request) if request.method == "POST" else {}
+            if plivo_v3_valid(
+                method=request.method or "POST", url=url, nonce=nonce, signatures=v3, auth_token=token, params=params
+            ):
+                return
+        v2 = ",".join(h for h in (headers.get("X-Plivo-Signature-V2"), headers.get("X-Plivo-Signature-Ma-V2")) if h)
+        if v2:
+            nonce = headers.get("X-Plivo-Signature-V2-Nonce", "")
+            if plivo_v2_valid(url=url, nonce=nonce, signatures=v2, auth_token=token):
+                return
+        raise WebhookAuthError("missing or invalid Plivo signature" if v3 or v2 else "unsigned request")
+
+
+class StatusWebhookView(PlivoSignatureMixin, WebhookView):
+    """``POST /webhooks/plivo/status/<ref>/``: one delivery report (one per part of a long message)."""
+
+    provider = PROVIDER
+
+    def handle(self, request: HttpRequest, **kwargs: Any) -> None:
+        params = form_params(request)
+        raw_status = _one(params, "Status")
+        if not raw_status:
+            raise MalformedWebhook("no Status field")
+        status = map_status(raw_status)
+        code = _one(params, "ErrorCode").strip()
+        if code.strip("0") == "":  # "000" is Plivo's "success"
+            code = ""
+        # Parts of a long message report under their own uuid; the parent is what the send returned.
+        message_id = _one(params, "ParentMessageUUID") or _one(params, "MessageUUID")
+        occurred = parse_time(_one(params, "DeliveryReportTime") or _one(params, "SentTime") or "")
+        event = StatusEvent(
+            provider=PROVIDER,
+            message_ref=kwargs["ref"],
+            status=status,
+            provider_message_id=message_id,
+            error_code=code,
+            error_text=f"{raw_status} (Plivo error {code})" if code else "",
+            occurred_at=occurred,
+            raw=params,
+        )
+        record_status_events(events=[event])
+
+
+def parse_inbound(params: dict[str, Any]) -> InboundSMS:
+    sender, to = _one(params, "From"), _one(params, "To")
+    if not sender or not to:
+        raise MalformedWebhook("From and To are required")
+    is_mms = _one(params, "Type").lower() == "mms"
+    text = _one(params, "Body") if is_mms else _one(params, "Text")
+    text = text or _one(params, "Text") or _one(params, "Body")
+    media = sorted(
+        ((int(m.group(1)), _one(params, key)) for key in params if (m := _MEDIA_KEY.match(key))),
+        key=lambda item: item[0],
+    )
+    return InboundSMS(
+        provider=PROVIDER,
+        sender=_e164(sender),
+        to=_e164(to),
+        text=text,
+        media_urls=tuple(url for _, url in media if url),
+        provider_message_id=_one(params, "MessageUUID"),
+        raw=params,
+    )
+
+
+class InboundWebhookView(PlivoSignatureMixin, WebhookView):
+    """``POST /webhooks/plivo/inbound/``: the Plivo application's message URL."""
+
+    provider = PROVIDER
+
+    def handle(self, request: HttpRequest, **kwargs: Any) -> None:
+        record_inbound(inbound=parse_inbound(form_params(request)))
