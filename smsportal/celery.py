@@ -14,4 +14,5 @@ app.conf.beat_schedule = {
     "sweep-campaigns": {"task": "campaigns.sweep", "schedule": 5.0},
     "apply-status-events": {"task": "providers.apply_status_events", "schedule": 5.0},
     "squash-counters": {"task": "campaigns.squash_counters", "schedule": 60.0},
+    "expire-relay-conversations": {"task": "relay.expire_conversations", "schedule": 60.0},
 }

@@ -5,5 +5,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("webhooks/", include("providers.webhooks.urls")),
+    path("", include("relay.urls")),
     path("", include("campaigns.urls")),
 ]

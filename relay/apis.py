@@ -1,0 +1,190 @@
+"""REST API for the relay: one class per operation; authentication is the project default."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.shortcuts import get_object_or_404
+from rest_framework import permissions, serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.models import Provider
+from accounts.services import audit_record
+from relay import selectors, services
+from relay.models import Conversation, RelayNumber
+
+
+class CanManageRelay(permissions.BasePermission):
+    """Reads for every signed-in user; writes for admins and senders."""
+
+    message = "Only admins and senders may create or close relay conversations."
+
+    def has_permission(self, request, view) -> bool:
+        if request.method in permissions.SAFE_METHODS:
+            return True
+        return selectors.relay_can_manage(user=request.user)
+
+
+class IsPortalAdmin(permissions.BasePermission):
+    message = "Only admins may manage relay numbers."
+
+    def has_permission(self, request, view) -> bool:
+        return bool(getattr(request.user, "is_portal_admin", False))
+
+
+def _relay_error(exc: services.RelayError) -> Response:
+    body = {"detail": exc.message}
+    if exc.field:
+        body[exc.field] = [exc.message]
+    code = status.HTTP_409_CONFLICT if isinstance(exc, services.PoolExhausted) else status.HTTP_400_BAD_REQUEST
+    return Response(body, status=code)
+
+
+class ConversationOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    participant_a = serializers.CharField(help_text="Real number; masked unless you are an admin")
+    participant_b = serializers.CharField(help_text="Real number; masked unless you are an admin")
+    name_a = serializers.CharField()
+    name_b = serializers.CharField()
+    virtual_for_a = serializers.CharField(help_text="The number A texts; it stands for B")
+    virtual_for_b = serializers.CharField(help_text="The number B texts; it stands for A")
+    close_reason = serializers.CharField()
+    expires_at = serializers.DateTimeField(allow_null=True)
+    created_by = serializers.CharField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    closed_at = serializers.DateTimeField(allow_null=True)
+
+
+class ConversationListCreateApi(APIView):
+    permission_classes = [permissions.IsAuthenticated, CanManageRelay]
+
+    class InputSerializer(serializers.Serializer):
+        participant_a = serializers.CharField(max_length=40)
+        participant_b = serializers.CharField(max_length=40)
+        name_a = serializers.CharField(max_length=50, required=False, allow_blank=True, default="")
+        name_b = serializers.CharField(max_length=50, required=False, allow_blank=True, default="")
+        expires_in_hours = serializers.FloatField(required=False, allow_null=True, min_value=0.01, max_value=24 * 365)
+
+    class FilterSerializer(serializers.Serializer):
+        status = serializers.ChoiceField(choices=Conversation.Status.choices, required=False)
+
+    def get(self, request: Request) -> Response:
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        conversations = selectors.conversation_list(status=filters.validated_data.get("status"))[:500]
+        data = [selectors.conversation_view(conversation=c, user=request.user) for c in conversations]
+        return Response(ConversationOutputSerializer(data, many=True).data)
+
+    def post(self, request: Request) -> Response:
+        payload = self.InputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        hours = data.get("expires_in_hours")
+        try:
+            conversation = services.conversation_create(
+                participant_a=data["participant_a"],
+                participant_b=data["participant_b"],
+                name_a=data["name_a"],
+                name_b=data["name_b"],
+                ttl=timedelta(hours=hours) if hours else None,
+                created_by=request.user,
+            )
+        except services.RelayError as exc:
+            return _relay_error(exc)
+        audit_record(actor=request.user, action="relay.create", target=conversation)
+        view = selectors.conversation_view(conversation=conversation, user=request.user)
+        return Response(ConversationOutputSerializer(view).data, status=status.HTTP_201_CREATED)
+
+
+class ConversationDetailApi(APIView):
+    def get(self, request: Request, pk: int) -> Response:
+        conversation = get_object_or_404(selectors.conversation_list(), pk=pk)
+        view = selectors.conversation_view(conversation=conversation, user=request.user)
+        return Response(ConversationOutputSerializer(view).data)
+
+
+class ConversationCloseApi(APIView):
+    permission_classes = [permissions.IsAuthenticated, CanManageRelay]
+
+    def post(self, request: Request, pk: int) -> Response:
+        conversation = get_object_or_404(selectors.conversation_list(), pk=pk)
+        if not services.conversation_close(conversation=conversation, reason=f"closed by {request.user.username}"):
+            return Response({"detail": f"The conversation is already {conversation.status}."}, status=409)
+        audit_record(actor=request.user, action="relay.close", target=conversation)
+        conversation.refresh_from_db()
+        view = selectors.conversation_view(conversation=conversation, user=request.user)
+        return Response(ConversationOutputSerializer(view).data)
+
+
+class TranscriptApi(APIView):
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        direction = serializers.CharField()
+        outcome = serializers.CharField()
+        from_number = serializers.CharField(help_text="Real number; masked unless you are an admin")
+        to_virtual = serializers.CharField()
+        text = serializers.CharField()
+        media_urls = serializers.ListField(child=serializers.CharField())
+        message_id = serializers.IntegerField(allow_null=True, help_text="The relayed outbound message")
+        delivery_status = serializers.CharField(allow_null=True)
+        received_at = serializers.DateTimeField()
+
+    def get(self, request: Request, pk: int) -> Response:
+        conversation = get_object_or_404(selectors.conversation_list(), pk=pk)
+        rows = selectors.transcript_view(conversation=conversation, user=request.user)
+        return Response(self.OutputSerializer(rows, many=True).data)
+
+
+class RelayNumberSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = RelayNumber
+        fields = ["id", "number", "provider", "label", "is_active", "created_at"]
+        read_only_fields = ["id", "number", "created_at"]
+
+
+class RelayNumberListCreateApi(APIView):
+    """Everyone may list the pool; only admins add numbers."""
+
+    def get_permissions(self):
+        if self.request.method in permissions.SAFE_METHODS:
+            return [permissions.IsAuthenticated()]
+        return [permissions.IsAuthenticated(), IsPortalAdmin()]
+
+    class InputSerializer(serializers.Serializer):
+        number = serializers.CharField(max_length=40)
+        provider = serializers.ChoiceField(choices=Provider.choices, default=Provider.PLIVO)
+        label = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+        is_active = serializers.BooleanField(default=True)
+
+    def get(self, request: Request) -> Response:
+        return Response(RelayNumberSerializer(selectors.relay_number_list(), many=True).data)
+
+    def post(self, request: Request) -> Response:
+        payload = self.InputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        try:
+            number = services.relay_number_create(**payload.validated_data)
+        except services.RelayError as exc:
+            return _relay_error(exc)
+        audit_record(actor=request.user, action="relay.number_add", target=number)
+        return Response(RelayNumberSerializer(number).data, status=status.HTTP_201_CREATED)
+
+
+class RelayNumberDetailApi(APIView):
+    """Admins change a number's label, provider or active flag. Numbers are never deleted (transcripts)."""
+
+    permission_classes = [permissions.IsAuthenticated, IsPortalAdmin]
+
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(RelayNumberSerializer(get_object_or_404(RelayNumber, pk=pk)).data)
+
+    def patch(self, request: Request, pk: int) -> Response:
+        number = get_object_or_404(RelayNumber, pk=pk)
+        payload = RelayNumberSerializer(number, data=request.data, partial=True)
+        payload.is_valid(raise_exception=True)
+        payload.save()
+        audit_record(actor=request.user, action="relay.number_update", target=number)
+        return Response(payload.data)
