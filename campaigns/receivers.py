@@ -66,3 +66,28 @@ def apply_events(events: list[StatusEvent]) -> None:
         missing = Message.objects.filter(pk__in=list(provider_ids), provider_message_id="").values_list("pk", flat=True)
         for pk in missing:
             Message.objects.filter(pk=pk, provider_message_id="").update(provider_message_id=provider_ids[pk])
+    _opt_out_stopped(events)
+
+
+# Plivo reports a send to someone who replied STOP as failed with error 200.
+_OPTED_OUT_CODES = {("plivo", "200")}
+
+
+def _opt_out_stopped(events: list[StatusEvent]) -> None:
+    """Opt out the recipients whose message failed because they had opted out at the provider."""
+    refs = [
+        int(e.message_ref) for e in events if (e.provider, e.error_code) in _OPTED_OUT_CODES and e.message_ref.isdigit()
+    ]
+    if not refs:
+        return
+    from recipients.models import Recipient
+    from recipients.services import recipient_opt_out
+
+    recipient_ids = Message.objects.filter(pk__in=refs, recipient__isnull=False).values_list("recipient_id", flat=True)
+    for recipient in Recipient.objects.filter(pk__in=list(recipient_ids)):
+        recipient_opt_out(
+            recipient=recipient,
+            channel="provider",
+            evidence="The provider reported a message as refused: the recipient had replied STOP (Plivo error 200).",
+            actor_description="provider",
+        )
