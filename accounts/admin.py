@@ -1,7 +1,17 @@
+"""Django admin for accounts. Changes to roles, approvals, senders and tokens are audited."""
+
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
-from accounts.models import AuthorizedSender, User
+from accounts import services
+from accounts.http import client_ip
+from accounts.models import ApiToken, AuditEvent, AuthorizedSender, User
+
+
+def _changes(form, fields) -> str:
+    return "; ".join(
+        f"{f}: {form.initial.get(f)} -> {form.cleaned_data.get(f)}" for f in fields if f in form.changed_data
+    )
 
 
 @admin.register(User)
@@ -10,9 +20,88 @@ class UserAdmin(BaseUserAdmin):
     list_filter = ["role", "is_approved", "is_active"]
     fieldsets = (*BaseUserAdmin.fieldsets, ("Portal", {"fields": ("role", "is_approved")}))
 
+    def save_model(self, request, obj, form, change) -> None:
+        super().save_model(request, obj, form, change)
+        ip = client_ip(request)
+        if not change:
+            services.audit_record(
+                actor=request.user, action="user.create", target=obj, detail=f"role={obj.role} (admin)", ip=ip
+            )
+            return
+        if "role" in form.changed_data:
+            services.audit_record(
+                actor=request.user, action="user.set_role", target=obj, detail=_changes(form, ["role"]), ip=ip
+            )
+        access = [f for f in ("is_approved", "is_active", "is_superuser", "is_staff") if f in form.changed_data]
+        if access:
+            services.audit_record(
+                actor=request.user, action="user.set_access", target=obj, detail=_changes(form, access), ip=ip
+            )
+
+    def delete_model(self, request, obj) -> None:
+        services.audit_record(actor=request.user, action="user.delete", target=obj, ip=client_ip(request))
+        super().delete_model(request, obj)
+
 
 @admin.register(AuthorizedSender)
 class AuthorizedSenderAdmin(admin.ModelAdmin):
     list_display = ["number", "provider", "user", "label", "is_active", "max_mps"]
     list_filter = ["provider", "is_active"]
     search_fields = ["number", "label", "user__username", "user__email"]
+
+    def save_model(self, request, obj, form, change) -> None:
+        super().save_model(request, obj, form, change)
+        detail = _changes(form, form.changed_data) if change else f"user={obj.user}"
+        action = "sender.update" if change else "sender.create"
+        services.audit_record(actor=request.user, action=action, target=obj, detail=detail, ip=client_ip(request))
+
+    def delete_model(self, request, obj) -> None:
+        services.audit_record(actor=request.user, action="sender.delete", target=obj, ip=client_ip(request))
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for obj in queryset:
+            services.audit_record(actor=request.user, action="sender.delete", target=obj, ip=client_ip(request))
+        super().delete_queryset(request, queryset)
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Tokens are created on /tokens/ (the secret is shown once there); here they can only be revoked."""
+
+    list_display = ["name", "user", "prefix", "created_at", "last_used_at", "expires_at", "revoked_at"]
+    list_filter = ["revoked_at"]
+    search_fields = ["name", "prefix", "user__username"]
+    readonly_fields = ["user", "name", "prefix", "created_at", "last_used_at", "expires_at", "revoked_at"]
+    exclude = ["hashed_secret"]
+    actions = ["revoke"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.action(description="Revoke selected tokens")
+    def revoke(self, request, queryset) -> None:
+        for token in queryset.select_related("user"):
+            services.api_token_revoke(actor=request.user, token=token, ip=client_ip(request))
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """Read-only: the audit log is append-only."""
+
+    list_display = ["created_at", "actor_description", "action", "target_type", "target_id", "target_repr", "ip"]
+    list_filter = ["action", "target_type"]
+    search_fields = ["actor_description", "action", "target_repr", "detail"]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -1,18 +1,220 @@
-"""Writes for accounts. ``audit_record`` is the one way to write the audit log."""
+"""Writes for accounts: the audit log, people and their roles, sender grants, API tokens.
+
+``audit_record`` is the one way to write the audit log; every other write here
+records itself through it.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import secrets
+from datetime import datetime, timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.models import ApiToken, AuditEvent, AuthorizedSender, User
 
 logger = logging.getLogger("smsportal.audit")
 
+TOKEN_PREFIX = "smsp"
 
-def audit_record(*, actor, action: str, target=None, detail: str = "") -> None:
-    """Record who did what to which object (filled in by the accounts issue with a model)."""
-    logger.info(
-        "audit %s by %s on %s %s",
-        action,
-        getattr(actor, "username", actor),
-        f"{type(target).__name__}:{getattr(target, 'pk', '')}" if target is not None else "-",
-        detail,
+
+def _describe_actor(actor) -> str:
+    if actor is None:
+        return "system"
+    if isinstance(actor, str):
+        return actor
+    return getattr(actor, "email", "") or getattr(actor, "username", "") or str(actor)
+
+
+def audit_record(
+    *,
+    actor,
+    action: str,
+    target=None,
+    detail: str = "",
+    ip: str | None = None,
+    actor_description: str = "",
+) -> AuditEvent:
+    """Append one event. ``actor`` is a User, None (the system) or a description string."""
+    user = actor if isinstance(actor, User) and actor.pk else None
+    event = AuditEvent.objects.create(
+        actor=user,
+        actor_description=(actor_description or _describe_actor(actor))[:255],
+        action=action[:64],
+        target_type=target._meta.label_lower if target is not None and hasattr(target, "_meta") else "",
+        target_id=str(getattr(target, "pk", "") or "") if target is not None else "",
+        target_repr=str(target)[:255] if target is not None else "",
+        detail=detail,
+        ip=ip or None,
     )
+    logger.info(
+        "audit %s by %s on %s:%s %s", action, event.actor_description, event.target_type, event.target_id, detail
+    )
+    return event
+
+
+# --- People and roles -----------------------------------------------------------
+
+
+def user_invite(*, actor: User, email: str, role: str, username: str = "", ip: str | None = None) -> User:
+    """Approve a person by email: they can sign in with any provider that vouches for that address.
+
+    The account has no password; the email counts as verified because an admin vouched for it.
+    """
+    from allauth.account.models import EmailAddress
+
+    email = email.strip().lower()
+    if role not in User.Role.values:
+        raise ValidationError({"role": f"Unknown role {role!r}."})
+    if User.objects.filter(email__iexact=email).exists():
+        raise ValidationError({"email": "Someone with this email address already has an account."})
+    username = (username or email).strip()[:150]
+    if User.objects.filter(username__iexact=username).exists():
+        raise ValidationError({"username": "This username is taken."})
+    with transaction.atomic():
+        user = User(username=username, email=email, role=role, is_approved=True)
+        user.set_unusable_password()
+        user.full_clean(exclude=["password"])
+        user.save()
+        EmailAddress.objects.create(user=user, email=email, verified=True, primary=True)
+        audit_record(actor=actor, action="user.invite", target=user, detail=f"role={role}", ip=ip)
+    return user
+
+
+def user_set_role(*, actor: User, user: User, role: str, ip: str | None = None) -> User:
+    """Change someone's role. Admins cannot demote themselves (so there is always one admin left)."""
+    if role not in User.Role.values:
+        raise ValidationError({"role": f"Unknown role {role!r}."})
+    if user.pk == getattr(actor, "pk", None) and role != User.Role.ADMIN and user.role == User.Role.ADMIN:
+        raise ValidationError({"role": "You cannot remove your own admin role."})
+    old = user.role
+    if old == role:
+        return user
+    with transaction.atomic():
+        User.objects.filter(pk=user.pk).update(role=role)
+        user.role = role
+        audit_record(actor=actor, action="user.set_role", target=user, detail=f"{old} -> {role}", ip=ip)
+    return user
+
+
+def user_set_access(*, actor: User, user: User, is_approved: bool, is_active: bool, ip: str | None = None) -> User:
+    """Approve or withdraw someone; withdrawing ends their sessions on their next request."""
+    if user.pk == getattr(actor, "pk", None) and not (is_approved and is_active):
+        raise ValidationError({"is_approved": "You cannot lock yourself out."})
+    changes = []
+    if user.is_approved != is_approved:
+        changes.append(f"approved {user.is_approved} -> {is_approved}")
+    if user.is_active != is_active:
+        changes.append(f"active {user.is_active} -> {is_active}")
+    if not changes:
+        return user
+    with transaction.atomic():
+        User.objects.filter(pk=user.pk).update(is_approved=is_approved, is_active=is_active)
+        user.is_approved, user.is_active = is_approved, is_active
+        audit_record(actor=actor, action="user.set_access", target=user, detail="; ".join(changes), ip=ip)
+    return user
+
+
+# --- Sender grants --------------------------------------------------------------
+
+SENDER_FIELDS = ("user", "number", "provider", "label", "is_active", "max_mps")
+
+
+def _sender_save(sender: AuthorizedSender) -> None:
+    from recipients.phone import InvalidNumber, normalize
+
+    try:
+        sender.number = normalize(sender.number or "")
+    except InvalidNumber as exc:
+        raise ValidationError({"number": str(exc) or "Not a valid phone number."}) from None
+    sender.full_clean()
+    sender.save()
+
+
+def sender_create(*, actor: User, ip: str | None = None, **fields) -> AuthorizedSender:
+    """Grant ``user`` the right to send from ``number``."""
+    sender = AuthorizedSender(**{k: v for k, v in fields.items() if k in SENDER_FIELDS})
+    with transaction.atomic():
+        _sender_save(sender)
+        audit_record(actor=actor, action="sender.create", target=sender, detail=f"user={sender.user}", ip=ip)
+    return sender
+
+
+def sender_update(*, actor: User, sender: AuthorizedSender, ip: str | None = None, **fields) -> AuthorizedSender:
+    changes = []
+    for name, value in fields.items():
+        if name in SENDER_FIELDS and getattr(sender, name) != value:
+            changes.append(f"{name}: {getattr(sender, name)} -> {value}")
+            setattr(sender, name, value)
+    if not changes:
+        return sender
+    with transaction.atomic():
+        _sender_save(sender)
+        audit_record(actor=actor, action="sender.update", target=sender, detail="; ".join(changes), ip=ip)
+    return sender
+
+
+def sender_deactivate(*, actor: User, sender: AuthorizedSender, ip: str | None = None) -> AuthorizedSender:
+    if not sender.is_active:
+        return sender
+    with transaction.atomic():
+        AuthorizedSender.objects.filter(pk=sender.pk).update(is_active=False)
+        sender.is_active = False
+        audit_record(actor=actor, action="sender.deactivate", target=sender, ip=ip)
+    return sender
+
+
+# --- API tokens -----------------------------------------------------------------
+
+
+def api_token_hash(raw: str) -> str:
+    # The secret has 256 bits of entropy, so a fast hash is enough (no stretching needed).
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def api_token_create(
+    *, actor: User, user: User, name: str, expires_at: datetime | None = None, ip: str | None = None
+) -> tuple[ApiToken, str]:
+    """Create a token and return it with its plain text, which is never stored and shown only now."""
+    name = name.strip()
+    if not name:
+        raise ValidationError({"name": "Give the token a name, e.g. the integration that uses it."})
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ValidationError({"expires_at": "The expiry date must be in the future."})
+    if actor.pk != user.pk and not actor.is_portal_admin:
+        raise ValidationError("Only an admin can create tokens for someone else.")
+    prefix = secrets.token_hex(6)
+    raw = f"{TOKEN_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
+    with transaction.atomic():
+        token = ApiToken.objects.create(
+            user=user, name=name[:100], prefix=prefix, hashed_secret=api_token_hash(raw), expires_at=expires_at
+        )
+        audit_record(actor=actor, action="token.create", target=token, detail=f"for {user.username}", ip=ip)
+    return token, raw
+
+
+def api_token_revoke(*, actor: User, token: ApiToken, ip: str | None = None) -> ApiToken:
+    if token.revoked_at is not None:
+        return token
+    with transaction.atomic():
+        now = timezone.now()
+        ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=now)
+        token.revoked_at = now
+        audit_record(actor=actor, action="token.revoke", target=token, detail=f"of {token.user.username}", ip=ip)
+    return token
+
+
+def api_token_touch(*, token: ApiToken, now: datetime | None = None) -> None:
+    """Note the token was used; at most one write a minute per token."""
+    now = now or timezone.now()
+    stale = now - timedelta(seconds=60)
+    updated = ApiToken.objects.filter(Q(last_used_at__isnull=True) | Q(last_used_at__lt=stale), pk=token.pk).update(
+        last_used_at=now
+    )
+    if updated:
+        token.last_used_at = now

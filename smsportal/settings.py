@@ -152,9 +152,11 @@ else:
 
 # --- Auth -----------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
+# Both refuse people who are not approved (also when restoring a session), and
+# refuse passwords for non-superusers while PASSWORD_LOGIN_ENABLED is false.
 AUTHENTICATION_BACKENDS = [
-    "django.contrib.auth.backends.ModelBackend",
-    "allauth.account.auth_backends.AuthenticationBackend",
+    "accounts.backends.ApprovedModelBackend",
+    "accounts.backends.ApprovedAllauthBackend",
 ]
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "/"
@@ -169,6 +171,8 @@ if TESTING:
 
 # Local password login, for the embedded default and a break-glass admin.
 PASSWORD_LOGIN_ENABLED = env_bool("PASSWORD_LOGIN_ENABLED", True)
+# Off: the sign-in page offers only identity providers; superusers keep /admin/ (docs/accounts.md).
+SOCIALACCOUNT_ONLY = not PASSWORD_LOGIN_ENABLED
 ACCOUNT_LOGIN_METHODS = {"username", "email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "username*", "password1*", "password2*"]
 ACCOUNT_EMAIL_VERIFICATION = "none"

@@ -6,5 +6,6 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("webhooks/", include("providers.webhooks.urls")),
     path("", include("relay.urls")),
+    path("", include("accounts.urls")),
     path("", include("campaigns.urls")),
 ]

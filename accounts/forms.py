@@ -1,0 +1,52 @@
+"""Input validation for the accounts pages; the services do the writing."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+
+from django import forms
+from django.utils import timezone
+
+from accounts.models import Provider, User
+
+
+class SenderForm(forms.Form):
+    user = forms.ModelChoiceField(queryset=User.objects.filter(is_active=True).order_by("username"))
+    number = forms.CharField(max_length=32, help_text="E.164 preferred, e.g. +14155550100")
+    provider = forms.ChoiceField(choices=Provider.choices)
+    label = forms.CharField(max_length=100, required=False)
+    max_mps = forms.FloatField(min_value=0, initial=1.0, help_text="Messages per second; 0 = unlimited")
+    is_active = forms.BooleanField(required=False, initial=True)
+
+
+class TokenForm(forms.Form):
+    name = forms.CharField(max_length=100)
+    expires_on = forms.DateField(
+        required=False, help_text="Optional, YYYY-MM-DD; the token stops working at the end of that day."
+    )
+    user = forms.ModelChoiceField(
+        queryset=User.objects.filter(is_active=True, is_approved=True).order_by("username"), required=False
+    )
+
+    def __init__(self, *args, is_admin: bool, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not is_admin:
+            del self.fields["user"]
+
+    def expires_at(self) -> datetime | None:
+        day = self.cleaned_data.get("expires_on")
+        if day is None:
+            return None
+        return timezone.make_aware(datetime.combine(day, time.max))
+
+
+class InviteForm(forms.Form):
+    email = forms.EmailField()
+    username = forms.CharField(max_length=150, required=False, help_text="Defaults to the email address.")
+    role = forms.ChoiceField(choices=User.Role.choices, initial=User.Role.VIEWER)
+
+
+class UserEditForm(forms.Form):
+    role = forms.ChoiceField(choices=User.Role.choices)
+    is_approved = forms.BooleanField(required=False)
+    is_active = forms.BooleanField(required=False)

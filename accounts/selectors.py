@@ -1,0 +1,74 @@
+"""Reads for accounts: who may send from which number, tokens, the audit log."""
+
+from __future__ import annotations
+
+import hmac
+
+from django.db.models import QuerySet
+
+from accounts.models import ApiToken, AuditEvent, AuthorizedSender, User
+
+
+def user_is_approved(*, user) -> bool:
+    """Signed in, active and approved: the floor for seeing anything in the portal."""
+    return bool(
+        getattr(user, "is_authenticated", False)
+        and getattr(user, "is_active", False)
+        and getattr(user, "is_approved", False)
+    )
+
+
+def sender_grants_for(*, user) -> QuerySet[AuthorizedSender]:
+    """The active numbers ``user`` may send from: rows that name them, and only if their role may send."""
+    if not user_is_approved(user=user) or not user.can_send:
+        return AuthorizedSender.objects.none()
+    return AuthorizedSender.objects.filter(user=user, is_active=True)
+
+
+def user_can_send_from(*, user, number: str | AuthorizedSender) -> bool:
+    """Whether ``user`` holds an active grant for ``number`` (an E.164 string or a grant row)."""
+    grants = sender_grants_for(user=user)
+    if isinstance(number, AuthorizedSender):
+        return grants.filter(pk=number.pk).exists()
+    return grants.filter(number=number).exists()
+
+
+def senders_list(*, include_inactive: bool = True) -> QuerySet[AuthorizedSender]:
+    qs = AuthorizedSender.objects.select_related("user").order_by("number", "user__username")
+    return qs if include_inactive else qs.filter(is_active=True)
+
+
+def users_list() -> QuerySet[User]:
+    return User.objects.order_by("username")
+
+
+def api_tokens_visible_to(*, user: User) -> QuerySet[ApiToken]:
+    """Admins see every token; everyone else their own."""
+    qs = ApiToken.objects.select_related("user")
+    return qs if user.is_portal_admin else qs.filter(user=user)
+
+
+def api_token_find(*, raw: str) -> ApiToken | None:
+    """The token whose plain text is ``raw``, whatever its state (the caller checks expiry/revocation)."""
+    from accounts.services import api_token_hash
+
+    # smsp_<prefix>_<secret>; the secret itself may contain underscores.
+    parts = raw.split("_", 2)
+    prefix = parts[1] if len(parts) == 3 and parts[0] == "smsp" else ""
+    token = ApiToken.objects.select_related("user").filter(prefix=prefix).first() if prefix else None
+    # Compare even when no row matched, so timing does not tell whether a prefix exists.
+    expected = token.hashed_secret if token else "0" * 64
+    if hmac.compare_digest(expected, api_token_hash(raw)) and token is not None:
+        return token
+    return None
+
+
+def audit_events_list(*, action: str = "", actor: str = "", target_type: str = "") -> QuerySet[AuditEvent]:
+    qs = AuditEvent.objects.select_related("actor")
+    if action:
+        qs = qs.filter(action__startswith=action)
+    if actor:
+        qs = qs.filter(actor_description__icontains=actor)
+    if target_type:
+        qs = qs.filter(target_type=target_type)
+    return qs
