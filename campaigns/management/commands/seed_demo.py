@@ -1,0 +1,71 @@
+"""Create the embedded default's demo: an admin, a sender number, a list and a campaign."""
+
+from __future__ import annotations
+
+import secrets
+
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from accounts.models import AuthorizedSender, User
+from campaigns.models import Campaign
+from recipients.models import ConsentEvent, ConsentStatus, Membership, Recipient, RecipientList
+
+DEMO_PEOPLE = [
+    ("+14155550101", "Ada", "Lovelace", "opted_in"),
+    ("+14155550102", "Grace", "Hopper", "opted_in"),
+    ("+14155550103", "Alan", "Turing", "opted_in"),
+    ("+14155550104", "Katherine", "Johnson", "opted_in"),
+    ("+14155550666", "Edsger", "Dijkstra", "opted_in"),  # the sandbox reports this one undelivered
+    ("+14155550105", "Barbara", "Liskov", "opted_out"),
+    ("+14155550106", "Donald", "Knuth", "pending"),
+]
+
+
+class Command(BaseCommand):
+    help = "Seed a demo admin, sender, list and draft campaign (idempotent). Prints the admin login."
+
+    def add_arguments(self, parser) -> None:  # noqa: ANN001
+        parser.add_argument("--password", help="Demo admin password (default: random, printed)")
+
+    @transaction.atomic
+    def handle(self, *args, password: str | None = None, **options) -> None:  # noqa: ANN002, ANN003
+        admin = User.objects.filter(username="admin").first()
+        if admin is None:
+            password = password or secrets.token_urlsafe(9)
+            admin = User.objects.create_superuser("admin", "admin@example.com", password, role=User.Role.ADMIN)
+            self.stdout.write(self.style.SUCCESS(f"Demo admin: username 'admin', password '{password}'"))
+        elif password:
+            admin.set_password(password)
+            admin.save(update_fields=["password"])
+            self.stdout.write(self.style.SUCCESS(f"Demo admin: username 'admin', password '{password}'"))
+        else:
+            self.stdout.write("Demo admin 'admin' exists (password unchanged).")
+        sender, _ = AuthorizedSender.objects.get_or_create(
+            user=admin, number="+14155550100", defaults={"provider": "plivo", "label": "Demo number", "max_mps": 5}
+        )
+        demo_list, _ = RecipientList.objects.get_or_create(name="Demo list", defaults={"created_by": admin})
+        for phone, first, last, consent in DEMO_PEOPLE:
+            person, created = Recipient.objects.get_or_create(
+                phone=phone, defaults={"first_name": first, "last_name": last, "consent_status": consent}
+            )
+            if created and consent != ConsentStatus.PENDING:
+                ConsentEvent.objects.create(
+                    recipient=person,
+                    from_status=ConsentStatus.PENDING,
+                    to_status=consent,
+                    channel=ConsentEvent.Channel.ADMIN,
+                    actor=admin,
+                    evidence="Demo data",
+                )
+            Membership.objects.get_or_create(recipient_list=demo_list, recipient=person)
+        if not Campaign.objects.filter(name="Welcome (demo)").exists():
+            campaign = Campaign.objects.create(
+                name="Welcome (demo)",
+                body="Hi {{ first_name|default:\"there\" }}, welcome to smsportal!",
+                add_stop_footer=True,
+                created_by=admin,
+            )
+            campaign.lists.set([demo_list])
+            campaign.senders.set([sender])
+            self.stdout.write(f"Demo campaign {campaign.pk} created (draft).")
