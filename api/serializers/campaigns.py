@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from accounts.models import AuthorizedSender
+from campaigns.compose import MAX_MEDIA_URLS, validate_media_urls
+from campaigns.models import Campaign
+from recipients.models import RecipientList
+
+MAX_TEMPLATE_CHARS = 5000
+
+
+class _OwnSenders(serializers.PrimaryKeyRelatedField):
+    """Only the caller's own sender grants can be chosen (the web UI's rule)."""
+
+    def get_queryset(self):
+        request = self.context.get("request")
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated:
+            return AuthorizedSender.objects.none()
+        return AuthorizedSender.objects.filter(user=user)
+
+
+class CampaignSerializer(serializers.ModelSerializer):
+    body = serializers.CharField(max_length=MAX_TEMPLATE_CHARS, help_text=Campaign._meta.get_field("body").help_text)
+    media_urls = serializers.ListField(
+        child=serializers.CharField(), required=False, max_length=MAX_MEDIA_URLS, help_text="https URLs for MMS"
+    )
+    senders = _OwnSenders(many=True, required=False, help_text="Ids of your own authorized senders")
+    lists = serializers.PrimaryKeyRelatedField(many=True, queryset=RecipientList.objects.all(), required=False)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = Campaign
+        fields = [
+            "id",
+            "name",
+            "body",
+            "media_urls",
+            "add_stop_footer",
+            "smart_encoding",
+            "senders",
+            "lists",
+            "send_at",
+            "quiet_hours_start",
+            "quiet_hours_end",
+            "valid_until",
+            "status",
+            "pause_reason",
+            "recipient_total",
+            "created_by",
+            "created_at",
+            "updated_at",
+            "launched_at",
+            "completed_at",
+            "cancelled_at",
+        ]
+        read_only_fields = [
+            "id",
+            "status",
+            "pause_reason",
+            "recipient_total",
+            "created_by",
+            "created_at",
+            "updated_at",
+            "launched_at",
+            "completed_at",
+            "cancelled_at",
+        ]
+
+    def validate_media_urls(self, value: list[str]) -> list[str]:
+        try:
+            return validate_media_urls(value)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from None
+
+    def validate_lists(self, value: list[RecipientList]) -> list[RecipientList]:
+        archived = [lst.name for lst in value if lst.is_archived]
+        if archived:
+            raise serializers.ValidationError(f"Archived lists cannot be targeted: {', '.join(archived)}.")
+        return value
+
+
+class PauseSerializer(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=200)
+
+
+class RetryResultSerializer(serializers.Serializer):
+    retried = serializers.IntegerField(help_text="Messages sent again")
+
+
+class StatsSerializer(serializers.Serializer):
+    total = serializers.IntegerField()
+    counts = serializers.DictField(child=serializers.IntegerField(), help_text="Messages per status bucket")
+    done = serializers.IntegerField()
+    progress = serializers.FloatField(help_text="Percent done")
+
+
+class PreviewSerializer(serializers.Serializer):
+    recipient_count = serializers.IntegerField(help_text="Opted-in people in the lists, each once")
+    text = serializers.CharField(help_text="The message for a sample recipient")
+    encoding = serializers.CharField()
+    characters = serializers.IntegerField()
+    units = serializers.IntegerField()
+    segments = serializers.IntegerField()
+    per_segment_limit = serializers.IntegerField()
+    remaining_in_segment = serializers.IntegerField()
+    max_characters = serializers.IntegerField()
+    errors = serializers.ListField(child=serializers.CharField())

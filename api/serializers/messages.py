@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from campaigns.models import Message, MessageStatus
+from recipients.models import InboundMessage
+
+MAX_SEND_BODY = 5000
+
+
+class MessageSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Message
+        fields = [
+            "id",
+            "kind",
+            "campaign",
+            "recipient",
+            "to",
+            "sender",
+            "provider",
+            "body",
+            "media_urls",
+            "segments",
+            "status",
+            "provider_message_id",
+            "error_code",
+            "error_text",
+            "attempts",
+            "created_at",
+            "sent_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+
+class MessageFilterSerializer(serializers.Serializer):
+    campaign = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
+    recipient = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
+    status = serializers.ChoiceField(choices=MessageStatus.choices, required=False)
+    kind = serializers.ChoiceField(choices=Message.Kind.choices, required=False)
+
+
+class SendSerializer(serializers.Serializer):
+    to = serializers.CharField(max_length=32, help_text="The recipient's number, any common format")
+    body = serializers.CharField(
+        allow_blank=True, required=False, default="", max_length=MAX_SEND_BODY, trim_whitespace=False
+    )
+    media_urls = serializers.ListField(child=serializers.CharField(), required=False, default=list, max_length=50)
+    sender = serializers.CharField(
+        required=False,
+        allow_null=True,
+        max_length=32,
+        help_text="Your authorized number to send from; optional when you have exactly one",
+    )
+
+
+class InboundMessageSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = InboundMessage
+        fields = [
+            "id",
+            "provider",
+            "provider_message_id",
+            "sender",
+            "to",
+            "text",
+            "media_urls",
+            "kind",
+            "recipient",
+            "received_at",
+        ]
+        read_only_fields = fields

@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from recipients.models import ConsentEvent, ConsentStatus, Recipient, RecipientList
+
+from .fields import clean_attributes, clean_phone
+
+MAX_BULK_ROWS = 5000
+
+
+class RecipientSerializer(serializers.ModelSerializer):
+    phone = serializers.CharField(max_length=32, help_text="Any common format; stored as E.164")
+    attributes = serializers.JSONField(required=False, help_text="Extra fields for personalization")
+    lists = serializers.PrimaryKeyRelatedField(many=True, queryset=RecipientList.objects.all(), required=False)
+
+    class Meta:
+        model = Recipient
+        fields = [
+            "id",
+            "phone",
+            "first_name",
+            "last_name",
+            "attributes",
+            "consent_status",
+            "opted_in_at",
+            "opted_out_at",
+            "lists",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["id", "consent_status", "opted_in_at", "opted_out_at", "created_at", "updated_at"]
+
+    def validate_phone(self, value: str) -> str:
+        phone = clean_phone(value)
+        taken = Recipient.objects.filter(phone=phone)
+        if self.instance is not None:
+            taken = taken.exclude(pk=self.instance.pk)
+        if taken.exists():
+            raise serializers.ValidationError("A recipient with this number already exists.")
+        return phone
+
+    def validate_attributes(self, value):
+        return clean_attributes(value)
+
+
+class RecipientRowSerializer(serializers.Serializer):
+    """One row of a bulk upsert."""
+
+    phone = serializers.CharField(max_length=32)
+    first_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    last_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    attributes = serializers.JSONField(required=False)
+    consent = serializers.ChoiceField(
+        choices=[ConsentStatus.OPTED_IN, ConsentStatus.OPTED_OUT],
+        required=False,
+        help_text="Stated consent; recorded as a consent event with channel api",
+    )
+
+    def validate_phone(self, value: str) -> str:
+        return clean_phone(value)
+
+    def validate_attributes(self, value):
+        return clean_attributes(value)
+
+
+@extend_schema_field(RecipientRowSerializer(many=True))
+class RowsField(serializers.ListField):
+    """Rows are validated one by one, so one bad row does not fail the others."""
+
+    child = serializers.DictField()
+
+
+class BulkUpsertSerializer(serializers.Serializer):
+    list = serializers.PrimaryKeyRelatedField(
+        queryset=RecipientList.objects.all(), required=False, allow_null=True, help_text="Add every row to this list"
+    )
+    recipients = RowsField(min_length=1, max_length=MAX_BULK_ROWS)
+
+
+class RowErrorSerializer(serializers.Serializer):
+    row = serializers.IntegerField(help_text="0-based index in `recipients`")
+    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+
+
+class BulkResultSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    errors = RowErrorSerializer(many=True)
+
+
+class ConsentChangeSerializer(serializers.Serializer):
+    evidence = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+
+
+class ConsentEventSerializer(serializers.ModelSerializer):
+    actor = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+
+    class Meta:
+        model = ConsentEvent
+        fields = ["id", "from_status", "to_status", "channel", "actor", "actor_description", "evidence", "created_at"]
+        read_only_fields = fields
+
+
+class RecipientFilterSerializer(serializers.Serializer):
+    list = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
+    consent_status = serializers.ChoiceField(choices=ConsentStatus.choices, required=False)
+    phone = serializers.CharField(required=False, max_length=32)

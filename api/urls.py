@@ -1,0 +1,19 @@
+from rest_framework.routers import SimpleRouter
+
+from api.views.campaigns import CampaignViewSet
+from api.views.lists import RecipientListViewSet
+from api.views.messages import InboundMessageViewSet, MessageViewSet
+from api.views.recipients import RecipientViewSet
+from api.views.senders import AuthorizedSenderViewSet
+
+app_name = "api"
+
+router = SimpleRouter(trailing_slash=False)
+router.register("lists", RecipientListViewSet, basename="list")
+router.register("recipients", RecipientViewSet, basename="recipient")
+router.register("campaigns", CampaignViewSet, basename="campaign")
+router.register("messages", MessageViewSet, basename="message")
+router.register("inbound-messages", InboundMessageViewSet, basename="inbound-message")
+router.register("senders", AuthorizedSenderViewSet, basename="sender")
+
+urlpatterns = router.urls

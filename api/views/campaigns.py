@@ -1,0 +1,128 @@
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.response import Response
+
+from api.exceptions import Conflict
+from api.idempotency import idempotent
+from api.serializers.campaigns import (
+    CampaignSerializer,
+    PauseSerializer,
+    PreviewSerializer,
+    RetryResultSerializer,
+    StatsSerializer,
+)
+from api.views.base import ModelViewSet
+from campaigns import services
+from campaigns.compose import preview
+from campaigns.models import Campaign
+from campaigns.selectors import campaign_stats
+from recipients.models import ConsentStatus, Recipient
+
+
+def campaigns_visible_to(user):
+    """Admins and viewers see every campaign; a sender sees their own."""
+    qs = Campaign.objects.select_related("created_by").prefetch_related("senders", "lists")
+    if user.is_portal_admin or user.role == user.Role.VIEWER:
+        return qs
+    return qs.filter(created_by=user)
+
+
+class CampaignViewSet(ModelViewSet):
+    """Campaigns: edit while draft, then launch, pause, resume, cancel, retry failed."""
+
+    serializer_class = CampaignSerializer
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Campaign.objects.none()
+        return campaigns_visible_to(self.request.user)
+
+    def get_object(self):
+        campaign = super().get_object()
+        if self.request.method not in ("GET", "HEAD", "OPTIONS"):
+            user = self.request.user
+            if campaign.created_by_id != user.pk and not user.is_portal_admin:
+                raise PermissionDenied("Only the campaign's creator or an admin may change it.")
+        return campaign
+
+    def perform_create(self, serializer):
+        serializer.save(created_by=self.request.user)
+
+    def perform_update(self, serializer):
+        if serializer.instance.status != Campaign.Status.DRAFT:
+            raise Conflict("Only a draft campaign can be edited.")
+        serializer.save()
+
+    def perform_destroy(self, instance):
+        if instance.status != Campaign.Status.DRAFT:
+            raise Conflict("Only a draft campaign can be deleted; cancel it instead.")
+        instance.delete()
+
+    def _campaign_response(self, campaign: Campaign) -> Response:
+        campaign = self.get_queryset().get(pk=campaign.pk)
+        return Response(CampaignSerializer(campaign, context=self.get_serializer_context()).data)
+
+    @extend_schema(summary="Launch now, or at send_at", request=None, responses={200: CampaignSerializer})
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def launch(self, request, pk=None):
+        return self._campaign_response(services.campaign_launch(campaign=self.get_object(), user=request.user))
+
+    @extend_schema(summary="Pause a sending campaign", request=PauseSerializer, responses={200: CampaignSerializer})
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def pause(self, request, pk=None):
+        campaign = self.get_object()
+        serializer = PauseSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        reason = serializer.validated_data.get("reason", "")
+        return self._campaign_response(services.campaign_pause(campaign=campaign, user=request.user, reason=reason))
+
+    @extend_schema(summary="Resume a paused campaign", request=None, responses={200: CampaignSerializer})
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def resume(self, request, pk=None):
+        return self._campaign_response(services.campaign_resume(campaign=self.get_object(), user=request.user))
+
+    @extend_schema(summary="Cancel: nothing more is sent", request=None, responses={200: CampaignSerializer})
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def cancel(self, request, pk=None):
+        return self._campaign_response(services.campaign_cancel(campaign=self.get_object(), user=request.user))
+
+    @extend_schema(
+        summary="Send again the messages that failed for a transient reason",
+        request=None,
+        responses={200: RetryResultSerializer},
+    )
+    @action(detail=True, methods=["post"], url_path="retry-failed")
+    @idempotent
+    def retry_failed(self, request, pk=None):
+        retried = services.campaign_retry_failed(campaign=self.get_object(), user=request.user)
+        return Response({"retried": retried}, status=status.HTTP_200_OK)
+
+    @extend_schema(summary="Counts per status, from counters", responses={200: StatsSerializer})
+    @action(detail=True, methods=["get"], pagination_class=None)
+    def stats(self, request, pk=None):
+        return Response(StatsSerializer(campaign_stats(campaign=self.get_object())).data)
+
+    @extend_schema(summary="Recipient count and the message for a sample recipient", responses={200: PreviewSerializer})
+    @action(detail=True, methods=["get"], pagination_class=None)
+    def preview(self, request, pk=None):
+        campaign = self.get_object()
+        targets = Recipient.objects.filter(
+            consent_status=ConsentStatus.OPTED_IN,
+            memberships__recipient_list__in=campaign.lists.filter(is_archived=False),
+        ).distinct()
+        sample = targets.order_by("id").first()
+        result = preview(
+            campaign.body,
+            sample_context=sample.template_context() if sample else {},
+            add_stop_footer=campaign.add_stop_footer,
+            smart_encoding=campaign.smart_encoding,
+        )
+        return Response(PreviewSerializer({"recipient_count": targets.count(), **result}).data)

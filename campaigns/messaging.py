@@ -1,0 +1,103 @@
+"""Single (transactional) sends: one SMS or MMS to one number, outside any campaign."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from campaigns.compose import compose_body, validate_media_urls
+from campaigns.encoding import MAX_BODY_CHARS, analyze
+from campaigns.models import Message
+from recipients.models import ConsentStatus, Recipient
+from recipients.phone import InvalidNumber, normalize
+
+logger = logging.getLogger(__name__)
+
+
+def _sender_grant(*, user, sender_number: str | None, errors: dict[str, list[str]]):
+    grants = list(user.sender_grants.filter(is_active=True).order_by("number"))
+    if sender_number:
+        try:
+            number = normalize(sender_number)
+        except InvalidNumber as exc:
+            errors.setdefault("sender", []).append(f"{sender_number!r} is {exc}.")
+            return None
+        for grant in grants:
+            if grant.number == number:
+                return grant
+        errors.setdefault("sender", []).append(f"You are not authorized to send from {number}.")
+        return None
+    numbers = {g.number for g in grants}
+    if len(numbers) == 1:
+        return grants[0]
+    if not numbers:
+        errors.setdefault("sender", []).append("You are not authorized to send from any number.")
+    else:
+        errors.setdefault("sender", []).append("You are authorized for several numbers; say which one to send from.")
+    return None
+
+
+def message_send_single(
+    *, user, to: str, body: str, media_urls: Sequence[str] = (), sender_number: str | None = None
+) -> Message:
+    """Create one message and queue it at once. Raises ValidationError with field messages.
+
+    The recipient is found or created by number with consent left as it is
+    (pending for a new number); an opted-out number is refused. The send
+    itself happens in a worker, after this transaction commits.
+    """
+    if not getattr(user, "can_send", False):
+        raise PermissionDenied("Your role may not send messages.")
+    errors: dict[str, list[str]] = {}
+    try:
+        phone = normalize(to)
+    except InvalidNumber as exc:
+        errors.setdefault("to", []).append(f"{to!r} is {exc}.")
+        phone = None
+    text = compose_body(body or "", add_stop_footer=False, smart_encoding=True)
+    try:
+        media = validate_media_urls(list(media_urls or []))
+    except ValueError as exc:
+        errors.setdefault("media_urls", []).append(str(exc))
+        media = []
+    if not text.strip() and not media and "media_urls" not in errors:
+        errors.setdefault("body", []).append("Give a message body or at least one media URL.")
+    if len(text) > MAX_BODY_CHARS:
+        errors.setdefault("body", []).append(
+            f"The message is {len(text):,} characters long; the maximum is {MAX_BODY_CHARS:,}."
+        )
+    grant = _sender_grant(user=user, sender_number=sender_number, errors=errors)
+    if errors:
+        raise ValidationError(errors)
+
+    with transaction.atomic():
+        recipient, _ = Recipient.objects.get_or_create(phone=phone)
+        if recipient.consent_status == ConsentStatus.OPTED_OUT:
+            raise ValidationError({"to": ["This number has opted out; it cannot be sent messages."]})
+        now = timezone.now()
+        message = Message.objects.create(
+            kind=Message.Kind.SINGLE,
+            recipient=recipient,
+            to=phone,
+            sender=grant.number,
+            provider=grant.provider,
+            body=text,
+            media_urls=media,
+            segments=analyze(text).segments or 1,
+            due_at=now,
+            enqueued_at=now,
+            created_by=user,
+        )
+        transaction.on_commit(lambda: _enqueue(message.pk))
+    logger.info("single message %s queued by %s", message.pk, user.username)
+    return message
+
+
+def _enqueue(message_id: int) -> None:
+    from campaigns.tasks import send_batch
+
+    send_batch.delay([message_id])
