@@ -1,8 +1,21 @@
 from django.urls import path
 
-from campaigns import views
+from campaigns import inbox_views, views
 
 urlpatterns = [
     path("health", views.health, name="health"),
     path("", views.dashboard, name="dashboard"),
+    path("dashboard/running", views.dashboard_running, name="dashboard_running"),
+    path("campaigns/", views.campaign_list, name="campaign_list"),
+    path("campaigns/new", views.campaign_new, name="campaign_new"),
+    path("campaigns/preview", views.campaign_preview, name="campaign_preview"),
+    path("campaigns/<int:pk>", views.campaign_detail, name="campaign_detail"),
+    path("campaigns/<int:pk>/status", views.campaign_status, name="campaign_status"),
+    path("campaigns/<int:pk>/edit", views.campaign_edit, name="campaign_edit"),
+    path("campaigns/<int:pk>/confirm", views.campaign_confirm, name="campaign_confirm"),
+    path("campaigns/<int:pk>/pause", views.campaign_pause, name="campaign_pause"),
+    path("campaigns/<int:pk>/resume", views.campaign_resume, name="campaign_resume"),
+    path("campaigns/<int:pk>/cancel", views.campaign_cancel, name="campaign_cancel"),
+    path("campaigns/<int:pk>/retry-failed", views.campaign_retry_failed, name="campaign_retry_failed"),
+    path("inbox", inbox_views.inbox, name="inbox"),
 ]

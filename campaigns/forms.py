@@ -1,0 +1,154 @@
+"""Forms for the campaign composer. They only parse input; launch rules live in campaigns/services.py."""
+
+from __future__ import annotations
+
+import zoneinfo
+from datetime import datetime
+from functools import lru_cache
+
+from django import forms
+from django.conf import settings
+from django.utils import timezone
+
+from accounts.models import AuthorizedSender
+from campaigns.compose import validate_media_urls
+from campaigns.models import Campaign, MessageStatus
+from campaigns.ui_selectors import lists_for_compose
+
+
+@lru_cache(maxsize=1)
+def timezone_choices() -> list[tuple[str, str]]:
+    names = sorted(zoneinfo.available_timezones() - {"localtime", "Factory"})
+    return [(n, n.replace("_", " ")) for n in names]
+
+
+class LocalDateTimeInput(forms.DateTimeInput):
+    input_type = "datetime-local"
+
+    def __init__(self, **kwargs):
+        super().__init__(format="%Y-%m-%dT%H:%M", **kwargs)
+
+
+class CampaignForm(forms.Form):
+    """Everything a draft holds. Times are entered in ``timezone`` and stored in UTC."""
+
+    name = forms.CharField(max_length=200, widget=forms.TextInput(attrs={"autocomplete": "off"}))
+    senders = forms.ModelMultipleChoiceField(
+        queryset=AuthorizedSender.objects.none(),
+        widget=forms.CheckboxSelectMultiple,
+        label="Send from",
+        help_text="Pick one number, or several to send from a pool (each recipient keeps the same number).",
+        error_messages={"required": "Choose at least one sender number."},
+    )
+    lists = forms.ModelMultipleChoiceField(
+        queryset=lists_for_compose(),
+        widget=forms.CheckboxSelectMultiple,
+        label="Recipient lists",
+        help_text="Only opted-in members receive the message; a person in several lists gets it once.",
+        error_messages={"required": "Choose at least one recipient list."},
+    )
+    body = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 6}),
+        label="Message",
+        help_text='Personalize with {{ first_name }}, {{ last_name }}, {{ name }} or {{ city|default:"there" }}.',
+    )
+    media_urls = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2, "spellcheck": "false", "placeholder": "https://example.com/image.jpg"}),
+        label="Media URLs (MMS)",
+        help_text="One https URL per line; leave empty for SMS.",
+    )
+    add_stop_footer = forms.BooleanField(
+        required=False, initial=True, label="Add “Reply STOP to opt out” unless the message mentions STOP"
+    )
+    smart_encoding = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="Smart encoding (replace curly quotes and similar look-alikes so the message stays GSM-7)",
+    )
+    timezone = forms.ChoiceField(choices=(), label="Time zone for the times below")
+    send_at = forms.DateTimeField(
+        required=False,
+        widget=LocalDateTimeInput(),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"],
+        label="Send at",
+        help_text="Leave empty to send as soon as you launch.",
+    )
+    valid_until = forms.DateTimeField(
+        required=False,
+        widget=LocalDateTimeInput(),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"],
+        label="Valid until",
+        help_text="Messages not sent by then expire instead of arriving late.",
+    )
+    quiet_hours_start = forms.TimeField(
+        required=False,
+        widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+        label="Send only between",
+        help_text="In each recipient's local time, e.g. 08:00 and 21:00. Leave both empty to send at any hour.",
+    )
+    quiet_hours_end = forms.TimeField(
+        required=False, widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"), label="and"
+    )
+
+    def __init__(self, *args, user, tz: str | None = None, campaign: Campaign | None = None, **kwargs):
+        tz = tz if tz in dict(timezone_choices()) else settings.TIME_ZONE
+        if campaign is not None and "initial" not in kwargs:
+            zone = zoneinfo.ZoneInfo(tz)
+            kwargs["initial"] = {
+                "name": campaign.name,
+                "senders": list(campaign.senders.all()),
+                "lists": list(campaign.lists.all()),
+                "body": campaign.body,
+                "media_urls": "\n".join(campaign.media_urls or []),
+                "add_stop_footer": campaign.add_stop_footer,
+                "smart_encoding": campaign.smart_encoding,
+                "send_at": campaign.send_at.astimezone(zone).replace(tzinfo=None) if campaign.send_at else None,
+                "valid_until": campaign.valid_until.astimezone(zone).replace(tzinfo=None)
+                if campaign.valid_until
+                else None,
+                "quiet_hours_start": campaign.quiet_hours_start,
+                "quiet_hours_end": campaign.quiet_hours_end,
+            }
+        kwargs.setdefault("initial", {})["timezone"] = tz
+        super().__init__(*args, **kwargs)
+        self.fields["timezone"].choices = timezone_choices()
+        # Only the numbers this person holds an active grant for.
+        self.fields["senders"].queryset = AuthorizedSender.objects.filter(user=user, is_active=True)
+        self.fields["lists"].queryset = lists_for_compose()
+
+    def clean_media_urls(self) -> list[str]:
+        try:
+            return validate_media_urls(self.cleaned_data.get("media_urls", "").splitlines())
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+    def clean(self):
+        data = super().clean()
+        tz = data.get("timezone")
+        zone = zoneinfo.ZoneInfo(tz) if tz else timezone.get_current_timezone()
+        for name in ("send_at", "valid_until"):
+            value = data.get(name)
+            if isinstance(value, datetime):
+                # The browser sends wall-clock time, which Django made aware in the server's
+                # zone; it means that wall-clock time in the chosen zone.
+                data[name] = value.replace(tzinfo=zone)
+        if bool(data.get("quiet_hours_start")) != bool(data.get("quiet_hours_end")):
+            self.add_error("quiet_hours_end", "Give both ends of the sending window, or neither.")
+        return data
+
+    def draft_fields(self) -> dict:
+        data = self.cleaned_data
+        return {
+            k: data.get(k) for k in ("name", "body", "add_stop_footer", "smart_encoding", "send_at", "valid_until")
+        } | {
+            "media_urls": data.get("media_urls") or [],
+            "quiet_hours_start": data.get("quiet_hours_start"),
+            "quiet_hours_end": data.get("quiet_hours_end"),
+        }
+
+
+class MessageFilterForm(forms.Form):
+    status = forms.ChoiceField(required=False, choices=[("", "Any status"), *MessageStatus.choices], label="Status")
+    q = forms.CharField(required=False, max_length=20, label="Number")
+    after = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)

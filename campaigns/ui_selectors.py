@@ -1,0 +1,218 @@
+"""Reads for the staff web UI: progress bars, charts, failure reasons, message log, inbox.
+
+Progress comes from counters (never COUNT(*) over messages). Chart queries are
+bounded by a campaign id (index ``message_campaign_status``) and cached briefly,
+so a page that polls does not re-aggregate on every request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from django.core.cache import cache
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models.functions import TruncDate, TruncDay, TruncHour, TruncMinute
+from django.utils import timezone
+
+from campaigns.models import Campaign, Message, MessageStatus
+from campaigns.selectors import campaign_stats
+from recipients.models import ConsentStatus, InboundMessage, Membership, Recipient, RecipientList
+
+S = MessageStatus
+FAILED_STATUSES = (S.FAILED, S.UNDELIVERED, S.EXPIRED)
+CHART_CACHE_SECONDS = 30
+
+# How counter buckets are shown as one progress bar: (css class, label, buckets).
+PROGRESS_PARTS = (
+    ("delivered", "Delivered", ("delivered",)),
+    ("sent", "Sent", ("queued", "sent", "unknown")),
+    ("failed", "Failed", ("failed", "undelivered", "expired")),
+    ("skipped", "Skipped or cancelled", ("skipped", "cancelled")),
+)
+
+
+@dataclass
+class Progress:
+    total: int
+    counts: dict[str, int]
+    parts: list[dict]
+    processed: int
+    percent: float
+
+    @property
+    def waiting(self) -> int:
+        return self.counts.get("waiting", 0)
+
+
+def campaign_progress(*, campaign: Campaign) -> Progress:
+    """One progress bar: every message that has left the queue counts as processed."""
+    stats = campaign_stats(campaign=campaign)
+    counts, total = stats["counts"], stats["total"]
+    parts = []
+    for css, label, buckets in PROGRESS_PARTS:
+        n = sum(counts.get(b, 0) for b in buckets)
+        parts.append({"css": css, "label": label, "count": n, "percent": round(100 * n / total, 2) if total else 0})
+    processed = max(0, total - counts.get("waiting", 0))
+    if total:
+        percent = round(100 * processed / total, 1)
+    else:
+        percent = 100.0 if campaign.status == Campaign.Status.COMPLETED else 0.0
+    return Progress(total=total, counts=counts, parts=parts, processed=processed, percent=percent)
+
+
+def campaign_list_for_dashboard(*, limit: int = 10) -> tuple[list[Campaign], list[Campaign]]:
+    """Running campaigns (sending, paused, scheduled) and the most recent others."""
+    base = Campaign.objects.select_related("created_by")
+    running = list(base.filter(status__in=[Campaign.Status.SENDING, Campaign.Status.PAUSED, Campaign.Status.SCHEDULED]))
+    recent = list(
+        base.exclude(status__in=[Campaign.Status.SENDING, Campaign.Status.PAUSED, Campaign.Status.SCHEDULED])[:limit]
+    )
+    return running, recent
+
+
+def messages_per_day(*, days: int = 14, today: date | None = None) -> list[dict]:
+    """Campaign messages accepted and failed per day for the last ``days`` days (cached for a minute).
+
+    Only campaigns that could have sent in the window are scanned, so the WHERE
+    uses the (campaign, status) index instead of reading the whole table.
+    """
+    today = today or timezone.localdate()
+    key = f"ui:messages_per_day:{days}:{today.isoformat()}"
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+    start = today - timedelta(days=days - 1)
+    since = timezone.make_aware(datetime.combine(start, datetime.min.time()))
+    campaign_ids = list(
+        Campaign.objects.filter(launched_at__isnull=False)
+        .filter(Q(completed_at__isnull=True) | Q(completed_at__gte=since))
+        .filter(Q(cancelled_at__isnull=True) | Q(cancelled_at__gte=since))
+        .values_list("pk", flat=True)
+    )
+    sent: dict[date, int] = {}
+    failed: dict[date, int] = {}
+    if campaign_ids:
+        rows = (
+            Message.objects.filter(campaign_id__in=campaign_ids, sent_at__gte=since)
+            .annotate(day=TruncDate("sent_at"))
+            .values("day")
+            .annotate(n=Count("id"))
+        )
+        sent = {r["day"]: r["n"] for r in rows}
+        rows = (
+            Message.objects.filter(campaign_id__in=campaign_ids, status__in=FAILED_STATUSES, finished_at__gte=since)
+            .annotate(day=TruncDate("finished_at"))
+            .values("day")
+            .annotate(n=Count("id"))
+        )
+        failed = {r["day"]: r["n"] for r in rows}
+    series = []
+    for i in range(days):
+        day = start + timedelta(days=i)
+        series.append({"day": day, "sent": sent.get(day, 0), "failed": failed.get(day, 0)})
+    cache.set(key, series, 60)
+    return series
+
+
+def campaign_timeline(*, campaign: Campaign) -> list[dict]:
+    """Messages accepted and failed per time bucket since launch; the bucket grows with the campaign's age."""
+    if not campaign.launched_at:
+        return []
+    end = campaign.completed_at or campaign.cancelled_at or timezone.now()
+    span = end - campaign.launched_at
+    if span <= timedelta(hours=2):
+        trunc, step = TruncMinute, timedelta(minutes=1)
+    elif span <= timedelta(days=3):
+        trunc, step = TruncHour, timedelta(hours=1)
+    else:
+        trunc, step = TruncDay, timedelta(days=1)
+    key = f"ui:timeline:{campaign.pk}:{campaign.status}:{step.total_seconds():.0f}"
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+    messages = Message.objects.filter(campaign=campaign)
+    buckets: dict[datetime, dict] = {}
+    for row in messages.filter(sent_at__isnull=False).annotate(t=trunc("sent_at")).values("t").annotate(n=Count("id")):
+        buckets.setdefault(row["t"], {"t": row["t"], "sent": 0, "failed": 0})["sent"] = row["n"]
+    for row in (
+        messages.filter(status__in=FAILED_STATUSES, finished_at__isnull=False)
+        .annotate(t=trunc("finished_at"))
+        .values("t")
+        .annotate(n=Count("id"))
+    ):
+        buckets.setdefault(row["t"], {"t": row["t"], "sent": 0, "failed": 0})["failed"] = row["n"]
+    series = [buckets[t] for t in sorted(buckets)][-60:]
+    cache.set(key, series, CHART_CACHE_SECONDS)
+    return series
+
+
+def campaign_failure_reasons(*, campaign: Campaign, limit: int = 20) -> list[dict]:
+    """Failed messages grouped by error, most frequent first."""
+    return list(
+        Message.objects.filter(campaign=campaign, status__in=FAILED_STATUSES)
+        .values("status", "error_code", "error_text")
+        .annotate(n=Count("id"))
+        .order_by("-n", "error_code")[:limit]
+    )
+
+
+def campaign_message_page(
+    *, campaign: Campaign, status: str = "", number: str = "", after: int = 0, size: int = 50
+) -> tuple[list[Message], int | None]:
+    """One page of the message log (keyset on id, no COUNT). Returns the rows and the id to continue after."""
+    qs: QuerySet[Message] = Message.objects.filter(campaign=campaign).order_by("id")
+    if status:
+        qs = qs.filter(status=status)
+    digits = "".join(ch for ch in number if ch.isdigit())
+    if digits:
+        qs = qs.filter(to__contains=digits)
+    if after:
+        qs = qs.filter(id__gt=after)
+    rows = list(
+        qs.only("id", "to", "sender", "status", "segments", "error_code", "error_text", "sent_at", "attempts")[
+            : size + 1
+        ]
+    )
+    next_after = rows[size - 1].id if len(rows) > size else None
+    return rows[:size], next_after
+
+
+def lists_for_compose() -> QuerySet[RecipientList]:
+    return RecipientList.objects.filter(is_archived=False).order_by("name")
+
+
+def _opted_in_members(list_ids: list[int]) -> QuerySet[Recipient]:
+    member = Membership.objects.filter(recipient_id=OuterRef("pk"), recipient_list_id__in=list_ids)
+    return Recipient.objects.filter(consent_status=ConsentStatus.OPTED_IN).filter(Exists(member))
+
+
+def audience_count(*, list_ids: list[int]) -> int:
+    """Distinct opted-in members of the lists: what launch would create."""
+    if not list_ids:
+        return 0
+    return _opted_in_members(list_ids).count()
+
+
+def audience_sample(*, list_ids: list[int]) -> Recipient | None:
+    """A recipient to preview personalization with: the first opted-in member."""
+    if not list_ids:
+        return None
+    return _opted_in_members(list_ids).order_by("id").first()
+
+
+def inbox_page(*, query: str = "", before: int = 0, size: int = 50) -> tuple[list[InboundMessage], int | None]:
+    """Inbound messages, newest first, searched by number or text (keyset on id)."""
+    qs = InboundMessage.objects.select_related("recipient").order_by("-id")
+    query = query.strip()
+    if query:
+        digits = "".join(ch for ch in query if ch.isdigit())
+        cond = Q(text__icontains=query)
+        if len(digits) >= 3:
+            cond |= Q(sender__contains=digits) | Q(to__contains=digits)
+        qs = qs.filter(cond)
+    if before:
+        qs = qs.filter(id__lt=before)
+    rows = list(qs[: size + 1])
+    next_before = rows[size - 1].id if len(rows) > size else None
+    return rows[:size], next_before

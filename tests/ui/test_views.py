@@ -1,0 +1,346 @@
+"""Campaign pages and actions: who may see and do what, and what the pages show."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from campaigns.models import Campaign, Message
+from providers.backends import locmem
+from recipients.models import InboundMessage
+
+
+@pytest.fixture
+def draft(bob, make_sender, make_recipients, make_campaign):
+    make_recipients(3, recipient_list="customers")
+    make_recipients(1, recipient_list="customers", consent="opted_out")
+    return make_campaign(bob, lists=["customers"], senders=[make_sender(bob)], name="Draft one")
+
+
+@pytest.fixture
+def sending(draft):
+    # A launched campaign whose rows were not created yet: pausable, nothing sent.
+    Campaign.objects.filter(pk=draft.pk).update(status=Campaign.Status.SENDING)
+    draft.refresh_from_db()
+    return draft
+
+
+def login(client, user):
+    client.force_login(user)
+    return client
+
+
+READ_URLS = [
+    ("dashboard", False),
+    ("dashboard_running", False),
+    ("campaign_list", False),
+    ("campaign_detail", True),
+    ("campaign_status", True),
+    ("inbox", False),
+]
+ACTION_URLS = ["campaign_pause", "campaign_resume", "campaign_cancel", "campaign_retry_failed"]
+
+
+def _url(name, campaign, with_pk):
+    return reverse(name, args=[campaign.pk]) if with_pk else reverse(name)
+
+
+@pytest.mark.parametrize(("name", "with_pk"), READ_URLS)
+def test_anonymous_is_sent_to_login_for_pages(client, draft, name, with_pk):
+    response = client.get(_url(name, draft, with_pk))
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
+
+
+@pytest.mark.parametrize(
+    "name", ["campaign_new", "campaign_edit", "campaign_confirm", "campaign_preview", *ACTION_URLS]
+)
+def test_anonymous_is_sent_to_login_for_writes(client, draft, name):
+    url = reverse(name) if name in {"campaign_new", "campaign_preview"} else reverse(name, args=[draft.pk])
+    response = client.post(url)
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
+    draft.refresh_from_db()
+    assert draft.status == Campaign.Status.DRAFT
+
+
+@pytest.mark.parametrize(("name", "with_pk"), READ_URLS)
+def test_every_role_can_read(client, carol, draft, name, with_pk):
+    response = login(client, carol).get(_url(name, draft, with_pk))
+    assert response.status_code == 200
+
+
+def test_viewer_sees_no_buttons_and_cannot_compose(client, carol, sending):
+    login(client, carol)
+    page = client.get(reverse("campaign_detail", args=[sending.pk])).content.decode()
+    assert "Pause</button>" not in page and "Cancel campaign" not in page
+    assert client.get(reverse("campaign_new")).status_code == 403
+    assert client.post(reverse("campaign_new"), {"name": "x"}).status_code == 403
+    assert client.post(reverse("campaign_preview"), {"body": "hi"}).status_code == 403
+    assert client.get(reverse("campaign_edit", args=[sending.pk])).status_code == 403
+    assert client.post(reverse("campaign_confirm", args=[sending.pk])).status_code == 403
+    assert "New campaign" not in client.get(reverse("dashboard")).content.decode()
+
+
+@pytest.mark.parametrize("name", ACTION_URLS)
+def test_viewer_actions_are_refused_server_side(client, carol, sending, name):
+    response = login(client, carol).post(reverse(name, args=[sending.pk]))
+    assert response.status_code == 403
+    sending.refresh_from_db()
+    assert sending.status == Campaign.Status.SENDING
+
+
+def test_another_sender_cannot_touch_bobs_campaign(client, make_user, sending):
+    dave = make_user("dave", role="sender")
+    login(client, dave)
+    assert client.post(reverse("campaign_pause", args=[sending.pk])).status_code == 403
+    assert client.get(reverse("campaign_edit", args=[sending.pk])).status_code == 403
+    page = client.get(reverse("campaign_detail", args=[sending.pk])).content.decode()
+    assert "Pause</button>" not in page
+    sending.refresh_from_db()
+    assert sending.status == Campaign.Status.SENDING
+
+
+def test_actions_need_post(client, bob, sending):
+    response = login(client, bob).get(reverse("campaign_pause", args=[sending.pk]))
+    assert response.status_code == 405
+    sending.refresh_from_db()
+    assert sending.status == Campaign.Status.SENDING
+
+
+def test_creator_pauses_and_resumes(client, bob, sending, django_capture_on_commit_callbacks):
+    login(client, bob)
+    page = client.get(reverse("campaign_detail", args=[sending.pk])).content.decode()
+    assert "Pause</button>" in page and "Resume</button>" not in page
+    response = client.post(reverse("campaign_pause", args=[sending.pk]), follow=True)
+    assert "Campaign paused." in response.content.decode()
+    sending.refresh_from_db()
+    assert sending.status == Campaign.Status.PAUSED
+    # Pausing twice is a clear message, not an error page.
+    response = client.post(reverse("campaign_pause", args=[sending.pk]), follow=True)
+    assert response.status_code == 200 and "cannot become paused" in response.content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("campaign_resume", args=[sending.pk]))
+    sending.refresh_from_db()
+    assert sending.status in {Campaign.Status.SENDING, Campaign.Status.COMPLETED}
+    assert len(locmem.outbox) == 3
+
+
+def test_admin_can_cancel_someone_elses_campaign(client, alice, sending):
+    response = login(client, alice).post(reverse("campaign_cancel", args=[sending.pk]))
+    assert response.status_code == 302
+    sending.refresh_from_db()
+    assert sending.status == Campaign.Status.CANCELLED
+
+
+def test_composer_offers_only_own_active_senders_and_open_lists(client, bob, alice, make_sender, draft):
+    from recipients.models import RecipientList
+
+    make_sender(alice, number="+14155550199")
+    make_sender(bob, number="+14155550177", is_active=False)
+    RecipientList.objects.create(name="old list", is_archived=True)
+    page = login(client, bob).get(reverse("campaign_new")).content.decode()
+    assert "+14155550100" in page
+    assert "+14155550199" not in page and "+14155550177" not in page
+    assert "customers" in page and "old list" not in page
+
+
+def _form(draft, sender, **overrides):
+    data = {
+        "name": "Spring",
+        "senders": [sender.pk],
+        "lists": [lst.pk for lst in draft.lists.all()],
+        "body": "Hi {{ first_name }}",
+        "media_urls": "",
+        "add_stop_footer": "on",
+        "smart_encoding": "on",
+        "timezone": "America/New_York",
+        "send_at": "",
+        "valid_until": "",
+        "quiet_hours_start": "",
+        "quiet_hours_end": "",
+    }
+    data.update(overrides)
+    return data
+
+
+def test_compose_then_confirm_then_launch(client, bob, draft, django_capture_on_commit_callbacks):
+    sender = draft.senders.get()
+    login(client, bob)
+    response = client.post(reverse("campaign_new"), _form(draft, sender, send_at="2030-01-02T09:30"))
+    created = Campaign.objects.exclude(pk=draft.pk).get()
+    assert response["Location"] == reverse("campaign_confirm", args=[created.pk])
+    # 09:30 in New York in winter is 14:30 UTC.
+    assert created.send_at.isoformat() == "2030-01-02T14:30:00+00:00"
+    assert created.add_stop_footer and created.created_by == bob
+    page = client.get(response["Location"]).content.decode()
+    assert "<strong>3</strong> opted-in people" in page
+    assert "Reply STOP to opt out" in page
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("campaign_confirm", args=[created.pk]), follow=True)
+    assert "Campaign scheduled." in response.content.decode()
+    created.refresh_from_db()
+    assert created.status == Campaign.Status.SCHEDULED
+
+
+def test_launch_now_sends(client, bob, draft, django_capture_on_commit_callbacks):
+    login(client, bob)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("campaign_confirm", args=[draft.pk]), follow=True)
+    assert "Campaign launched." in response.content.decode()
+    assert Message.objects.filter(campaign=draft).count() == 3
+    assert len(locmem.outbox) == 3
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "text"),
+    [
+        ({"media_urls": "http://example.com/a.jpg"}, "media_urls", "must use https"),
+        ({"lists": []}, "lists", "Choose at least one recipient list."),
+        ({"senders": []}, "senders", "Choose at least one sender number."),
+        ({"send_at": "not a date"}, "send_at", "Enter a valid date/time."),
+        ({"quiet_hours_start": "08:00"}, "quiet_hours_end", "Give both ends"),
+        ({"timezone": "Mars/Olympus"}, "timezone", "Select a valid choice"),
+    ],
+)
+def test_bad_input_is_a_form_error(client, bob, draft, overrides, field, text):
+    sender = draft.senders.get()
+    response = login(client, bob).post(reverse("campaign_new"), _form(draft, sender, **overrides))
+    assert response.status_code == 400
+    assert text in str(response.context["form"].errors[field])
+    assert 'role="alert"' in response.content.decode()
+    assert Campaign.objects.count() == 1
+
+
+def test_someone_elses_sender_is_refused(client, bob, alice, make_sender, draft):
+    theirs = make_sender(alice, number="+14155550199")
+    response = login(client, bob).post(reverse("campaign_new"), _form(draft, theirs))
+    assert response.status_code == 400
+    assert "senders" in response.context["form"].errors
+
+
+def test_launch_problems_show_on_the_confirm_page(client, bob, draft):
+    draft.body = "Hi {{ nickname }}"
+    draft.save()
+    login(client, bob)
+    response = client.post(reverse("campaign_confirm", args=[draft.pk]))
+    assert response.status_code == 400
+    assert "cannot be launched yet" in response.content.decode()
+    assert "nickname" in response.content.decode()
+    draft.refresh_from_db()
+    assert draft.status == Campaign.Status.DRAFT
+
+
+def test_edit_only_while_draft(client, bob, sending):
+    response = login(client, bob).get(reverse("campaign_edit", args=[sending.pk]), follow=True)
+    assert "Only a draft can be edited." in response.content.decode()
+
+
+def test_edit_draft_keeps_values(client, bob, draft):
+    login(client, bob)
+    page = client.get(reverse("campaign_edit", args=[draft.pk])).content.decode()
+    assert "Hello {{ first_name }}" in page
+    sender = draft.senders.get()
+    response = client.post(reverse("campaign_edit", args=[draft.pk]), _form(draft, sender, body="Changed"))
+    assert response.status_code == 302
+    draft.refresh_from_db()
+    assert draft.body == "Changed"
+
+
+def test_preview_partial_counts_and_personalizes(client, bob, draft):
+    login(client, bob)
+    lists = [lst.pk for lst in draft.lists.all()]
+    response = client.post(reverse("campaign_preview"), {"body": "Hi {{ first_name }} “quoted”", "lists": lists})
+    page = response.content.decode()
+    assert "Hi P0" in page  # the first opted-in member
+    assert "UCS-2" in page  # no smart encoding asked for
+    assert "<strong>3</strong> opted-in recipients" in page
+    response = client.post(reverse("campaign_preview"), {"body": "Hi “quoted”", "lists": lists, "smart_encoding": "on"})
+    assert "GSM-7" in response.content.decode()
+    response = client.post(reverse("campaign_preview"), {"body": "x" * 161})
+    assert "2 segments" in response.content.decode()
+
+
+def test_detail_shows_failure_reasons_and_filters_the_log(
+    client, carol, bob, draft, django_capture_on_commit_callbacks
+):
+    from campaigns.services import campaign_launch
+    from providers.errors import InvalidRecipient
+    from recipients.models import Recipient
+
+    bad = Recipient.objects.filter(consent_status="opted_in").order_by("id").first()
+    locmem.fail_numbers[bad.phone] = InvalidRecipient("Number is not reachable", code="21614")
+    with django_capture_on_commit_callbacks(execute=True):
+        campaign_launch(campaign=draft, user=bob)
+    login(client, carol)
+    page = client.get(reverse("campaign_detail", args=[draft.pk])).content.decode()
+    assert "Number is not reachable" in page
+    failed_page = client.get(reverse("campaign_detail", args=[draft.pk]), {"status": "failed"}).content.decode()
+    assert bad.phone in failed_page
+    others = Recipient.objects.filter(consent_status="opted_in").exclude(pk=bad.pk)
+    assert all(o.phone not in failed_page for o in others)
+    search = client.get(reverse("campaign_detail", args=[draft.pk]), {"q": others[0].phone[-4:]}).content.decode()
+    assert others[0].phone in search and bad.phone not in search
+    # Garbage filters are ignored, not a 500.
+    assert client.get(reverse("campaign_detail", args=[draft.pk]), {"status": "nope", "after": "x"}).status_code == 200
+
+
+def test_message_log_pages_without_counting(client, carol, bob, make_recipients, make_sender, make_campaign):
+    make_recipients(55, recipient_list="big")
+    campaign = make_campaign(bob, lists=["big"], senders=[make_sender(bob)])
+    from campaigns.dispatch import materialize_chunk
+
+    Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.SENDING)
+    campaign.refresh_from_db()
+    materialize_chunk(campaign=campaign, list_ids=[campaign.lists.get().pk])
+    login(client, carol)
+    first = client.get(reverse("campaign_detail", args=[campaign.pk]))
+    assert first.context["next_url"] and len(first.context["rows"]) == 50
+    second = client.get(reverse("campaign_detail", args=[campaign.pk]) + first.context["next_url"].split("#")[0])
+    assert len(second.context["rows"]) == 5 and second.context["next_url"] is None
+
+
+def test_status_partial_stops_polling_when_done(client, carol, draft):
+    login(client, carol)
+    Campaign.objects.filter(pk=draft.pk).update(status=Campaign.Status.SENDING)
+    assert 'hx-trigger="every 2s"' in client.get(reverse("campaign_status", args=[draft.pk])).content.decode()
+    Campaign.objects.filter(pk=draft.pk).update(status=Campaign.Status.COMPLETED)
+    assert "hx-trigger" not in client.get(reverse("campaign_status", args=[draft.pk])).content.decode()
+
+
+def test_inbox_lists_newest_first_and_searches(client, carol):
+    InboundMessage.objects.create(provider="plivo", sender="+14155551111", to="+14155550100", text="first hello")
+    InboundMessage.objects.create(provider="plivo", sender="+14155552222", to="+14155550100", text="second thanks")
+    login(client, carol)
+    page = client.get(reverse("inbox")).content.decode()
+    assert page.index("second thanks") < page.index("first hello")
+    page = client.get(reverse("inbox"), {"q": "2222"}).content.decode()
+    assert "second thanks" in page and "first hello" not in page
+    page = client.get(reverse("inbox"), {"q": "HELLO"}).content.decode()
+    assert "first hello" in page and "second thanks" not in page
+
+
+def test_dashboard_shows_running_progress_and_totals(client, carol, bob, draft, django_capture_on_commit_callbacks):
+    from campaigns.services import campaign_launch
+
+    with django_capture_on_commit_callbacks(execute=True):
+        campaign_launch(campaign=draft, user=bob)
+    login(client, carol)
+    page = client.get(reverse("dashboard")).content.decode()
+    assert "3 campaign messages sent in the last 14 days" in page
+    assert 'role="progressbar"' in page and "100.0%" in page
+
+
+def test_nav_links_every_section_and_audit_only_for_admins(client, carol, alice):
+    page = login(client, carol).get(reverse("dashboard")).content.decode()
+    for label in ("Dashboard", "Campaigns", "Lists", "Inbox", "Senders", "API tokens", "Relay"):
+        assert f">{label}</a>" in page
+    assert ">Audit</a>" not in page
+    page = login(client, alice).get(reverse("dashboard")).content.decode()
+    assert ">Audit</a>" in page
+
+
+def test_static_assets_are_served_locally(client, carol):
+    page = login(client, carol).get(reverse("dashboard")).content.decode()
+    assert "/static/js/htmx.min.js" in page and "/static/css/app.css" in page
+    assert "cdn" not in page.lower() and "unpkg" not in page.lower()
