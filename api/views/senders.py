@@ -1,7 +1,12 @@
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+
+from accounts.http import client_ip
 from accounts.models import AuthorizedSender
-from accounts.services import audit_record
+from accounts.services import sender_create, sender_deactivate, sender_update
 from api.permissions import ReadOnlyUnlessAdmin
 from api.serializers.senders import AuthorizedSenderSerializer
 from api.views.base import ModelViewSet
@@ -21,13 +26,16 @@ class AuthorizedSenderViewSet(ModelViewSet):
         return qs if user.is_portal_admin else qs.filter(user=user)
 
     def perform_create(self, serializer):
-        grant = serializer.save()
-        audit_record(actor=self.request.user, action="sender.create", target=grant, detail=grant.number)
+        serializer.instance = sender_create(
+            actor=self.request.user, ip=client_ip(self.request), **serializer.validated_data
+        )
 
     def perform_update(self, serializer):
-        grant = serializer.save()
-        audit_record(actor=self.request.user, action="sender.update", target=grant, detail=grant.number)
+        serializer.instance = sender_update(
+            actor=self.request.user, sender=serializer.instance, ip=client_ip(self.request), **serializer.validated_data
+        )
 
-    def perform_destroy(self, instance):
-        audit_record(actor=self.request.user, action="sender.delete", target=instance, detail=instance.number)
-        instance.delete()
+    @extend_schema(summary="Deactivate a grant (kept for the audit trail)", responses={204: None})
+    def destroy(self, request, *args, **kwargs):
+        sender_deactivate(actor=request.user, sender=self.get_object(), ip=client_ip(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
