@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.shortcuts import get_object_or_404
-from rest_framework import permissions, serializers, status
+from rest_framework import exceptions, permissions, serializers, status
+from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -34,12 +35,24 @@ class IsPortalAdmin(permissions.BasePermission):
         return bool(getattr(request.user, "is_portal_admin", False))
 
 
-def _relay_error(exc: services.RelayError) -> Response:
-    body = {"detail": exc.message}
-    if exc.field:
-        body[exc.field] = [exc.message]
-    code = status.HTTP_409_CONFLICT if isinstance(exc, services.PoolExhausted) else status.HTTP_400_BAD_REQUEST
-    return Response(body, status=code)
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The object is not in a state that allows this."
+    default_code = "conflict"
+
+
+def _relay_error(exc: services.RelayError) -> exceptions.APIException:
+    """A refusal from the services, in the API's error shape: 409 for an empty pool, else 400."""
+    if isinstance(exc, services.PoolExhausted):
+        return Conflict(exc.message)
+    return exceptions.ValidationError({exc.field or "non_field_errors": [exc.message]})
+
+
+class ConversationPagination(CursorPagination):
+    ordering = "-id"
+    page_size = 100
+    page_size_query_param = "page_size"
+    max_page_size = 500
 
 
 class ConversationOutputSerializer(serializers.Serializer):
@@ -74,9 +87,12 @@ class ConversationListCreateApi(APIView):
     def get(self, request: Request) -> Response:
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        conversations = selectors.conversation_list(status=filters.validated_data.get("status"))[:500]
-        data = [selectors.conversation_view(conversation=c, user=request.user) for c in conversations]
-        return Response(ConversationOutputSerializer(data, many=True).data)
+        paginator = ConversationPagination()
+        page = paginator.paginate_queryset(
+            selectors.conversation_list(status=filters.validated_data.get("status")), request, view=self
+        )
+        data = [selectors.conversation_view(conversation=c, user=request.user) for c in page]
+        return paginator.get_paginated_response(ConversationOutputSerializer(data, many=True).data)
 
     def post(self, request: Request) -> Response:
         payload = self.InputSerializer(data=request.data)
@@ -93,7 +109,7 @@ class ConversationListCreateApi(APIView):
                 created_by=request.user,
             )
         except services.RelayError as exc:
-            return _relay_error(exc)
+            raise _relay_error(exc) from None
         audit_record(actor=request.user, action="relay.create", target=conversation)
         view = selectors.conversation_view(conversation=conversation, user=request.user)
         return Response(ConversationOutputSerializer(view).data, status=status.HTTP_201_CREATED)
@@ -112,7 +128,7 @@ class ConversationCloseApi(APIView):
     def post(self, request: Request, pk: int) -> Response:
         conversation = get_object_or_404(selectors.conversation_list(), pk=pk)
         if not services.conversation_close(conversation=conversation, reason=f"closed by {request.user.username}"):
-            return Response({"detail": f"The conversation is already {conversation.status}."}, status=409)
+            raise Conflict(f"The conversation is already {conversation.status}.")
         audit_record(actor=request.user, action="relay.close", target=conversation)
         conversation.refresh_from_db()
         view = selectors.conversation_view(conversation=conversation, user=request.user)
@@ -168,7 +184,7 @@ class RelayNumberListCreateApi(APIView):
         try:
             number = services.relay_number_create(**payload.validated_data)
         except services.RelayError as exc:
-            return _relay_error(exc)
+            raise _relay_error(exc) from None
         audit_record(actor=request.user, action="relay.number_add", target=number)
         return Response(RelayNumberSerializer(number).data, status=status.HTTP_201_CREATED)
 

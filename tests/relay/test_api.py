@@ -32,25 +32,25 @@ def test_every_endpoint_needs_authentication(conversation):
     anonymous = APIClient()
     pk = conversation.pk
     for method, url in [
-        ("get", f"{API}/conversations/"),
-        ("post", f"{API}/conversations/"),
-        ("get", f"{API}/conversations/{pk}/"),
-        ("post", f"{API}/conversations/{pk}/close/"),
-        ("get", f"{API}/conversations/{pk}/transcript/"),
-        ("get", f"{API}/numbers/"),
-        ("post", f"{API}/numbers/"),
-        ("patch", f"{API}/numbers/{conversation.virtual_for_a.pk}/"),
+        ("get", f"{API}/conversations"),
+        ("post", f"{API}/conversations"),
+        ("get", f"{API}/conversations/{pk}"),
+        ("post", f"{API}/conversations/{pk}/close"),
+        ("get", f"{API}/conversations/{pk}/transcript"),
+        ("get", f"{API}/numbers"),
+        ("post", f"{API}/numbers"),
+        ("patch", f"{API}/numbers/{conversation.virtual_for_a.pk}"),
     ]:
         assert getattr(anonymous, method)(url, {}, format="json").status_code == 401, url
     bad = APIClient()
     bad.credentials(HTTP_AUTHORIZATION="Bearer nope")
-    assert bad.get(f"{API}/conversations/").status_code == 401
+    assert bad.get(f"{API}/conversations").status_code == 401
 
 
 def test_sender_creates_and_sees_masked_numbers(bob, make_relay_numbers):
     make_relay_numbers(2)
     response = client_for(bob).post(
-        f"{API}/conversations/",
+        f"{API}/conversations",
         {"participant_a": "4152000001", "participant_b": B, "name_b": "Rider", "expires_in_hours": 1},
         format="json",
     )
@@ -63,18 +63,18 @@ def test_sender_creates_and_sees_masked_numbers(bob, make_relay_numbers):
 
 
 def test_admin_sees_real_numbers_viewer_sees_masked(alice, carol, conversation):
-    (row,) = client_for(alice).get(f"{API}/conversations/").json()
+    (row,) = client_for(alice).get(f"{API}/conversations").json()["results"]
     assert (row["participant_a"], row["participant_b"]) == (A, B)
-    (row,) = client_for(carol).get(f"{API}/conversations/?status=open").json()
+    (row,) = client_for(carol).get(f"{API}/conversations?status=open").json()["results"]
     assert A not in str(row) and B not in str(row)
-    assert client_for(carol).get(f"{API}/conversations/?status=closed").json() == []
-    assert client_for(carol).get(f"{API}/conversations/?status=bogus").status_code == 400
+    assert client_for(carol).get(f"{API}/conversations?status=closed").json()["results"] == []
+    assert client_for(carol).get(f"{API}/conversations?status=bogus").status_code == 400
 
 
 def test_viewer_cannot_create_or_close(carol, conversation):
     api = client_for(carol)
-    assert api.post(f"{API}/conversations/", {"participant_a": A, "participant_b": "+14152000009"}).status_code == 403
-    assert api.post(f"{API}/conversations/{conversation.pk}/close/").status_code == 403
+    assert api.post(f"{API}/conversations", {"participant_a": A, "participant_b": "+14152000009"}).status_code == 403
+    assert api.post(f"{API}/conversations/{conversation.pk}/close").status_code == 403
     assert Conversation.objects.count() == 1 and Conversation.objects.get().status == "open"
 
 
@@ -89,24 +89,24 @@ def test_viewer_cannot_create_or_close(carol, conversation):
 )
 def test_bad_input_is_a_400_naming_the_field(bob, make_relay_numbers, payload, field):
     make_relay_numbers(1)
-    response = client_for(bob).post(f"{API}/conversations/", payload, format="json")
-    assert response.status_code == 400 and field in response.json()
+    response = client_for(bob).post(f"{API}/conversations", payload, format="json")
+    assert response.status_code == 400 and field in response.json()["errors"]
 
 
 def test_pool_exhaustion_is_a_409_with_a_clear_message(bob, make_relay_numbers):
     make_relay_numbers(1)
     api = client_for(bob)
-    assert api.post(f"{API}/conversations/", {"participant_a": A, "participant_b": B}).status_code == 201
-    response = api.post(f"{API}/conversations/", {"participant_a": A, "participant_b": "+14152000009"})
-    assert response.status_code == 409 and "No relay number is free" in response.json()["detail"]
+    assert api.post(f"{API}/conversations", {"participant_a": A, "participant_b": B}).status_code == 201
+    response = api.post(f"{API}/conversations", {"participant_a": A, "participant_b": "+14152000009"})
+    assert response.status_code == 409 and "No relay number is free" in response.json()["message"]
 
 
 def test_close_then_close_again(bob, conversation):
     api = client_for(bob)
-    response = api.post(f"{API}/conversations/{conversation.pk}/close/")
+    response = api.post(f"{API}/conversations/{conversation.pk}/close")
     assert response.status_code == 200 and response.json()["status"] == "closed"
-    assert api.post(f"{API}/conversations/{conversation.pk}/close/").status_code == 409
-    assert api.post(f"{API}/conversations/999999/close/").status_code == 404
+    assert api.post(f"{API}/conversations/{conversation.pk}/close").status_code == 409
+    assert api.post(f"{API}/conversations/999999/close").status_code == 404
 
 
 def test_transcript_masks_for_non_admins(alice, carol, conversation):
@@ -121,7 +121,7 @@ def test_transcript_masks_for_non_admins(alice, carol, conversation):
             media_urls=("https://m.example/1.png",),
         )
     )
-    url = f"{API}/conversations/{conversation.pk}/transcript/"
+    url = f"{API}/conversations/{conversation.pk}/transcript"
     (row,) = client_for(alice).get(url).json()
     assert (row["from_number"], row["text"], row["media_urls"], row["outcome"]) == (
         A,
@@ -132,20 +132,20 @@ def test_transcript_masks_for_non_admins(alice, carol, conversation):
     assert row["message_id"] is not None
     (row,) = client_for(carol).get(url).json()
     assert row["from_number"] != A and row["text"] == "hello"
-    assert client_for(carol).get(f"{API}/conversations/{conversation.pk}/").status_code == 200
-    assert client_for(carol).get(f"{API}/conversations/999999/transcript/").status_code == 404
+    assert client_for(carol).get(f"{API}/conversations/{conversation.pk}").status_code == 200
+    assert client_for(carol).get(f"{API}/conversations/999999/transcript").status_code == 404
 
 
 def test_only_admins_manage_relay_numbers(alice, bob):
-    assert client_for(bob).post(f"{API}/numbers/", {"number": "+14155550150"}).status_code == 403
+    assert client_for(bob).post(f"{API}/numbers", {"number": "+14155550150"}).status_code == 403
     admin = client_for(alice)
-    response = admin.post(f"{API}/numbers/", {"number": "415 555 0150", "provider": "flowroute", "label": "x"})
+    response = admin.post(f"{API}/numbers", {"number": "415 555 0150", "provider": "flowroute", "label": "x"})
     assert response.status_code == 201 and response.json()["number"] == "+14155550150"
-    assert admin.post(f"{API}/numbers/", {"number": "+14155550150"}).status_code == 400
-    assert admin.post(f"{API}/numbers/", {"number": "junk"}).status_code == 400
+    assert admin.post(f"{API}/numbers", {"number": "+14155550150"}).status_code == 400
+    assert admin.post(f"{API}/numbers", {"number": "junk"}).status_code == 400
     number = RelayNumber.objects.get()
-    assert client_for(bob).patch(f"{API}/numbers/{number.pk}/", {"is_active": False}).status_code == 403
-    assert admin.patch(f"{API}/numbers/{number.pk}/", {"is_active": False}, format="json").status_code == 200
+    assert client_for(bob).patch(f"{API}/numbers/{number.pk}", {"is_active": False}).status_code == 403
+    assert admin.patch(f"{API}/numbers/{number.pk}", {"is_active": False}, format="json").status_code == 200
     number.refresh_from_db()
     assert number.is_active is False
-    assert [n["number"] for n in client_for(bob).get(f"{API}/numbers/").json()] == ["+14155550150"]
+    assert [n["number"] for n in client_for(bob).get(f"{API}/numbers").json()] == ["+14155550150"]
