@@ -242,3 +242,11 @@ def test_a_message_after_the_expiry_time_is_not_relayed_even_before_beat_runs(
     assert conv.status == "expired"
     assert "late" not in [m.body for m in locmem.outbox]
     assert RelayMessage.objects.get().outcome == "unmatched"
+
+
+def test_the_leak_check_catches_a_leak():
+    with pytest.raises(AssertionError, match="leaked"):
+        assert_no_leak([(B, "+14155550100", "call me on (415) 200-0001", [])])
+    with pytest.raises(AssertionError, match="leaked"):
+        assert_no_leak([(B, A, "hi", [])])
+    assert_no_leak([(A, "+14155550100", "your number is +14152000001", [])])  # their own number is fine
