@@ -1,0 +1,239 @@
+"""Authorization matrix: every URL in the project by every kind of visitor.
+
+To cover a new view or endpoint, add a ``Row`` to ``ROWS`` (or an exemption
+with a reason to ``EXEMPT``): ``test_every_url_has_a_row`` fails until you do.
+Each row names the URL, the method, how to build its arguments and body from
+the ``World`` fixture, and the expected status for each persona:
+
+- anonymous: nobody signed in
+- unapproved: signed in (session exists) but ``is_approved`` was withdrawn; role admin, so the role alone must not help
+- viewer: read-only role
+- sender_other: a sender holding a grant for a *different* number than the campaign uses
+- sender: a sender holding the grant the campaign uses (and owning the campaign)
+- admin: admin role
+
+``access("viewer"|"sender"|"admin", ok=...)`` builds the usual expectation:
+below the level 403, anonymous/unapproved 302 to sign-in for pages or 401 for
+the API; override single personas with keyword arguments.
+
+Run ``ACCT_MATRIX_OBSERVE=1 pytest ... -k matrix -s`` to print actual statuses
+instead of asserting (handy when adding rows).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+PERSONAS = ("anonymous", "unapproved", "viewer", "sender_other", "sender", "admin")
+LEVELS = {"viewer": ("viewer", "sender_other", "sender", "admin"), "sender": ("sender_other", "sender", "admin")}
+LEVELS["admin"] = ("admin",)
+
+
+def access(level: str, ok: int = 200, *, anon: int = 302, denied: int = 403, **overrides: int) -> dict[str, int]:
+    allowed = LEVELS[level]
+    expect = {p: (ok if p in allowed else denied) for p in PERSONAS}
+    expect["anonymous"] = expect["unapproved"] = anon
+    expect.update(overrides)
+    return expect
+
+
+def api(level: str, ok: int = 200, **overrides: int) -> dict[str, int]:
+    return access(level, ok, anon=401, **overrides)
+
+
+@dataclass
+class World:
+    """Objects every row may refer to; built fresh (inside the test transaction) for each case."""
+
+    users: dict
+    grant: object  # the sender's grant, used by ``campaign``
+    other_grant: object  # sender_other's grant for a different number
+    recipient_list: object
+    recipients: list
+    campaign: object  # a draft by ``sender`` from ``grant``
+    token: object  # an API token of ``sender``
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    method: str
+    expect: dict[str, int]
+    kwargs: Callable[[World], dict] = lambda w: {}
+    data: Callable[[World], dict] | None = None
+    json: bool = False
+    note: str = ""
+
+    @property
+    def id(self) -> str:
+        return f"{self.name}-{self.method}"
+
+
+# --- Rows -------------------------------------------------------------------------
+
+ACCOUNTS_ROWS = [
+    Row("accounts:senders", "GET", access("admin")),
+    Row("accounts:sender_create", "GET", access("admin")),
+    Row(
+        "accounts:sender_create",
+        "POST",
+        access("admin", 302),
+        data=lambda w: {"user": w.users["sender"].pk, "number": "+14155550177", "provider": "plivo", "max_mps": 1},
+    ),
+    Row("accounts:sender_edit", "GET", access("admin"), kwargs=lambda w: {"pk": w.grant.pk}),
+    Row(
+        "accounts:sender_edit",
+        "POST",
+        access("admin", 302),
+        kwargs=lambda w: {"pk": w.grant.pk},
+        data=lambda w: {"user": w.users["sender"].pk, "number": w.grant.number, "provider": "plivo", "max_mps": 2},
+    ),
+    Row("accounts:sender_deactivate", "POST", access("admin", 302), kwargs=lambda w: {"pk": w.grant.pk}),
+    Row(
+        "accounts:sender_deactivate",
+        "GET",
+        dict.fromkeys(PERSONAS, 405),
+        kwargs=lambda w: {"pk": w.grant.pk},
+        note="POST only; the method check comes first and reveals nothing",
+    ),
+    Row("accounts:tokens", "GET", access("viewer")),
+    Row("accounts:tokens", "POST", access("viewer"), data=lambda w: {"name": "ci"}),
+    # Someone else's token is invisible (404) to everyone but its owner and admins.
+    Row(
+        "accounts:token_revoke",
+        "POST",
+        access("viewer", 404, sender=302, admin=302),
+        kwargs=lambda w: {"pk": w.token.pk},
+    ),
+    Row("accounts:users", "GET", access("admin")),
+    Row("accounts:user_invite", "GET", access("admin")),
+    Row(
+        "accounts:user_invite",
+        "POST",
+        access("admin", 302),
+        data=lambda w: {"email": "new@example.com", "role": "viewer"},
+    ),
+    Row("accounts:user_edit", "GET", access("admin"), kwargs=lambda w: {"pk": w.users["viewer"].pk}),
+    Row(
+        "accounts:user_edit",
+        "POST",
+        access("admin", 302),
+        kwargs=lambda w: {"pk": w.users["viewer"].pk},
+        data=lambda w: {"role": "sender", "is_approved": "on", "is_active": "on"},
+    ),
+    Row("accounts:audit", "GET", access("admin")),
+    Row("accounts:api_me", "GET", api("viewer")),
+]
+
+ROWS: list[Row] = [*ACCOUNTS_ROWS]
+
+# URL names (or route prefixes) deliberately outside the matrix, with the reason.
+EXEMPT_NAMESPACES = {
+    "admin": "Django admin: staff-only by the admin site itself; audited in accounts/admin.py",
+    "webhooks": "provider callbacks: authenticated by signatures/secrets, covered by tests/providers",
+}
+EXEMPT_ROUTE_PREFIXES = {
+    "accounts/": "django-allauth's sign-in flows: public by design; refusal is tested in test_oidc_sign_in.py",
+    "static/": "static files",
+}
+EXEMPT_NAMES = {
+    "health": "monitoring probe: public by design, reveals only reachability",
+}
+
+
+# --- The persona fixture ----------------------------------------------------------
+
+
+@pytest.fixture
+def world(make_user, make_sender, make_recipients, make_campaign) -> World:
+    from accounts.services import api_token_create
+
+    users = {
+        "unapproved": make_user("uma", role="admin", is_approved=False),
+        "viewer": make_user("vic", role="viewer"),
+        "sender_other": make_user("otto", role="sender"),
+        "sender": make_user("sam", role="sender"),
+        "admin": make_user("ada", role="admin"),
+    }
+    grant = make_sender(users["sender"], number="+14155550100")
+    other_grant = make_sender(users["sender_other"], number="+14155550111")
+    recipients = make_recipients(3, recipient_list="Members")
+    from recipients.models import RecipientList
+
+    recipient_list = RecipientList.objects.get(name="Members")
+    campaign = make_campaign(users["sender"], lists=[recipient_list], senders=[grant])
+    token, _ = api_token_create(actor=users["sender"], user=users["sender"], name="sam's integration")
+    return World(users, grant, other_grant, recipient_list, recipients, campaign, token)
+
+
+def _request(client, world: World, persona: str, row: Row):
+    if persona != "anonymous":
+        client.force_login(world.users[persona])
+    url = reverse(row.name, kwargs=row.kwargs(world))
+    data = row.data(world) if row.data else None
+    call = getattr(client, row.method.lower())
+    if row.json:
+        return call(url, data or {}, content_type="application/json")
+    return call(url, data) if data is not None else call(url)
+
+
+CASES = [pytest.param(row, persona, id=f"{row.id}-{persona}") for row in ROWS for persona in PERSONAS]
+
+
+@pytest.mark.parametrize(("row", "persona"), CASES)
+def test_matrix(client, world, row: Row, persona: str) -> None:
+    response = _request(client, world, persona, row)
+    if os.environ.get("ACCT_MATRIX_OBSERVE"):
+        print(f"OBSERVED {row.id} {persona} {response.status_code}")
+        return
+    expected = row.expect[persona]
+    assert response.status_code == expected, (
+        f"{row.method} {row.name} as {persona}: got {response.status_code}, expected {expected}"
+    )
+    if persona in ("anonymous", "unapproved") and expected == 302:
+        assert response["Location"].startswith(reverse("account_login"))
+
+
+# --- Every URL must be in the matrix ---------------------------------------------
+
+
+def _walk(patterns, prefix: str = "", namespace: str | None = None):
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            ns = namespace
+            if pattern.namespace:
+                ns = f"{namespace}:{pattern.namespace}" if namespace else pattern.namespace
+            yield from _walk(pattern.url_patterns, prefix + str(pattern.pattern), ns)
+        elif isinstance(pattern, URLPattern):
+            name = f"{namespace}:{pattern.name}" if namespace and pattern.name else pattern.name
+            yield prefix + str(pattern.pattern), name, namespace
+
+
+def uncovered_urls() -> list[str]:
+    covered = {row.name for row in ROWS}
+    missing = []
+    for route, name, namespace in _walk(get_resolver().url_patterns):
+        if route.startswith(tuple(EXEMPT_ROUTE_PREFIXES)):
+            continue
+        if namespace and namespace.split(":")[0] in EXEMPT_NAMESPACES:
+            continue
+        if name in EXEMPT_NAMES or name in covered:
+            continue
+        missing.append(f"{route} (name={name!r})")
+    return missing
+
+
+def test_every_url_has_a_row() -> None:
+    missing = uncovered_urls()
+    assert not missing, "URLs without an authorization-matrix row or exemption:\n  " + "\n  ".join(missing)
+
+
+def test_every_row_has_every_persona() -> None:
+    for row in ROWS:
+        assert set(row.expect) == set(PERSONAS), row.id
