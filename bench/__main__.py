@@ -1,0 +1,67 @@
+"""``python -m bench <command>``: run one benchmark, the soak, the report, or all of them."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+
+from bench import common
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    sub = parser.add_subparsers(dest="command", required=True)
+    from bench import dashboard, fanout, imports, report, soak, webhooks
+
+    modules = {
+        "fanout": fanout,
+        "imports": imports,
+        "webhooks": webhooks,
+        "dashboard": dashboard,
+        "soak": soak,
+        "report": report,
+    }
+    for name, module in modules.items():
+        module.add_arguments(sub.add_parser(name, help=(module.__doc__ or "").splitlines()[0]))
+    p_all = sub.add_parser("all", help="every benchmark at its headline size, then the report")
+    p_all.add_argument("--quick", action="store_true", help="10k fan-out only, smaller dashboard")
+    args = parser.parse_args(argv)
+    if args.command == "all":
+        return run_all(quick=args.quick)
+    out = modules[args.command].run(args)
+    return 0 if not isinstance(out, dict) or out.get("ok", True) else 1
+
+
+ALL = [
+    ["fanout", "--n", "10000", "--latency-ms", "50"],
+    ["fanout", "--n", "10000", "--latency-ms", "0"],
+    ["fanout", "--n", "100000", "--latency-ms", "50"],
+    ["imports", "--n", "100000"],
+    ["webhooks"],
+    ["dashboard", "--messages", "1000000"],
+    ["soak"],
+]
+
+
+def run_all(*, quick: bool) -> int:
+    """Each benchmark runs in its own process (Django is set up once per process)."""
+    started = time.monotonic()
+    failed = []
+    for cmd in ALL:
+        if quick and cmd[:3] == ["fanout", "--n", "100000"]:
+            continue
+        if quick and cmd[0] == "dashboard":
+            cmd = ["dashboard", "--messages", "100000"]
+        print("==>", "python -m bench", " ".join(cmd), flush=True)
+        rc = subprocess.run([common.PY, "-m", "bench", *cmd], cwd=common.ROOT).returncode
+        if rc:
+            failed.append(" ".join(cmd))
+    subprocess.run([common.PY, "-m", "bench", "report"], cwd=common.ROOT, check=False)
+    print(f"python -m bench all took {time.monotonic() - started:.0f} s; failed: {failed or 'none'}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

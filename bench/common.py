@@ -1,0 +1,294 @@
+"""Shared harness: database reset, a private Redis, child processes, RSS sampling, result files."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import threading
+import time
+from contextlib import suppress
+from pathlib import Path
+
+import psutil
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = Path(__file__).resolve().parent / "results"
+LOGS = ROOT / "var" / "bench"
+PY = sys.executable
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def db_url(name: str) -> str:
+    return f"postgresql://postgres@127.0.0.1:5432/{name}"
+
+
+def reset_database(name: str) -> None:
+    """Drop and create ``name`` (only databases whose name starts with ``bench_``)."""
+    if not name.startswith("bench_"):
+        raise SystemExit(f"refusing to reset {name!r}: bench databases are named bench_*")
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            [name],
+        )
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def base_env(db: str, redis_url: str, **extra: str) -> dict[str, str]:
+    """Environment for the harness and its children: production-ish settings, DEBUG off."""
+    env = dict(os.environ)
+    for key in ("SMSPORTAL_TESTING", "TEST_DATABASE_NAME", "CELERY_TASK_ALWAYS_EAGER"):
+        env.pop(key, None)
+    env.update(
+        DJANGO_SETTINGS_MODULE="bench.settings",
+        DATABASE_URL=db_url(db),
+        REDIS_URL=redis_url,
+        DEBUG="0",
+        LOG_LEVEL="WARNING",
+        PYTHONUNBUFFERED="1",
+        PYTHONPATH=str(ROOT),
+        BENCH_COUNT_QUERIES="1",
+        SMSPORTAL_VAR_DIR=str(LOGS / "var"),
+    )
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+MIGRATION_NOTES: list[str] = []
+
+
+def migrate(env: dict[str, str]) -> float:
+    t = time.monotonic()
+    run = subprocess.run([PY, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, capture_output=True, text=True)
+    if run.returncode and "0003_audit_append_only" in run.stderr:
+        # accounts.0003 passes SQL containing '%' to schema_editor.execute() with params=() and fails on
+        # PostgreSQL; it only adds an audit-log trigger, which no benchmark touches. Reported to the lead.
+        subprocess.run([PY, "manage.py", "migrate", "--fake", "accounts", "0003", "-v", "0"], cwd=ROOT, env=env)
+        MIGRATION_NOTES.append("accounts.0003_audit_append_only faked (it fails on PostgreSQL)")
+        run = subprocess.run([PY, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, capture_output=True, text=True)
+    if run.returncode:
+        raise RuntimeError(f"migrate failed:\n{run.stderr[-3000:]}")
+    return time.monotonic() - t
+
+
+def django_setup(env: dict[str, str]) -> None:
+    """Configure Django in this process with the same environment the children get."""
+    os.environ.update(env)
+    for key in ("SMSPORTAL_TESTING", "TEST_DATABASE_NAME"):
+        os.environ.pop(key, None)
+    import django
+
+    django.setup()
+    import smsportal.celery  # noqa: F401  (makes the app current so .delay() uses our broker)
+
+
+class Procs:
+    """Child processes in their own sessions, stopped by process group id (only ours)."""
+
+    def __init__(self, tag: str):
+        self.dir = LOGS / tag
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.procs: dict[str, subprocess.Popen] = {}
+
+    def start(self, name: str, cmd: list[str], env: dict[str, str]) -> subprocess.Popen:
+        log = open(self.dir / f"{name}.log", "wb")  # noqa: SIM115
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.procs[name] = proc
+        return proc
+
+    def worker(
+        self, name: str, env: dict[str, str], *, beat: bool = False, concurrency: int = 1, log_level: str = "INFO"
+    ) -> subprocess.Popen:
+        import redis
+
+        redis.Redis.from_url(env["REDIS_URL"]).delete(f"bench:ready:{name}")
+        self.redis_url = env["REDIS_URL"]
+        cmd = [PY, "-m", "celery", "-A", "smsportal", "worker", "-l", log_level, "-c", str(concurrency)]
+        cmd += ["-n", f"{name}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat"]
+        if beat:
+            cmd += ["-B", "-s", str(self.dir / "beat-schedule")]
+        return self.start(name, cmd, env)
+
+    def wait_ready(self, name: str, timeout: float = 60) -> None:
+        import redis
+
+        path = self.dir / f"{name}.log"
+        rds = redis.Redis.from_url(self.redis_url)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if rds.get(f"bench:ready:{name}"):
+                return
+            if self.procs[name].poll() is not None:
+                raise RuntimeError(f"{name} exited: {path.read_text(errors='replace')[-2000:]}")
+            time.sleep(0.1)
+        raise RuntimeError(f"{name} not ready after {timeout}s")
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        proc = self.procs[name]
+        with suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        with suppress(subprocess.TimeoutExpired):
+            proc.wait(30)
+
+    def stop_all(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                with suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.procs.values():
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                with suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+
+    def log_tail(self, name: str, n: int = 3000) -> str:
+        return (self.dir / f"{name}.log").read_text(errors="replace")[-n:]
+
+
+class RssSampler(threading.Thread):
+    """Samples the RSS of each named process tree (parent + children) and keeps the peak."""
+
+    def __init__(self, pids: dict[str, int], interval: float = 0.25):
+        super().__init__(daemon=True)
+        self.pids, self.interval = dict(pids), interval
+        self.peak: dict[str, int] = dict.fromkeys(pids, 0)
+        self._halt = threading.Event()
+
+    def add(self, name: str, pid: int) -> None:
+        self.pids[name] = pid
+        self.peak.setdefault(name, 0)
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            for name, pid in list(self.pids.items()):
+                with suppress(psutil.Error):
+                    proc = psutil.Process(pid)
+                    total = proc.memory_info().rss
+                    for child in proc.children(recursive=True):
+                        with suppress(psutil.Error):
+                            total += child.memory_info().rss
+                    self.peak[name] = max(self.peak[name], total)
+            self._halt.wait(self.interval)
+
+    def stop(self) -> dict[str, float]:
+        self._halt.set()
+        self.join(5)
+        return {k: round(v / 2**20, 1) for k, v in self.peak.items()}
+
+
+class PrivateRedis:
+    """A redis-server of our own (no persistence) that the soak can restart without hurting anyone."""
+
+    def __init__(self, port: int, logdir: Path):
+        self.port, self.logdir, self.proc = port, logdir, None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        log = open(self.logdir / f"redis-{self.port}.log", "ab")  # noqa: SIM115
+        cmd = ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no"]
+        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        import redis
+
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                redis.Redis(port=self.port).ping()
+                return
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def restart(self, down_seconds: float = 1.0) -> None:
+        self.stop()
+        time.sleep(down_seconds)
+        self.start()
+
+
+def pg_db_counters(db: str) -> dict[str, int]:
+    with psycopg.connect(db_url(db), autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT xact_commit, xact_rollback, tup_inserted, tup_updated, tup_deleted, tup_fetched "
+            "FROM pg_stat_database WHERE datname = %s",
+            [db],
+        ).fetchone()
+    keys = ("xact_commit", "xact_rollback", "tup_inserted", "tup_updated", "tup_deleted", "tup_fetched")
+    return dict(zip(keys, row, strict=True))
+
+
+def pg_counter_delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    return {k: after[k] - before[k] for k in before}
+
+
+def machine_info() -> dict:
+    info = {
+        "cores": os.cpu_count(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "cpu": platform.processor() or platform.machine(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
+    with suppress(Exception), psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        info["postgres"] = conn.execute("SHOW server_version").fetchone()[0]
+    with suppress(Exception):
+        info["redis"] = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout.split()[2]
+    with suppress(Exception):
+        info["git_commit"] = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+    with suppress(Exception), open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                info["cpu"] = line.split(":", 1)[1].strip()
+                break
+    return info
+
+
+def write_result(name: str, data: dict, *, results_dir: Path | None = None) -> Path:
+    out = (results_dir or RESULTS) / f"{name}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"name": name, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **data}
+    payload.setdefault("machine", machine_info())
+    out.write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n")
+    print(f"wrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
+    return out
+
+
+def module_exists(dotted: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(dotted) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def not_measured(name: str, reason: str, *, results_dir: Path | None = None, **extra) -> Path:
+    """Record honestly that a benchmark could not run (a missing feature), never a made-up number."""
+    print(f"{name}: NOT MEASURED: {reason}")
+    return write_result(name, {"status": "not_measured", "reason": reason, **extra}, results_dir=results_dir)
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    k = (len(values) - 1) * p / 100
+    lo, hi = int(k), min(int(k) + 1, len(values) - 1)
+    return values[lo] + (values[hi] - values[lo]) * (k - lo)

@@ -1,0 +1,339 @@
+"""Fan-out: a campaign of N recipients through PostgreSQL, Redis, K Celery workers and the fake provider.
+
+Same run, same fake provider: (a) the naive loop (one blocking request per recipient, as the
+seed guides do) and (b) the ceiling (bare aiohttp, and httpx on the aiohttp transport, 256 in flight).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import redis
+
+from bench import common
+
+PLIVO_ID, PLIVO_TOKEN = "MABENCHACCOUNT000001", "bench-plivo-token"
+SENDER = "+14155550100"
+BODY = "Hi {{ first_name }}, the spring sale starts Monday. Reply STOP to opt out."
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--n", type=int, default=10_000)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--latency-ms", type=float, default=50.0)
+    p.add_argument("--batch-size", type=int, default=500, help="SMS_BATCH_SIZE")
+    p.add_argument("--max-in-flight", type=int, default=256, help="SMS_MAX_IN_FLIGHT")
+    p.add_argument("--batches-ahead", type=int, default=6, help="SMS_BATCHES_AHEAD")
+    p.add_argument("--backend", default="providers.backends.plivo.SMSBackend")
+    p.add_argument("--db", default="bench_smsportal")
+    p.add_argument("--redis-url", default="redis://127.0.0.1:6379/9")
+    p.add_argument("--naive-n", type=int, default=0, help="naive-loop sample (default 200 at >0 ms, 2000 at 0 ms)")
+    p.add_argument("--ceiling-n", type=int, default=0, help="requests for the ceiling (default min(N, 20000))")
+    p.add_argument("--timeout", type=float, default=0, help="give up after this many seconds (default scales with N)")
+    p.add_argument("--worker-log-level", default="INFO", help="celery -l (INFO is the product default)")
+    p.add_argument("--profile", action="store_true", help="py-spy record worker 1 (needs py-spy)")
+    p.add_argument("--name", default="")
+    p.add_argument("--results-dir", default="")
+
+
+def seed(*, n: int, opted_out: int = 0) -> tuple:
+    """An admin, an unlimited sender, one list of ``n`` opted-in recipients (set-based SQL), a draft campaign."""
+    from django.db import connection
+
+    from accounts.models import AuthorizedSender, User
+    from campaigns.models import Campaign
+    from recipients.models import RecipientList
+
+    admin = User.objects.create_user(username="bench", email="bench@example.com", password="bench-pw", role="admin")
+    sender = AuthorizedSender.objects.create(user=admin, number=SENDER, provider="plivo", max_mps=0)
+    lst = RecipientList.objects.create(name="bench", created_by=admin)
+    with connection.cursor() as cur:
+        cur.execute(
+            "INSERT INTO recipients_recipient (phone, first_name, last_name, attributes, consent_status, "
+            "opted_in_at, created_at, updated_at) "
+            "SELECT '+1415' || (2000000 + g)::text, 'P' || g, '', '{}'::jsonb, 'opted_in', now(), now(), now() "
+            "FROM generate_series(0, %s - 1) g",
+            [n],
+        )
+        cur.execute(
+            "INSERT INTO recipients_membership (recipient_list_id, recipient_id, added_at) "
+            "SELECT %s, id, now() FROM recipients_recipient",
+            [lst.pk],
+        )
+        cur.execute("ANALYZE recipients_recipient; ANALYZE recipients_membership")
+    campaign = Campaign.objects.create(name="bench", body=BODY, created_by=admin)
+    campaign.lists.set([lst])
+    campaign.senders.set([sender])
+    return admin, campaign
+
+
+def naive_loop(send_url: str, count: int) -> dict:
+    """The seed guides' way: a blocking POST per recipient, one after another."""
+    import requests
+
+    session = requests.Session()
+    ok = 0
+    t = time.perf_counter()
+    for i in range(count):
+        r = session.post(
+            send_url,
+            json={"src": SENDER[1:], "dst": f"1415{3000000 + i:07d}", "text": "naive loop"},
+            auth=(PLIVO_ID, PLIVO_TOKEN),
+            timeout=30,
+        )
+        ok += r.status_code == 202
+    elapsed = time.perf_counter() - t
+    return {"requests": count, "accepted": ok, "seconds": round(elapsed, 3), "rate": round(ok / elapsed, 1)}
+
+
+async def _bare(send_url: str, count: int, concurrency: int, client: str) -> dict:
+    import aiohttp
+
+    sem = asyncio.Semaphore(concurrency)
+    ok = 0
+
+    if client == "aiohttp":
+        conn = aiohttp.TCPConnector(limit=concurrency)
+        session = aiohttp.ClientSession(connector=conn, auth=aiohttp.BasicAuth(PLIVO_ID, PLIVO_TOKEN))
+
+        async def one(i: int) -> None:
+            nonlocal ok
+            async with sem:
+                body = {"src": SENDER[1:], "dst": f"1416{3000000 + i:07d}", "text": "ceiling"}
+                async with session.post(send_url, json=body) as r:
+                    await r.read()
+                    ok += r.status == 202
+
+        close = session.close
+    else:
+        import httpx
+        from httpx_aiohttp import AiohttpTransport
+
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        hx = httpx.AsyncClient(transport=AiohttpTransport(limits=limits), auth=(PLIVO_ID, PLIVO_TOKEN), timeout=30)
+
+        async def one(i: int) -> None:
+            nonlocal ok
+            async with sem:
+                body = {"src": SENDER[1:], "dst": f"1417{3000000 + i:07d}", "text": "ceiling"}
+                r = await hx.post(send_url, json=body)
+                ok += r.status_code == 202
+
+        close = hx.aclose
+    t = time.perf_counter()
+    await asyncio.gather(*(one(i) for i in range(count)))
+    elapsed = time.perf_counter() - t
+    await close()
+    return {
+        "client": client,
+        "concurrency": concurrency,
+        "requests": count,
+        "accepted": ok,
+        "seconds": round(elapsed, 3),
+        "rate": round(ok / elapsed, 1),
+    }
+
+
+def bare_ceiling(send_url: str, count: int, concurrency: int = 256) -> list[dict]:
+    return [asyncio.run(_bare(send_url, count, concurrency, c)) for c in ("aiohttp", "httpx-aiohttp")]
+
+
+def run(args) -> dict:
+    from providers.fake import run_in_subprocess
+
+    n, latency = args.n, args.latency_ms
+    name = args.name or f"fanout_{n}_{int(latency)}ms"
+    results_dir = common.Path(args.results_dir) if args.results_dir else None
+    if not common.module_exists(args.backend.rsplit(".", 1)[0]):
+        return {"path": common.not_measured(name, f"backend {args.backend} does not exist", results_dir=results_dir)}
+    machine = common.machine_info()
+    redis.Redis.from_url(args.redis_url).flushdb()
+    common.reset_database(args.db)
+    fake = run_in_subprocess(
+        latency_ms=latency,
+        callbacks=False,
+        plivo_auth_id=PLIVO_ID,
+        plivo_auth_token=PLIVO_TOKEN,
+        python=common.PY,
+    )
+    procs = common.Procs(name)
+    try:
+        env = common.base_env(
+            args.db,
+            args.redis_url,
+            SMS_BACKEND=args.backend,
+            PLIVO_API_URL=fake.url,
+            PLIVO_AUTH_ID=PLIVO_ID,
+            PLIVO_AUTH_TOKEN=PLIVO_TOKEN,
+            SMS_BATCH_SIZE=args.batch_size,
+            SMS_MAX_IN_FLIGHT=args.max_in_flight,
+            SMS_BATCHES_AHEAD=args.batches_ahead,
+            SMS_HTTP_TIMEOUT=30,
+        )
+        migrate_s = common.migrate(env)
+        common.django_setup(env)
+        t = time.monotonic()
+        admin, campaign = seed(n=n)
+        seed_s = time.monotonic() - t
+        for i in range(args.workers):
+            procs.worker(f"w{i}", env, log_level=args.worker_log_level)
+        for i in range(args.workers):
+            procs.wait_ready(f"w{i}")
+        sampler = common.RssSampler({f"w{i}": procs.procs[f"w{i}"].pid for i in range(args.workers)})
+        sampler.start()
+        profile = None
+        if args.profile:
+            profile = _start_profile(procs, "w0")
+        rds = redis.Redis.from_url(args.redis_url)
+        rds.delete("bench:sql_statements")
+        pg_before = common.pg_db_counters(args.db)
+
+        from campaigns.services import campaign_launch
+
+        launched = time.time()
+        campaign_launch(campaign=campaign, user=admin)
+        timeout = args.timeout or max(120.0, n / 200)
+        deadline = time.monotonic() + timeout
+        accepted, last_change, last_seen = 0, time.monotonic(), -1
+        progress = []
+        while time.monotonic() < deadline:
+            accepted = fake.stats()["accepted"]
+            progress.append((round(time.time() - launched, 2), accepted))
+            if accepted >= n:
+                break
+            if accepted != last_seen:
+                last_seen, last_change = accepted, time.monotonic()
+            elif time.monotonic() - last_change > 60:
+                break  # stalled
+            time.sleep(0.25)
+        finished_wall = time.time()
+        received = [r[0] for r in fake.message_rows(fields="received_at")]
+        fake_stats = fake.stats()
+        rss = sampler.stop()
+        if profile is not None:
+            _stop_profile(profile)
+        # let the last batches record their outcomes before counting
+        from campaigns.models import Message
+
+        t_rec = time.monotonic()
+        while time.monotonic() - t_rec < 60:
+            open_rows = Message.objects.filter(campaign=campaign, status__in=["pending", "claimed", "sending"]).count()
+            if open_rows == 0:
+                break
+            time.sleep(0.5)
+        recorded_at = time.time()
+        by_status = dict(
+            Message.objects.filter(campaign=campaign).values_list("status").annotate(n=common_count()).order_by()
+        )
+        procs.stop_all()  # backends exit and flush their statistics
+        from django.db import connections
+
+        connections.close_all()
+        time.sleep(1.0)
+        pg_delta = common.pg_counter_delta(pg_before, common.pg_db_counters(args.db))
+        statements = int(rds.get("bench:sql_statements") or 0)
+
+        first = min(received) if received else None
+        last = max(received) if received else None
+        ours = (len(received) / (last - launched)) if received and last > launched else 0.0
+        mid = _sustained(received)
+
+        fake.reset()
+        naive_n = args.naive_n or (200 if latency > 0 else 2000)
+        naive = naive_loop(fake.plivo_send_url(PLIVO_ID), naive_n)
+        fake.reset()
+        ceilings = bare_ceiling(fake.plivo_send_url(PLIVO_ID), args.ceiling_n or min(n, 20_000))
+        best = max(c["rate"] for c in ceilings)
+        result = {
+            "status": "ok" if len(received) >= n else "incomplete",
+            "params": {
+                "n": n,
+                "workers": args.workers,
+                "worker_concurrency": 1,
+                "latency_ms": latency,
+                "backend": args.backend,
+                "SMS_BATCH_SIZE": args.batch_size,
+                "SMS_MAX_IN_FLIGHT": args.max_in_flight,
+                "SMS_BATCHES_AHEAD": args.batches_ahead,
+                "sender_max_mps": 0,
+                "callbacks": False,
+                "worker_log_level": args.worker_log_level,
+            },
+            "setup_seconds": {"migrate": round(migrate_s, 1), "seed": round(seed_s, 1)},
+            "accepted_by_provider": len(received),
+            "duplicates_at_provider": fake_stats["duplicates"],
+            "messages_per_second": round(ours, 1),
+            "messages_per_second_middle_80pct": mid,
+            "seconds_launch_to_last_accept": round(last - launched, 3) if last else None,
+            "seconds_to_first_send": round(first - launched, 3) if first else None,
+            "seconds_launch_to_all_recorded": round(recorded_at - launched, 3),
+            "db_status_counts": by_status,
+            "peak_rss_mb_per_worker": rss,
+            "db": {
+                "sql_statements": statements,
+                "sql_statements_per_message": round(statements / max(1, len(received)), 3),
+                "transactions": pg_delta["xact_commit"] + pg_delta["xact_rollback"],
+                "transactions_per_message": round(
+                    (pg_delta["xact_commit"] + pg_delta["xact_rollback"]) / max(1, len(received)), 3
+                ),
+                "pg_stat_database_delta": pg_delta,
+                "how": "sql_statements: every cursor.execute in the worker processes (Django execute_wrapper, "
+                "bench/apps.py), summed in Redis after each task; transactions: pg_stat_database "
+                "xact_commit+xact_rollback delta for the bench database (includes the launch call and "
+                "autovacuum/analyze). pg_stat_statements is not preloaded on this server.",
+            },
+            "naive_loop": naive,
+            "ceiling": ceilings,
+            "ratio_to_naive": round(ours / naive["rate"], 1) if naive["rate"] else None,
+            "ratio_to_ceiling": round(ours / best, 3) if best else None,
+            "progress": progress[:: max(1, len(progress) // 60)],
+            "finished_wall": finished_wall,
+            "machine": machine,
+        }
+        if profile is not None:
+            result["profile"] = str(profile[1])
+        path = common.write_result(name, result, results_dir=results_dir)
+        print(
+            f"{name}: {ours:.0f} msg/s, first send {result['seconds_to_first_send']} s, "
+            f"naive {naive['rate']}/s (x{result['ratio_to_naive']}), ceiling {best}/s ({result['ratio_to_ceiling']}), "
+            f"rss {rss}, stmts/msg {result['db']['sql_statements_per_message']}"
+        )
+        return {"path": path, "result": result}
+    finally:
+        procs.stop_all()
+        fake.stop()
+
+
+def common_count():
+    from django.db.models import Count
+
+    return Count("id")
+
+
+def _sustained(received: list[float]) -> float | None:
+    """Rate between the 10th and the 90th percentile of accepts: the steady state, without ramp-up or tail."""
+    if len(received) < 100:
+        return None
+    s = sorted(received)
+    a, b = s[len(s) // 10], s[len(s) * 9 // 10]
+    return round((len(s) * 0.8) / (b - a), 1) if b > a else None
+
+
+def _start_profile(procs, name: str):
+    import shutil
+    import subprocess
+
+    spy = shutil.which("py-spy") or str(common.Path(common.PY).parent / "py-spy")
+    out = procs.dir / f"profile-{name}.txt"
+    # the prefork child does the work; profile the whole tree
+    cmd = [spy, "record", "--subprocesses", "--format", "raw", "-o", str(out), "--pid", str(procs.procs[name].pid)]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT), out
+
+
+def _stop_profile(profile) -> None:
+    import signal
+
+    proc, _ = profile
+    proc.send_signal(signal.SIGINT)
+    proc.wait(60)
