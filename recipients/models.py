@@ -139,3 +139,82 @@ class InboundMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.sender} -> {self.to}: {self.text[:40]}"
+
+
+class ImportJob(models.Model):
+    """One CSV import, with its progress and outcome.
+
+    Lifecycle::
+
+        pending --worker starts--> running --end of file--> completed
+                                          \\--unreadable file / fatal error--> failed
+
+    Counters are updated after every chunk, so a page or an API can poll them.
+    ``total_bytes``/``processed_bytes`` give the progress estimate (rows are not
+    counted ahead: a million-row file is never read twice just for a total).
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting"
+        RUNNING = "running", "Running"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+
+    recipient_list = models.ForeignKey(
+        RecipientList, null=True, blank=True, on_delete=models.SET_NULL, related_name="imports"
+    )
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    file = models.CharField(max_length=500, help_text="Path of the uploaded file")
+    original_name = models.CharField(max_length=255, blank=True)
+    region = models.CharField(max_length=2, blank=True, help_text="Default region for numbers without +country")
+    consent_column = models.CharField(max_length=100, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
+    encoding = models.CharField(max_length=20, blank=True)
+    total_bytes = models.BigIntegerField(default=0)
+    processed_bytes = models.BigIntegerField(default=0)
+    processed_rows = models.BigIntegerField(default=0)
+    created_count = models.BigIntegerField(default=0, help_text="New recipients")
+    updated_count = models.BigIntegerField(default=0, help_text="Rows merged into existing recipients")
+    duplicate_count = models.BigIntegerField(default=0, help_text="Rows repeating a number seen earlier in the file")
+    rejected_count = models.BigIntegerField(default=0)
+    consent_changes = models.BigIntegerField(default=0)
+    error = models.TextField(blank=True, help_text="Why the import failed as a whole")
+    notes = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Import {self.pk} {self.original_name} ({self.status})"
+
+    @property
+    def percent(self) -> int:
+        if self.status == self.Status.COMPLETED:
+            return 100
+        if not self.total_bytes:
+            return 0
+        return min(99, int(100 * self.processed_bytes / self.total_bytes))
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in {self.Status.COMPLETED, self.Status.FAILED}
+
+
+class ImportRowError(models.Model):
+    """A row an import rejected (or only partly applied), and why."""
+
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="row_errors")
+    row_number = models.BigIntegerField(help_text="Line in the file; the header is row 1")
+    phone = models.CharField(max_length=100, blank=True)
+    reason = models.CharField(max_length=255)
+    raw = models.TextField(blank=True, help_text="The row as read, truncated")
+
+    class Meta:
+        ordering = ["job", "row_number", "id"]
+        indexes = [models.Index(fields=["job", "row_number"], name="importrowerror_job_row")]
+
+    def __str__(self) -> str:
+        return f"row {self.row_number}: {self.reason}"

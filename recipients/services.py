@@ -2,10 +2,32 @@
 
 from __future__ import annotations
 
-from django.db import transaction
+import logging
+import re
+import uuid
+from collections.abc import Callable, Iterable
+from datetime import timedelta
+from pathlib import Path
+
+import phonenumbers
+from django.conf import settings
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
 from django.utils import timezone
 
-from recipients.models import ConsentEvent, ConsentStatus, Recipient
+from recipients.models import (
+    ConsentEvent,
+    ConsentStatus,
+    ImportJob,
+    InboundMessage,
+    Membership,
+    Recipient,
+    RecipientList,
+)
+from recipients.phone import InvalidNumber, normalize
+
+logger = logging.getLogger(__name__)
 
 
 def recipient_set_consent(
@@ -54,3 +76,294 @@ def recipient_opt_out(
         actor_description=actor_description,
         evidence=evidence,
     )
+
+
+# --- Lists -----------------------------------------------------------------
+
+
+def recipient_list_create(*, name: str, user=None, description: str = "") -> RecipientList:
+    name = name.strip()
+    if not name:
+        raise ValidationError({"name": "A list needs a name."})
+    if RecipientList.objects.filter(name__iexact=name).exists():
+        raise ValidationError({"name": f"A list named {name!r} already exists."})
+    return RecipientList.objects.create(name=name, description=description, created_by=user)
+
+
+def recipient_list_rename(*, recipient_list: RecipientList, name: str) -> RecipientList:
+    name = name.strip()
+    if not name:
+        raise ValidationError({"name": "A list needs a name."})
+    if RecipientList.objects.filter(name__iexact=name).exclude(pk=recipient_list.pk).exists():
+        raise ValidationError({"name": f"A list named {name!r} already exists."})
+    recipient_list.name = name
+    recipient_list.save(update_fields=["name"])
+    return recipient_list
+
+
+def recipient_list_archive(*, recipient_list: RecipientList, archived: bool = True) -> RecipientList:
+    """Archived lists keep their members but cannot be targeted by new campaigns."""
+    recipient_list.is_archived = archived
+    recipient_list.save(update_fields=["is_archived"])
+    return recipient_list
+
+
+def recipient_list_add_members(*, recipient_list: RecipientList, recipient_ids: Iterable[int]) -> int:
+    """Add recipients to a list; already-present members are left alone. Returns how many were added."""
+    ids = list(dict.fromkeys(recipient_ids))
+    if not ids:
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO recipients_membership (recipient_list_id, recipient_id, added_at) "
+            "SELECT %s, r.id, %s FROM recipients_recipient r WHERE r.id = ANY(%s) "
+            "ON CONFLICT (recipient_list_id, recipient_id) DO NOTHING",
+            [recipient_list.pk, timezone.now(), ids],
+        )
+        return cursor.rowcount
+
+
+def recipient_list_remove_members(*, recipient_list: RecipientList, recipient_ids: Iterable[int]) -> int:
+    deleted, _ = Membership.objects.filter(recipient_list=recipient_list, recipient_id__in=list(recipient_ids)).delete()
+    return deleted
+
+
+def recipient_add_by_phone(*, recipient_list: RecipientList, phone: str, first_name: str = "", last_name: str = ""):
+    """Add one number to a list, creating the recipient as pending if new (staff may not opt people in here)."""
+    try:
+        e164 = normalize(phone)
+    except InvalidNumber as exc:
+        raise ValidationError({"phone": str(exc)}) from None
+    recipient, created = Recipient.objects.get_or_create(
+        phone=e164, defaults={"first_name": first_name.strip()[:100], "last_name": last_name.strip()[:100]}
+    )
+    recipient_list_add_members(recipient_list=recipient_list, recipient_ids=[recipient.pk])
+    return recipient, created
+
+
+# --- Import ----------------------------------------------------------------
+
+
+def import_job_create(
+    *,
+    uploaded_file,
+    recipient_list: RecipientList | None,
+    user=None,
+    region: str = "",
+    consent_column: str = "",
+    run: bool = True,
+) -> ImportJob:
+    """Save an upload under MEDIA_ROOT/imports/ and queue its import (a Celery task, after commit).
+
+    ``uploaded_file`` is any Django ``File``/``UploadedFile``; it is copied in
+    pieces, never read whole. Usable from a web view or a DRF view alike.
+    """
+    region = (region or "").strip().upper()
+    if region and region not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValidationError({"region": f"Unknown region {region!r}; use a two-letter code such as US."})
+    folder = Path(settings.MEDIA_ROOT) / "imports"
+    folder.mkdir(parents=True, exist_ok=True)
+    original = Path(getattr(uploaded_file, "name", "") or "upload.csv").name[:255]
+    path = folder / f"{uuid.uuid4().hex}.csv"
+    with open(path, "wb") as out:
+        for piece in uploaded_file.chunks():
+            out.write(piece)
+    job = ImportJob.objects.create(
+        recipient_list=recipient_list,
+        created_by=user,
+        file=str(path),
+        original_name=original,
+        region=region,
+        consent_column=consent_column.strip(),
+    )
+    if run:
+        from recipients.tasks import run_import
+
+        transaction.on_commit(lambda: run_import.delay(job.pk))
+    return job
+
+
+def import_job_run(*, job: ImportJob, progress: Callable[[ImportJob], None] | None = None) -> ImportJob:
+    """Run an import to the end. Idempotent for a finished job; a failure is stored on the job."""
+    from recipients.importer import Importer, ImportFailed
+
+    claimed = ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.PENDING).update(
+        status=ImportJob.Status.RUNNING, started_at=timezone.now()
+    )
+    if not claimed:
+        job.refresh_from_db()
+        return job
+    job.refresh_from_db()
+    try:
+        Importer(job, progress=progress).run()
+    except ImportFailed as exc:
+        job.status, job.error = ImportJob.Status.FAILED, str(exc)
+    except Exception:
+        logger.exception("import job %s crashed", job.pk)
+        job.status, job.error = ImportJob.Status.FAILED, "The import stopped on an internal error."
+    else:
+        job.status = ImportJob.Status.COMPLETED
+    job.finished_at = timezone.now()
+    ImportJob.objects.filter(pk=job.pk).update(
+        status=job.status, error=job.error, finished_at=job.finished_at, processed_bytes=job.processed_bytes
+    )
+    job.refresh_from_db()
+    return job
+
+
+def import_csv(
+    *,
+    path: str | Path,
+    recipient_list: RecipientList | None,
+    user=None,
+    region: str = "",
+    consent_column: str = "",
+    progress: Callable[[ImportJob], None] | None = None,
+) -> ImportJob:
+    """Import a file already on disk, synchronously (the management command)."""
+    path = Path(path)
+    job = ImportJob.objects.create(
+        recipient_list=recipient_list,
+        created_by=user,
+        file=str(path.resolve()),
+        original_name=path.name,
+        region=(region or "").upper(),
+        consent_column=consent_column,
+    )
+    return import_job_run(job=job, progress=progress)
+
+
+# --- Double opt-in ---------------------------------------------------------
+
+
+def recipient_request_confirmation(*, recipient: Recipient, sender_number: str, provider: str, user=None):
+    """Text a pending recipient asking them to reply YES. Their YES opts them in (see inbound_handle)."""
+    from campaigns.models import Message
+    from campaigns.tasks import send_batch
+
+    recipient.refresh_from_db()
+    if recipient.consent_status != ConsentStatus.PENDING:
+        raise ValidationError(
+            f"Only pending recipients can be asked to confirm (this one is {recipient.consent_status})."
+        )
+    now = timezone.now()
+    with transaction.atomic():
+        message = Message.objects.create(
+            kind=Message.Kind.CONFIRMATION,
+            recipient=recipient,
+            to=recipient.phone,
+            sender=sender_number,
+            provider=provider,
+            body=settings.SMS_CONFIRMATION_TEXT,
+            due_at=now,
+            created_by=user,
+        )
+        Recipient.objects.filter(pk=recipient.pk).update(confirmation_sent_at=now)
+        recipient.confirmation_sent_at = now
+        transaction.on_commit(lambda: send_batch.delay([message.pk]))
+    return message
+
+
+# --- Inbound keywords ------------------------------------------------------
+
+OPT_OUT_WORDS = frozenset(
+    {"STOP", "STOPALL", "UNSUBSCRIBE", "UNSUB", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT", "OPT OUT"}
+)
+OPT_IN_WORDS = frozenset({"START", "UNSTOP", "YES"})
+HELP_WORDS = frozenset({"HELP", "INFO"})
+
+
+def inbound_keyword_kind(text: str) -> str:
+    """The InboundMessage kind for a text: keywords match the whole message, ignoring case and punctuation."""
+    word = re.sub(r"[\W_]+", " ", text or "").strip().upper()
+    if word in OPT_OUT_WORDS:
+        return InboundMessage.Kind.OPT_OUT
+    if word in OPT_IN_WORDS:
+        return InboundMessage.Kind.OPT_IN
+    if word in HELP_WORDS:
+        return InboundMessage.Kind.HELP
+    return InboundMessage.Kind.MESSAGE
+
+
+def inbound_handle(*, inbound, event=None) -> InboundMessage | None:
+    """Store an inbound SMS and act on keywords. Routers (the relay) may take it first."""
+    from recipients.inbound import route_inbound
+
+    if route_inbound(inbound):
+        return None
+    kind = inbound_keyword_kind(inbound.text)
+    try:
+        phone = normalize(inbound.sender)
+    except InvalidNumber:
+        phone = (inbound.sender or "")[:16]
+    quiet = timezone.now() - timedelta(seconds=settings.SMS_KEYWORD_REPLY_QUIET_SECONDS)
+    with transaction.atomic():
+        recipient = Recipient.objects.filter(phone=phone).first()
+        if recipient is None and kind in {InboundMessage.Kind.OPT_OUT, InboundMessage.Kind.OPT_IN}:
+            recipient, _ = Recipient.objects.get_or_create(phone=phone)
+        message = InboundMessage.objects.create(
+            provider=inbound.provider,
+            provider_message_id=(inbound.provider_message_id or "")[:100],
+            sender=phone,
+            to=(inbound.to or "")[:16],
+            text=inbound.text or "",
+            media_urls=list(inbound.media_urls or ()),
+            kind=kind,
+            recipient=recipient,
+        )
+        evidence = f"inbound message {message.pk} to {message.to}: {message.text[:200]!r}"
+        reply = ""
+        if kind == InboundMessage.Kind.OPT_OUT:
+            recently = (
+                recipient.consent_status == ConsentStatus.OPTED_OUT
+                and recipient.opted_out_at is not None
+                and recipient.opted_out_at >= quiet
+            )
+            recipient_opt_out(recipient=recipient, channel=ConsentEvent.Channel.SMS, evidence=evidence)
+            reply = "" if recently else settings.SMS_STOP_REPLY
+        elif kind == InboundMessage.Kind.OPT_IN:
+            recently = (
+                recipient.consent_status == ConsentStatus.OPTED_IN
+                and recipient.opted_in_at is not None
+                and recipient.opted_in_at >= quiet
+            )
+            recipient_set_consent(
+                recipient=recipient, status=ConsentStatus.OPTED_IN, channel=ConsentEvent.Channel.SMS, evidence=evidence
+            )
+            reply = "" if recently else settings.SMS_START_REPLY
+        elif kind == InboundMessage.Kind.HELP and cache.add(f"recipients:help:{phone}", 1, timeout=60):
+            # Once a minute per number at most, so two auto-responders cannot ping-pong.
+            reply = settings.SMS_HELP_REPLY
+        if reply:
+            _send_reply(to=phone, our_number=message.to, provider=inbound.provider, body=reply, recipient=recipient)
+    return message
+
+
+def _send_reply(*, to: str, our_number: str, provider: str, body: str, recipient: Recipient | None) -> None:
+    from accounts.models import AuthorizedSender
+    from campaigns.models import Message
+    from campaigns.tasks import send_batch
+
+    granted = (
+        AuthorizedSender.objects.filter(number=our_number, is_active=True).values_list("provider", flat=True).first()
+    )
+    message = Message.objects.create(
+        kind=Message.Kind.REPLY,
+        recipient=recipient,
+        to=to,
+        sender=our_number,
+        provider=granted or provider,
+        body=body,
+        due_at=timezone.now(),
+    )
+    transaction.on_commit(lambda: send_batch.delay([message.pk]))
+
+
+def recipients_bulk_opt_out(*, recipient_ids: Iterable[int], channel: str, evidence: str, actor=None) -> int:
+    """Opt several recipients out, one ConsentEvent each. Returns how many changed."""
+    changed = 0
+    for recipient in Recipient.objects.filter(pk__in=list(recipient_ids)).exclude(
+        consent_status=ConsentStatus.OPTED_OUT
+    ):
+        changed += recipient_opt_out(recipient=recipient, channel=channel, evidence=evidence, actor=actor)
+    return changed

@@ -330,3 +330,12 @@ SMS_PROVIDER_BACKENDS = {
     "plivo": env_str("SMS_PLIVO_BACKEND", "providers.backends.plivo.SMSBackend"),
     "flowroute": env_str("SMS_FLOWROUTE_BACKEND", "providers.backends.flowroute.SMSBackend"),
 }
+
+# --- Recipients and consent (docs/recipients.md) ------------------------------
+SMS_CONFIRMATION_TEXT = env_str(
+    "SMS_CONFIRMATION_TEXT", "Reply YES to receive messages from smsportal. Reply STOP to opt out, HELP for help."
+)
+SMS_KEYWORD_REPLY_QUIET_SECONDS = env_int("SMS_KEYWORD_REPLY_QUIET_SECONDS", 300, minimum=0)
+SMS_IMPORT_ALLOWED_REGIONS = [r.upper() for r in env_list("SMS_IMPORT_ALLOWED_REGIONS", [])]
+SMS_IMPORT_CHUNK_ROWS = env_int("SMS_IMPORT_CHUNK_ROWS", 2000, minimum=1)
+SMS_IMPORT_MAX_UPLOAD_MB = env_int("SMS_IMPORT_MAX_UPLOAD_MB", 500, minimum=1)

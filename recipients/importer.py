@@ -1,0 +1,407 @@
+"""Streaming CSV import: read, validate and upsert recipients chunk by chunk.
+
+The file is never held in memory: a csv reader runs over a text wrapper of the
+binary file, and every ``SMS_IMPORT_CHUNK_ROWS`` rows are written with one
+``INSERT ... ON CONFLICT (phone) DO UPDATE`` and committed. Callers go through
+``recipients.services`` (``import_job_create``, ``import_job_run``, ``import_csv``).
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import phonenumbers
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from recipients.models import ConsentEvent, ConsentStatus, ImportJob, ImportRowError, Membership
+from recipients.phone import InvalidNumber, normalize
+
+# csv refuses fields over this size with a clear csv.Error instead of growing without bound.
+MAX_FIELD_BYTES = 64 * 1024
+MAX_VALUE_CHARS = 1000
+_SNIFF_BYTES = 1024 * 1024
+
+PHONE_HEADERS = {
+    "phone",
+    "phone_number",
+    "phonenumber",
+    "mobile",
+    "mobile_number",
+    "mobile_phone",
+    "cell",
+    "cell_phone",
+    "cellphone",
+    "number",
+    "msisdn",
+    "telephone",
+    "tel",
+    "sms",
+    "e164",
+}
+FIRST_NAME_HEADERS = {"first_name", "firstname", "first", "given_name", "givenname", "forename"}
+LAST_NAME_HEADERS = {"last_name", "lastname", "last", "surname", "family_name", "familyname"}
+FULL_NAME_HEADERS = {"name", "full_name", "fullname", "contact_name"}
+CONSENT_HEADERS = {"consent", "consent_status", "opt_in", "optin", "opted_in", "subscribed"}
+
+CONSENT_VALUES = {
+    **dict.fromkeys(
+        ["opted_in", "opted in", "opt_in", "opt-in", "optin", "in", "yes", "y", "true", "t", "1", "subscribed"],
+        ConsentStatus.OPTED_IN,
+    ),
+    **dict.fromkeys(
+        [
+            "opted_out",
+            "opted out",
+            "opt_out",
+            "opt-out",
+            "optout",
+            "out",
+            "no",
+            "n",
+            "false",
+            "f",
+            "0",
+            "unsubscribed",
+            "stop",
+            "stopped",
+        ],
+        ConsentStatus.OPTED_OUT,
+    ),
+    **dict.fromkeys(["", "pending", "unknown"], None),
+}
+
+
+class ImportFailed(Exception):
+    """The file as a whole cannot be imported; the message is shown to the user."""
+
+
+def header_key(name: str) -> str:
+    return re.sub(r"[\s\-.]+", "_", name.strip().lower()).strip("_")
+
+
+def sniff_encoding(path: Path) -> tuple[str, str]:
+    """Return (encoding, note). UTF-8 (with or without BOM) first, then Windows-1252.
+
+    The whole file is checked with an incremental decoder, in 1 MB pieces, so a
+    bad byte on line 900,000 is found before anything is written.
+    """
+    with open(path, "rb") as f:
+        head = f.read(4)
+        if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            raise ImportFailed('The file is UTF-16 text. Save it as "CSV UTF-8" and upload it again.')
+        for encoding in ("utf-8-sig", "cp1252"):
+            f.seek(0)
+            decoder = codecs.getincrementaldecoder(encoding)()
+            try:
+                while piece := f.read(_SNIFF_BYTES):
+                    if b"\x00" in piece:
+                        raise ImportFailed("This is not a text CSV file (it contains binary data).")
+                    decoder.decode(piece)
+                decoder.decode(b"", final=True)
+            except UnicodeDecodeError:
+                continue
+            if encoding == "cp1252":
+                return encoding, "The file was not UTF-8; it was read as Windows-1252 (Excel's default)."
+            return encoding, ""
+    raise ImportFailed('The file\'s text encoding is not UTF-8 or Windows-1252. Save it as "CSV UTF-8".')
+
+
+@dataclass
+class Columns:
+    phone: int
+    first_name: int | None
+    last_name: int | None
+    full_name: int | None
+    consent: int | None
+    attributes: list[tuple[int, str]] = field(default_factory=list)
+
+
+def map_columns(header: list[str], *, consent_column: str = "") -> Columns:
+    keys = [header_key(h) for h in header]
+
+    def find(names: set[str]) -> int | None:
+        return next((i for i, k in enumerate(keys) if k in names), None)
+
+    phone = find(PHONE_HEADERS)
+    if phone is None:
+        shown = ", ".join(h.strip()[:40] for h in header[:10])
+        raise ImportFailed(
+            f"No phone column. The first row must be a header naming a column phone (or mobile, number, msisdn); "
+            f"found: {shown or 'nothing'}."
+        )
+    if consent_column:
+        consent = find({header_key(consent_column)})
+        if consent is None:
+            raise ImportFailed(f"The consent column {consent_column!r} is not in the header.")
+    else:
+        consent = find(CONSENT_HEADERS)
+    first, last = find(FIRST_NAME_HEADERS), find(LAST_NAME_HEADERS)
+    full = find(FULL_NAME_HEADERS) if first is None and last is None else None
+    used = {phone, first, last, full, consent}
+    attributes = [(i, k) for i, k in enumerate(keys) if i not in used and k]
+    return Columns(phone, first, last, full, consent, attributes)
+
+
+@dataclass
+class Parsed:
+    row_number: int
+    phone: str
+    first_name: str
+    last_name: str
+    attributes: dict[str, str]
+    consent: str | None
+
+
+@dataclass
+class Chunk:
+    rows: dict[str, Parsed] = field(default_factory=dict)
+    errors: list[ImportRowError] = field(default_factory=list)
+    duplicates: int = 0
+    count: int = 0
+
+
+def _raw(values: list[str]) -> str:
+    return ",".join(values)[:500]
+
+
+def _cell(values: list[str], index: int | None) -> str:
+    if index is None or index >= len(values):
+        return ""
+    return values[index].strip()
+
+
+class Importer:
+    def __init__(self, job: ImportJob, *, progress: Callable[[ImportJob], None] | None = None):
+        self.job = job
+        self.progress = progress
+        self.region = (job.region or settings.SMS_DEFAULT_REGION).upper()
+        self.allowed = set(settings.SMS_IMPORT_ALLOWED_REGIONS)
+        self.chunk_rows = settings.SMS_IMPORT_CHUNK_ROWS
+        self.started: datetime = timezone.now()
+        self.evidence = f"CSV import job {job.pk}, file {job.original_name or Path(job.file).name!r}"
+
+    # --- reading -------------------------------------------------------------
+    def run(self) -> ImportJob:
+        path = Path(self.job.file)
+        job = self.job
+        if not path.exists():
+            raise ImportFailed("The uploaded file is missing.")
+        job.total_bytes = path.stat().st_size
+        if job.total_bytes == 0:
+            raise ImportFailed("The file is empty.")
+        job.encoding, job.notes = sniff_encoding(path)
+        self._save("total_bytes", "encoding", "notes")
+        csv.field_size_limit(MAX_FIELD_BYTES)
+        with open(path, "rb") as binary:
+            text = io.TextIOWrapper(binary, encoding=job.encoding, newline="")
+            reader = csv.reader(text)
+            try:
+                header = next(reader, None)
+                while header is not None and not any(h.strip() for h in header):
+                    header = next(reader, None)
+                if header is None:
+                    raise ImportFailed("The file is empty.")
+                columns = map_columns(header, consent_column=job.consent_column)
+                data_rows = 0
+                for chunk in self._chunks(reader, columns):
+                    data_rows += chunk.count
+                    self._write(chunk)
+                    job.processed_bytes = binary.tell()
+                    self._save("processed_bytes")
+                    if self.progress:
+                        self.progress(job)
+            except csv.Error as exc:
+                raise ImportFailed(
+                    f"Line {reader.line_num}: the CSV cannot be read ({exc}). Rows before it were imported."
+                ) from None
+        if data_rows == 0:
+            raise ImportFailed("The file has a header row but no data rows.")
+        job.processed_bytes = job.total_bytes
+        return job
+
+    def _chunks(self, reader, columns: Columns) -> Iterator[Chunk]:
+        chunk = Chunk()
+        parse = self._parse
+        for values in reader:
+            if not values or (len(values) == 1 and not values[0].strip()):
+                continue  # blank line
+            chunk.count += 1
+            parse(reader.line_num, values, columns, chunk)
+            if chunk.count >= self.chunk_rows:
+                yield chunk
+                chunk = Chunk()
+        if chunk.count:
+            yield chunk
+
+    def _parse(self, row_number: int, values: list[str], columns: Columns, chunk: Chunk) -> None:
+        raw_phone = _cell(values, columns.phone)
+        if not raw_phone:
+            chunk.errors.append(self._error(row_number, "", "no phone number", values))
+            return
+        try:
+            phone = normalize(raw_phone, region=self.region)
+        except InvalidNumber as exc:
+            chunk.errors.append(self._error(row_number, raw_phone, str(exc), values))
+            return
+        if self.allowed:
+            region = phonenumbers.region_code_for_number(phonenumbers.parse(phone))
+            if region not in self.allowed:
+                reason = f"numbers from {region} are not allowed (SMS_IMPORT_ALLOWED_REGIONS)"
+                chunk.errors.append(self._error(row_number, raw_phone, reason, values))
+                return
+        consent_text = _cell(values, columns.consent).lower()
+        try:
+            consent = CONSENT_VALUES[consent_text]
+        except KeyError:
+            reason = f"unrecognised consent value {consent_text[:30]!r} (use opted_in / opted_out)"
+            chunk.errors.append(self._error(row_number, raw_phone, reason, values))
+            return
+        if columns.full_name is not None:
+            first, _, last = _cell(values, columns.full_name).partition(" ")
+            last = last.strip()
+        else:
+            first, last = _cell(values, columns.first_name), _cell(values, columns.last_name)
+        attributes = {key: _cell(values, i) for i, key in columns.attributes if _cell(values, i)}
+        if len(first) > 100 or len(last) > 100 or any(len(v) > MAX_VALUE_CHARS for v in attributes.values()):
+            chunk.errors.append(self._error(row_number, raw_phone, "a value is too long", values))
+            return
+        seen = chunk.rows.get(phone)
+        if seen is None:
+            chunk.rows[phone] = Parsed(row_number, phone, first, last, attributes, consent)
+            return
+        # The same person twice in one chunk: merge, later values win.
+        chunk.duplicates += 1
+        seen.first_name = first or seen.first_name
+        seen.last_name = last or seen.last_name
+        seen.attributes.update(attributes)
+        if consent is not None:
+            seen.consent, seen.row_number = consent, row_number
+
+    def _error(self, row_number: int, phone: str, reason: str, values: list[str]) -> ImportRowError:
+        return ImportRowError(
+            job_id=self.job.pk, row_number=row_number, phone=phone[:100], reason=reason, raw=_raw(values)
+        )
+
+    # --- writing -------------------------------------------------------------
+    def _write(self, chunk: Chunk) -> None:
+        job = self.job
+        now = timezone.now()
+        rows = list(chunk.rows.values())
+        with transaction.atomic():
+            results = self._upsert(rows, now) if rows else []
+            if job.recipient_list_id and results:
+                Membership.objects.bulk_create(
+                    [Membership(recipient_list_id=job.recipient_list_id, recipient_id=r[0]) for r in results],
+                    ignore_conflicts=True,
+                )
+            changes = self._apply_consent(rows, results, now, chunk.errors)
+            if chunk.errors:
+                ImportRowError.objects.bulk_create(chunk.errors)
+            created = sum(1 for r in results if r[3])
+            in_file = sum(1 for r in results if not r[3] and r[4])
+            job.processed_rows += chunk.count
+            job.created_count += created
+            job.duplicate_count += chunk.duplicates + in_file
+            job.updated_count += len(results) - created - in_file
+            job.rejected_count += sum(1 for e in chunk.errors if not e.reason.startswith("kept "))
+            job.consent_changes += changes
+            self._save("processed_rows", "created_count", "duplicate_count", "updated_count", "rejected_count")
+            ImportJob.objects.filter(pk=job.pk).update(consent_changes=job.consent_changes)
+
+    def _upsert(self, rows: list[Parsed], now: datetime) -> list[tuple]:
+        """One statement for the chunk. Returns (id, phone, consent, inserted, created_by_this_job)."""
+        statuses = [r.consent or ConsentStatus.PENDING for r in rows]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """
+                INSERT INTO recipients_recipient
+                    (phone, first_name, last_name, attributes, consent_status, opted_in_at, opted_out_at,
+                     created_at, updated_at)
+                SELECT p, f, l, a::jsonb, s,
+                       CASE WHEN s = 'opted_in' THEN %(now)s END, CASE WHEN s = 'opted_out' THEN %(now)s END,
+                       %(now)s, %(now)s
+                FROM unnest(%(p)s::text[], %(f)s::text[], %(l)s::text[], %(a)s::text[], %(s)s::text[])
+                    AS t(p, f, l, a, s)
+                ON CONFLICT (phone) DO UPDATE SET
+                    first_name = COALESCE(NULLIF(EXCLUDED.first_name, ''), recipients_recipient.first_name),
+                    last_name = COALESCE(NULLIF(EXCLUDED.last_name, ''), recipients_recipient.last_name),
+                    attributes = recipients_recipient.attributes || EXCLUDED.attributes,
+                    updated_at = EXCLUDED.updated_at
+                RETURNING id, phone, consent_status, (xmax = 0), created_at >= %(started)s
+                """,
+                {
+                    "now": now,
+                    "started": self.started,
+                    "p": [r.phone for r in rows],
+                    "f": [r.first_name for r in rows],
+                    "l": [r.last_name for r in rows],
+                    "a": [json.dumps(r.attributes) for r in rows],
+                    "s": statuses,
+                },
+            )
+            return cursor.fetchall()
+
+    def _apply_consent(self, rows: list[Parsed], results: list[tuple], now: datetime, errors: list) -> int:
+        """Record stated consent with the import as evidence. Never re-opts-in someone who opted out."""
+        by_phone = {r.phone: r for r in rows}
+        events: list[ConsentEvent] = []
+        moves: dict[tuple[str, str], list[int]] = {}
+        for rid, phone, current, inserted, _ in results:
+            row = by_phone[phone]
+            if row.consent is None:
+                continue
+            if inserted:
+                events.append(self._event(rid, ConsentStatus.PENDING, row.consent, row.row_number))
+            elif current == row.consent:
+                continue
+            elif row.consent == ConsentStatus.OPTED_IN and current == ConsentStatus.OPTED_OUT:
+                errors.append(
+                    ImportRowError(
+                        job_id=self.job.pk,
+                        row_number=row.row_number,
+                        phone=phone,
+                        reason="kept opted out: an import cannot undo an opt-out (the person must text START); "
+                        "other fields were updated",
+                    )
+                )
+            else:
+                moves.setdefault((current, row.consent), []).append(rid)
+        row_of = {rid: by_phone[phone].row_number for rid, phone, *_ in results}
+        for (current, target), ids in moves.items():
+            stamp = "opted_in_at" if target == ConsentStatus.OPTED_IN else "opted_out_at"
+            with connection.cursor() as cursor:
+                # Conditional on the status we saw, so a STOP that lands meanwhile wins.
+                cursor.execute(
+                    f"UPDATE recipients_recipient SET consent_status = %s, {stamp} = %s, updated_at = %s "
+                    "WHERE id = ANY(%s) AND consent_status = %s RETURNING id",
+                    [target, now, now, ids, current],
+                )
+                changed = [r[0] for r in cursor.fetchall()]
+            events.extend(self._event(rid, current, target, row_of[rid]) for rid in changed)
+        if events:
+            ConsentEvent.objects.bulk_create(events)
+        return len(events)
+
+    def _event(self, recipient_id: int, from_status: str, to_status: str, row_number: int) -> ConsentEvent:
+        return ConsentEvent(
+            recipient_id=recipient_id,
+            from_status=from_status,
+            to_status=to_status,
+            channel=ConsentEvent.Channel.IMPORT,
+            actor_id=self.job.created_by_id,
+            actor_description=f"import job {self.job.pk}",
+            evidence=f"{self.evidence}, row {row_number}",
+        )
+
+    def _save(self, *fields: str) -> None:
+        ImportJob.objects.filter(pk=self.job.pk).update(**{f: getattr(self.job, f) for f in fields})

@@ -1,0 +1,58 @@
+"""manage.py import_recipients FILE --list NAME [--region US] [--consent-column consent]"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from recipients.models import ImportJob, ImportRowError, RecipientList
+from recipients.services import import_csv
+
+
+class Command(BaseCommand):
+    help = "Import recipients from a CSV file (streamed; any size) into a list."
+
+    def add_arguments(self, parser):
+        parser.add_argument("file")
+        parser.add_argument("--list", dest="list_name", required=True, help="List name; created if missing")
+        parser.add_argument("--region", default="", help="Region for numbers without +country, e.g. US")
+        parser.add_argument("--consent-column", default="", help="Header of the consent column (default: consent)")
+        parser.add_argument("--show-errors", type=int, default=20, help="Rejected rows to print (0 = none)")
+
+    def handle(self, *args, file, list_name, region, consent_column, show_errors, **options):
+        path = Path(file)
+        if not path.is_file():
+            raise CommandError(f"No such file: {file}")
+        recipient_list, _ = RecipientList.objects.get_or_create(name=list_name.strip())
+        started = time.monotonic()
+        tty = sys.stderr.isatty()
+
+        def progress(job: ImportJob) -> None:
+            rate = job.processed_rows / max(time.monotonic() - started, 1e-6)
+            line = (
+                f"{job.percent:3d}%  {job.processed_rows:,} rows  {job.created_count:,} new  "
+                f"{job.rejected_count:,} rejected  {rate:,.0f} rows/s"
+            )
+            self.stderr.write(("\r" + line) if tty else line, ending="" if tty else "\n")
+
+        job = import_csv(
+            path=path, recipient_list=recipient_list, region=region, consent_column=consent_column, progress=progress
+        )
+        if tty:
+            self.stderr.write("")
+        if job.notes:
+            self.stdout.write(f"Note: {job.notes}")
+        for error in ImportRowError.objects.filter(job=job)[:show_errors]:
+            self.stdout.write(f"  row {error.row_number}: {error.reason} ({error.phone})")
+        summary = (
+            f"Import {job.pk} {job.status}: {job.processed_rows:,} rows, {job.created_count:,} new, "
+            f"{job.updated_count:,} updated, {job.duplicate_count:,} duplicates merged, "
+            f"{job.rejected_count:,} rejected, {job.consent_changes:,} consent changes "
+            f"in {time.monotonic() - started:.1f}s"
+        )
+        if job.status == ImportJob.Status.FAILED:
+            raise CommandError(f"{job.error}\n{summary}")
+        self.stdout.write(self.style.SUCCESS(summary))

@@ -1,0 +1,17 @@
+"""Celery tasks for recipients: thin wrappers around services."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from recipients.models import ImportJob
+
+
+@shared_task(name="recipients.run_import", ignore_result=True, acks_late=True)
+def run_import(job_id: int) -> str:
+    job = ImportJob.objects.filter(pk=job_id).first()
+    if job is None:
+        return "missing"
+    from recipients.services import import_job_run
+
+    return import_job_run(job=job).status
