@@ -19,7 +19,6 @@ other 4xx (403 geo, ...)  :class:`PermanentError`
 
 from __future__ import annotations
 
-import asyncio
 import re
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -42,6 +41,9 @@ _ABOUT_DESTINATION = re.compile(
     r"\bdst\b|destination|recipient|['\"]to['\"]|\bto (number|parameter|field)", re.IGNORECASE
 )
 _MAX_RETRY_AFTER = 3600.0
+# What a request on the shared client can raise besides an answer. The aiohttp
+# transport maps most aiohttp errors to httpx ones, but not all of them.
+TRANSPORT_ERRORS = (httpx.HTTPError, aiohttp.ClientError, TimeoutError, OSError)
 
 
 def provider_error(result: httpx.Response | BaseException, *, detail: str = "", code: str = "") -> ProviderError | None:
@@ -51,7 +53,7 @@ def provider_error(result: httpx.Response | BaseException, *, detail: str = "", 
     the backend extracts from the body; they are stored on the message.
     """
     if isinstance(result, BaseException):
-        if isinstance(result, httpx.TimeoutException | asyncio.TimeoutError | aiohttp.ServerTimeoutError):
+        if isinstance(result, httpx.TimeoutException | TimeoutError | aiohttp.ServerTimeoutError):
             return TransientError(f"timeout: {type(result).__name__}", code="timeout")
         return TransientError(f"network error: {type(result).__name__}: {result}"[:255], code="network")
     status = result.status_code

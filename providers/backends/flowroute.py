@@ -17,7 +17,7 @@ from django.urls import reverse
 from providers import runtime
 from providers.backends.base import BaseBackend, OutboundSMS, SendOutcome
 from providers.errors import ConfigurationError, InvalidRecipient, PermanentError
-from providers.http_errors import provider_error
+from providers.http_errors import TRANSPORT_ERRORS, provider_error
 
 _NANP = re.compile(r"^\+1\d{10}$")
 CONTENT_TYPE = "application/vnd.api+json"
@@ -85,7 +85,7 @@ class SMSBackend(BaseBackend):
                 auth=(key, secret),
                 timeout=settings.SMS_HTTP_TIMEOUT,
             )
-        except Exception as exc:  # every transport failure is classified in one place
+        except TRANSPORT_ERRORS as exc:
             error = provider_error(exc)
         else:
             error = provider_error(response, detail="" if response.is_success else _error_text(response))

@@ -17,7 +17,7 @@ from django.urls import reverse
 from providers import runtime
 from providers.backends.base import BaseBackend, OutboundSMS, SendOutcome
 from providers.errors import ConfigurationError, PermanentError
-from providers.http_errors import provider_error
+from providers.http_errors import TRANSPORT_ERRORS, provider_error
 
 logger = logging.getLogger(__name__)
 MAX_MEDIA = 10
@@ -78,7 +78,7 @@ class SMSBackend(BaseBackend):
             response = await runtime.get_client().post(
                 url, json=payload, auth=(auth_id, token), timeout=settings.SMS_HTTP_TIMEOUT
             )
-        except Exception as exc:  # every transport failure is classified in one place
+        except TRANSPORT_ERRORS as exc:
             error = provider_error(exc)
         else:
             error = provider_error(response, detail="" if response.is_success else _error_text(response))

@@ -97,7 +97,7 @@ def test_inbound_from_the_fake_reaches_the_live_server(live, live_server, settin
 def test_send_batch_over_plivo_ends_with_messages_delivered(live, settings, campaign_messages):
     settings.SMS_BACKEND = "providers.backends.live.SMSBackend"
     live.configure(duplicate_callbacks=0.5, out_of_order=0.5, seed=7)
-    campaign, ids = campaign_messages(5)
+    _, ids = campaign_messages(5)
 
     result = engine.send_batch(message_ids=ids)
 
