@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 from django.db import connection
+from django.db.models import Count, Q, QuerySet
 
-from recipients.models import Recipient
+from recipients.models import (
+    ConsentEvent,
+    ConsentStatus,
+    ImportJob,
+    ImportRowError,
+    InboundMessage,
+    Recipient,
+    RecipientList,
+)
 
 
 def attribute_keys_for_lists(*, list_ids: list[int], sample: int = 1000) -> set[str]:
@@ -26,3 +35,65 @@ def attribute_keys_for_lists(*, list_ids: list[int], sample: int = 1000) -> set[
     )[:sample]:
         keys.update((attrs or {}).keys())
     return keys
+
+
+def recipient_lists_with_counts(*, include_archived: bool = True) -> QuerySet[RecipientList]:
+    """Lists annotated with member counts per consent status (one GROUP BY over the membership join)."""
+    lists = RecipientList.objects.all()
+    if not include_archived:
+        lists = lists.filter(is_archived=False)
+    return lists.annotate(
+        member_count=Count("memberships"),
+        opted_in_count=Count("memberships", filter=Q(memberships__recipient__consent_status=ConsentStatus.OPTED_IN)),
+        pending_count=Count("memberships", filter=Q(memberships__recipient__consent_status=ConsentStatus.PENDING)),
+        opted_out_count=Count("memberships", filter=Q(memberships__recipient__consent_status=ConsentStatus.OPTED_OUT)),
+    )
+
+
+def recipient_list_consent_counts(*, recipient_list: RecipientList) -> dict[str, int]:
+    """{"pending": n, "opted_in": n, "opted_out": n, "total": n} for one list."""
+    counts = dict.fromkeys(ConsentStatus.values, 0)
+    for status, n in (
+        Recipient.objects.filter(memberships__recipient_list=recipient_list)
+        .values_list("consent_status")
+        .annotate(n=Count("id"))
+        .order_by()
+    ):
+        counts[status] = n
+    counts["total"] = sum(counts.values())
+    return counts
+
+
+def recipient_list_members(
+    *, recipient_list: RecipientList, search: str = "", consent: str = ""
+) -> QuerySet[Recipient]:
+    members = Recipient.objects.filter(memberships__recipient_list=recipient_list)
+    if consent in ConsentStatus.values:
+        members = members.filter(consent_status=consent)
+    if search:
+        members = members.filter(
+            Q(phone__contains=search) | Q(first_name__icontains=search) | Q(last_name__icontains=search)
+        )
+    return members.order_by("id")
+
+
+def recipient_consent_history(*, recipient: Recipient) -> QuerySet[ConsentEvent]:
+    return recipient.consent_events.select_related("actor").order_by("-created_at", "-id")
+
+
+def consent_events_for_export(*, recipient_list: RecipientList | None = None) -> QuerySet[ConsentEvent]:
+    events = ConsentEvent.objects.select_related("recipient", "actor").order_by("id")
+    if recipient_list is not None:
+        events = events.filter(recipient__memberships__recipient_list=recipient_list)
+    return events
+
+
+def import_job_errors(*, job: ImportJob) -> QuerySet[ImportRowError]:
+    return job.row_errors.order_by("row_number", "id")
+
+
+def inbound_messages(*, kind: str = "") -> QuerySet[InboundMessage]:
+    messages = InboundMessage.objects.select_related("recipient")
+    if kind in InboundMessage.Kind.values:
+        messages = messages.filter(kind=kind)
+    return messages

@@ -1,0 +1,250 @@
+"""Web pages for lists, imports, recipients and the inbox. Viewers read; senders and admins change."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts.permissions import role_required
+from recipients import exports, selectors, services
+from recipients.forms import AddMemberForm, ConfirmationForm, ImportForm, ListForm, RenameForm
+from recipients.models import ConsentEvent, ConsentStatus, ImportJob, InboundMessage, Recipient, RecipientList
+
+
+def _csv_response(rows, filename: str) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(exports.csv_lines(rows), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def _form_errors(request: HttpRequest, exc: ValidationError) -> None:
+    for message in exc.messages:
+        messages.error(request, message)
+
+
+@require_GET
+@role_required("viewer")
+def list_index(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "recipients/list_index.html",
+        {"lists": selectors.recipient_lists_with_counts(), "form": ListForm()},
+    )
+
+
+@require_POST
+@role_required("sender")
+def list_create(request: HttpRequest) -> HttpResponse:
+    form = ListForm(request.POST)
+    if form.is_valid():
+        try:
+            recipient_list = services.recipient_list_create(
+                name=form.cleaned_data["name"], description=form.cleaned_data["description"], user=request.user
+            )
+        except ValidationError as exc:
+            form.add_error("name", exc.message_dict.get("name", exc.messages))
+        else:
+            return redirect("recipients:list_detail", pk=recipient_list.pk)
+    lists = selectors.recipient_lists_with_counts()
+    return render(request, "recipients/list_index.html", {"lists": lists, "form": form}, status=400)
+
+
+@require_GET
+@role_required("viewer")
+def list_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    recipient_list = get_object_or_404(RecipientList, pk=pk)
+    search, consent = request.GET.get("q", "").strip(), request.GET.get("consent", "")
+    members = selectors.recipient_list_members(recipient_list=recipient_list, search=search, consent=consent)
+    page = Paginator(members, 50).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "recipients/list_detail.html",
+        {
+            "list": recipient_list,
+            "counts": selectors.recipient_list_consent_counts(recipient_list=recipient_list),
+            "page": page,
+            "q": search,
+            "consent": consent,
+            "consent_choices": ConsentStatus.choices,
+            "imports": recipient_list.imports.all()[:10],
+            "rename_form": RenameForm(initial={"name": recipient_list.name}),
+            "add_form": AddMemberForm(),
+            "import_form": ImportForm(),
+        },
+    )
+
+
+@require_POST
+@role_required("sender")
+def list_rename(request: HttpRequest, pk: int) -> HttpResponse:
+    recipient_list = get_object_or_404(RecipientList, pk=pk)
+    form = RenameForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Enter a name.")
+    else:
+        try:
+            services.recipient_list_rename(recipient_list=recipient_list, name=form.cleaned_data["name"])
+        except ValidationError as exc:
+            _form_errors(request, exc)
+    return redirect("recipients:list_detail", pk=pk)
+
+
+@require_POST
+@role_required("sender")
+def list_archive(request: HttpRequest, pk: int) -> HttpResponse:
+    recipient_list = get_object_or_404(RecipientList, pk=pk)
+    services.recipient_list_archive(recipient_list=recipient_list, archived=request.POST.get("archived") != "0")
+    return redirect("recipients:list_detail", pk=pk)
+
+
+@require_POST
+@role_required("sender")
+def list_add_member(request: HttpRequest, pk: int) -> HttpResponse:
+    recipient_list = get_object_or_404(RecipientList, pk=pk)
+    form = AddMemberForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Enter a phone number.")
+    else:
+        try:
+            services.recipient_add_by_phone(recipient_list=recipient_list, **form.cleaned_data)
+        except ValidationError as exc:
+            _form_errors(request, exc)
+    return redirect("recipients:list_detail", pk=pk)
+
+
+@require_POST
+@role_required("sender")
+def list_remove_member(request: HttpRequest, pk: int, recipient_pk: int) -> HttpResponse:
+    recipient_list = get_object_or_404(RecipientList, pk=pk)
+    services.recipient_list_remove_members(recipient_list=recipient_list, recipient_ids=[recipient_pk])
+    return redirect("recipients:list_detail", pk=pk)
+
+
+@require_GET
+@role_required("viewer")
+def list_export(request: HttpRequest, pk: int) -> StreamingHttpResponse:
+    recipient_list = get_object_or_404(RecipientList, pk=pk)
+    return _csv_response(exports.list_members_rows(recipient_list=recipient_list), f"list-{pk}.csv")
+
+
+@require_GET
+@role_required("viewer")
+def consent_export(request: HttpRequest) -> StreamingHttpResponse:
+    recipient_list = None
+    if request.GET.get("list", "").isdigit():
+        recipient_list = get_object_or_404(RecipientList, pk=int(request.GET["list"]))
+    suffix = f"-list-{recipient_list.pk}" if recipient_list else ""
+    return _csv_response(exports.consent_history_rows(recipient_list=recipient_list), f"consent-history{suffix}.csv")
+
+
+@require_POST
+@role_required("sender")
+def list_import(request: HttpRequest, pk: int) -> HttpResponse:
+    recipient_list = get_object_or_404(RecipientList, pk=pk)
+    form = ImportForm(request.POST, request.FILES)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, error)
+        return redirect("recipients:list_detail", pk=pk)
+    try:
+        with transaction.atomic():
+            job = services.import_job_create(
+                uploaded_file=form.cleaned_data["file"],
+                recipient_list=recipient_list,
+                user=request.user,
+                region=form.cleaned_data["region"],
+                consent_column=form.cleaned_data["consent_column"],
+            )
+    except ValidationError as exc:
+        _form_errors(request, exc)
+        return redirect("recipients:list_detail", pk=pk)
+    return redirect("recipients:import_detail", pk=job.pk)
+
+
+@require_GET
+@role_required("viewer")
+def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    job = get_object_or_404(ImportJob.objects.select_related("recipient_list", "created_by"), pk=pk)
+    template = "recipients/_import_progress.html" if request.htmx else "recipients/import_detail.html"
+    errors = selectors.import_job_errors(job=job)[:100] if job.is_finished else []
+    return render(request, template, {"job": job, "errors": errors})
+
+
+@require_GET
+@role_required("viewer")
+def import_errors_csv(request: HttpRequest, pk: int) -> StreamingHttpResponse:
+    job = get_object_or_404(ImportJob, pk=pk)
+    return _csv_response(exports.import_errors_rows(job=job), f"import-{pk}-rejected-rows.csv")
+
+
+@require_GET
+@role_required("viewer")
+def recipient_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    from accounts.models import AuthorizedSender
+
+    recipient = get_object_or_404(Recipient, pk=pk)
+    senders = AuthorizedSender.objects.filter(user=request.user, is_active=True)
+    return render(
+        request,
+        "recipients/recipient_detail.html",
+        {
+            "recipient": recipient,
+            "history": selectors.recipient_consent_history(recipient=recipient),
+            "lists": recipient.lists.all(),
+            "inbound": recipient.inbound.all()[:20],
+            "confirm_form": ConfirmationForm(senders=senders),
+        },
+    )
+
+
+@require_POST
+@role_required("sender")
+def recipient_opt_out(request: HttpRequest, pk: int) -> HttpResponse:
+    recipient = get_object_or_404(Recipient, pk=pk)
+    reason = request.POST.get("reason", "").strip()[:500]
+    services.recipient_opt_out(
+        recipient=recipient,
+        channel=ConsentEvent.Channel.WEB,
+        evidence=reason or "opted out by staff in the web UI",
+        actor=request.user,
+    )
+    messages.success(request, "Opted out.")
+    return redirect("recipients:recipient_detail", pk=pk)
+
+
+@require_POST
+@role_required("sender")
+def recipient_confirm(request: HttpRequest, pk: int) -> HttpResponse:
+    """Send the double opt-in request from one of the user's own sender numbers."""
+    from accounts.models import AuthorizedSender
+
+    recipient = get_object_or_404(Recipient, pk=pk)
+    senders = AuthorizedSender.objects.filter(user=request.user, is_active=True)
+    form = ConfirmationForm(request.POST, senders=senders)
+    if not form.is_valid():
+        messages.error(request, "Pick one of your sender numbers.")
+        return redirect("recipients:recipient_detail", pk=pk)
+    sender = senders.get(pk=form.cleaned_data["sender"])
+    try:
+        services.recipient_request_confirmation(
+            recipient=recipient, sender_number=sender.number, provider=sender.provider, user=request.user
+        )
+    except ValidationError as exc:
+        _form_errors(request, exc)
+    else:
+        messages.success(request, "Confirmation request sent.")
+    return redirect("recipients:recipient_detail", pk=pk)
+
+
+@require_GET
+@role_required("viewer")
+def inbox(request: HttpRequest) -> HttpResponse:
+    kind = request.GET.get("kind", "")
+    page = Paginator(selectors.inbound_messages(kind=kind), 50).get_page(request.GET.get("page"))
+    return render(request, "recipients/inbox.html", {"page": page, "kind": kind, "kinds": InboundMessage.Kind.choices})
