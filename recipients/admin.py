@@ -1,6 +1,32 @@
-from django.contrib import admin
+import contextlib
 
-from recipients.models import ConsentEvent, InboundMessage, Membership, Recipient, RecipientList
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ActionForm
+
+from recipients.models import (
+    ConsentEvent,
+    ImportJob,
+    ImportRowError,
+    InboundMessage,
+    Membership,
+    Recipient,
+    RecipientList,
+)
+from recipients.services import recipient_list_add_members, recipients_bulk_opt_out
+
+
+class RecipientActionForm(ActionForm):
+    recipient_list = forms.ModelChoiceField(
+        queryset=RecipientList.objects.filter(is_archived=False), required=False, label="List"
+    )
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    raw_id_fields = ["recipient_list"]
+    readonly_fields = ["added_at"]
 
 
 class ConsentEventInline(admin.TabularInline):
@@ -34,9 +60,42 @@ class RecipientAdmin(admin.ModelAdmin):
     ]
     list_filter = ["consent_status", "lists"]
     search_fields = ["phone", "first_name", "last_name"]
-    readonly_fields = ["consent_status", "opted_in_at", "opted_out_at"]
-    inlines = [ConsentEventInline]
+    readonly_fields = ["consent_status", "opted_in_at", "opted_out_at", "confirmation_sent_at"]
+    inlines = [MembershipInline, ConsentEventInline]
     show_full_result_count = False
+    action_form = RecipientActionForm
+    actions = ["opt_out", "add_to_list"]
+
+    def get_search_results(self, request, queryset, search_term):
+        # A number typed in any format (e.g. "(415) 555-2671") finds its E.164 row.
+        from recipients.phone import InvalidNumber, normalize
+
+        results, distinct = super().get_search_results(request, queryset, search_term)
+        with contextlib.suppress(InvalidNumber):
+            results |= queryset.filter(phone=normalize(search_term))
+        return results, distinct
+
+    @admin.action(description="Opt out (records a consent event for each)")
+    def opt_out(self, request, queryset):
+        changed = recipients_bulk_opt_out(
+            recipient_ids=queryset.values_list("pk", flat=True),
+            channel=ConsentEvent.Channel.ADMIN,
+            evidence="bulk opt-out in the Django admin",
+            actor=request.user,
+        )
+        self.message_user(request, f"{changed} recipient(s) opted out.")
+
+    @admin.action(description="Add to the list chosen below")
+    def add_to_list(self, request, queryset):
+        form = RecipientActionForm(request.POST)
+        recipient_list = form.cleaned_data.get("recipient_list") if form.is_valid() else None
+        if recipient_list is None:
+            self.message_user(request, "Choose a list to add them to.", level=messages.ERROR)
+            return
+        added = recipient_list_add_members(
+            recipient_list=recipient_list, recipient_ids=queryset.values_list("pk", flat=True)
+        )
+        self.message_user(request, f"{added} recipient(s) added to {recipient_list}.")
 
 
 @admin.register(RecipientList)
@@ -70,3 +129,26 @@ class InboundMessageAdmin(admin.ModelAdmin):
     list_display = ["received_at", "sender", "to", "kind", "text"]
     list_filter = ["kind", "provider"]
     search_fields = ["sender", "text"]
+
+
+class ImportRowErrorInline(admin.TabularInline):
+    model = ImportRowError
+    extra = 0
+    can_delete = False
+    readonly_fields = ["row_number", "phone", "reason", "raw"]
+    fields = readonly_fields
+    max_num = 0
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).order_by("row_number")
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(admin.ModelAdmin):
+    list_display = ["id", "original_name", "recipient_list", "status", "processed_rows", "rejected_count", "created_at"]
+    list_filter = ["status"]
+    readonly_fields = [f.name for f in ImportJob._meta.fields]
+    inlines = [ImportRowErrorInline]
+
+    def has_add_permission(self, request) -> bool:
+        return False
