@@ -13,3 +13,6 @@ from smsportal.settings import *  # noqa: F403
 
 CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
+
+# live_server answers each request in a new thread: persistent connections would pile up.
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
