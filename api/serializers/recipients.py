@@ -69,7 +69,7 @@ class RecipientRowSerializer(serializers.Serializer):
 class RowsField(serializers.ListField):
     """Rows are validated one by one, so one bad row does not fail the others."""
 
-    child = serializers.DictField()
+    child = serializers.JSONField()
 
 
 class BulkUpsertSerializer(serializers.Serializer):
