@@ -12,27 +12,16 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import Provider
+from accounts.permissions import IsApproved, IsPortalAdmin, ReadOnlyForViewers
 from accounts.services import audit_record
 from relay import selectors, services
 from relay.models import Conversation, RelayNumber
 
 
-class CanManageRelay(permissions.BasePermission):
-    """Reads for every signed-in user; writes for admins and senders."""
+class CanManageRelay(ReadOnlyForViewers):
+    """Reads for every approved user; creating and closing for admins and senders."""
 
     message = "Only admins and senders may create or close relay conversations."
-
-    def has_permission(self, request, view) -> bool:
-        if request.method in permissions.SAFE_METHODS:
-            return True
-        return selectors.relay_can_manage(user=request.user)
-
-
-class IsPortalAdmin(permissions.BasePermission):
-    message = "Only admins may manage relay numbers."
-
-    def has_permission(self, request, view) -> bool:
-        return bool(getattr(request.user, "is_portal_admin", False))
 
 
 class Conflict(exceptions.APIException):
@@ -116,6 +105,8 @@ class ConversationListCreateApi(APIView):
 
 
 class ConversationDetailApi(APIView):
+    permission_classes = [permissions.IsAuthenticated, IsApproved]
+
     def get(self, request: Request, pk: int) -> Response:
         conversation = get_object_or_404(selectors.conversation_list(), pk=pk)
         view = selectors.conversation_view(conversation=conversation, user=request.user)
@@ -136,6 +127,8 @@ class ConversationCloseApi(APIView):
 
 
 class TranscriptApi(APIView):
+    permission_classes = [permissions.IsAuthenticated, IsApproved]
+
     class OutputSerializer(serializers.Serializer):
         id = serializers.IntegerField()
         direction = serializers.CharField()
@@ -166,7 +159,7 @@ class RelayNumberListCreateApi(APIView):
 
     def get_permissions(self):
         if self.request.method in permissions.SAFE_METHODS:
-            return [permissions.IsAuthenticated()]
+            return [permissions.IsAuthenticated(), IsApproved()]
         return [permissions.IsAuthenticated(), IsPortalAdmin()]
 
     class InputSerializer(serializers.Serializer):

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
+from accounts.permissions import has_role
 from relay.models import Conversation, RelayMessage, RelayNumber
 from smsportal.logging import mask_phone
 
 
 def relay_can_see_numbers(*, user) -> bool:
-    return bool(getattr(user, "is_portal_admin", False))
+    return has_role(user, "admin")
 
 
 def relay_can_manage(*, user) -> bool:
     """Admins and senders create and close conversations; viewers only read."""
-    return bool(getattr(user, "can_send", False))
+    return has_role(user, "sender")
 
 
 def shown_number(*, number: str, user) -> str:

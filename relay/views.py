@@ -5,23 +5,23 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from accounts.permissions import role_required
 from accounts.services import audit_record
 from relay import selectors, services
 from relay.forms import ConversationForm
 from relay.models import Conversation
 
 
-@login_required
+@role_required("viewer")
 @require_http_methods(["GET", "POST"])
 def conversation_list(request: HttpRequest) -> HttpResponse:
     can_manage = selectors.relay_can_manage(user=request.user)
-    form = ConversationForm(request.POST or None) if can_manage else None
+    form = ConversationForm(request.POST if request.method == "POST" else None) if can_manage else None
     if request.method == "POST":
         if not can_manage:
             raise PermissionDenied("Only admins and senders may create relay conversations.")
@@ -64,7 +64,7 @@ def conversation_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required
+@role_required("viewer")
 def conversation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     conversation = selectors.conversation_get(pk=pk)
     if conversation is None:
@@ -81,7 +81,7 @@ def conversation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@login_required
+@role_required("sender")
 @require_POST
 def conversation_close(request: HttpRequest, pk: int) -> HttpResponse:
     if not selectors.relay_can_manage(user=request.user):

@@ -149,3 +149,15 @@ def test_only_admins_manage_relay_numbers(alice, bob):
     number.refresh_from_db()
     assert number.is_active is False
     assert [n["number"] for n in client_for(bob).get(f"{API}/numbers").json()] == ["+14155550150"]
+
+
+def test_an_unapproved_admin_is_refused_even_with_a_session(make_user, conversation):
+    mallory = make_user("mallory", role="admin", is_approved=False)
+    api = APIClient()
+    api.force_login(mallory)
+    assert api.get(f"{API}/conversations").status_code == 401
+    assert api.get(f"{API}/conversations/{conversation.pk}/transcript").status_code == 401
+    assert api.get(f"{API}/numbers").status_code == 401
+    assert api.post(f"{API}/conversations/{conversation.pk}/close").status_code == 401
+    conversation.refresh_from_db()
+    assert conversation.status == "open"

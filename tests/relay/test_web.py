@@ -72,6 +72,7 @@ def test_sender_creates_a_conversation(client, bob, make_relay_numbers):
 
 def test_bad_input_and_an_empty_pool_are_form_errors(client, bob, make_relay_numbers):
     client.force_login(bob)
+    assert client.post(reverse("relay:list"), {}).status_code == 400
     response = client.post(reverse("relay:list"), {"participant_a": "nope", "participant_b": B})
     assert response.status_code == 400 and "not a phone number" in response.content.decode()
     response = client.post(reverse("relay:list"), {"participant_a": A, "participant_b": B})
@@ -104,3 +105,17 @@ def test_transcript_shows_messages(client, carol, conversation):
     client.force_login(carol)
     body = client.get(reverse("relay:detail", args=[conversation.pk])).content.decode()
     assert "hello there" in body and A not in body
+
+
+def test_an_unapproved_admin_gets_nothing(client, make_user, conversation):
+    mallory = make_user("mallory", role="admin", is_approved=False)
+    client.force_login(mallory)
+    # Their session no longer counts: back to the sign-in page.
+    for response in (
+        client.get(reverse("relay:list")),
+        client.get(reverse("relay:detail", args=[conversation.pk])),
+        client.post(reverse("relay:close", args=[conversation.pk])),
+    ):
+        assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+    conversation.refresh_from_db()
+    assert conversation.status == "open"
