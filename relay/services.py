@@ -14,6 +14,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from accounts.models import Provider
 from campaigns.models import Message
 from providers.status import InboundSMS
 from recipients.models import ConsentStatus, Recipient
@@ -108,9 +109,11 @@ def _lock_real_numbers(numbers: Sequence[str]) -> None:
 def _free_number(real_number: str) -> RelayNumber:
     """An active relay number this person has no open conversation on, least used first."""
     taken = ConversationLeg.objects.filter(real_number=real_number, is_open=True).values("virtual_number")
+    numbers = RelayNumber.objects.filter(is_active=True)
+    if not real_number.startswith("+1"):
+        numbers = numbers.exclude(provider=Provider.FLOWROUTE)  # Flowroute sends to NANP numbers only
     candidate = (
-        RelayNumber.objects.filter(is_active=True)
-        .exclude(pk__in=taken)
+        numbers.exclude(pk__in=taken)
         .annotate(load=Count("legs", filter=Q(legs__is_open=True)))
         .order_by("load", "number")
         .first()

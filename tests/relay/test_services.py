@@ -72,10 +72,14 @@ def test_it_refuses_bad_participants_with_a_clear_reason(make_relay_numbers, a, 
     assert not Conversation.objects.exists()
 
 
-def test_a_foreign_mobile_number_is_accepted(make_relay_numbers):
-    make_relay_numbers(1)
+def test_a_foreign_mobile_number_is_accepted_and_never_gets_a_flowroute_number(make_relay_numbers):
+    (flowroute,) = make_relay_numbers(1, provider="flowroute")
+    with pytest.raises(services.PoolExhausted):
+        services.conversation_create(participant_a=A, participant_b="+447911123456")
+    (plivo,) = make_relay_numbers(1, start=200)
     conv = services.conversation_create(participant_a=A, participant_b="+447911123456")
     assert conv.participant_b == "+447911123456"
+    assert (conv.virtual_for_a, conv.virtual_for_b) == (flowroute, plivo)
 
 
 def test_it_refuses_a_person_who_opted_out(make_relay_numbers, make_recipients):
