@@ -230,6 +230,8 @@ def _pick_sender(pool, key: int):
 
 def _chunks(rows: list[Row], campaigns: dict[int, Campaign]):
     """Chunks of about one second of sending, so pause and opt-out act within a second."""
+    if not rows:
+        return
     rates: dict[str, float] = {}
     for campaign in campaigns.values():
         for s in campaign.senders.all():

@@ -91,7 +91,11 @@ def test_pause_stops_new_sends_within_a_second_and_resume_finishes_without_gaps(
 
     campaign_resume(campaign=Campaign.objects.get(pk=campaign.pk), user=bob)
     wait_for(lambda: fake.stats()["accepted"] == 80, timeout=60, message="all 80 accepted")
-    wait_for(lambda: Campaign.objects.get(pk=campaign.pk).status == Campaign.Status.COMPLETED, timeout=60, message="completed")
+    wait_for(
+        lambda: Campaign.objects.get(pk=campaign.pk).status == Campaign.Status.COMPLETED,
+        timeout=60,
+        message="completed",
+    )
     assert fake.duplicates() == []
     assert len({m["dst"] for m in fake.messages(fields=["dst"])}) == 80
 
@@ -116,7 +120,9 @@ def test_cancel_marks_the_rest_cancelled_and_sends_nothing_more(
     assert len(statuses) - statuses.count("cancelled") == sent
 
 
-def test_the_per_number_rate_is_enforced_across_workers(engine_setup, bob, make_sender, make_recipients, make_campaign, celery_workers):
+def test_the_per_number_rate_is_enforced_across_workers(
+    engine_setup, bob, make_sender, make_recipients, make_campaign, celery_workers
+):
     fake = engine_setup
     make_recipients(60, recipient_list="everyone")
     campaign = make_campaign(bob, lists=["everyone"], senders=[make_sender(bob, max_mps=10)])
@@ -133,7 +139,9 @@ def test_the_per_number_rate_is_enforced_across_workers(engine_setup, bob, make_
     assert fake.duplicates() == []
 
 
-def test_transient_errors_retry_with_backoff_until_sent(engine_setup, bob, make_sender, make_recipients, make_campaign, celery_workers):
+def test_transient_errors_retry_with_backoff_until_sent(
+    engine_setup, bob, make_sender, make_recipients, make_campaign, celery_workers
+):
     fake = engine_setup
     fake.configure(rate_5xx=0.3, rate_429=0.1, retry_after=1, seed=7)
     make_recipients(40, recipient_list="everyone")

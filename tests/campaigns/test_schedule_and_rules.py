@@ -1,0 +1,145 @@
+"""Scheduling, quiet hours, validity, sticky senders, failover and auto-pause (eager, real PostgreSQL)."""
+
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.utils import timezone
+
+from campaigns import failover
+from campaigns.models import Campaign, CampaignEvent, Message
+from campaigns.scheduling import next_allowed
+from campaigns.services import campaign_launch
+from campaigns.tasks import run_sweep
+from providers.backends import locmem
+from providers.errors import AuthenticationFailed, TransientError
+
+
+def _launch(campaign, user, capture):
+    with capture(execute=True):
+        campaign_launch(campaign=campaign, user=user)
+    campaign.refresh_from_db()
+    return campaign
+
+
+def test_a_campaign_scheduled_for_later_waits_for_beat(
+    bob, make_sender, make_recipients, make_campaign, django_capture_on_commit_callbacks
+):
+    make_recipients(3, recipient_list="l")
+    send_at = timezone.now() + timedelta(hours=2)
+    campaign = _launch(
+        make_campaign(bob, lists=["l"], senders=[make_sender(bob)], send_at=send_at),
+        bob,
+        django_capture_on_commit_callbacks,
+    )
+    assert campaign.status == Campaign.Status.SCHEDULED
+    run_sweep(now=timezone.now())
+    assert Message.objects.count() == 0 and locmem.outbox == []
+    with django_capture_on_commit_callbacks(execute=True):
+        run_sweep(now=send_at + timedelta(seconds=1))
+    campaign.refresh_from_db()
+    assert campaign.status in {Campaign.Status.SENDING, Campaign.Status.COMPLETED}
+    assert Message.objects.filter(campaign=campaign).count() == 3
+
+
+def test_quiet_hours_hold_messages_until_the_window_opens_in_the_recipients_zone():
+    # 03:00 UTC is 19:00 the day before in Los Angeles (PST, UTC-8): inside 08:00-21:00.
+    start, end = time(8), time(21)
+    assert next_allowed("+14155550123", datetime(2026, 1, 15, 3, 0, tzinfo=UTC), start, end) is None
+    # 06:00 UTC is 22:00 in Los Angeles: held until 08:00 local, which is 16:00 UTC.
+    opens = next_allowed("+14155550123", datetime(2026, 1, 15, 6, 0, tzinfo=UTC), start, end)
+    assert opens == datetime(2026, 1, 15, 8, 0, tzinfo=ZoneInfo("America/Los_Angeles"))
+    # A London number at 06:00 UTC (06:00 local) waits two hours.
+    assert next_allowed("+447700900123", datetime(2026, 1, 15, 6, 0, tzinfo=UTC), start, end) == datetime(
+        2026, 1, 15, 8, 0, tzinfo=ZoneInfo("Europe/London")
+    )
+
+
+def test_quiet_hours_defer_sends(bob, make_sender, make_recipients, make_campaign, django_capture_on_commit_callbacks):
+    make_recipients(2, recipient_list="l")
+    now_la = timezone.now().astimezone(ZoneInfo("America/Los_Angeles"))
+    # A one-hour window that starts two hours from now, local time.
+    start = (now_la + timedelta(hours=2)).time().replace(minute=0, second=0, microsecond=0)
+    end = (now_la + timedelta(hours=3)).time().replace(minute=0, second=0, microsecond=0)
+    campaign = make_campaign(bob, lists=["l"], senders=[make_sender(bob)], quiet_hours_start=start, quiet_hours_end=end)
+    _launch(campaign, bob, django_capture_on_commit_callbacks)
+    assert locmem.outbox == []
+    rows = list(Message.objects.filter(campaign=campaign))
+    assert {m.status for m in rows} == {"pending"}
+    assert all(m.due_at > timezone.now() + timedelta(minutes=50) for m in rows)
+
+
+def test_messages_expire_after_the_validity_period(
+    bob, make_sender, make_recipients, make_campaign, django_capture_on_commit_callbacks
+):
+    make_recipients(2, recipient_list="l")
+    campaign = make_campaign(
+        bob, lists=["l"], senders=[make_sender(bob)], valid_until=timezone.now() + timedelta(hours=1)
+    )
+    start = time(0, 0)
+    campaign.quiet_hours_start, campaign.quiet_hours_end = start, time(0, 1)  # almost never open: held
+    campaign.save()
+    _launch(campaign, bob, django_capture_on_commit_callbacks)
+    run_sweep(now=timezone.now() + timedelta(hours=2))
+    assert set(Message.objects.filter(campaign=campaign).values_list("status", flat=True)) == {"expired"}
+    assert locmem.outbox == []
+
+
+def test_a_pool_keeps_each_recipient_on_the_same_number(
+    bob, make_sender, make_recipients, make_campaign, django_capture_on_commit_callbacks
+):
+    make_recipients(30, recipient_list="l")
+    pool = [make_sender(bob, number=f"+1415555010{i}") for i in range(3)]
+    first = _launch(make_campaign(bob, lists=["l"], senders=pool, name="one"), bob, django_capture_on_commit_callbacks)
+    second = _launch(make_campaign(bob, lists=["l"], senders=pool, name="two"), bob, django_capture_on_commit_callbacks)
+    one = dict(Message.objects.filter(campaign=first).values_list("recipient_id", "sender"))
+    two = dict(Message.objects.filter(campaign=second).values_list("recipient_id", "sender"))
+    assert one == two
+    assert len(set(one.values())) == 3  # the pool is used, not one number
+
+
+def test_a_failing_provider_moves_a_mixed_pool_to_the_healthy_one(
+    bob, make_sender, make_recipients, make_campaign, django_capture_on_commit_callbacks, monkeypatch
+):
+    make_recipients(40, recipient_list="l")
+    pool = [
+        make_sender(bob, number="+14155550100", provider="plivo"),
+        make_sender(bob, number="+14155550200", provider="flowroute"),
+    ]
+    campaign = make_campaign(bob, lists=["l"], senders=pool)
+    failover.record(provider="plivo", ok=0, failed=50, campaigns=[campaign])
+    assert not failover.is_healthy("plivo") and failover.is_healthy("flowroute")
+    assert CampaignEvent.objects.filter(campaign=campaign, kind="failover").exists()
+    monkeypatch.setattr(failover, "PROBE_SHARE", 0)
+    _launch(campaign, bob, django_capture_on_commit_callbacks)
+    assert set(Message.objects.filter(campaign=campaign).values_list("provider", flat=True)) == {"flowroute"}
+
+
+def test_authentication_failure_pauses_instead_of_burning_the_list(
+    bob, make_sender, make_recipients, make_campaign, django_capture_on_commit_callbacks
+):
+    people = make_recipients(5, recipient_list="l")
+    for person in people:
+        locmem.fail_numbers[person.phone] = AuthenticationFailed("bad credentials", http_status=401)
+    campaign = _launch(
+        make_campaign(bob, lists=["l"], senders=[make_sender(bob)]), bob, django_capture_on_commit_callbacks
+    )
+    assert campaign.status == Campaign.Status.PAUSED
+    assert "credentials" in campaign.pause_reason
+    assert set(Message.objects.filter(campaign=campaign).values_list("status", flat=True)) == {"pending"}
+
+
+def test_a_high_failure_rate_auto_pauses_with_the_reason_shown(
+    settings, bob, make_sender, make_recipients, make_campaign, django_capture_on_commit_callbacks
+):
+    settings.SMS_AUTO_PAUSE_MIN_SENDS = 10
+    settings.SMS_BATCH_SIZE = 20
+    people = make_recipients(60, recipient_list="l")
+    for person in people:
+        locmem.fail_numbers[person.phone] = TransientError("upstream 503", http_status=503)
+    campaign = _launch(
+        make_campaign(bob, lists=["l"], senders=[make_sender(bob)]), bob, django_capture_on_commit_callbacks
+    )
+    assert campaign.status == Campaign.Status.PAUSED
+    assert "failed" in campaign.pause_reason
+    assert CampaignEvent.objects.filter(campaign=campaign, kind="auto_pause").exists()
