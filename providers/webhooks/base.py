@@ -49,8 +49,11 @@ class WebhookView(View):
                     check(self, request, **kwargs)
             self.handle(request, **kwargs)
         except WebhookError as exc:
-            logger.warning("%s webhook %s refused (%s): %s", self.provider, request.path_info, exc.status, exc)
-            return HttpResponse(str(exc), status=exc.status, content_type="text/plain")
+            # Not the path: Flowroute's carries the webhook secret.
+            logger.warning("%s %s refused (%s): %s", self.provider, type(self).__name__, exc.status, exc)
+            response = HttpResponse(str(exc), status=exc.status, content_type="text/plain")
+            response._has_been_logged = True  # type: ignore[attr-defined]  # django.request would log the path
+            return response
         return HttpResponse("ok", content_type="text/plain")
 
     def validate_request(self, request: HttpRequest, **kwargs: Any) -> None:

@@ -355,3 +355,12 @@ def test_flowroute_inbound_with_a_wrong_secret_is_refused(client):
 
     assert post_json(client, "/webhooks/flowroute/nope/inbound/", body).status_code == 403
     assert ProviderEvent.objects.count() == 0
+
+
+def test_a_refused_flowroute_callback_does_not_log_the_secret(client, settings, caplog):
+    settings.FLOWROUTE_WEBHOOK_SECRET = f"{SECRET},other"
+    with caplog.at_level("WARNING"):
+        client.post(f"/webhooks/flowroute/{SECRET}/status/7/", data=b"junk", content_type="application/json")
+
+    assert "refused (400)" in caplog.text
+    assert SECRET not in caplog.text
