@@ -3,7 +3,6 @@
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-import pytest
 from django.utils import timezone
 
 from campaigns import failover
