@@ -99,8 +99,7 @@ def _claim(message_ids: Sequence[int]) -> list[Row]:
     with transaction.atomic():
         found = list(
             Message.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(pk__in=list(message_ids), status=S.PENDING)
-            .filter(Q(due_at__isnull=True) | Q(due_at__lte=now))
+            .filter(pk__in=list(message_ids), status=S.PENDING, due_at__lte=now)
             .filter(Q(campaign__isnull=True) | Q(campaign__status=Campaign.Status.SENDING))
             .values(
                 "pk",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 
 class Campaign(models.Model):
@@ -145,7 +146,7 @@ class Message(models.Model):
     error_text = models.CharField(max_length=255, blank=True)
     error_permanent = models.BooleanField(null=True, blank=True, help_text="Kind of the last error")
     attempts = models.PositiveSmallIntegerField(default=0)
-    due_at = models.DateTimeField(null=True, blank=True, help_text="Not before; null = now")
+    due_at = models.DateTimeField(default=timezone.now, help_text="Not before this time")
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     enqueued_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
