@@ -1,0 +1,136 @@
+"""API token authentication, password switch-off, and the append-only audit log."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.db import DatabaseError, transaction
+from django.utils import timezone
+
+from accounts.models import ApiToken, AuditEvent
+from accounts.services import api_token_create, api_token_revoke, audit_record
+
+ME = "/api/v1/accounts/me"
+
+
+def test_a_token_authenticates_and_is_stored_hashed(client, bob, make_sender):
+    make_sender(bob, number="+14155550100")
+    token, raw = api_token_create(actor=bob, user=bob, name="ci")
+
+    for scheme in ("Bearer", "Token"):
+        response = client.get(ME, HTTP_AUTHORIZATION=f"{scheme} {raw}")
+        assert response.status_code == 200
+        assert response.json() == {
+            "username": "bob",
+            "email": "bob@example.com",
+            "role": "sender",
+            "senders": ["+14155550100"],
+        }
+    stored = ApiToken.objects.get(pk=token.pk)
+    assert raw not in (stored.hashed_secret, stored.prefix)
+    assert stored.last_used_at is not None
+
+
+def test_last_used_is_written_at_most_once_a_minute(client, bob):
+    token, raw = api_token_create(actor=bob, user=bob, name="ci")
+    client.get(ME, HTTP_AUTHORIZATION=f"Bearer {raw}")
+    first = ApiToken.objects.get(pk=token.pk).last_used_at
+    client.get(ME, HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert ApiToken.objects.get(pk=token.pk).last_used_at == first
+    ApiToken.objects.filter(pk=token.pk).update(last_used_at=first - timedelta(minutes=2))
+    client.get(ME, HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert ApiToken.objects.get(pk=token.pk).last_used_at > first
+
+
+@pytest.mark.parametrize(
+    ("spoil", "message"),
+    [
+        ("revoke", "revoked"),
+        ("expire", "expired"),
+        ("unapprove", "may no longer sign in"),
+        ("tamper", "Invalid API token"),
+    ],
+)
+def test_unusable_tokens_get_a_clear_401(client, bob, alice, spoil, message):
+    token, raw = api_token_create(actor=bob, user=bob, name="ci")
+    if spoil == "revoke":
+        api_token_revoke(actor=alice, token=token)
+    elif spoil == "expire":
+        ApiToken.objects.filter(pk=token.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    elif spoil == "unapprove":
+        type(bob).objects.filter(pk=bob.pk).update(is_approved=False)
+    else:
+        raw = raw[:-2] + ("AA" if not raw.endswith("AA") else "BB")
+
+    response = client.get(ME, HTTP_AUTHORIZATION=f"Bearer {raw}")
+
+    assert response.status_code == 401
+    assert message in response.content.decode()
+
+
+def test_token_pages_show_the_secret_once_and_audit(client, carol):
+    client.force_login(carol)
+    response = client.post("/tokens/", {"name": "reporting"})
+    assert response.status_code == 200
+    raw = response.context["created"]["raw"]
+    assert raw in response.content.decode()
+    assert raw not in client.get("/tokens/").content.decode()
+    token = ApiToken.objects.get(user=carol)
+    assert AuditEvent.objects.filter(action="token.create", target_id=str(token.pk), actor=carol).exists()
+    assert client.post(f"/tokens/{token.pk}/revoke/").status_code == 302
+    assert ApiToken.objects.get(pk=token.pk).revoked_at is not None
+    assert AuditEvent.objects.filter(action="token.revoke", target_id=str(token.pk)).exists()
+
+
+def test_password_sign_in_can_be_switched_off_except_for_superusers(client, settings, bob, make_user):
+    settings.PASSWORD_LOGIN_ENABLED = False
+    settings.SOCIALACCOUNT_ONLY = True
+    assert not client.login(username="bob", password="pw-bob")
+    make_user("root", role="admin", is_superuser=True, is_staff=True)
+    assert client.login(username="root", password="pw-root")
+    client.logout()
+    page = client.get("/accounts/login/")
+    assert b"Password sign-in is switched off" in page.content
+    assert b'id="password-login"' not in page.content
+
+
+def test_password_sign_in_is_audited_and_refuses_unapproved_people(client, bob, make_user):
+    response = client.post("/accounts/login/", {"login": "bob", "password": "pw-bob"})
+    assert response.status_code == 302
+    assert AuditEvent.objects.filter(action="auth.sign_in", actor=bob, detail="with a password").exists()
+    client.logout()
+    make_user("una", role="admin", is_approved=False)
+    response = client.post("/accounts/login/", {"login": "una", "password": "pw-una"})
+    assert response.status_code in (200, 403)
+    assert "_auth_user_id" not in client.session
+
+
+def test_role_changes_are_audited(client, alice, carol):
+    client.force_login(alice)
+    response = client.post(f"/users/{carol.pk}/edit/", {"role": "sender", "is_approved": "on", "is_active": "on"})
+    assert response.status_code == 302
+    carol.refresh_from_db()
+    assert carol.role == "sender"
+    event = AuditEvent.objects.get(action="user.set_role")
+    assert (event.actor, event.detail) == (alice, "viewer -> sender")
+
+
+def test_admin_cannot_demote_themselves(client, alice):
+    client.force_login(alice)
+    response = client.post(f"/users/{alice.pk}/edit/", {"role": "viewer", "is_approved": "on", "is_active": "on"})
+    assert response.status_code == 400
+    alice.refresh_from_db()
+    assert alice.role == "admin"
+
+
+def test_the_audit_log_refuses_updates_and_deletes(alice):
+    event = audit_record(actor=alice, action="test.thing", detail="x")
+    with pytest.raises(DatabaseError), transaction.atomic():
+        AuditEvent.objects.filter(pk=event.pk).update(detail="changed")
+    with pytest.raises(DatabaseError), transaction.atomic():
+        AuditEvent.objects.filter(pk=event.pk).delete()
+    # Deleting the actor keeps the event, with their name.
+    alice.delete()
+    event.refresh_from_db()
+    assert event.actor is None and event.actor_description == "alice@example.com"
