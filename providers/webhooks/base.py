@@ -82,6 +82,17 @@ class SecretInPathMixin:
             raise WebhookAuthError("bad webhook secret")
 
 
+def inbound_seen(*, provider: str, provider_message_id: str) -> bool:
+    """Providers retry webhooks they think failed: a second copy must not act twice (two STOP replies)."""
+    from providers.models import ProviderEvent
+
+    return bool(provider_message_id) and (
+        ProviderEvent.objects.filter(
+            provider=provider, kind=ProviderEvent.Kind.INBOUND, provider_message_id=provider_message_id[:100]
+        ).exists()
+    )
+
+
 def json_body(request: HttpRequest) -> dict[str, Any]:
     """The request body as a JSON object, or :class:`MalformedWebhook`."""
     try:

@@ -15,7 +15,7 @@ from django.utils.dateparse import parse_datetime
 from providers.backends.flowroute import webhook_secrets
 from providers.events import record_inbound, record_status_events
 from providers.status import DeliveryStatus, InboundSMS, StatusEvent
-from providers.webhooks.base import MalformedWebhook, SecretInPathMixin, WebhookView, json_body
+from providers.webhooks.base import MalformedWebhook, SecretInPathMixin, WebhookView, inbound_seen, json_body
 
 PROVIDER = "flowroute"
 # The full list of DLR statuses is undocumented: unknown words count as "sent"
@@ -126,4 +126,6 @@ class InboundWebhookView(FlowrouteSecretMixin, WebhookView):
     provider = PROVIDER
 
     def handle(self, request: HttpRequest, **kwargs: Any) -> None:
-        record_inbound(inbound=parse_inbound(json_body(request)))
+        inbound = parse_inbound(json_body(request))
+        if not inbound_seen(provider=PROVIDER, provider_message_id=inbound.provider_message_id):
+            record_inbound(inbound=inbound)

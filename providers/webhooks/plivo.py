@@ -16,7 +16,7 @@ from django.http import HttpRequest
 from providers.events import record_inbound, record_status_events
 from providers.signatures import plivo_v2_valid, plivo_v3_valid
 from providers.status import DeliveryStatus, InboundSMS, StatusEvent
-from providers.webhooks.base import MalformedWebhook, WebhookAuthError, WebhookView, form_params
+from providers.webhooks.base import MalformedWebhook, WebhookAuthError, WebhookView, form_params, inbound_seen
 
 PROVIDER = "plivo"
 STATUSES = {
@@ -148,4 +148,6 @@ class InboundWebhookView(PlivoSignatureMixin, WebhookView):
     provider = PROVIDER
 
     def handle(self, request: HttpRequest, **kwargs: Any) -> None:
-        record_inbound(inbound=parse_inbound(form_params(request)))
+        inbound = parse_inbound(form_params(request))
+        if not inbound_seen(provider=PROVIDER, provider_message_id=inbound.provider_message_id):
+            record_inbound(inbound=inbound)

@@ -364,3 +364,13 @@ def test_a_refused_flowroute_callback_does_not_log_the_secret(client, settings, 
 
     assert "refused (400)" in caplog.text
     assert SECRET not in caplog.text
+
+
+def test_a_retried_inbound_is_stored_once(client):
+    params = {"From": "14155552671", "To": "14155550100", "Type": "sms", "Text": "STOP", "MessageUUID": "in-9"}
+    body = {"data": {"id": "mdr2-9", "attributes": {"body": "STOP", "from": "14155552671", "to": "14155550100"}}}
+    for _ in range(2):
+        assert signed_plivo_post(client, "/webhooks/plivo/inbound/", params).status_code == 200
+        assert post_json(client, f"/webhooks/flowroute/{SECRET}/inbound/", body).status_code == 200
+
+    assert sorted(ProviderEvent.objects.values_list("provider_message_id", flat=True)) == ["in-9", "mdr2-9"]
