@@ -87,8 +87,10 @@ class RecipientAdmin(admin.ModelAdmin):
 
     @admin.action(description="Add to the list chosen below")
     def add_to_list(self, request, queryset):
-        form = RecipientActionForm(request.POST)
-        recipient_list = form.cleaned_data.get("recipient_list") if form.is_valid() else None
+        list_id = request.POST.get("recipient_list", "")
+        recipient_list = (
+            RecipientList.objects.filter(pk=int(list_id), is_archived=False).first() if list_id.isdigit() else None
+        )
         if recipient_list is None:
             self.message_user(request, "Choose a list to add them to.", level=messages.ERROR)
             return

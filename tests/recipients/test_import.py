@@ -220,9 +220,10 @@ def test_a_large_file_streams_in_bounded_memory(tmp_path, customers):
     assert job.rejected_count == rows // 1000
     assert Recipient.objects.count() == rows - rows // 1000
     assert Membership.objects.filter(recipient_list=customers).count() == rows - rows // 1000
-    assert ConsentEvent.objects.filter(channel="import").count() == Recipient.objects.filter(
-        consent_status="opted_in"
-    ).count()
+    assert (
+        ConsentEvent.objects.filter(channel="import").count()
+        == Recipient.objects.filter(consent_status="opted_in").count()
+    )
     # The file is ~10 MB; holding it (as rows) would need far more than this.
     assert peak < 25 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB"
     print(f"{rows / elapsed:,.0f} rows/s (with tracemalloc on), peak {peak / 1e6:.1f} MB")

@@ -1,0 +1,98 @@
+"""Django admin: search by number and name, filters, bulk opt-out through the service, add to list."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from recipients.models import ConsentEvent, RecipientList
+
+pytestmark = pytest.mark.django_db
+CHANGELIST = "/admin/recipients/recipient/"
+
+
+@pytest.fixture
+def admin_client(client, make_user):
+    root = make_user("root", role="admin", is_staff=True, is_superuser=True)
+    client.force_login(root)
+    return client, root
+
+
+def test_search_by_number_in_any_format_and_by_name(admin_client, make_recipients):
+    client, _ = admin_client
+    people = make_recipients(3)
+    target = people[1]
+    national = f"({target.phone[2:5]}) {target.phone[5:8]}-{target.phone[8:]}"
+    found = client.get(CHANGELIST, {"q": national}).context["cl"].result_list
+    assert list(found) == [target]
+    found = client.get(CHANGELIST, {"q": target.first_name}).context["cl"].result_list
+    assert list(found) == [target]
+
+
+def test_filters_by_consent_status_and_list(admin_client, make_recipients):
+    client, _ = admin_client
+    make_recipients(2, recipient_list="a")
+    out = make_recipients(1, recipient_list="b", consent="opted_out")
+    assert list(client.get(CHANGELIST, {"consent_status__exact": "opted_out"}).context["cl"].result_list) == out
+    b = RecipientList.objects.get(name="b")
+    assert list(client.get(CHANGELIST, {"lists__id__exact": b.pk}).context["cl"].result_list) == out
+
+
+def test_bulk_opt_out_writes_a_consent_event_each(admin_client, make_recipients):
+    client, root = admin_client
+    people = make_recipients(3)
+    already = make_recipients(1, consent="opted_out")
+    ids = [p.pk for p in people[:2]] + [already[0].pk]
+    response = client.post(CHANGELIST, {"action": "opt_out", "_selected_action": ids}, follow=True)
+    assert "2 recipient(s) opted out" in response.content.decode()
+    events = ConsentEvent.objects.all()
+    assert sorted(e.recipient_id for e in events) == sorted(p.pk for p in people[:2])
+    assert all(e.channel == "admin" and e.actor == root and e.to_status == "opted_out" for e in events)
+    people[2].refresh_from_db()
+    assert people[2].consent_status == "opted_in"
+
+
+def test_bulk_add_to_list(admin_client, make_recipients):
+    client, _ = admin_client
+    people = make_recipients(3, recipient_list="a")
+    vip = RecipientList.objects.create(name="vip")
+    ids = [p.pk for p in people[:2]]
+    response = client.post(
+        CHANGELIST, {"action": "add_to_list", "_selected_action": ids, "recipient_list": vip.pk}, follow=True
+    )
+    assert "2 recipient(s) added to vip" in response.content.decode()
+    assert sorted(vip.members.values_list("pk", flat=True)) == ids
+    again = client.post(
+        CHANGELIST, {"action": "add_to_list", "_selected_action": ids, "recipient_list": vip.pk}, follow=True
+    )
+    assert "0 recipient(s) added" in again.content.decode()
+    missing = client.post(CHANGELIST, {"action": "add_to_list", "_selected_action": ids}, follow=True)
+    assert "Choose a list" in missing.content.decode()
+
+
+def test_consent_history_is_read_only_inline(admin_client, make_recipients):
+    client, _ = admin_client
+    (person,) = make_recipients(1)
+    from recipients.services import recipient_opt_out
+
+    recipient_opt_out(recipient=person, channel="web", evidence="on the phone")
+    page = client.get(reverse("admin:recipients_recipient_change", args=[person.pk]))
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert "on the phone" in body and 'name="consent_events-0-evidence"' not in body
+
+
+def test_import_jobs_are_visible_read_only(admin_client, tmp_path):
+    client, _ = admin_client
+    from recipients.models import ImportJob, ImportRowError
+
+    job = ImportJob.objects.create(file="/x", original_name="a.csv", status="completed")
+    ImportRowError.objects.create(job=job, row_number=3, phone="nope", reason="not a phone number")
+    page = client.get(reverse("admin:recipients_importjob_change", args=[job.pk]))
+    assert page.status_code == 200 and "not a phone number" in page.content.decode()
+    assert client.get(reverse("admin:recipients_importjob_add")).status_code == 403
+
+
+def test_viewers_without_staff_cannot_use_the_admin(client, carol):
+    client.force_login(carol)
+    assert client.get(CHANGELIST).status_code == 302

@@ -1,0 +1,247 @@
+"""Web pages: who may see and change what, list management, web import with progress, exports."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from recipients.models import ConsentEvent, ImportJob, InboundMessage, Membership, Recipient, RecipientList
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def customers(make_recipients):
+    recipient_list = RecipientList.objects.create(name="customers")
+    make_recipients(3, recipient_list=recipient_list)
+    make_recipients(2, recipient_list=recipient_list, consent="pending")
+    make_recipients(1, recipient_list=recipient_list, consent="opted_out")
+    return recipient_list
+
+
+def login(client, user):
+    client.force_login(user)
+    return client
+
+
+def read_csv(response) -> list[list[str]]:
+    assert response.streaming
+    return list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+
+
+def _urls(customers):
+    person = customers.members.first()
+    job = ImportJob.objects.create(recipient_list=customers, file="/nonexistent", original_name="x.csv")
+    read = [
+        reverse("recipients:list_index"),
+        reverse("recipients:list_detail", args=[customers.pk]),
+        reverse("recipients:list_export", args=[customers.pk]),
+        reverse("recipients:consent_export"),
+        reverse("recipients:import_detail", args=[job.pk]),
+        reverse("recipients:import_errors_csv", args=[job.pk]),
+        reverse("recipients:recipient_detail", args=[person.pk]),
+        reverse("recipients:inbox"),
+    ]
+    write = [
+        (reverse("recipients:list_create"), {"name": "new"}),
+        (reverse("recipients:list_rename", args=[customers.pk]), {"name": "renamed"}),
+        (reverse("recipients:list_archive", args=[customers.pk]), {"archived": "1"}),
+        (reverse("recipients:list_add_member", args=[customers.pk]), {"phone": "4155559999"}),
+        (reverse("recipients:list_remove_member", args=[customers.pk, person.pk]), {}),
+        (reverse("recipients:list_import", args=[customers.pk]), {}),
+        (reverse("recipients:recipient_opt_out", args=[person.pk]), {}),
+        (reverse("recipients:recipient_confirm", args=[person.pk]), {}),
+    ]
+    return read, write
+
+
+def test_anonymous_people_are_sent_to_sign_in(client, customers):
+    read, write = _urls(customers)
+    for url in read + [u for u, _ in write]:
+        response = client.get(url) if url in read else client.post(url)
+        assert response.status_code == 302 and "/login" in response["Location"], url
+
+
+def test_viewers_can_read_everything_and_change_nothing(client, carol, customers):
+    login(client, carol)
+    read, write = _urls(customers)
+    for url in read:
+        assert client.get(url).status_code == 200, url
+    for url, data in write:
+        assert client.post(url, data).status_code == 403, url
+    customers.refresh_from_db()
+    assert customers.name == "customers" and not customers.is_archived
+    assert Membership.objects.filter(recipient_list=customers).count() == 6
+    assert not ConsentEvent.objects.exists()
+
+
+def test_writes_are_post_only(client, bob, customers):
+    login(client, bob)
+    _, write = _urls(customers)
+    for url, _ in write:
+        assert client.get(url).status_code == 405, url
+
+
+def test_the_list_index_shows_counts_per_consent_status(client, carol, customers):
+    response = login(client, carol).get(reverse("recipients:list_index"))
+    (row,) = response.context["lists"]
+    assert (row.member_count, row.opted_in_count, row.pending_count, row.opted_out_count) == (6, 3, 2, 1)
+    detail = client.get(reverse("recipients:list_detail", args=[customers.pk]))
+    assert detail.context["counts"] == {"opted_in": 3, "pending": 2, "opted_out": 1, "total": 6}
+    filtered = client.get(reverse("recipients:list_detail", args=[customers.pk]), {"consent": "pending"})
+    assert len(filtered.context["page"].object_list) == 2
+
+
+def test_senders_manage_lists(client, bob, customers):
+    login(client, bob)
+    response = client.post(reverse("recipients:list_create"), {"name": "VIP"})
+    vip = RecipientList.objects.get(name="VIP")
+    assert response["Location"] == reverse("recipients:list_detail", args=[vip.pk])
+    duplicate = client.post(reverse("recipients:list_create"), {"name": "vip"})
+    assert duplicate.status_code == 400 and "already exists" in duplicate.content.decode()
+
+    client.post(reverse("recipients:list_rename", args=[vip.pk]), {"name": "Very important"})
+    client.post(reverse("recipients:list_archive", args=[vip.pk]), {"archived": "1"})
+    vip.refresh_from_db()
+    assert (vip.name, vip.is_archived) == ("Very important", True)
+
+    # One person in two lists.
+    person = customers.members.first()
+    client.post(reverse("recipients:list_add_member", args=[vip.pk]), {"phone": person.phone})
+    client.post(reverse("recipients:list_add_member", args=[vip.pk]), {"phone": "(415) 555-9999", "first_name": "N"})
+    assert set(vip.members.values_list("phone", flat=True)) == {person.phone, "+14155559999"}
+    assert person.lists.count() == 2
+    new = Recipient.objects.get(phone="+14155559999")
+    assert new.consent_status == "pending"  # adding by hand never opts in
+
+    bad = client.post(reverse("recipients:list_add_member", args=[vip.pk]), {"phone": "12"}, follow=True)
+    assert "not a valid phone number" in bad.content.decode() or "not a phone number" in bad.content.decode()
+
+    client.post(reverse("recipients:list_remove_member", args=[vip.pk, person.pk]))
+    assert list(vip.members.all()) == [new]
+    assert Recipient.objects.filter(pk=person.pk).exists()
+
+
+def test_web_import_runs_in_a_task_and_shows_progress_and_rejected_rows(
+    client, bob, customers, settings, tmp_path, django_capture_on_commit_callbacks
+):
+    settings.MEDIA_ROOT = tmp_path
+    login(client, bob)
+    upload = SimpleUploadedFile("new people.csv", b"phone,first_name\n4155550111,Ann\nnope,Bob\n", "text/csv")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("recipients:list_import", args=[customers.pk]), {"file": upload})
+    job = ImportJob.objects.get()
+    assert response["Location"] == reverse("recipients:import_detail", args=[job.pk])
+    assert job.file.startswith(str(tmp_path / "imports"))
+    assert job.status == "completed" and job.created_by == bob and job.original_name == "new people.csv"
+    assert customers.members.filter(phone="+14155550111").exists()
+
+    page = client.get(response["Location"])
+    assert page.status_code == 200 and "<td>3</td>" in page.content.decode()
+    assert "not a phone number" in page.content.decode()
+    partial = client.get(response["Location"], headers={"HX-Request": "true"})
+    assert partial.templates[0].name == "recipients/_import_progress.html"
+    assert "hx-trigger" not in partial.content.decode()  # finished: polling stops
+
+    rows = read_csv(client.get(reverse("recipients:import_errors_csv", args=[job.pk])))
+    assert rows == [["row", "phone", "reason", "raw"], ["3", "nope", rows[1][2], "nope,Bob"]]
+
+
+def test_a_running_import_polls_for_progress(client, carol, customers):
+    job = ImportJob.objects.create(
+        recipient_list=customers, file="/x", status="running", total_bytes=1000, processed_bytes=400
+    )
+    response = login(client, carol).get(reverse("recipients:import_detail", args=[job.pk]), headers={"HX-Request": "1"})
+    body = response.content.decode()
+    assert 'hx-trigger="every 1s"' in body and 'value="40"' in body
+
+
+def test_a_bad_upload_is_a_form_error_not_a_500(client, bob, customers, settings):
+    settings.SMS_IMPORT_MAX_UPLOAD_MB = 1
+    login(client, bob)
+    response = client.post(reverse("recipients:list_import", args=[customers.pk]), {}, follow=True)
+    assert response.status_code == 200 and "This field is required" in response.content.decode()
+    big = SimpleUploadedFile("big.csv", b"phone\n" + b"4155550111\n" * 120_000, "text/csv")
+    response = client.post(reverse("recipients:list_import", args=[customers.pk]), {"file": big}, follow=True)
+    assert "larger than 1 MB" in response.content.decode()
+    upload = SimpleUploadedFile("a.csv", b"phone\n1\n", "text/csv")
+    response = client.post(
+        reverse("recipients:list_import", args=[customers.pk]), {"file": upload, "region": "ZZ"}, follow=True
+    )
+    assert "Unknown region" in response.content.decode()
+    assert not ImportJob.objects.exists()
+
+
+def test_list_export_streams_members_with_attributes(client, carol, customers):
+    person = customers.members.first()
+    person.attributes = {"city": "=HYPERLINK(1)"}
+    person.save()
+    rows = read_csv(login(client, carol).get(reverse("recipients:list_export", args=[customers.pk])))
+    assert rows[0] == ["phone", "first_name", "last_name", "consent_status", "opted_in_at", "opted_out_at", "city"]
+    assert len(rows) == 7
+    mine = next(r for r in rows if r[0] == person.phone)
+    assert mine[6] == "'=HYPERLINK(1)"  # no formula injection into spreadsheets
+
+
+def test_consent_history_export(client, bob, carol, customers, make_recipients):
+    person = customers.members.filter(consent_status="opted_in").first()
+    login(client, bob).post(reverse("recipients:recipient_opt_out", args=[person.pk]), {"reason": "asked by phone"})
+    (outsider,) = make_recipients(1)
+    from recipients.services import recipient_opt_out
+
+    recipient_opt_out(recipient=outsider, channel="admin", evidence="x")
+    rows = read_csv(login(client, carol).get(reverse("recipients:consent_export")))
+    assert rows[0] == ["time", "phone", "from_status", "to_status", "channel", "actor", "evidence"]
+    assert [r[1:6] for r in rows[1:]] == [
+        [person.phone, "opted_in", "opted_out", "web", "bob"],
+        [outsider.phone, "opted_in", "opted_out", "admin", ""],
+    ]
+    assert rows[1][6] == "asked by phone"
+    only_list = read_csv(client.get(reverse("recipients:consent_export"), {"list": customers.pk}))
+    assert [r[1] for r in only_list[1:]] == [person.phone]
+
+
+def test_recipient_page_shows_history_and_sends_a_confirmation(
+    client, bob, make_sender, make_recipients, django_capture_on_commit_callbacks
+):
+    (person,) = make_recipients(1, consent="pending")
+    mine = make_sender(bob, number="+14155550100")
+    login(client, bob)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("recipients:recipient_confirm", args=[person.pk]), {"sender": str(mine.pk)})
+    from campaigns.models import Message
+
+    message = Message.objects.get(kind="confirmation")
+    assert (message.to, message.sender) == (person.phone, "+14155550100")
+    page = client.get(reverse("recipients:recipient_detail", args=[person.pk]))
+    assert "confirmation requested" in page.content.decode()
+
+
+def test_a_sender_cannot_confirm_from_someone_elses_number(client, alice, bob, make_sender, make_recipients):
+    (person,) = make_recipients(1, consent="pending")
+    theirs = make_sender(alice, number="+14155550100")
+    login(client, bob).post(reverse("recipients:recipient_confirm", args=[person.pk]), {"sender": str(theirs.pk)})
+    from campaigns.models import Message
+
+    assert not Message.objects.exists()
+
+
+def test_inbox_lists_inbound_messages(client, carol):
+    InboundMessage.objects.create(provider="plivo", sender="+14155552671", to="+14155550100", text="hi there")
+    InboundMessage.objects.create(
+        provider="plivo", sender="+14155552671", to="+14155550100", text="STOP", kind="opt_out"
+    )
+    login(client, carol)
+    assert "hi there" in client.get(reverse("recipients:inbox")).content.decode()
+    only = client.get(reverse("recipients:inbox"), {"kind": "opt_out"})
+    assert [m.text for m in only.context["page"]] == ["STOP"]
+
+
+def test_missing_objects_are_404(client, carol):
+    login(client, carol)
+    assert client.get(reverse("recipients:list_detail", args=[999])).status_code == 404
+    assert client.get(reverse("recipients:consent_export"), {"list": "999"}).status_code == 404
