@@ -11,6 +11,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from accounts.models import AuthorizedSender
+from accounts.selectors import sender_grants_for
 from campaigns.compose import validate_media_urls
 from campaigns.models import Campaign, MessageStatus
 from campaigns.ui_selectors import lists_for_compose
@@ -111,10 +112,11 @@ class CampaignForm(forms.Form):
                 "quiet_hours_end": campaign.quiet_hours_end,
             }
         kwargs.setdefault("initial", {})["timezone"] = tz
+        kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
         self.fields["timezone"].choices = timezone_choices()
         # Only the numbers this person holds an active grant for.
-        self.fields["senders"].queryset = AuthorizedSender.objects.filter(user=user, is_active=True)
+        self.fields["senders"].queryset = sender_grants_for(user=user)
         self.fields["lists"].queryset = lists_for_compose()
 
     def clean_media_urls(self) -> list[str]:

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from accounts.permissions import role_required
 from campaigns.ui_selectors import inbox_page
 
 
-@login_required
+@role_required("viewer")
 @require_GET
 def inbox(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "")[:100]

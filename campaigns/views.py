@@ -8,7 +8,6 @@ checks the role server-side, whatever buttons the page shows.
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -16,6 +15,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.permissions import has_role, role_required
 from campaigns import services
 from campaigns.charts import stacked_bars
 from campaigns.compose import preview as compose_preview
@@ -40,16 +40,13 @@ RETRYABLE = {Campaign.Status.SENDING, Campaign.Status.PAUSED, Campaign.Status.CO
 
 
 # --- roles ----------------------------------------------------------------
-# accounts/permissions.py did not exist when this was written; the rule is the
-# one the issue states: admins manage every campaign, senders their own.
+# Admins manage every campaign; senders manage their own; viewers only read.
 def can_compose(user) -> bool:
-    return bool(getattr(user, "can_send", False))
+    return has_role(user, "sender")
 
 
 def can_manage(user, campaign: Campaign) -> bool:
-    if getattr(user, "is_portal_admin", False):
-        return True
-    return can_compose(user) and campaign.created_by_id == user.pk
+    return has_role(user, "admin") or (can_compose(user) and campaign.created_by_id == user.pk)
 
 
 def _actions(user, campaign: Campaign, failed: int) -> dict[str, bool]:
@@ -76,7 +73,7 @@ def _with_progress(campaigns: list[Campaign]) -> list[tuple[Campaign, object]]:
     return [(c, campaign_progress(campaign=c)) for c in campaigns]
 
 
-@login_required
+@role_required("viewer")
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
     running, recent = campaign_list_for_dashboard()
@@ -99,7 +96,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required
+@role_required("viewer")
 @require_GET
 def dashboard_running(request: HttpRequest) -> HttpResponse:
     """The polled partial: running campaigns and their progress bars."""
@@ -107,7 +104,7 @@ def dashboard_running(request: HttpRequest) -> HttpResponse:
     return render(request, "campaigns/_running.html", {"running": _with_progress(running)})
 
 
-@login_required
+@role_required("viewer")
 @require_GET
 def campaign_list(request: HttpRequest) -> HttpResponse:
     qs = Campaign.objects.select_related("created_by").order_by("-created_at", "-id")
@@ -204,15 +201,15 @@ def _composer(request: HttpRequest, campaign: Campaign | None) -> HttpResponse:
     return render(request, "campaigns/compose.html", context, status=status)
 
 
-@login_required
+@role_required("viewer")
 @require_http_methods(["GET", "POST"])
 def campaign_new(request: HttpRequest) -> HttpResponse:
     if not can_compose(request.user):
-        raise PermissionDenied("Your role may not create campaigns.")
+        raise PermissionDenied("Your role may not create campaigns.")  # viewers
     return _composer(request, None)
 
 
-@login_required
+@role_required("viewer")
 @require_http_methods(["GET", "POST"])
 def campaign_edit(request: HttpRequest, pk: int) -> HttpResponse:
     campaign = get_object_or_404(Campaign, pk=pk)
@@ -224,7 +221,7 @@ def campaign_edit(request: HttpRequest, pk: int) -> HttpResponse:
     return _composer(request, campaign)
 
 
-@login_required
+@role_required("viewer")
 @require_POST
 def campaign_preview(request: HttpRequest) -> HttpResponse:
     """htmx partial: counter, encoding, personalization preview and audience for the form as typed."""
@@ -239,7 +236,7 @@ def campaign_preview(request: HttpRequest) -> HttpResponse:
     return render(request, "campaigns/_preview.html", context)
 
 
-@login_required
+@role_required("viewer")
 @require_http_methods(["GET", "POST"])
 def campaign_confirm(request: HttpRequest, pk: int) -> HttpResponse:
     """The confirmation step: what will be sent to how many people; POST launches."""
@@ -299,7 +296,7 @@ def _status_context(request: HttpRequest, campaign: Campaign) -> dict:
     }
 
 
-@login_required
+@role_required("viewer")
 @require_GET
 def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
     campaign = get_object_or_404(Campaign.objects.select_related("created_by"), pk=pk)
@@ -342,7 +339,7 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@login_required
+@role_required("viewer")
 @require_GET
 def campaign_status(request: HttpRequest, pk: int) -> HttpResponse:
     """The polled partial: status, progress bar, breakdown and the buttons that fit the status."""
@@ -363,19 +360,19 @@ def _action(request: HttpRequest, pk: int, run, done: str) -> HttpResponse:
     return redirect("campaign_detail", pk=pk)
 
 
-@login_required
+@role_required("viewer")
 @require_POST
 def campaign_pause(request: HttpRequest, pk: int) -> HttpResponse:
     return _action(request, pk, lambda c: services.campaign_pause(campaign=c, user=request.user), "Campaign paused.")
 
 
-@login_required
+@role_required("viewer")
 @require_POST
 def campaign_resume(request: HttpRequest, pk: int) -> HttpResponse:
     return _action(request, pk, lambda c: services.campaign_resume(campaign=c, user=request.user), "Campaign resumed.")
 
 
-@login_required
+@role_required("viewer")
 @require_POST
 def campaign_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     return _action(
@@ -383,7 +380,7 @@ def campaign_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@login_required
+@role_required("viewer")
 @require_POST
 def campaign_retry_failed(request: HttpRequest, pk: int) -> HttpResponse:
     return _action(

@@ -5,6 +5,8 @@ from __future__ import annotations
 from django import template
 from django.urls import NoReverseMatch, reverse
 
+from accounts.permissions import has_role
+
 register = template.Library()
 
 # Sections built by other apps: the first URL name that resolves wins, else the path.
@@ -19,10 +21,11 @@ NAV = (
         False,
     ),
     ("inbox", "Inbox", ("inbox",), "/inbox", False),
-    ("senders", "Senders", ("accounts:senders", "accounts:sender_list", "sender_list", "senders"), "/senders/", False),
-    ("tokens", "API tokens", ("accounts:tokens", "accounts:token_list", "token_list", "tokens"), "/tokens/", False),
+    ("senders", "Senders", ("accounts:senders",), "/senders/", False),
+    ("tokens", "API tokens", ("accounts:tokens",), "/tokens/", False),
     ("relay", "Relay", ("relay:list",), "/relay/", False),
-    ("audit", "Audit", ("accounts:audit", "accounts:audit_log", "audit_log", "audit"), "/audit/", True),
+    ("users", "Users", ("accounts:users",), "/users/", True),
+    ("audit", "Audit", ("accounts:audit",), "/audit/", True),
 )
 
 
@@ -40,7 +43,7 @@ def main_nav(context) -> dict:
     request = context.get("request")
     user = context.get("user")
     path = request.path if request else ""
-    admin = bool(getattr(user, "is_portal_admin", False))
+    admin = user is not None and has_role(user, "admin")
     items = []
     for key, label, names, fallback, admin_only in NAV:
         if admin_only and not admin:

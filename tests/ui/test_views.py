@@ -344,3 +344,14 @@ def test_static_assets_are_served_locally(client, carol):
     page = login(client, carol).get(reverse("dashboard")).content.decode()
     assert "/static/js/htmx.min.js" in page and "/static/css/app.css" in page
     assert "cdn" not in page.lower() and "unpkg" not in page.lower()
+
+
+def test_unapproved_people_see_nothing(client, make_user, draft):
+    eve = make_user("eve", role="admin", is_approved=False)
+    client.force_login(eve)
+    # Refused (403) or signed out and sent to sign in (302), never shown.
+    assert client.get(reverse("dashboard")).status_code in {302, 403}
+    assert client.get(reverse("campaign_detail", args=[draft.pk])).status_code in {302, 403}
+    assert client.post(reverse("campaign_cancel", args=[draft.pk])).status_code in {302, 403}
+    draft.refresh_from_db()
+    assert draft.status == Campaign.Status.DRAFT

@@ -1,0 +1,227 @@
+"""End to end in headless Chromium: sign in, compose, launch, watch progress, pause and resume.
+
+Playwright's sync API runs in the test thread; Django's live server thread
+serves the pages. Launch runs with Celery tasks queued (not eager) so the
+campaign visibly waits at 0%; the test then runs the sweeper eagerly, which
+sends through the locmem backend, and the page's 2-second poll shows 100%.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+from django.urls import NoReverseMatch, reverse
+
+from campaigns.models import Campaign
+from campaigns.tasks import run_sweep
+from providers.backends import locmem
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps an event loop in this thread; the ORM calls the test makes are still synchronous.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(chromium, live_server):
+    context = chromium.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def celery_eager():
+    """Switch eager task execution on and off mid-test; restored afterwards."""
+    from smsportal.celery import app
+
+    before = app.conf.task_always_eager
+
+    def set_eager(value: bool) -> None:
+        app.conf.task_always_eager = value
+
+    yield set_eager
+    app.conf.task_always_eager = before
+
+
+def shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def sign_in(page, username: str) -> None:
+    page.goto("/accounts/login/")
+    page.fill("input[name=login]", username)
+    page.fill("input[name=password]", "pw-" + username)
+    page.click("#password-login button[type=submit]")
+    page.wait_for_url(re.compile(r"/$"))
+
+
+def _first_url(*names: str) -> str | None:
+    for name in names:
+        try:
+            return reverse(name)
+        except NoReverseMatch:
+            continue
+    return None
+
+
+def expect_text(page, selector: str, text: str, timeout: float = 15_000) -> None:
+    from playwright.sync_api import expect
+
+    expect(page.locator(selector)).to_have_text(text, timeout=timeout)
+
+
+def test_compose_launch_and_watch_progress(page, bob, make_sender, make_recipients, celery_eager):
+    from recipients.models import InboundMessage
+
+    sender = make_sender(bob, label="Main line")
+    make_recipients(6, recipient_list="customers", city="Oakland")
+    make_recipients(2, recipient_list="customers", consent="opted_out")
+    InboundMessage.objects.create(
+        provider="plivo", sender="+14152000001", to=sender.number, text="Thanks, see you there!"
+    )
+    InboundMessage.objects.create(
+        provider="plivo", sender="+14152000002", to=sender.number, text="STOP", kind="opt_out"
+    )
+
+    sign_in(page, "bob")
+    page.get_by_role("link", name="New campaign").click()
+    page.fill("#id_name", "Spring sale")
+    page.get_by_label("Main line").check()
+    page.get_by_label("customers").check()
+    page.fill("#id_body", "Hi {{ first_name }}, 20% off in {{ city }} this week!")
+    # The live preview personalizes for the first opted-in member and counts the audience.
+    expect_text(page, "[data-testid=preview-text]", "Hi P0, 20% off in Oakland this week!\nReply STOP to opt out")
+    expect_text(page, "[data-testid=encoding]", "GSM-7")
+    expect_text(page, "[data-testid=audience]", re.compile(r"6 opted-in recipients"))
+    shot(page, "composer")
+
+    page.get_by_role("button", name="Review and launch…").click()
+    expect_text(page, "[data-testid=confirm-audience]", re.compile(r"^6 opted-in people in customers"))
+    shot(page, "confirm")
+
+    celery_eager(False)  # launch queues its work; nothing is sent yet
+    page.get_by_role("button", name=re.compile(r"Launch now")).click()
+    expect_text(page, "[data-testid=status]", "Sending")
+    expect_text(page, "[data-testid=percent]", "0.0%")
+    assert locmem.outbox == []
+
+    celery_eager(True)
+    run_sweep()  # creates the rows and sends them through locmem
+    expect_text(page, "[data-testid=percent]", "100.0%")
+    assert len(locmem.outbox) == 6
+    run_sweep()  # notices nothing is open any more
+    expect_text(page, "[data-testid=status]", "Completed")
+    assert page.get_by_role("progressbar").get_attribute("aria-valuenow") == "100.0"
+    page.reload()  # the chart and the log are drawn once per page load
+    assert page.locator("#log tbody tr").count() == 6
+    assert page.locator(".chart rect.c-sent").count() >= 1
+    shot(page, "campaign-detail")
+
+    page.get_by_role("link", name="Dashboard").click()
+    page.get_by_text("Spring sale").first.wait_for()
+    page.get_by_text("6 campaign messages sent in the last 14 days").wait_for()
+    shot(page, "dashboard")
+
+    page.get_by_role("link", name="Inbox").click()
+    page.get_by_text("Thanks, see you there!").wait_for()
+    page.get_by_label("Search number or text").fill("2000002")
+    page.get_by_role("button", name="Search").click()
+    assert page.get_by_text("Thanks, see you there!").count() == 0
+    page.goto("/inbox")
+    shot(page, "inbox")
+
+    lists_url = _first_url("recipients:lists", "recipients:list_index", "recipients:list_list")
+    if lists_url:
+        page.goto(lists_url)
+        shot(page, "lists")
+
+    # The same dashboard on a phone.
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto("/")
+    shot(page, "dashboard-phone")
+
+
+def test_pause_and_resume_from_the_detail_page(page, bob, make_sender, make_recipients, make_campaign, celery_eager):
+    make_recipients(4, recipient_list="members")
+    campaign = make_campaign(
+        bob, lists=["members"], senders=[make_sender(bob, max_mps=1)], name="Rate-limited news", body="News for you"
+    )
+    sign_in(page, "bob")
+    page.goto(f"/campaigns/{campaign.pk}")
+    page.get_by_role("link", name="Review and launch…").click()
+    celery_eager(False)
+    page.get_by_role("button", name=re.compile(r"Launch now")).click()
+    expect_text(page, "[data-testid=status]", "Sending")
+
+    page.get_by_role("button", name="Pause").click()
+    expect_text(page, "[data-testid=status]", "Paused")
+    page.get_by_text("Campaign paused.").wait_for()
+    assert page.get_by_role("button", name="Pause").count() == 0
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.PAUSED
+
+    page.get_by_role("button", name="Resume").click()
+    expect_text(page, "[data-testid=status]", "Sending")
+    celery_eager(True)
+    run_sweep()
+    expect_text(page, "[data-testid=percent]", "100.0%")
+    assert sorted(m.body for m in locmem.outbox) == ["News for you"] * 4
+
+
+def test_viewer_sees_no_compose_or_action_buttons(page, carol, bob, make_sender, make_recipients, make_campaign):
+    make_recipients(2, recipient_list="members")
+    campaign = make_campaign(bob, lists=["members"], senders=[make_sender(bob)], name="Read only")
+    Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.SENDING)
+    sign_in(page, "carol")
+    assert page.get_by_role("link", name="New campaign").count() == 0
+    page.goto(f"/campaigns/{campaign.pk}")
+    expect_text(page, "[data-testid=status]", "Sending")
+    assert page.get_by_role("button", name="Pause").count() == 0
+    assert page.get_by_role("button", name="Cancel campaign").count() == 0
+
+
+def test_composer_shows_clear_errors(page, bob, make_sender, make_recipients):
+    make_sender(bob, label="Main line")
+    make_recipients(1, recipient_list="customers")
+    sign_in(page, "bob")
+    page.goto("/campaigns/new")
+    page.fill("#id_name", "Broken")
+    page.fill("#id_body", "Hello")
+    page.fill("#id_media_urls", "http://example.com/cat.jpg")
+    page.get_by_role("button", name="Review and launch…").click()
+    summary = page.locator("#error-summary")
+    summary.wait_for()
+    text = summary.inner_text()
+    assert "Choose at least one sender number." in text
+    assert "Choose at least one recipient list." in text
+    assert "must use https" in text
+    assert page.locator("#id_media_urls").get_attribute("aria-invalid") == "true"
+    shot(page, "composer-errors")
