@@ -1,0 +1,29 @@
+"""Fake Plivo + Flowroute SMS/MMS provider for tests, the local run and benchmarks.
+
+Standalone: imports neither Django nor anything else from the project.
+"""
+
+from .client import FakeProviderClient, FakeProviderError, SubprocessFakeProvider, run_in_subprocess
+from .server import (
+    FakeConfig,
+    FakeProvider,
+    FakeProviderServer,
+    plivo_signature_headers,
+    plivo_v2_signature,
+    plivo_v3_signature,
+    sms_units,
+)
+
+__all__ = [
+    "FakeConfig",
+    "FakeProvider",
+    "FakeProviderClient",
+    "FakeProviderError",
+    "FakeProviderServer",
+    "SubprocessFakeProvider",
+    "plivo_signature_headers",
+    "plivo_v2_signature",
+    "plivo_v3_signature",
+    "run_in_subprocess",
+    "sms_units",
+]
