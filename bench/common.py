@@ -265,6 +265,7 @@ def write_result(name: str, data: dict, *, results_dir: Path | None = None) -> P
     out.parent.mkdir(parents=True, exist_ok=True)
     payload = {"name": name, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **data}
     payload.setdefault("machine", machine_info())
+    payload["machine"]["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     out.write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n")
     print(f"wrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
     return out

@@ -1,9 +1,166 @@
-"""dashboard benchmark (stub)."""
+"""Dashboard: p95 latency of the campaign detail page, its live status fragment and the API stats endpoint
+with 1,000,000 messages in the database (rows made with INSERT … SELECT generate_series; counters consistent).
+"""
+
+from __future__ import annotations
+
+import time
+import urllib.error
+import urllib.request
+
+import redis
+
+from bench import common
+from bench.webhooks import _free_port, _gunicorn
+
+# share of messages per status, and the counter bucket each lands in
+MIX = [
+    ("delivered", 0.88),
+    ("sent", 0.03),
+    ("queued", 0.02),
+    ("undelivered", 0.02),
+    ("failed", 0.02),
+    ("skipped", 0.01),
+    ("pending", 0.02),
+]
 
 
 def add_arguments(p) -> None:
-    pass
+    p.add_argument("--messages", type=int, default=1_000_000)
+    p.add_argument("--requests", type=int, default=200, help="sequential requests per URL")
+    p.add_argument("--db", default="bench_smsportal")
+    p.add_argument("--redis-url", default="redis://127.0.0.1:6379/9")
+    p.add_argument("--name", default="")
+    p.add_argument("--results-dir", default="")
 
 
-def run(args):
-    raise SystemExit("not written yet")
+def seed(n: int):
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.db import connection
+
+    from accounts.services import api_token_create
+    from bench.fanout import seed as fanout_seed
+    from campaigns.counters import BUCKET
+    from campaigns.models import Campaign
+
+    admin, campaign = fanout_seed(n=n)
+    Campaign.objects.filter(pk=campaign.pk).update(status="sending", recipient_total=n, materialized=True)
+    cases, edge = [], 0.0
+    for status, share in MIX:
+        edge += share
+        cases.append(f"WHEN x < {edge:.4f} THEN '{status}'")
+    with connection.cursor() as cur:
+        cur.execute(
+            'INSERT INTO campaigns_message (campaign_id, recipient_id, kind, "to", sender, provider, body, media_urls, '
+            "segments, status, provider_message_id, error_code, error_text, attempts, created_at, due_at, sent_at, "
+            "finished_at) "
+            "SELECT %s, r.id, 'campaign', r.phone, '+14155550100', 'plivo', 'Hi ' || r.first_name, '[]'::jsonb, 1, "
+            f"s.status, md5(r.id::text), '', '', 1, now() - interval '1 hour', now() - interval '1 hour', "
+            "now() - interval '50 minutes', now() - interval '40 minutes' "
+            f"FROM recipients_recipient r, LATERAL (SELECT CASE {' '.join(cases)} ELSE 'delivered' END AS status "
+            "FROM (SELECT (r.id * 7919 % 10000) / 10000.0 AS x) q) s",
+            [campaign.pk],
+        )
+        cur.execute(
+            "SELECT status, count(*) FROM campaigns_message WHERE campaign_id = %s GROUP BY status", [campaign.pk]
+        )
+        by_status = dict(cur.fetchall())
+        buckets: dict[str, int] = {}
+        for status, count in by_status.items():
+            buckets[BUCKET[status]] = buckets.get(BUCKET[status], 0) + count
+        for bucket, count in buckets.items():
+            cur.execute(
+                "INSERT INTO campaigns_campaigncounter (campaign_id, bucket, count) VALUES (%s, %s, %s)",
+                [campaign.pk, bucket, count],
+            )
+        cur.execute("VACUUM ANALYZE campaigns_message") if False else cur.execute("ANALYZE campaigns_message")
+    session = SessionStore()
+    session[SESSION_KEY] = str(admin.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = admin.get_session_auth_hash()
+    session.create()
+    _, token = api_token_create(actor=admin, user=admin, name="bench")
+    return campaign, session.session_key, token, by_status
+
+
+def measure(url: str, headers: dict, count: int) -> dict:
+    ms, codes = [], {}
+    for i in range(count + 5):
+        req = urllib.request.Request(url, headers=headers)
+        t = time.perf_counter()
+        try:
+            with urllib.request.urlopen(req, timeout=60) as r:
+                r.read()
+                code = r.status
+        except urllib.error.HTTPError as e:
+            code = e.code
+        if i >= 5:  # warm-up
+            ms.append((time.perf_counter() - t) * 1000)
+            codes[code] = codes.get(code, 0) + 1
+    return {
+        "requests": len(ms),
+        "status_codes": {str(k): v for k, v in codes.items()},
+        "p50_ms": round(common.percentile(ms, 50), 1),
+        "p95_ms": round(common.percentile(ms, 95), 1),
+        "p99_ms": round(common.percentile(ms, 99), 1),
+        "max_ms": round(max(ms), 1),
+    }
+
+
+def run(args) -> dict:
+    n = args.messages
+    name = args.name or f"dashboard_{n}"
+    results_dir = common.Path(args.results_dir) if args.results_dir else None
+    machine = common.machine_info()
+    redis.Redis.from_url(args.redis_url).flushdb()
+    common.reset_database(args.db)
+    port = _free_port()
+    env = common.base_env(
+        args.db,
+        args.redis_url,
+        DJANGO_SETTINGS_MODULE="smsportal.settings",
+        PRODUCTION="1",
+        SECURE_SSL_REDIRECT="0",
+        SECRET_KEY="bench-secret-key-" + "x" * 40,
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
+    )
+    env.pop("BENCH_COUNT_QUERIES", None)
+    common.migrate(env)
+    common.django_setup(env)
+    t = time.monotonic()
+    campaign, session_key, token, by_status = seed(n)
+    seed_s = time.monotonic() - t
+    procs = common.Procs(name)
+    base = f"http://127.0.0.1:{port}"
+    pages = {
+        "campaign_detail_page": (f"{base}/campaigns/{campaign.pk}", {"Cookie": f"sessionid={session_key}"}),
+        "campaign_status_fragment": (
+            f"{base}/campaigns/{campaign.pk}/status",
+            {"Cookie": f"sessionid={session_key}", "HX-Request": "true"},
+        ),
+        "api_stats": (f"{base}/api/v1/campaigns/{campaign.pk}/stats", {"Authorization": f"Bearer {token}"}),
+    }
+    try:
+        _gunicorn(procs, "web", env, port, 2)
+        results = {key: measure(url, headers, args.requests) for key, (url, headers) in pages.items()}
+    finally:
+        procs.stop_all()
+    ok = all(r["status_codes"].keys() == {"200"} for r in results.values())
+    result = {
+        "status": "ok" if ok else "errors",
+        "params": {
+            "messages": n,
+            "requests_per_url": args.requests,
+            "client": "sequential urllib, keep-alive off",
+            "server": "gunicorn -w 2 (sync), PRODUCTION=1, DEBUG off",
+        },
+        "messages_by_status": by_status,
+        "seed_seconds": round(seed_s, 1),
+        **results,
+        "machine": machine,
+    }
+    path = common.write_result(name, result, results_dir=results_dir)
+    print(f"{name}: " + ", ".join(f"{k} p95 {v['p95_ms']} ms {v['status_codes']}" for k, v in results.items()))
+    return {"path": path, "result": result}

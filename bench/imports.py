@@ -1,9 +1,118 @@
-"""imports benchmark (stub)."""
+"""Import: rows/s and peak RSS of ``manage.py import_recipients`` on a generated CSV with 5% invalid rows.
+
+Same run: bare phonenumbers parse + is_valid_number + format(E164) on one core over the same numbers
+(the ceiling).
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+import re
+import time
+
+import redis
+
+from bench import common
 
 
 def add_arguments(p) -> None:
-    pass
+    p.add_argument("--n", type=int, default=100_000)
+    p.add_argument("--invalid", type=float, default=0.05)
+    p.add_argument("--db", default="bench_smsportal")
+    p.add_argument("--redis-url", default="redis://127.0.0.1:6379/9")
+    p.add_argument("--name", default="")
+    p.add_argument("--results-dir", default="")
 
 
-def run(args):
-    raise SystemExit("not written yet")
+def generate(path, n: int, invalid: float, seed: int = 9) -> list[str]:
+    """A CSV in the shapes people export: E.164, national with punctuation, and 5% junk."""
+    rng = random.Random(seed)
+    phones = []
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["phone", "first_name", "last_name", "city", "consent"])
+        for i in range(n):
+            local = 2000000 + i
+            if rng.random() < invalid:
+                phone = rng.choice(["12345", "not a number", f"+1415{local % 100000:05d}", "+999" + str(local), ""])
+            else:
+                shape = i % 3
+                if shape == 0:
+                    phone = f"+1415{local:07d}"
+                elif shape == 1:
+                    phone = f"(415) {str(local)[:3]}-{str(local)[3:]}"
+                else:
+                    phone = f"1-415-{str(local)[:3]}-{str(local)[3:]}"
+            phones.append(phone)
+            w.writerow([phone, f"First{i}", f"Last{i}", rng.choice(["Oakland", "Fresno", "Napa"]), "yes"])
+    return phones
+
+
+def phonenumbers_ceiling(phones: list[str]) -> dict:
+    import phonenumbers
+
+    ok = 0
+    t = time.perf_counter()
+    for raw in phones:
+        try:
+            num = phonenumbers.parse(raw, "US")
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(num):
+            phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
+            ok += 1
+    elapsed = time.perf_counter() - t
+    return {"rows": len(phones), "valid": ok, "seconds": round(elapsed, 3), "rate": round(len(phones) / elapsed, 1)}
+
+
+def run(args) -> dict:
+    name = args.name or f"imports_{args.n}"
+    results_dir = common.Path(args.results_dir) if args.results_dir else None
+    if not (common.ROOT / "recipients/management/commands/import_recipients.py").exists():
+        return {"path": common.not_measured(name, "no import_recipients command", results_dir=results_dir)}
+    machine = common.machine_info()
+    redis.Redis.from_url(args.redis_url).flushdb()
+    common.reset_database(args.db)
+    env = common.base_env(args.db, args.redis_url)
+    env.pop("BENCH_COUNT_QUERIES", None)
+    common.migrate(env)
+    procs = common.Procs(name)
+    csv_path = procs.dir / "recipients.csv"
+    phones = generate(csv_path, args.n, args.invalid)
+    cmd = [common.PY, "manage.py", "import_recipients", str(csv_path), "--list", "bench", "--region", "US"]
+    cmd += ["--consent-column", "consent", "--show-errors", "0"]
+    t = time.monotonic()
+    proc = procs.start("import", cmd, env)
+    sampler = common.RssSampler({"import": proc.pid}, interval=0.1)
+    sampler.start()
+    rc = proc.wait()
+    wall = time.monotonic() - t
+    rss = sampler.stop()["import"]
+    out = procs.log_tail("import", 5000)
+    if rc:
+        raise RuntimeError(f"import failed ({rc}):\n{out}")
+    m = re.search(r"Import \d+ (\w+): ([\d,]+) rows, ([\d,]+) new.*?([\d,]+) rejected.* in ([\d.]+)s", out)
+    status, rows, created, rejected, service_s = m.groups()
+    rows, created, rejected = (int(x.replace(",", "")) for x in (rows, created, rejected))
+    service_s = float(service_s)
+    ceiling = phonenumbers_ceiling(phones)
+    rate = rows / service_s
+    result = {
+        "status": "ok" if status == "completed" else status,
+        "params": {"n": args.n, "invalid_share": args.invalid, "command": " ".join(cmd[1:])},
+        "rows": rows,
+        "created": created,
+        "rejected": rejected,
+        "rows_per_second": round(rate, 1),
+        "rows_per_second_including_startup": round(rows / wall, 1),
+        "seconds_import": service_s,
+        "seconds_command_wall": round(wall, 2),
+        "peak_rss_mb": rss,
+        "ceiling_phonenumbers_one_core": ceiling,
+        "ratio_to_ceiling": round(rate / ceiling["rate"], 3),
+        "machine": machine,
+    }
+    path = common.write_result(name, result, results_dir=results_dir)
+    print(f"{name}: {rate:.0f} rows/s (ceiling {ceiling['rate']}/s), rss {rss} MB, rejected {rejected}")
+    return {"path": path, "result": result}

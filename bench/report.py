@@ -1,9 +1,167 @@
-"""report benchmark (stub)."""
+"""Report: the results table (markdown) from bench/results/*.json, written into bench/README.md
+(and into the ``<!-- bench:start -->`` … ``<!-- bench:end -->`` block of README.md when that block exists).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from bench import common
+
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 
 
 def add_arguments(p) -> None:
-    pass
+    p.add_argument("--results-dir", default="")
+    p.add_argument("--stdout", action="store_true", help="print the table instead of writing files")
 
 
-def run(args):
-    raise SystemExit("not written yet")
+def _load(results_dir) -> dict[str, dict]:
+    out = {}
+    for path in sorted(results_dir.glob("*.json")):
+        try:
+            out[path.stem] = json.loads(path.read_text())
+        except ValueError:
+            continue
+    return out
+
+
+def _n(x, digits: int = 0) -> str:
+    if x is None:
+        return "–"
+    return f"{x:,.{digits}f}"
+
+
+def _met(ok: bool | None) -> str:
+    return "–" if ok is None else ("**met**" if ok else "not met")
+
+
+def table(results: dict[str, dict]) -> str:
+    rows = ["| benchmark | result | reference in the same run | target | met? |", "|---|---|---|---|---|"]
+    machine = None
+
+    def nm(name: str, what: str, reason: str, target: str) -> None:
+        rows.append(f"| {what} | not measured: {reason} | – | {target} | – |")
+
+    fanouts = sorted(
+        (r for k, r in results.items() if k.startswith("fanout_") and r.get("status") != "not_measured"),
+        key=lambda r: (r["params"]["latency_ms"] == 0, r["params"]["n"]),
+    )
+    for r in fanouts:
+        machine = machine or r.get("machine")
+        p = r["params"]
+        best = max(c["rate"] for c in r["ceiling"])
+        head = f"fan-out {p['n']:,} recipients, {p['workers']} workers, {p['latency_ms']:.0f} ms provider latency"
+        result = (
+            f"{_n(r['messages_per_second'])} msg/s (steady {_n(r.get('messages_per_second_middle_80pct'))}); "
+            f"first send {r['seconds_to_first_send']} s; {r['db']['sql_statements_per_message']} SQL statements "
+            f"and {r['db']['transactions_per_message']} transactions per message; peak worker RSS "
+            f"{max(r['peak_rss_mb_per_worker'].values()):.0f} MB"
+        )
+        ref = (
+            f"naive loop {_n(r['naive_loop']['rate'])}/s (ours ×{r['ratio_to_naive']}); bare aiohttp "
+            f"{_n(r['ceiling'][0]['rate'])}/s, httpx-aiohttp {_n(r['ceiling'][1]['rate'])}/s "
+            f"(ours {100 * r['ratio_to_ceiling']:.0f}% of the best)"
+        )
+        if p["latency_ms"] >= 50:
+            target = "≥ 2,000 msg/s at 100k; ≥ 100× naive; ≥ 50% of ceiling; RSS < 250 MB"
+            met = (
+                (r["messages_per_second"] >= 2000 if p["n"] >= 100_000 else None) is not False
+                and r["ratio_to_naive"] >= 100
+                and r["ratio_to_ceiling"] >= 0.5
+                and max(r["peak_rss_mb_per_worker"].values()) < 250
+            )
+            note = "" if p["n"] >= 100_000 else " (2,000 msg/s applies at 100k)"
+            rows.append(f"| {head} | {result} | {ref} | {target}{note} | {_met(met)} |")
+        else:
+            rows.append(f"| {head} | {result} | {ref} | reported | – |")
+    if not fanouts:
+        nm("fanout", "fan-out", "no result", "≥ 2,000 msg/s at 100k")
+
+    imp = next((r for k, r in sorted(results.items()) if k.startswith("imports_")), None)
+    if imp and imp.get("status") != "not_measured":
+        machine = machine or imp.get("machine")
+        c = imp["ceiling_phonenumbers_one_core"]
+        rows.append(
+            f"| import {imp['params']['n']:,} rows (5% invalid) | {_n(imp['rows_per_second'])} rows/s, peak RSS "
+            f"{imp['peak_rss_mb']:.0f} MB, {imp['rejected']:,} rejected | phonenumbers alone, one core: "
+            f"{_n(c['rate'])}/s (ours {100 * imp['ratio_to_ceiling']:.0f}%) | ≥ 20,000 rows/s | "
+            f"{_met(imp['rows_per_second'] >= 20_000)} |"
+        )
+    else:
+        nm("imports", "import", (imp or {}).get("reason", "no result"), "≥ 20,000 rows/s")
+
+    wh = results.get("webhooks")
+    if wh and wh.get("status") != "not_measured":
+        machine = machine or wh.get("machine")
+        o, c, light = wh["ours"], wh["ceiling_bare_django"], wh.get("ours_light_load") or {}
+        met = wh["ratio_to_ceiling"] >= 0.4 and (light.get("p99_ms") or o["p99_ms"]) < 50
+        rows.append(
+            f"| webhooks (signed Plivo status, gunicorn -w 2, {wh['params']['concurrency']} connections) | "
+            f"{_n(o['rate'])}/s, p50 {o['p50_ms']} ms, p99 {o['p99_ms']} ms at saturation; "
+            f"p50 {light.get('p50_ms', '–')} ms, p99 {light.get('p99_ms', '–')} ms with 2 connections | "
+            f"bare Django form view {_n(c['rate'])}/s, p99 {c['p99_ms']} ms (ours {100 * wh['ratio_to_ceiling']:.0f}%) "
+            f"| ≥ 40% of ceiling, p99 < 50 ms | {_met(met)} |"
+        )
+    else:
+        nm("webhooks", "webhooks", (wh or {}).get("reason", "no result"), "≥ 40% of ceiling, p99 < 50 ms")
+
+    dash = next((r for k, r in sorted(results.items(), reverse=True) if k.startswith("dashboard_")), None)
+    if dash and dash.get("status") != "not_measured":
+        machine = machine or dash.get("machine")
+        keys = ("campaign_detail_page", "campaign_status_fragment", "api_stats")
+        parts = "; ".join(f"{k.replace('_', ' ')} p95 {dash[k]['p95_ms']} ms" for k in keys if k in dash)
+        met = all(dash[k]["p95_ms"] < 200 and dash[k]["status_codes"] == {"200": dash[k]["requests"]} for k in keys)
+        rows.append(
+            f"| dashboard, {dash['params']['messages']:,} messages | {parts} | – | p95 < 200 ms | {_met(met)} |"
+        )
+    else:
+        nm("dashboard", "dashboard", (dash or {}).get("reason", "no result"), "p95 < 200 ms")
+
+    soak = results.get("soak")
+    if soak and soak.get("status") != "not_measured":
+        machine = machine or soak.get("machine")
+        ch = soak["checks"]
+        prov = soak["provider"]
+        rows.append(
+            f"| fault soak, {soak['params']['n']:,} recipients (5% 5xx, 2% 429, 1% timeout, 1% drop; worker "
+            f"SIGKILL; Redis restart; {soak['opted_out']} opt-outs) | all final: {ch['every_message_final']} "
+            f"({soak['non_final']} open); duplicates at provider: {prov['duplicates']}; sends after opt-out: "
+            f"{len(soak['sends_after_opt_out'])}; {soak['seconds_launch_to_all_final']} s to settle | – | "
+            f"all three hold | {_met(soak['status'] == 'pass')} |"
+        )
+    else:
+        nm("soak", "fault soak", (soak or {}).get("reason", "no result"), "all three hold")
+
+    m = machine or common.machine_info()
+    desc = (
+        f"Machine: {m.get('cores')} cores ({m.get('cpu')}), {m.get('memory_gb')} GB RAM, Python {m.get('python')}, "
+        f"PostgreSQL {m.get('postgres')}, Redis {m.get('redis')}; everything on one host over loopback, shared with "
+        f"other work (load average at start {m.get('load_avg_at_start')}). Read the ratios, not the absolute values."
+    )
+    return desc + "\n\n" + "\n".join(rows) + "\n"
+
+
+def _splice(text: str, block: str) -> str:
+    pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.S)
+    return pattern.sub(lambda _: f"{START}\n{block}{END}", text)
+
+
+def run(args) -> dict:
+    results_dir = common.Path(args.results_dir) if args.results_dir else common.RESULTS
+    block = table(_load(results_dir))
+    if args.stdout:
+        print(block)
+        return {"table": block}
+    readme = common.Path(__file__).resolve().parent / "README.md"
+    text = readme.read_text() if readme.exists() else f"# Benchmarks\n\n{START}\n{END}\n"
+    if START not in text:
+        text += f"\n{START}\n{END}\n"
+    readme.write_text(_splice(text, block))
+    print(f"wrote the table into {readme.relative_to(common.ROOT)}")
+    top = common.ROOT / "README.md"
+    if top.exists() and START in top.read_text():
+        top.write_text(_splice(top.read_text(), block))
+        print("and into README.md")
+    return {"table": block}

@@ -1,9 +1,229 @@
-"""soak benchmark (stub)."""
+"""Fault soak: a campaign against a misbehaving fake provider while a worker is SIGKILLed and Redis restarts.
+
+The fake injects 5% 5xx, 2% 429 with Retry-After, 1% timeouts (held past SMS_HTTP_TIMEOUT) and 1%
+dropped connections; callbacks go to a gunicorn serving the real webhook. Midway some recipients opt
+out through the consent service, one worker is SIGKILLed (and restarted), and the harness's own
+redis-server (never the shared one) is restarted. Asserts and reports: every message final, zero
+duplicates at the provider, zero sends to an opted-out number after its opt-out.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+
+from bench import common
+from bench.fanout import PLIVO_ID, PLIVO_TOKEN
+from bench.webhooks import _free_port, _gunicorn
 
 
 def add_arguments(p) -> None:
-    pass
+    p.add_argument("--n", type=int, default=10_000)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--opt-outs", type=int, default=50)
+    p.add_argument("--sender-mps", type=float, default=200.0, help="keeps the campaign running long enough")
+    p.add_argument("--latency-ms", type=float, default=20.0)
+    p.add_argument("--redis-port", type=int, default=6390, help="the private redis-server the harness starts")
+    p.add_argument("--no-restart-killed", action="store_true", help="leave the killed worker dead")
+    p.add_argument("--timeout", type=float, default=600.0)
+    p.add_argument("--db", default="bench_smsportal")
+    p.add_argument("--name", default="")
+    p.add_argument("--results-dir", default="")
 
 
-def run(args):
-    raise SystemExit("not written yet")
+FAULTS = {"rate_5xx": 0.05, "rate_429": 0.02, "retry_after": 1, "rate_timeout": 0.01, "rate_drop": 0.01}
+
+
+def run(args) -> dict:
+    from providers.fake import run_in_subprocess
+
+    n = args.n
+    name = args.name or "soak"
+    results_dir = common.Path(args.results_dir) if args.results_dir else None
+    machine = common.machine_info()
+    procs = common.Procs(name)
+    rds = common.PrivateRedis(args.redis_port, procs.dir)
+    rds.start()
+    common.reset_database(args.db)
+    port = _free_port()
+    public = f"http://127.0.0.1:{port}"
+    fake = run_in_subprocess(
+        latency_ms=args.latency_ms,
+        callbacks=True,
+        callback_delay_s=0.3,
+        callback_retries=5,
+        callback_retry_delay_s=1.0,
+        timeout_hold_s=6.0,
+        plivo_auth_id=PLIVO_ID,
+        plivo_auth_token=PLIVO_TOKEN,
+        seed=7,
+        python=common.PY,
+        **FAULTS,
+    )
+    timeline: list[tuple[float, str]] = []
+    t0 = time.time()
+
+    def mark(what: str) -> None:
+        timeline.append((round(time.time() - t0, 2), what))
+        print(f"[{time.time() - t0:6.1f}s] {what}", flush=True)
+
+    try:
+        env = common.base_env(
+            args.db,
+            rds.url,
+            SMS_BACKEND="providers.backends.plivo.SMSBackend",
+            PLIVO_API_URL=fake.url,
+            PLIVO_AUTH_ID=PLIVO_ID,
+            PLIVO_AUTH_TOKEN=PLIVO_TOKEN,
+            PUBLIC_BASE_URL=public,
+            ALLOWED_HOSTS="127.0.0.1,localhost",
+            SMS_HTTP_TIMEOUT=2,
+            SMS_RETRY_BASE_SECONDS=0.5,
+            SMS_MAX_ATTEMPTS=8,
+            SMS_LEASE_SECONDS=20,
+            SMS_UNKNOWN_OUTCOME_HOURS=0.01,
+            SMS_REDISPATCH_SECONDS=10,
+            SMS_BATCH_SIZE=200,
+            CELERY_VISIBILITY_TIMEOUT=60,
+        )
+        common.migrate(env)
+        common.django_setup(env)
+        from django.db.models import Count
+
+        from bench.fanout import seed
+        from campaigns.models import FINAL_STATUSES, Message
+        from campaigns.services import campaign_launch
+        from recipients.models import Recipient
+        from recipients.services import recipient_opt_out
+
+        admin, campaign = seed(n=n)
+        campaign.senders.update(max_mps=args.sender_mps)
+        _gunicorn(procs, "web", dict(env, BENCH_COUNT_QUERIES=""), port, 2)
+        procs.start(
+            "beat",
+            [
+                common.PY,
+                "-m",
+                "celery",
+                "-A",
+                "smsportal",
+                "beat",
+                "-l",
+                "WARNING",
+                "-s",
+                str(procs.dir / "beat-schedule"),
+            ],
+            env,
+        )
+        for i in range(args.workers):
+            procs.worker(f"w{i}", env)
+        for i in range(args.workers):
+            procs.wait_ready(f"w{i}")
+        mark("workers, beat, web and fake provider up")
+        launched = time.time()
+        campaign_launch(campaign=campaign, user=admin)
+        mark("launched")
+
+        # Opt-outs come from numbers not yet sent (late in the send order) and a few anywhere.
+        rng = random.Random(3)
+        opted_out: dict[str, float] = {}
+        stages = {"optout": 0.2, "kill": 0.35, "redis": 0.55}
+        done_stage: set[str] = set()
+        restart_at = None
+        deadline = time.monotonic() + args.timeout
+        while time.monotonic() < deadline:
+            accepted = fake.stats()["accepted"]
+            share = accepted / n
+            if "optout" not in done_stage and share >= stages["optout"]:
+                late = list(Recipient.objects.order_by("-id").values_list("pk", flat=True)[: n // 3])
+                chosen = rng.sample(late, args.opt_outs)
+                for r in Recipient.objects.filter(pk__in=chosen):
+                    recipient_opt_out(recipient=r, channel="web", evidence="soak: opted out midway", actor=admin)
+                    opted_out[r.phone] = time.time()
+                done_stage.add("optout")
+                mark(f"{len(opted_out)} recipients opted out at {accepted} accepted")
+            if "kill" not in done_stage and share >= stages["kill"]:
+                procs.kill("w1")
+                done_stage.add("kill")
+                mark(f"SIGKILL worker w1 at {accepted} accepted")
+                restart_at = None if args.no_restart_killed else time.monotonic() + 3
+            if restart_at and time.monotonic() >= restart_at:
+                procs.worker("w1", env)
+                restart_at = None
+                mark("worker w1 restarted")
+            if "redis" not in done_stage and share >= stages["redis"]:
+                rds.restart(down_seconds=2.0)
+                done_stage.add("redis")
+                mark(f"redis-server restarted at {accepted} accepted (2 s down, data lost)")
+            if len(done_stage) == 3 and restart_at is None:
+                open_rows = Message.objects.filter(campaign=campaign).exclude(status__in=FINAL_STATUSES).count()
+                if open_rows == 0:
+                    mark("every message final")
+                    break
+            time.sleep(0.5)
+        settled = time.time()
+        by_status = dict(
+            Message.objects.filter(campaign=campaign).values_list("status").annotate(c=Count("id")).order_by()
+        )
+        non_final = sum(v for k, v in by_status.items() if k not in FINAL_STATUSES)
+        fake.drain(5)
+        stats = fake.stats()
+        dups = fake.duplicates()
+        rows = fake.message_rows(fields="dst,received_at")
+        after_opt_out, before_opt_out = [], 0
+        for dst, received_at in rows:
+            when = opted_out.get(dst)
+            if when is None:
+                continue
+            if received_at > when:
+                after_opt_out.append({"dst": dst[:-4] + "****", "late_by_s": round(received_at - when, 3)})
+            else:
+                before_opt_out += 1
+        campaign.refresh_from_db()
+    finally:
+        procs.stop_all()
+        fake.stop()
+        rds.stop()
+    checks = {
+        "every_message_final": non_final == 0,
+        "zero_duplicates_at_provider": stats["duplicates"] == 0,
+        "zero_sends_after_opt_out": not after_opt_out,
+    }
+    result = {
+        "status": "pass" if all(checks.values()) else "fail",
+        "checks": checks,
+        "params": {
+            "n": n,
+            "workers": args.workers,
+            "sender_max_mps": args.sender_mps,
+            "latency_ms": args.latency_ms,
+            "faults": FAULTS,
+            "timeout_hold_s": 6.0,
+            "SMS_HTTP_TIMEOUT": 2,
+            "opt_outs": args.opt_outs,
+            "restart_killed_worker": not args.no_restart_killed,
+            "redis": f"private redis-server on port {args.redis_port}, restarted without persistence",
+        },
+        "timeline": timeline,
+        "seconds_launch_to_all_final": round(settled - launched, 1),
+        "campaign_status": campaign.status,
+        "messages_by_status": by_status,
+        "non_final": non_final,
+        "provider": {
+            "requests": stats["requests"],
+            "accepted": stats["accepted"],
+            "unique_destinations": stats["unique_pairs"],
+            "duplicates": stats["duplicates"],
+            "duplicate_examples": dups[:5],
+            "faults": {k: stats[k] for k in ("fault_5xx", "fault_429", "fault_timeout", "fault_drop")},
+            "callbacks_sent": stats["callbacks_sent"],
+            "callbacks_failed": stats["callbacks_failed"],
+        },
+        "opted_out": len(opted_out),
+        "opted_out_sent_before_opt_out": before_opt_out,
+        "sends_after_opt_out": after_opt_out,
+        "machine": machine,
+    }
+    path = common.write_result(name, result, results_dir=results_dir)
+    print(f"soak {result['status']}: {checks}; statuses {by_status}")
+    return {"path": path, "result": result, "ok": result["status"] == "pass"}

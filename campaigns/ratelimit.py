@@ -9,10 +9,15 @@ exact for the single worker the embedded mode runs.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 
 from django.conf import settings
+
+logger = logging.getLogger(__name__)
+# How long a send waits for Redis to come back before falling back to per-process buckets.
+_REDIS_GRACE_SECONDS = 5.0
 
 # KEYS[1] bucket; ARGV: rate/s, burst, cost, now(ms). Returns ms to wait (0 = taken).
 _LUA = """
@@ -61,6 +66,7 @@ class RateLimiter:
         self._script = None
         self._local = _LocalBuckets()
         self._burst_seconds = settings.SMS_RATE_BURST_SECONDS
+        self._down_since: float | None = None
 
     def _redis_script(self):
         if self._script is None and settings.REDIS_URL:
@@ -75,8 +81,27 @@ class RateLimiter:
         script = self._redis_script()
         if script is None:
             return self._local.take(key, rate, burst, cost)
-        wait_ms = await script(keys=[f"smsportal:rate:{key}"], args=[rate, burst, cost, int(time.time() * 1000)])
+        from redis.exceptions import RedisError
+
+        try:
+            wait_ms = await script(keys=[f"smsportal:rate:{key}"], args=[rate, burst, cost, int(time.time() * 1000)])
+        except RedisError as exc:
+            # Redis is down or restarting. Raising here would abort the whole chunk after its rows
+            # became ``sending`` (outcome unknown for days); wait a little, then limit this process
+            # on its own until Redis answers again.
+            if time.monotonic() - self._redis_down_since(reset=False) < _REDIS_GRACE_SECONDS:
+                return 0.25  # acquire() sleeps, then asks again
+            logger.warning("rate limiter: Redis unavailable (%s); using this process's own buckets", exc)
+            return self._local.take(key, rate, burst, cost)
+        self._redis_down_since(reset=True)
         return int(wait_ms) / 1000
+
+    def _redis_down_since(self, *, reset: bool) -> float:
+        if reset:
+            self._down_since = None
+        elif self._down_since is None:
+            self._down_since = time.monotonic()
+        return self._down_since or time.monotonic()
 
     async def acquire(self, limits: list[tuple[str, float]], cost: int) -> None:
         """``limits`` is ``[(bucket_key, rate_per_second), ...]``; a rate of 0 means no limit."""
