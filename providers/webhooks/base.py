@@ -43,6 +43,8 @@ class WebhookView(View):
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         try:
+            if len(str(kwargs.get("ref", ""))) > 64:  # ProviderEvent.message_ref; ours are message ids
+                raise MalformedWebhook("message reference too long")
             for cls in reversed(type(self).__mro__):
                 check = cls.__dict__.get("validate_request")
                 if check is not None:

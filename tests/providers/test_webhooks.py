@@ -374,3 +374,9 @@ def test_a_retried_inbound_is_stored_once(client):
         assert post_json(client, f"/webhooks/flowroute/{SECRET}/inbound/", body).status_code == 200
 
     assert sorted(ProviderEvent.objects.values_list("provider_message_id", flat=True)) == ["in-9", "mdr2-9"]
+
+
+def test_an_overlong_message_reference_is_a_400(client):
+    response = post_json(client, f"/webhooks/flowroute/{SECRET}/status/{'9' * 65}/", flowroute_dlr())
+
+    assert response.status_code == 400 and ProviderEvent.objects.count() == 0
