@@ -38,7 +38,7 @@ from campaigns.scheduling import next_allowed
 from campaigns.templating import render
 from campaigns.transitions import move
 from providers.backends import OutboundSMS, SendOutcome, get_backend
-from providers.errors import AuthenticationFailed, ProviderError, RecipientOptedOut
+from providers.errors import AuthenticationFailed, ConfigurationError, ProviderError, RecipientOptedOut
 from recipients.models import ConsentStatus, Recipient
 
 logger = logging.getLogger(__name__)
@@ -377,10 +377,10 @@ def _record(
             (error.code or (str(error.http_status) if error.http_status else ""))[:20],
             error.message[:255],
         )
-        if isinstance(error, AuthenticationFailed):
+        if isinstance(error, AuthenticationFailed | ConfigurationError) and row.campaign_id:
+            # Every send would fail the same way: pause rather than burn through the list.
             released.append(row.id)
-            if row.campaign_id:
-                auth_failed[row.campaign_id] = f"{row.provider} refused our credentials: {text}"
+            auth_failed[row.campaign_id] = f"{row.provider} cannot be used: {text}"
         elif error.permanent:
             failures[(code, text, True)].append(row.id)
             if isinstance(error, RecipientOptedOut) and row.recipient_id:

@@ -142,3 +142,16 @@ def test_a_high_failure_rate_auto_pauses_with_the_reason_shown(
     assert campaign.status == Campaign.Status.PAUSED
     assert "failed" in campaign.pause_reason
     assert CampaignEvent.objects.filter(campaign=campaign, kind="auto_pause").exists()
+
+
+def test_a_single_send_refused_for_credentials_fails_instead_of_looping(bob, make_sender):
+    from campaigns.engine import send_batch
+
+    sender = make_sender(bob)
+    message = Message.objects.create(
+        kind=Message.Kind.SINGLE, to="+14155552671", sender=sender.number, provider="plivo", body="hi"
+    )
+    locmem.fail_numbers[message.to] = AuthenticationFailed("bad credentials", http_status=401)
+    send_batch(message_ids=[message.pk])
+    message.refresh_from_db()
+    assert message.status == "failed" and message.error_permanent is True

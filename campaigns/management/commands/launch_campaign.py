@@ -13,11 +13,11 @@ from campaigns.services import TransitionError, campaign_launch
 class Command(BaseCommand):
     help = "Launch a draft campaign as the given user (who must be authorized for its senders)."
 
-    def add_arguments(self, parser) -> None:  # noqa: ANN001
+    def add_arguments(self, parser) -> None:
         parser.add_argument("campaign_id", type=int)
         parser.add_argument("--user", required=True, help="Username of the person launching it")
 
-    def handle(self, *args, campaign_id: int, user: str, **options) -> None:  # noqa: ANN002, ANN003
+    def handle(self, *args, campaign_id: int, user: str, **options) -> None:
         campaign = Campaign.objects.filter(pk=campaign_id).first()
         if campaign is None:
             raise CommandError(f"No campaign with id {campaign_id}.")

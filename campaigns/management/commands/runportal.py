@@ -15,12 +15,12 @@ from django.core.management.base import BaseCommand
 class Command(BaseCommand):
     help = "Set up and run the portal on this machine: web server, Celery worker and beat."
 
-    def add_arguments(self, parser) -> None:  # noqa: ANN001
+    def add_arguments(self, parser) -> None:
         parser.add_argument("addrport", nargs="?", default="127.0.0.1:8000")
         parser.add_argument("--no-demo", action="store_true", help="Do not seed or launch the demo")
         parser.add_argument("--password", help="Demo admin password (default: random, printed)")
 
-    def handle(self, *args, addrport: str, no_demo: bool, password: str | None, **options) -> None:  # noqa: ANN002, ANN003
+    def handle(self, *args, addrport: str, no_demo: bool, password: str | None, **options) -> None:
         call_command("migrate", interactive=False, verbosity=0)
         call_command("createcachetable", verbosity=0)
         worker = subprocess.Popen(

@@ -25,11 +25,11 @@ DEMO_PEOPLE = [
 class Command(BaseCommand):
     help = "Seed a demo admin, sender, list and draft campaign (idempotent). Prints the admin login."
 
-    def add_arguments(self, parser) -> None:  # noqa: ANN001
+    def add_arguments(self, parser) -> None:
         parser.add_argument("--password", help="Demo admin password (default: random, printed)")
 
     @transaction.atomic
-    def handle(self, *args, password: str | None = None, **options) -> None:  # noqa: ANN002, ANN003
+    def handle(self, *args, password: str | None = None, **options) -> None:
         admin = User.objects.filter(username="admin").first()
         if admin is None:
             password = password or secrets.token_urlsafe(9)
@@ -62,7 +62,7 @@ class Command(BaseCommand):
         if not Campaign.objects.filter(name="Welcome (demo)").exists():
             campaign = Campaign.objects.create(
                 name="Welcome (demo)",
-                body="Hi {{ first_name|default:\"there\" }}, welcome to smsportal!",
+                body='Hi {{ first_name|default:"there" }}, welcome to smsportal!',
                 add_stop_footer=True,
                 created_by=admin,
             )
