@@ -10,6 +10,8 @@ coroutines to it with :func:`run`.
 from __future__ import annotations
 
 import asyncio
+import atexit
+import contextlib
 import os
 import threading
 from collections.abc import Coroutine
@@ -37,6 +39,16 @@ def get_loop() -> asyncio.AbstractEventLoop:
         if _state["pid"] != os.getpid():
             _state.update(pid=os.getpid(), loop=_start_loop(), client=None)
         return _state["loop"]
+
+
+@atexit.register
+def _close() -> None:
+    """Close the shared client at exit so its connections are not reported as leaked."""
+    loop, client = _state["loop"], _state["client"]
+    if loop is None or client is None or _state["pid"] != os.getpid() or not loop.is_running():
+        return
+    with contextlib.suppress(Exception):
+        asyncio.run_coroutine_threadsafe(client.aclose(), loop).result(timeout=5)
 
 
 def run(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
