@@ -32,7 +32,7 @@ def stacked_bars(
     top = _nice_max(max((sum(row[k] for k, _ in keys) for row in series), default=0))
     n = max(len(series), 1)
     slot = plot_w / n
-    bar_w = max(2.0, slot * 0.7)
+    bar_w = min(48.0, max(2.0, slot * 0.7))
     bars = []
     every = max(1, n // 7)  # at most about seven axis labels
     for i, row in enumerate(series):

@@ -98,12 +98,27 @@ def expect_text(page, selector: str, text: str, timeout: float = 15_000) -> None
     expect(page.locator(selector)).to_have_text(text, timeout=timeout)
 
 
-def test_compose_launch_and_watch_progress(page, bob, make_sender, make_recipients, celery_eager):
-    from recipients.models import InboundMessage
+CSV = (
+    "phone,first_name,city,consent\n"
+    + "".join(
+        f"+1415300000{i},{name},Oakland,opted_in\n" for i, name in enumerate(["Ann", "Ben", "Cy", "Di", "Ed", "Flo"])
+    )
+    + "+14153000006,Gus,Oakland,opted_out\n+14153000007,Hal,Oakland,opted_out\nnot-a-number,Ivy,Oakland,opted_in\n"
+)
+
+
+def upload(page, list_pk: int, name: str, content: str) -> None:
+    page.goto(reverse("recipients:list_detail", args=[list_pk]))
+    page.locator("summary", has_text="Manage").click()
+    page.set_input_files("input[name=file]", files=[{"name": name, "mimeType": "text/csv", "buffer": content.encode()}])
+    page.get_by_role("button", name="Upload").click()
+
+
+def test_compose_launch_and_watch_progress(page, bob, make_sender, celery_eager):
+    from recipients.models import InboundMessage, RecipientList
 
     sender = make_sender(bob, label="Main line")
-    make_recipients(6, recipient_list="customers", city="Oakland")
-    make_recipients(2, recipient_list="customers", consent="opted_out")
+    customers = RecipientList.objects.create(name="customers", created_by=bob)
     InboundMessage.objects.create(
         provider="plivo", sender="+14152000001", to=sender.number, text="Thanks, see you there!"
     )
@@ -112,13 +127,26 @@ def test_compose_launch_and_watch_progress(page, bob, make_sender, make_recipien
     )
 
     sign_in(page, "bob")
+    # Upload the recipients: the import page shows progress and the per-row report.
+    upload(page, customers.pk, "customers.csv", CSV)
+    page.get_by_text("not-a-number").wait_for()
+    assert customers.memberships.count() == 8
+    shot(page, "import-report")
+    # A file that is not a usable CSV is refused with a visible error.
+    upload(page, customers.pk, "photo.csv", "\x00\x01 just some bytes, no header\n")
+    error = page.locator(".error, [role=alert], .messages li").first
+    error.wait_for()
+    assert "CSV" in error.inner_text()
+    shot(page, "import-error")
+
+    page.goto("/")
     page.get_by_role("link", name="New campaign").click()
     page.fill("#id_name", "Spring sale")
     page.get_by_label("Main line").check()
     page.get_by_label("customers").check()
     page.fill("#id_body", "Hi {{ first_name }}, 20% off in {{ city }} this week!")
     # The live preview personalizes for the first opted-in member and counts the audience.
-    expect_text(page, "[data-testid=preview-text]", "Hi P0, 20% off in Oakland this week!\nReply STOP to opt out")
+    expect_text(page, "[data-testid=preview-text]", "Hi Ann, 20% off in Oakland this week!\nReply STOP to opt out")
     expect_text(page, "[data-testid=encoding]", "GSM-7")
     expect_text(page, "[data-testid=audience]", re.compile(r"6 opted-in recipients"))
     shot(page, "composer")

@@ -355,3 +355,10 @@ def test_unapproved_people_see_nothing(client, make_user, draft):
     assert client.post(reverse("campaign_cancel", args=[draft.pk])).status_code in {302, 403}
     draft.refresh_from_db()
     assert draft.status == Campaign.Status.DRAFT
+
+
+def test_inbox_links_known_senders_to_their_recipient_page(client, carol, make_recipients):
+    (person,) = make_recipients(1)
+    InboundMessage.objects.create(provider="plivo", sender=person.phone, to="+14155550100", text="hi", recipient=person)
+    page = login(client, carol).get(reverse("inbox")).content.decode()
+    assert reverse("recipients:recipient_detail", args=[person.pk]) in page
