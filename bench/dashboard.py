@@ -59,7 +59,7 @@ def seed(n: int):
             f"s.status, md5(r.id::text), '', '', 1, now() - interval '1 hour', now() - interval '1 hour', "
             "now() - interval '50 minutes', now() - interval '40 minutes' "
             f"FROM recipients_recipient r, LATERAL (SELECT CASE {' '.join(cases)} ELSE 'delivered' END AS status "
-            "FROM (SELECT (r.id * 7919 % 10000) / 10000.0 AS x) q) s",
+            "FROM (SELECT (r.id * 7919 %% 10000) / 10000.0 AS x) q) s",
             [campaign.pk],
         )
         cur.execute(
@@ -114,7 +114,6 @@ def run(args) -> dict:
     results_dir = common.Path(args.results_dir) if args.results_dir else None
     machine = common.machine_info()
     redis.Redis.from_url(args.redis_url).flushdb()
-    common.reset_database(args.db)
     port = _free_port()
     env = common.base_env(
         args.db,
@@ -127,7 +126,11 @@ def run(args) -> dict:
         PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
     )
     env.pop("BENCH_COUNT_QUERIES", None)
-    common.migrate(env)
+    common.fresh_database(args.db, env)
+    # PRODUCTION serves hashed static files from the manifest, as a real deployment does
+    common.subprocess.run(
+        [common.PY, "manage.py", "collectstatic", "--noinput", "-v", "0"], cwd=common.ROOT, env=env, check=True
+    )
     common.django_setup(env)
     t = time.monotonic()
     campaign, session_key, token, by_status = seed(n)

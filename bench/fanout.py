@@ -149,7 +149,6 @@ def run(args) -> dict:
         return {"path": common.not_measured(name, f"backend {args.backend} does not exist", results_dir=results_dir)}
     machine = common.machine_info()
     redis.Redis.from_url(args.redis_url).flushdb()
-    common.reset_database(args.db)
     fake = run_in_subprocess(
         latency_ms=latency,
         callbacks=False,
@@ -171,7 +170,7 @@ def run(args) -> dict:
             SMS_BATCHES_AHEAD=args.batches_ahead,
             SMS_HTTP_TIMEOUT=30,
         )
-        migrate_s = common.migrate(env)
+        migrate_s = common.fresh_database(args.db, env)
         common.django_setup(env)
         t = time.monotonic()
         admin, campaign = seed(n=n)

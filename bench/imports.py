@@ -73,10 +73,9 @@ def run(args) -> dict:
         return {"path": common.not_measured(name, "no import_recipients command", results_dir=results_dir)}
     machine = common.machine_info()
     redis.Redis.from_url(args.redis_url).flushdb()
-    common.reset_database(args.db)
     env = common.base_env(args.db, args.redis_url)
     env.pop("BENCH_COUNT_QUERIES", None)
-    common.migrate(env)
+    common.fresh_database(args.db, env)
     procs = common.Procs(name)
     csv_path = procs.dir / "recipients.csv"
     phones = generate(csv_path, args.n, args.invalid)

@@ -29,12 +29,12 @@ def _load(results_dir) -> dict[str, dict]:
 
 def _n(x, digits: int = 0) -> str:
     if x is None:
-        return "–"
+        return "-"
     return f"{x:,.{digits}f}"
 
 
 def _met(ok: bool | None) -> str:
-    return "–" if ok is None else ("**met**" if ok else "not met")
+    return "-" if ok is None else ("**met**" if ok else "not met")
 
 
 def table(results: dict[str, dict]) -> str:
@@ -42,7 +42,7 @@ def table(results: dict[str, dict]) -> str:
     machine = None
 
     def nm(name: str, what: str, reason: str, target: str) -> None:
-        rows.append(f"| {what} | not measured: {reason} | – | {target} | – |")
+        rows.append(f"| {what} | not measured: {reason} | - | {target} | - |")
 
     fanouts = sorted(
         (r for k, r in results.items() if k.startswith("fanout_") and r.get("status") != "not_measured"),
@@ -51,7 +51,6 @@ def table(results: dict[str, dict]) -> str:
     for r in fanouts:
         machine = machine or r.get("machine")
         p = r["params"]
-        best = max(c["rate"] for c in r["ceiling"])
         head = f"fan-out {p['n']:,} recipients, {p['workers']} workers, {p['latency_ms']:.0f} ms provider latency"
         result = (
             f"{_n(r['messages_per_second'])} msg/s (steady {_n(r.get('messages_per_second_middle_80pct'))}); "
@@ -60,12 +59,12 @@ def table(results: dict[str, dict]) -> str:
             f"{max(r['peak_rss_mb_per_worker'].values()):.0f} MB"
         )
         ref = (
-            f"naive loop {_n(r['naive_loop']['rate'])}/s (ours ×{r['ratio_to_naive']}); bare aiohttp "
+            f"naive loop {_n(r['naive_loop']['rate'])}/s (ours x{r['ratio_to_naive']}); bare aiohttp "
             f"{_n(r['ceiling'][0]['rate'])}/s, httpx-aiohttp {_n(r['ceiling'][1]['rate'])}/s "
             f"(ours {100 * r['ratio_to_ceiling']:.0f}% of the best)"
         )
         if p["latency_ms"] >= 50:
-            target = "≥ 2,000 msg/s at 100k; ≥ 100× naive; ≥ 50% of ceiling; RSS < 250 MB"
+            target = "≥ 2,000 msg/s at 100k; ≥ 100x naive; ≥ 50% of ceiling; RSS < 250 MB"
             met = (
                 (r["messages_per_second"] >= 2000 if p["n"] >= 100_000 else None) is not False
                 and r["ratio_to_naive"] >= 100
@@ -75,7 +74,7 @@ def table(results: dict[str, dict]) -> str:
             note = "" if p["n"] >= 100_000 else " (2,000 msg/s applies at 100k)"
             rows.append(f"| {head} | {result} | {ref} | {target}{note} | {_met(met)} |")
         else:
-            rows.append(f"| {head} | {result} | {ref} | reported | – |")
+            rows.append(f"| {head} | {result} | {ref} | reported | - |")
     if not fanouts:
         nm("fanout", "fan-out", "no result", "≥ 2,000 msg/s at 100k")
 
@@ -100,7 +99,7 @@ def table(results: dict[str, dict]) -> str:
         rows.append(
             f"| webhooks (signed Plivo status, gunicorn -w 2, {wh['params']['concurrency']} connections) | "
             f"{_n(o['rate'])}/s, p50 {o['p50_ms']} ms, p99 {o['p99_ms']} ms at saturation; "
-            f"p50 {light.get('p50_ms', '–')} ms, p99 {light.get('p99_ms', '–')} ms with 2 connections | "
+            f"p50 {light.get('p50_ms', '-')} ms, p99 {light.get('p99_ms', '-')} ms with 2 connections | "
             f"bare Django form view {_n(c['rate'])}/s, p99 {c['p99_ms']} ms (ours {100 * wh['ratio_to_ceiling']:.0f}%) "
             f"| ≥ 40% of ceiling, p99 < 50 ms | {_met(met)} |"
         )
@@ -114,7 +113,7 @@ def table(results: dict[str, dict]) -> str:
         parts = "; ".join(f"{k.replace('_', ' ')} p95 {dash[k]['p95_ms']} ms" for k in keys if k in dash)
         met = all(dash[k]["p95_ms"] < 200 and dash[k]["status_codes"] == {"200": dash[k]["requests"]} for k in keys)
         rows.append(
-            f"| dashboard, {dash['params']['messages']:,} messages | {parts} | – | p95 < 200 ms | {_met(met)} |"
+            f"| dashboard, {dash['params']['messages']:,} messages | {parts} | - | p95 < 200 ms | {_met(met)} |"
         )
     else:
         nm("dashboard", "dashboard", (dash or {}).get("reason", "no result"), "p95 < 200 ms")
@@ -128,7 +127,7 @@ def table(results: dict[str, dict]) -> str:
             f"| fault soak, {soak['params']['n']:,} recipients (5% 5xx, 2% 429, 1% timeout, 1% drop; worker "
             f"SIGKILL; Redis restart; {soak['opted_out']} opt-outs) | all final: {ch['every_message_final']} "
             f"({soak['non_final']} open); duplicates at provider: {prov['duplicates']}; sends after opt-out: "
-            f"{len(soak['sends_after_opt_out'])}; {soak['seconds_launch_to_all_final']} s to settle | – | "
+            f"{len(soak['sends_after_opt_out'])}; {soak['seconds_launch_to_all_final']} s to settle | - | "
             f"all three hold | {_met(soak['status'] == 'pass')} |"
         )
     else:

@@ -26,6 +26,8 @@ def add_arguments(p) -> None:
     p.add_argument("--redis-port", type=int, default=6390, help="the private redis-server the harness starts")
     p.add_argument("--no-restart-killed", action="store_true", help="leave the killed worker dead")
     p.add_argument("--timeout", type=float, default=600.0)
+    p.add_argument("--lease-seconds", type=int, default=20, help="SMS_LEASE_SECONDS")
+    p.add_argument("--unknown-hours", type=float, default=0.01, help="SMS_UNKNOWN_OUTCOME_HOURS")
     p.add_argument("--db", default="bench_smsportal")
     p.add_argument("--name", default="")
     p.add_argument("--results-dir", default="")
@@ -44,7 +46,6 @@ def run(args) -> dict:
     procs = common.Procs(name)
     rds = common.PrivateRedis(args.redis_port, procs.dir)
     rds.start()
-    common.reset_database(args.db)
     port = _free_port()
     public = f"http://127.0.0.1:{port}"
     fake = run_in_subprocess(
@@ -80,13 +81,13 @@ def run(args) -> dict:
             SMS_HTTP_TIMEOUT=2,
             SMS_RETRY_BASE_SECONDS=0.5,
             SMS_MAX_ATTEMPTS=8,
-            SMS_LEASE_SECONDS=20,
-            SMS_UNKNOWN_OUTCOME_HOURS=0.01,
+            SMS_LEASE_SECONDS=args.lease_seconds,
+            SMS_UNKNOWN_OUTCOME_HOURS=args.unknown_hours,
             SMS_REDISPATCH_SECONDS=10,
             SMS_BATCH_SIZE=200,
             CELERY_VISIBILITY_TIMEOUT=60,
         )
-        common.migrate(env)
+        common.fresh_database(args.db, env)
         common.django_setup(env)
         from django.db.models import Count
 

@@ -205,7 +205,6 @@ def run(args) -> dict:
         return {"path": common.not_measured(args.name, "no Plivo webhook view", results_dir=results_dir)}
     machine = common.machine_info()
     redis.Redis.from_url(args.redis_url).flushdb()
-    common.reset_database(args.db)
     port, ceiling_port = _free_port(), _free_port()
     base = f"http://127.0.0.1:{port}"
     env = common.base_env(
@@ -222,7 +221,7 @@ def run(args) -> dict:
         LOG_LEVEL="WARNING",
     )
     env.pop("BENCH_COUNT_QUERIES", None)
-    common.migrate(env)
+    common.fresh_database(args.db, env)
     procs = common.Procs(args.name)
     try:
         _gunicorn(procs, "web", env, port, args.gunicorn_workers)
@@ -233,7 +232,7 @@ def run(args) -> dict:
         if use_wrk:
             ours = _wrk(base, reqs, args.concurrency, args.seconds, procs.dir)
             # latency without queueing: one connection per gunicorn worker
-            light = _wrk(base, reqs, args.gunicorn_workers, max(3.0, args.seconds / 2), procs.dir)
+            light = _wrk(base, reqs, args.gunicorn_workers, max(1.0, args.seconds / 2), procs.dir)
         else:
             ours = loop.run_until_complete(_load(reqs, args.concurrency, args.seconds))
         procs.kill("web", 15)
