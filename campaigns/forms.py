@@ -153,4 +153,4 @@ class CampaignForm(forms.Form):
 class MessageFilterForm(forms.Form):
     status = forms.ChoiceField(required=False, choices=[("", "Any status"), *MessageStatus.choices], label="Status")
     q = forms.CharField(required=False, max_length=20, label="Number")
-    after = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
+    after = forms.IntegerField(required=False, min_value=0, max_value=2**62, widget=forms.HiddenInput)

@@ -15,7 +15,7 @@ from campaigns.ui_selectors import inbox_page
 def inbox(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "")[:100]
     before = request.GET.get("before", "")
-    rows, next_before = inbox_page(query=query, before=int(before) if before.isdigit() else 0)
+    rows, next_before = inbox_page(query=query, before=int(before) if before.isdigit() and len(before) < 18 else 0)
     next_url = None
     if next_before:
         params = request.GET.copy()

@@ -362,3 +362,45 @@ def test_inbox_links_known_senders_to_their_recipient_page(client, carol, make_r
     InboundMessage.objects.create(provider="plivo", sender=person.phone, to="+14155550100", text="hi", recipient=person)
     page = login(client, carol).get(reverse("inbox")).content.decode()
     assert reverse("recipients:recipient_detail", args=[person.pk]) in page
+
+
+def test_polled_partials_read_counters_not_messages(
+    client, carol, bob, draft, make_campaign, django_assert_max_num_queries
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    for i in range(3):
+        make_campaign(bob, name=f"Running {i}", status=Campaign.Status.SENDING)
+    Campaign.objects.filter(pk=draft.pk).update(status=Campaign.Status.SENDING)
+    login(client, carol)
+    # Session, user, campaign, counters: nothing grows with the number of messages.
+    with django_assert_max_num_queries(4):
+        assert client.get(reverse("campaign_status", args=[draft.pk])).status_code == 200
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.get(reverse("dashboard_running")).status_code == 200
+    assert len(ctx.captured_queries) <= 3 + 4  # one counter read per running campaign
+    assert not any("campaigns_message" in q["sql"] for q in ctx.captured_queries)
+
+
+@pytest.mark.parametrize("value", ["99999999999999999999999999", "-1", "abc"])
+def test_garbage_paging_values_are_ignored(client, carol, draft, value):
+    login(client, carol)
+    assert client.get(reverse("inbox"), {"before": value}).status_code == 200
+    assert client.get(reverse("campaign_detail", args=[draft.pk]), {"after": value}).status_code == 200
+
+
+def test_chart_bars_scale_to_the_largest_day():
+    from campaigns.charts import stacked_bars
+
+    chart = stacked_bars(
+        [{"n": 0, "sent": 10, "failed": 0}, {"n": 1, "sent": 3, "failed": 2}],
+        keys=[("sent", "c-sent"), ("failed", "c-failed")],
+        label=lambda row: str(row["n"]),
+    )
+    assert chart["max"] == 10 and not chart["empty"]
+    first, second = chart["bars"]
+    plot = chart["axis_y"] - chart["top"]
+    assert first["rects"][0]["h"] == plot
+    assert [r["h"] for r in second["rects"]] == [round(plot * 0.3, 1), round(plot * 0.2, 1)]
+    assert second["title"] == "1: 3 sent, 2 failed"
