@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import AuthorizedSender
@@ -21,7 +22,19 @@ class _OwnSenders(serializers.PrimaryKeyRelatedField):
         return AuthorizedSender.objects.filter(user=user)
 
 
+@extend_schema_field(
+    {"type": "string", "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$", "example": "08:00"}
+)
+class HourMinuteField(serializers.TimeField):
+    """A local wall-clock time, ``HH:MM``: no zone, so not OpenAPI's ``format: time``."""
+
+    def __init__(self, **kwargs):
+        super().__init__(format="%H:%M", input_formats=["%H:%M", "%H:%M:%S"], **kwargs)
+
+
 class CampaignSerializer(serializers.ModelSerializer):
+    quiet_hours_start = HourMinuteField(required=False, allow_null=True, help_text="Recipients' local time, e.g. 08:00")
+    quiet_hours_end = HourMinuteField(required=False, allow_null=True, help_text="Recipients' local time, e.g. 21:00")
     body = serializers.CharField(max_length=MAX_TEMPLATE_CHARS, help_text=Campaign._meta.get_field("body").help_text)
     media_urls = serializers.ListField(
         child=serializers.CharField(), required=False, max_length=MAX_MEDIA_URLS, help_text="https URLs for MMS"

@@ -21,6 +21,7 @@ class ApiMixin:
     throttle_classes = [TokenRateThrottle]
     pagination_class = IdCursorPagination
     filter_serializer_class = None
+    lookup_value_regex = "[^/]+"  # any id reaches the view, so a malformed one is a JSON 404
 
     def get_object(self):
         raw = str(self.kwargs.get(self.lookup_url_kwarg or self.lookup_field, ""))

@@ -6,7 +6,9 @@ process, authenticated with a real API token of an admin who holds a sender numb
 
 import pytest
 import schemathesis
+from django.core import signals
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from drf_spectacular.generators import SchemaGenerator
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import (
@@ -47,7 +49,7 @@ schema = _load()
 
 
 @pytest.fixture
-def fuzz_token(transactional_db, settings, make_user, make_sender, make_recipients, make_campaign):
+def fuzz_token(db, settings, make_user, make_sender, make_recipients, make_campaign):
     settings.REST_FRAMEWORK = {
         **settings.REST_FRAMEWORK,
         "DEFAULT_THROTTLE_RATES": {"token": "100000/min"},
@@ -59,7 +61,12 @@ def fuzz_token(transactional_db, settings, make_user, make_sender, make_recipien
     make_recipients(3, recipient_list="fuzz")
     make_campaign(admin, lists=["fuzz"], senders=[sender])
     _, raw = api_token_create(actor=admin, user=admin, name="fuzz")
-    return raw
+    # Like Django's test client: keep the test's transaction open across the WSGI calls.
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield raw
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
 
 
 def test_the_schema_endpoint_and_docs_page_are_served(client, db):
