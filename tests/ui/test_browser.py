@@ -209,7 +209,11 @@ def test_pause_and_resume_from_the_detail_page(page, bob, make_sender, make_reci
     page.get_by_role("button", name=re.compile(r"Launch now")).click()
     expect_text(page, "[data-testid=status]", "Sending")
 
-    page.get_by_role("button", name="Pause").click()
+    # Keyboard only: focus survives the 2-second poll, and Enter presses the button.
+    page.locator("#btn-pause").focus()
+    page.wait_for_timeout(2500)
+    assert page.evaluate("document.activeElement.id") == "btn-pause"
+    page.keyboard.press("Enter")
     expect_text(page, "[data-testid=status]", "Paused")
     page.get_by_text("Campaign paused.").wait_for()
     assert page.get_by_role("button", name="Pause").count() == 0
