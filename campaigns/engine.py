@@ -231,11 +231,8 @@ def _chunks(rows: list[Row], campaigns: dict[int, Campaign]):
     """Chunks of about one second of sending, so pause and opt-out act within a second."""
     if not rows:
         return
-    rates: dict[str, float] = {}
-    for campaign in campaigns.values():
-        for s in campaign.senders.all():
-            rates[s.number] = s.max_mps
-    total_rate = sum(rates.get(r.sender, 0) for r in {r.sender: r for r in rows}.values())
+    rates = _number_rates(rows, campaigns)
+    total_rate = sum(rates.get(sender, 0) for sender in {r.sender for r in rows})
     unlimited = any(rates.get(r.sender, 0) <= 0 for r in rows)
     size = len(rows) if unlimited or total_rate <= 0 else max(1, int(total_rate))
     for start in range(0, len(rows), size):
@@ -309,10 +306,26 @@ def _send_chunk(chunk: list[Row], campaigns: dict[int, Campaign], result: BatchR
         )
         for r in go
     ]
-    rates = {s.number: s.max_mps for c in campaigns.values() for s in c.senders.all()}
+    rates = _number_rates(go, campaigns)
     outcomes = get_backend().send_messages(outbound, guard=_rate_guard(rates, {r.id: r.segments for r in go}))
     _record(go, outcomes, campaigns, result)
     return not halted
+
+
+def _number_rates(rows: list[Row], campaigns: dict[int, Campaign]) -> dict[str, float]:
+    """Messages-per-second per sender number: the campaign's pool, else the number's grants."""
+    rates = {s.number: s.max_mps for c in campaigns.values() for s in c.senders.all()}
+    others = {r.sender for r in rows if r.sender not in rates}
+    if others:
+        from accounts.models import AuthorizedSender
+
+        for number, mps in AuthorizedSender.objects.filter(number__in=others, is_active=True).values_list(
+            "number", "max_mps"
+        ):
+            # Several people may hold the same number: the strictest limit wins (0 = none).
+            if mps > 0:
+                rates[number] = min(rates.get(number) or mps, mps)
+    return rates
 
 
 def _rate_guard(rates: dict[str, float], segments: dict[int, int]):

@@ -155,3 +155,23 @@ def test_a_single_send_refused_for_credentials_fails_instead_of_looping(bob, mak
     send_batch(message_ids=[message.pk])
     message.refresh_from_db()
     assert message.status == "failed" and message.error_permanent is True
+
+
+def test_single_sends_are_held_to_their_numbers_rate(bob, make_sender):
+    import time as clock
+
+    from campaigns.engine import send_batch
+
+    sender = make_sender(bob, max_mps=5)
+    ids = [
+        Message.objects.create(
+            kind=Message.Kind.SINGLE, to=f"+1415555{2700 + i}", sender=sender.number, provider="plivo", body="hi"
+        ).pk
+        for i in range(10)
+    ]
+    started = clock.monotonic()
+    send_batch(message_ids=ids)
+    elapsed = clock.monotonic() - started
+    assert len(locmem.outbox) == 10
+    # A 1 s burst of 5, then 5 more at 5/s: about a second. Unlimited would take milliseconds.
+    assert elapsed >= 0.8
