@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.models import User
 from accounts.permissions import IsApproved
 from accounts.selectors import sender_grants_for
+
+
+class MeSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    email = serializers.EmailField(allow_blank=True)
+    role = serializers.ChoiceField(choices=User.Role.choices)
+    senders = serializers.ListField(child=serializers.CharField(), help_text="Numbers you may send from")
 
 
 class MeApi(APIView):
@@ -15,12 +24,7 @@ class MeApi(APIView):
 
     permission_classes = [IsApproved]
 
-    class OutputSerializer(serializers.Serializer):
-        username = serializers.CharField()
-        email = serializers.EmailField()
-        role = serializers.CharField()
-        senders = serializers.ListField(child=serializers.CharField())
-
+    @extend_schema(operation_id="v1_accounts_me_retrieve", summary="Who am I", responses=MeSerializer)
     def get(self, request):
         data = {
             "username": request.user.username,
@@ -28,4 +32,4 @@ class MeApi(APIView):
             "role": request.user.role,
             "senders": list(sender_grants_for(user=request.user).values_list("number", flat=True)),
         }
-        return Response(self.OutputSerializer(data).data)
+        return Response(MeSerializer(data).data)

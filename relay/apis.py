@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, permissions, serializers, status
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
@@ -44,9 +45,12 @@ class ConversationPagination(CursorPagination):
     max_page_size = 500
 
 
-class ConversationOutputSerializer(serializers.Serializer):
+# Serializers are module-level with distinct names: they are OpenAPI component names too.
+
+
+class ConversationSerializer(serializers.Serializer):
     id = serializers.IntegerField()
-    status = serializers.CharField()
+    status = serializers.ChoiceField(choices=Conversation.Status.choices)
     participant_a = serializers.CharField(help_text="Real number; masked unless you are an admin")
     participant_b = serializers.CharField(help_text="Real number; masked unless you are an admin")
     name_a = serializers.CharField()
@@ -55,36 +59,81 @@ class ConversationOutputSerializer(serializers.Serializer):
     virtual_for_b = serializers.CharField(help_text="The number B texts; it stands for A")
     close_reason = serializers.CharField()
     expires_at = serializers.DateTimeField(allow_null=True)
-    created_by = serializers.CharField(allow_null=True)
+    created_by = serializers.CharField(allow_null=True, help_text="Username of the creator")
     created_at = serializers.DateTimeField()
     closed_at = serializers.DateTimeField(allow_null=True)
 
 
+class ConversationCreateSerializer(serializers.Serializer):
+    participant_a = serializers.CharField(max_length=40, help_text="Phone number; E.164 or national")
+    participant_b = serializers.CharField(max_length=40, help_text="Phone number; E.164 or national")
+    name_a = serializers.CharField(max_length=50, required=False, allow_blank=True, default="")
+    name_b = serializers.CharField(max_length=50, required=False, allow_blank=True, default="")
+    expires_in_hours = serializers.FloatField(
+        required=False, allow_null=True, min_value=0.01, max_value=24 * 365, help_text="Default: never expires"
+    )
+
+
+class ConversationFilterSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=Conversation.Status.choices, required=False)
+
+
+class TranscriptEntrySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    direction = serializers.CharField()
+    outcome = serializers.CharField()
+    from_number = serializers.CharField(help_text="Real number; masked unless you are an admin")
+    to_virtual = serializers.CharField()
+    text = serializers.CharField()
+    media_urls = serializers.ListField(child=serializers.CharField())
+    message_id = serializers.IntegerField(allow_null=True, help_text="The relayed outbound message")
+    delivery_status = serializers.CharField(allow_null=True)
+    received_at = serializers.DateTimeField()
+
+
+class RelayNumberSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = RelayNumber
+        fields = ["id", "number", "provider", "label", "is_active", "created_at"]
+        read_only_fields = ["id", "number", "created_at"]
+
+
+class RelayNumberCreateSerializer(serializers.Serializer):
+    number = serializers.CharField(max_length=40, help_text="Phone number; E.164 or national")
+    provider = serializers.ChoiceField(choices=Provider.choices, default=Provider.PLIVO)
+    label = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    is_active = serializers.BooleanField(default=True)
+
+
 class ConversationListCreateApi(APIView):
     permission_classes = [permissions.IsAuthenticated, CanManageRelay]
+    pagination_class = ConversationPagination
 
-    class InputSerializer(serializers.Serializer):
-        participant_a = serializers.CharField(max_length=40)
-        participant_b = serializers.CharField(max_length=40)
-        name_a = serializers.CharField(max_length=50, required=False, allow_blank=True, default="")
-        name_b = serializers.CharField(max_length=50, required=False, allow_blank=True, default="")
-        expires_in_hours = serializers.FloatField(required=False, allow_null=True, min_value=0.01, max_value=24 * 365)
-
-    class FilterSerializer(serializers.Serializer):
-        status = serializers.ChoiceField(choices=Conversation.Status.choices, required=False)
-
+    @extend_schema(
+        operation_id="v1_relay_conversations_list",
+        summary="List relay conversations, newest first",
+        parameters=[ConversationFilterSerializer],
+        responses=ConversationSerializer(many=True),
+    )
     def get(self, request: Request) -> Response:
-        filters = self.FilterSerializer(data=request.query_params)
+        filters = ConversationFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        paginator = ConversationPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(
             selectors.conversation_list(status=filters.validated_data.get("status")), request, view=self
         )
         data = [selectors.conversation_view(conversation=c, user=request.user) for c in page]
-        return paginator.get_paginated_response(ConversationOutputSerializer(data, many=True).data)
+        return paginator.get_paginated_response(ConversationSerializer(data, many=True).data)
 
+    @extend_schema(
+        operation_id="v1_relay_conversations_create",
+        summary="Open a conversation between two numbers (both get an intro text)",
+        description="409 when the relay number pool has no free pair for these participants.",
+        request=ConversationCreateSerializer,
+        responses={201: ConversationSerializer},
+    )
     def post(self, request: Request) -> Response:
-        payload = self.InputSerializer(data=request.data)
+        payload = ConversationCreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
         hours = data.get("expires_in_hours")
@@ -101,21 +150,29 @@ class ConversationListCreateApi(APIView):
             raise _relay_error(exc) from None
         audit_record(actor=request.user, action="relay.create", target=conversation)
         view = selectors.conversation_view(conversation=conversation, user=request.user)
-        return Response(ConversationOutputSerializer(view).data, status=status.HTTP_201_CREATED)
+        return Response(ConversationSerializer(view).data, status=status.HTTP_201_CREATED)
 
 
 class ConversationDetailApi(APIView):
     permission_classes = [permissions.IsAuthenticated, IsApproved]
 
+    @extend_schema(operation_id="v1_relay_conversations_retrieve", responses=ConversationSerializer)
     def get(self, request: Request, pk: int) -> Response:
         conversation = get_object_or_404(selectors.conversation_list(), pk=pk)
         view = selectors.conversation_view(conversation=conversation, user=request.user)
-        return Response(ConversationOutputSerializer(view).data)
+        return Response(ConversationSerializer(view).data)
 
 
 class ConversationCloseApi(APIView):
     permission_classes = [permissions.IsAuthenticated, CanManageRelay]
 
+    @extend_schema(
+        operation_id="v1_relay_conversations_close",
+        summary="Close a conversation; its relay numbers are free again",
+        description="409 when the conversation is already closed or expired.",
+        request=None,
+        responses=ConversationSerializer,
+    )
     def post(self, request: Request, pk: int) -> Response:
         conversation = get_object_or_404(selectors.conversation_list(), pk=pk)
         if not services.conversation_close(conversation=conversation, reason=f"closed by {request.user.username}"):
@@ -123,35 +180,21 @@ class ConversationCloseApi(APIView):
         audit_record(actor=request.user, action="relay.close", target=conversation)
         conversation.refresh_from_db()
         view = selectors.conversation_view(conversation=conversation, user=request.user)
-        return Response(ConversationOutputSerializer(view).data)
+        return Response(ConversationSerializer(view).data)
 
 
 class TranscriptApi(APIView):
     permission_classes = [permissions.IsAuthenticated, IsApproved]
 
-    class OutputSerializer(serializers.Serializer):
-        id = serializers.IntegerField()
-        direction = serializers.CharField()
-        outcome = serializers.CharField()
-        from_number = serializers.CharField(help_text="Real number; masked unless you are an admin")
-        to_virtual = serializers.CharField()
-        text = serializers.CharField()
-        media_urls = serializers.ListField(child=serializers.CharField())
-        message_id = serializers.IntegerField(allow_null=True, help_text="The relayed outbound message")
-        delivery_status = serializers.CharField(allow_null=True)
-        received_at = serializers.DateTimeField()
-
+    @extend_schema(
+        operation_id="v1_relay_conversations_transcript",
+        summary="Every message of a conversation, oldest first",
+        responses=TranscriptEntrySerializer(many=True),
+    )
     def get(self, request: Request, pk: int) -> Response:
         conversation = get_object_or_404(selectors.conversation_list(), pk=pk)
         rows = selectors.transcript_view(conversation=conversation, user=request.user)
-        return Response(self.OutputSerializer(rows, many=True).data)
-
-
-class RelayNumberSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = RelayNumber
-        fields = ["id", "number", "provider", "label", "is_active", "created_at"]
-        read_only_fields = ["id", "number", "created_at"]
+        return Response(TranscriptEntrySerializer(rows, many=True).data)
 
 
 class RelayNumberListCreateApi(APIView):
@@ -162,17 +205,22 @@ class RelayNumberListCreateApi(APIView):
             return [permissions.IsAuthenticated(), IsApproved()]
         return [permissions.IsAuthenticated(), IsPortalAdmin()]
 
-    class InputSerializer(serializers.Serializer):
-        number = serializers.CharField(max_length=40)
-        provider = serializers.ChoiceField(choices=Provider.choices, default=Provider.PLIVO)
-        label = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
-        is_active = serializers.BooleanField(default=True)
-
+    @extend_schema(
+        operation_id="v1_relay_numbers_list",
+        summary="The relay number pool",
+        responses=RelayNumberSerializer(many=True),
+    )
     def get(self, request: Request) -> Response:
         return Response(RelayNumberSerializer(selectors.relay_number_list(), many=True).data)
 
+    @extend_schema(
+        operation_id="v1_relay_numbers_create",
+        summary="Add a number to the relay pool (admins)",
+        request=RelayNumberCreateSerializer,
+        responses={201: RelayNumberSerializer},
+    )
     def post(self, request: Request) -> Response:
-        payload = self.InputSerializer(data=request.data)
+        payload = RelayNumberCreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         try:
             number = services.relay_number_create(**payload.validated_data)
@@ -187,9 +235,16 @@ class RelayNumberDetailApi(APIView):
 
     permission_classes = [permissions.IsAuthenticated, IsPortalAdmin]
 
+    @extend_schema(operation_id="v1_relay_numbers_retrieve", responses=RelayNumberSerializer)
     def get(self, request: Request, pk: int) -> Response:
         return Response(RelayNumberSerializer(get_object_or_404(RelayNumber, pk=pk)).data)
 
+    @extend_schema(
+        operation_id="v1_relay_numbers_partial_update",
+        summary="Change a pool number's label, provider or active flag (admins)",
+        request=RelayNumberSerializer,
+        responses=RelayNumberSerializer,
+    )
     def patch(self, request: Request, pk: int) -> Response:
         number = get_object_or_404(RelayNumber, pk=pk)
         payload = RelayNumberSerializer(number, data=request.data, partial=True)
