@@ -154,3 +154,20 @@ class ImportJobAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+
+@admin.register(ImportRowError)
+class ImportRowErrorAdmin(admin.ModelAdmin):
+    """Rejected import rows, read-only: they are the per-row report of an import."""
+
+    list_display = ["job", "row_number", "phone", "reason"]
+    list_filter = ["job"]
+    search_fields = ["phone", "reason"]
+    raw_id_fields = ["job"]
+    show_full_result_count = False
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

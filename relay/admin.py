@@ -60,3 +60,18 @@ class RelayMessageAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+
+@admin.register(ConversationLeg)
+class ConversationLegAdmin(admin.ModelAdmin):
+    """Which real number talks through which virtual number; read-only (closing frees legs)."""
+
+    list_display = ["conversation", "virtual_number", "is_open"]
+    list_filter = ["is_open"]
+    raw_id_fields = ["conversation"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

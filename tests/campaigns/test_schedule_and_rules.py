@@ -175,3 +175,34 @@ def test_single_sends_are_held_to_their_numbers_rate(bob, make_sender):
     assert len(locmem.outbox) == 10
     # A 1 s burst of 5, then 5 more at 5/s: about a second. Unlimited would take milliseconds.
     assert elapsed >= 0.8
+
+
+def test_retry_failed_resends_only_transient_failures_on_the_same_row(
+    settings, bob, make_sender, make_recipients, make_campaign, django_capture_on_commit_callbacks
+):
+    from campaigns.services import campaign_retry_failed
+    from providers.errors import InvalidRecipient
+
+    settings.SMS_MAX_ATTEMPTS = 1
+    settings.SMS_AUTO_PAUSE_MIN_SENDS = 1000
+    flaky, invalid, fine = make_recipients(3, recipient_list="l")
+    locmem.fail_numbers[flaky.phone] = TransientError("upstream 503", http_status=503)
+    locmem.fail_numbers[invalid.phone] = InvalidRecipient("invalid destination", http_status=400)
+    campaign = _launch(
+        make_campaign(bob, lists=["l"], senders=[make_sender(bob)]), bob, django_capture_on_commit_callbacks
+    )
+    run_sweep()
+    by_phone = {m.to: m for m in Message.objects.filter(campaign=campaign)}
+    assert by_phone[flaky.phone].status == "failed" and by_phone[flaky.phone].error_permanent is False
+    assert by_phone[invalid.phone].status == "failed" and by_phone[invalid.phone].error_permanent is True
+    assert Campaign.objects.get(pk=campaign.pk).status == Campaign.Status.COMPLETED
+
+    del locmem.fail_numbers[flaky.phone]
+    with django_capture_on_commit_callbacks(execute=True):
+        assert campaign_retry_failed(campaign=Campaign.objects.get(pk=campaign.pk), user=bob) == 1
+    run_sweep()
+    retried = Message.objects.get(pk=by_phone[flaky.phone].pk)
+    assert retried.status == "queued" and retried.attempts == 2
+    assert Message.objects.get(pk=by_phone[invalid.phone].pk).status == "failed"
+    assert [m.to for m in locmem.outbox].count(flaky.phone) == 1
+    assert [m.to for m in locmem.outbox].count(fine.phone) == 1
