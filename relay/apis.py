@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, permissions, serializers, status
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
@@ -36,6 +37,17 @@ def _relay_error(exc: services.RelayError) -> exceptions.APIException:
     if isinstance(exc, services.PoolExhausted):
         return Conflict(exc.message)
     return exceptions.ValidationError({exc.field or "non_field_errors": [exc.message]})
+
+
+_MAX_PK = 2**63 - 1
+ID = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH)
+
+
+def _pk(raw: str) -> int:
+    """The URL matches any id segment, so a malformed one is the API's JSON 404, not Django's HTML page."""
+    if not raw.isascii() or not raw.isdigit() or int(raw) > _MAX_PK:
+        raise exceptions.NotFound()
+    return int(raw)
 
 
 class ConversationPagination(CursorPagination):
@@ -156,9 +168,9 @@ class ConversationListCreateApi(APIView):
 class ConversationDetailApi(APIView):
     permission_classes = [permissions.IsAuthenticated, IsApproved]
 
-    @extend_schema(operation_id="v1_relay_conversations_retrieve", responses=ConversationSerializer)
-    def get(self, request: Request, pk: int) -> Response:
-        conversation = get_object_or_404(selectors.conversation_list(), pk=pk)
+    @extend_schema(operation_id="v1_relay_conversations_retrieve", parameters=[ID], responses=ConversationSerializer)
+    def get(self, request: Request, pk: str) -> Response:
+        conversation = get_object_or_404(selectors.conversation_list(), pk=_pk(pk))
         view = selectors.conversation_view(conversation=conversation, user=request.user)
         return Response(ConversationSerializer(view).data)
 
@@ -168,13 +180,14 @@ class ConversationCloseApi(APIView):
 
     @extend_schema(
         operation_id="v1_relay_conversations_close",
+        parameters=[ID],
         summary="Close a conversation; its relay numbers are free again",
         description="409 when the conversation is already closed or expired.",
         request=None,
         responses=ConversationSerializer,
     )
-    def post(self, request: Request, pk: int) -> Response:
-        conversation = get_object_or_404(selectors.conversation_list(), pk=pk)
+    def post(self, request: Request, pk: str) -> Response:
+        conversation = get_object_or_404(selectors.conversation_list(), pk=_pk(pk))
         if not services.conversation_close(conversation=conversation, reason=f"closed by {request.user.username}"):
             raise Conflict(f"The conversation is already {conversation.status}.")
         audit_record(actor=request.user, action="relay.close", target=conversation)
@@ -188,11 +201,12 @@ class TranscriptApi(APIView):
 
     @extend_schema(
         operation_id="v1_relay_conversations_transcript",
+        parameters=[ID],
         summary="Every message of a conversation, oldest first",
         responses=TranscriptEntrySerializer(many=True),
     )
-    def get(self, request: Request, pk: int) -> Response:
-        conversation = get_object_or_404(selectors.conversation_list(), pk=pk)
+    def get(self, request: Request, pk: str) -> Response:
+        conversation = get_object_or_404(selectors.conversation_list(), pk=_pk(pk))
         rows = selectors.transcript_view(conversation=conversation, user=request.user)
         return Response(TranscriptEntrySerializer(rows, many=True).data)
 
@@ -235,18 +249,19 @@ class RelayNumberDetailApi(APIView):
 
     permission_classes = [permissions.IsAuthenticated, IsPortalAdmin]
 
-    @extend_schema(operation_id="v1_relay_numbers_retrieve", responses=RelayNumberSerializer)
-    def get(self, request: Request, pk: int) -> Response:
-        return Response(RelayNumberSerializer(get_object_or_404(RelayNumber, pk=pk)).data)
+    @extend_schema(operation_id="v1_relay_numbers_retrieve", parameters=[ID], responses=RelayNumberSerializer)
+    def get(self, request: Request, pk: str) -> Response:
+        return Response(RelayNumberSerializer(get_object_or_404(RelayNumber, pk=_pk(pk))).data)
 
     @extend_schema(
         operation_id="v1_relay_numbers_partial_update",
+        parameters=[ID],
         summary="Change a pool number's label, provider or active flag (admins)",
         request=RelayNumberSerializer,
         responses=RelayNumberSerializer,
     )
-    def patch(self, request: Request, pk: int) -> Response:
-        number = get_object_or_404(RelayNumber, pk=pk)
+    def patch(self, request: Request, pk: str) -> Response:
+        number = get_object_or_404(RelayNumber, pk=_pk(pk))
         payload = RelayNumberSerializer(number, data=request.data, partial=True)
         payload.is_valid(raise_exception=True)
         payload.save()

@@ -161,3 +161,19 @@ def test_an_unapproved_admin_is_refused_even_with_a_session(make_user, conversat
     assert api.post(f"{API}/conversations/{conversation.pk}/close").status_code == 401
     conversation.refresh_from_db()
     assert conversation.status == "open"
+
+
+@pytest.mark.parametrize("raw", ["abc", "null,null", "-1", "99999999999999999999", "\uff11\uff12"])
+def test_a_malformed_id_is_a_json_404(alice, conversation, raw):
+    client = client_for(alice)
+    for method, url in [
+        ("get", f"{API}/conversations/{raw}"),
+        ("post", f"{API}/conversations/{raw}/close"),
+        ("get", f"{API}/conversations/{raw}/transcript"),
+        ("get", f"{API}/numbers/{raw}"),
+        ("patch", f"{API}/numbers/{raw}"),
+    ]:
+        response = getattr(client, method)(url, {}, format="json")
+        assert response.status_code == 404, url
+        assert response["Content-Type"] == "application/json", url
+        assert response.json()["message"], url
