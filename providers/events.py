@@ -46,8 +46,11 @@ def schedule_drain() -> None:
     """Queue one drain task per second at most; beat is the safety net."""
     from providers.tasks import apply_status_events
 
-    if cache.add(_DRAIN_DEBOUNCE_KEY, 1, timeout=1):
-        apply_status_events.delay()
+    try:
+        if cache.add(_DRAIN_DEBOUNCE_KEY, 1, timeout=1):
+            apply_status_events.delay()
+    except Exception:  # Redis or the broker is down: the report is stored, beat applies it
+        logger.warning("could not queue the status drain; beat will apply stored reports", exc_info=True)
 
 
 def record_inbound(*, inbound: InboundSMS) -> ProviderEvent:
