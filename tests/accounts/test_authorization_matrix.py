@@ -179,6 +179,142 @@ RELAY_ROWS = [
     Row("relay:api-transcript", "GET", E(401, 401, 404, 404, 404, 404), kwargs=lambda w: {"pk": NONE}),
     Row("relay:api-numbers", "GET", E(401, 401, 200, 200, 200, 200)),
     Row("relay:api-number", "GET", E(401, 401, 403, 403, 403, 404), kwargs=lambda w: {"pk": NONE}),
+    # The same operations on a real conversation and pool number: viewers read, senders close, admins manage the pool.
+    Row("relay:list", "POST", E(302, 302, 403, 400, 400, 400), data=lambda w: {}, note="empty form: 400"),
+    Row("relay:detail", "GET", E(302, 302, 200, 200, 200, 200), kwargs=lambda w: {"pk": _conversation(w).pk}),
+    Row("relay:close", "POST", E(302, 302, 403, 302, 302, 302), kwargs=lambda w: {"pk": _conversation(w).pk}),
+    Row("relay:api-conversations", "POST", E(401, 401, 403, 400, 400, 400), data=lambda w: {}, json=True),
+    Row("relay:api-conversation", "GET", E(401, 401, 200, 200, 200, 200), kwargs=lambda w: {"pk": _conversation(w).pk}),
+    Row(
+        "relay:api-close",
+        "POST",
+        E(401, 401, 403, 200, 200, 200),
+        kwargs=lambda w: {"pk": _conversation(w).pk},
+        data=lambda w: {},
+        json=True,
+    ),
+    Row(
+        "relay:api-transcript",
+        "GET",
+        E(401, 401, 200, 200, 200, 200),
+        kwargs=lambda w: {"pk": _conversation(w).pk},
+    ),
+    Row(
+        "relay:api-numbers",
+        "POST",
+        E(401, 401, 403, 403, 403, 201),
+        data=lambda w: {"number": "+14155550188", "label": "new"},
+        json=True,
+    ),
+    Row("relay:api-number", "GET", E(401, 401, 403, 403, 403, 200), kwargs=lambda w: {"pk": _relay_number(w).pk}),
+    Row(
+        "relay:api-number",
+        "PATCH",
+        E(401, 401, 403, 403, 403, 200),
+        kwargs=lambda w: {"pk": _relay_number(w).pk},
+        data=lambda w: {"label": "renamed"},
+        json=True,
+    ),
+]
+
+
+def _relay_number(w: World):
+    """Two pool numbers (made on first use), enough for one conversation."""
+    if "relay_numbers" not in w.extra:
+        from relay.models import RelayNumber
+
+        w.extra["relay_numbers"] = [
+            RelayNumber.objects.create(number=f"+1415555{300 + i:04d}", label=f"pool {i}") for i in range(2)
+        ]
+    return w.extra["relay_numbers"][0]
+
+
+def _conversation(w: World):
+    if "conversation" not in w.extra:
+        from relay.services import conversation_create
+
+        _relay_number(w)
+        w.extra["conversation"] = conversation_create(
+            participant_a="+14152000001", participant_b="+14152000002", created_by=w.users["sender"]
+        )
+    return w.extra["conversation"]
+
+
+def _import_job(w: World):
+    """A completed import into the world's list."""
+    if "import_job" not in w.extra:
+        from recipients.models import ImportJob
+
+        w.extra["import_job"] = ImportJob.objects.create(
+            recipient_list=w.recipient_list,
+            created_by=w.users["sender"],
+            file="imports/none.csv",
+            original_name="members.csv",
+            status=ImportJob.Status.COMPLETED,
+        )
+    return w.extra["import_job"]
+
+
+def _list_pk(w: World) -> dict:
+    return {"pk": w.recipient_list.pk}
+
+
+def _recipient_pk(w: World) -> dict:
+    return {"pk": w.recipients[0].pk}
+
+
+# Recipient pages: viewers read (lists, exports, imports, inbox); senders and admins change
+# lists and consent. Writes are POST only, and the method check comes before the role check.
+RECIPIENT_ROWS = [
+    Row("recipients:list_index", "GET", access("viewer")),
+    Row("recipients:list_create", "POST", access("sender", 302), data=lambda w: {"name": "New list"}),
+    Row("recipients:list_create", "GET", dict.fromkeys(PERSONAS, 405), note="POST only"),
+    Row("recipients:list_detail", "GET", access("viewer"), kwargs=_list_pk),
+    Row("recipients:list_rename", "POST", access("sender", 302), kwargs=_list_pk, data=lambda w: {"name": "Renamed"}),
+    Row("recipients:list_archive", "POST", access("sender", 302), kwargs=_list_pk, data=lambda w: {"archived": "1"}),
+    Row(
+        "recipients:list_add_member",
+        "POST",
+        access("sender", 302),
+        kwargs=_list_pk,
+        data=lambda w: {"phone": "+14155550199"},
+    ),
+    Row(
+        "recipients:list_remove_member",
+        "POST",
+        access("sender", 302),
+        kwargs=lambda w: {"pk": w.recipient_list.pk, "recipient_pk": w.recipients[0].pk},
+    ),
+    Row(
+        "recipients:list_remove_member",
+        "GET",
+        dict.fromkeys(PERSONAS, 405),
+        kwargs=lambda w: {"pk": w.recipient_list.pk, "recipient_pk": w.recipients[0].pk},
+        note="POST only",
+    ),
+    Row("recipients:list_export", "GET", access("viewer"), kwargs=_list_pk),
+    Row(
+        "recipients:list_import",
+        "POST",
+        access("sender", 302),
+        kwargs=_list_pk,
+        data=lambda w: {},
+        note="no file: redirected back with a form error",
+    ),
+    Row("recipients:import_detail", "GET", access("viewer"), kwargs=lambda w: {"pk": _import_job(w).pk}),
+    Row("recipients:import_errors_csv", "GET", access("viewer"), kwargs=lambda w: {"pk": _import_job(w).pk}),
+    Row("recipients:consent_export", "GET", access("viewer")),
+    Row("recipients:inbox", "GET", access("viewer")),
+    Row("recipients:recipient_detail", "GET", access("viewer"), kwargs=_recipient_pk),
+    Row("recipients:recipient_opt_out", "POST", access("sender", 302), kwargs=_recipient_pk, data=lambda w: {}),
+    Row(
+        "recipients:recipient_confirm",
+        "POST",
+        access("sender", 302),
+        kwargs=_recipient_pk,
+        data=lambda w: {"sender": w.grant.pk},
+        note="only the grant holder's form is valid; everyone allowed is redirected back",
+    ),
 ]
 
 
@@ -272,7 +408,7 @@ API_ROWS = [
     Row("api-docs", "GET", E(200, 200, 200, 200, 200, 200), note="public API description"),
 ]
 
-ROWS: list[Row] = [*ACCOUNTS_ROWS, *CAMPAIGN_WEB_ROWS, *RELAY_ROWS, *API_ROWS]
+ROWS: list[Row] = [*ACCOUNTS_ROWS, *CAMPAIGN_WEB_ROWS, *RELAY_ROWS, *RECIPIENT_ROWS, *API_ROWS]
 
 # URL names (or route prefixes) deliberately outside the matrix, with the reason.
 EXEMPT_NAMESPACES = {
