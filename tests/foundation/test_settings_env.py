@@ -23,7 +23,11 @@ def test_env_bool_reads_common_spellings(monkeypatch, raw, expected):
 
 @pytest.mark.parametrize(
     ("helper", "raw"),
-    [(lambda: env.env_bool("X_VAR", False), "maybe"), (lambda: env.env_int("X_VAR", 1), "ten"), (lambda: env.env_float("X_VAR", 1.0), "fast")],
+    [
+        (lambda: env.env_bool("X_VAR", False), "maybe"),
+        (lambda: env.env_int("X_VAR", 1), "ten"),
+        (lambda: env.env_float("X_VAR", 1.0), "fast"),
+    ],
 )
 def test_bad_values_name_the_variable(monkeypatch, helper, raw):
     monkeypatch.setenv("X_VAR", raw)
@@ -59,7 +63,9 @@ def _manage(*args, **extra_env):
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("SMS", "PLIVO", "FLOWROUTE"))}
     environment.update(DJANGO_SETTINGS_MODULE="smsportal.settings", SMSPORTAL_VAR_DIR=str(extra_env.pop("var")))
     environment.update(extra_env)
-    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_an_invalid_env_value_stops_startup_naming_the_variable(tmp_path):
