@@ -23,18 +23,6 @@ from relay.models import Conversation, ConversationLeg, RelayMessage, RelayNumbe
 
 logger = logging.getLogger(__name__)
 
-DEFAULTS = {
-    "RELAY_INTRO_MESSAGE": (
-        "You are connected with {name} through this number. Texts you send here reach them; "
-        "both your numbers stay private. Reply STOP to leave."
-    ),
-    "RELAY_NO_CONVERSATION_REPLY": "This number is not connected to an active conversation. Your message was not delivered.",
-    "RELAY_STOP_REPLY": "You have left this conversation and will get no more messages from it.",
-    "RELAY_CLOSED_MESSAGE": "This conversation has ended. Messages to this number are no longer delivered.",
-    "RELAY_DEFAULT_NAME": "your contact",
-    # One no-conversation reply per sender and relay number per this many seconds (stops bot ping-pong).
-    "RELAY_NO_CONVERSATION_REPLY_INTERVAL": 600,
-}
 STOP_KEYWORDS = frozenset(
     {"STOP", "STOPALL", "UNSUBSCRIBE", "UNSUB", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT", "OPT OUT"}
 )
@@ -45,7 +33,8 @@ _CREATE_ATTEMPTS = 5
 
 
 def relay_setting(name: str):
-    return getattr(settings, name, DEFAULTS[name])
+    """A RELAY_* setting; the defaults and their environment variables are in smsportal/settings.py."""
+    return getattr(settings, name)
 
 
 class RelayError(Exception):

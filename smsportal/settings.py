@@ -343,3 +343,22 @@ SMS_KEYWORD_REPLY_QUIET_SECONDS = env_int("SMS_KEYWORD_REPLY_QUIET_SECONDS", 300
 SMS_IMPORT_ALLOWED_REGIONS = [r.upper() for r in env_list("SMS_IMPORT_ALLOWED_REGIONS", [])]
 SMS_IMPORT_CHUNK_ROWS = env_int("SMS_IMPORT_CHUNK_ROWS", 2000, minimum=1)
 SMS_IMPORT_MAX_UPLOAD_MB = env_int("SMS_IMPORT_MAX_UPLOAD_MB", 500, minimum=1)
+
+# --- Relay: masked two-way conversations (docs/relay.md) ----------------------
+RELAY_INTRO_MESSAGE = env_str(
+    "RELAY_INTRO_MESSAGE",
+    "You are connected with {name} through this number. Texts you send here reach them; "
+    "both your numbers stay private. Reply STOP to leave.",
+)
+RELAY_DEFAULT_NAME = env_str("RELAY_DEFAULT_NAME", "your contact")
+# Empty: an unmatched inbound text gets no reply at all.
+RELAY_NO_CONVERSATION_REPLY = env_str(
+    "RELAY_NO_CONVERSATION_REPLY",
+    "This number is not connected to an active conversation. Your message was not delivered.",
+)
+# One no-conversation reply per sender and relay number per this many seconds (stops bot ping-pong).
+RELAY_NO_CONVERSATION_REPLY_INTERVAL = env_int("RELAY_NO_CONVERSATION_REPLY_INTERVAL", 600, minimum=0)
+RELAY_STOP_REPLY = env_str("RELAY_STOP_REPLY", "You have left this conversation and will get no more messages from it.")
+RELAY_CLOSED_MESSAGE = env_str(
+    "RELAY_CLOSED_MESSAGE", "This conversation has ended. Messages to this number are no longer delivered."
+)

@@ -190,10 +190,8 @@ def test_stop_ends_the_conversation_is_not_relayed_and_frees_the_numbers(
     assert not conversation.legs.filter(is_open=True).exists()
     sent = {m.to: m.body for m in locmem.outbox}
     assert sent == {
-        B: settings.RELAY_STOP_REPLY
-        if hasattr(settings, "RELAY_STOP_REPLY")
-        else services.DEFAULTS["RELAY_STOP_REPLY"],
-        A: services.DEFAULTS["RELAY_CLOSED_MESSAGE"],
+        B: settings.RELAY_STOP_REPLY,
+        A: settings.RELAY_CLOSED_MESSAGE,
     }
     assert all(word.strip().lower() not in body.lower() for body in sent.values())
     assert conversation.transcript.get().outcome == "stopped"
