@@ -23,6 +23,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import lru_cache
 
 from django.conf import settings
 from django.db.models import F, Q
@@ -180,18 +181,14 @@ def _prepare(rows: list[Row], campaigns: dict[int, Campaign], result: BatchResul
                 if opens is not None:
                     deferred.append({"id": row.id, "due_at": opens})
                     continue
-            row.body = compose_body(
-                render(campaign.body, row.context),
-                add_stop_footer=campaign.add_stop_footer,
-                smart_encoding=campaign.smart_encoding,
-            )
+            row.body = _compose(render(campaign.body, row.context), campaign.add_stop_footer, campaign.smart_encoding)
             row.media_urls = list(campaign.media_urls or [])
             sender = _pick_sender(pools[campaign.pk], row.recipient_id or row.id)
             if sender is None:
                 skipped.append(row.id)
                 continue
             row.sender, row.provider = sender.number, sender.provider
-        row.segments = analyze(row.body).segments or 1
+        row.segments = _segments(row.body)
         ready.append(row)
     if skipped:
         moved = move(
@@ -217,6 +214,17 @@ def _prepare(rows: list[Row], campaigns: dict[int, Campaign], result: BatchResul
         move(ids=[d["id"] for d in deferred], to=S.PENDING, allowed_from=[S.CLAIMED])
         result.deferred += len(deferred)
     return ready
+
+
+@lru_cache(maxsize=4096)
+def _compose(text: str, add_stop_footer: bool, smart_encoding: bool) -> str:
+    # Most campaigns render to a handful of distinct texts: compose each once per process.
+    return compose_body(text, add_stop_footer=add_stop_footer, smart_encoding=smart_encoding)
+
+
+@lru_cache(maxsize=4096)
+def _segments(text: str) -> int:
+    return analyze(text).segments or 1
 
 
 def _pick_sender(pool, key: int):

@@ -8,7 +8,9 @@ message even when the send's answer was lost.
 from __future__ import annotations
 
 import logging
+from functools import lru_cache
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from django.conf import settings
@@ -24,8 +26,14 @@ MAX_MEDIA = 10
 MAX_TEXT = 1600
 
 
+@lru_cache(maxsize=8)
+def _status_path_template(urlconf_marker: str) -> str:
+    # reverse() costs more than the rest of the payload; do it once per process.
+    return reverse("webhooks:plivo-status", kwargs={"ref": urlconf_marker})
+
+
 def status_callback_url(ref: str) -> str:
-    return settings.PUBLIC_BASE_URL + reverse("webhooks:plivo-status", kwargs={"ref": ref})
+    return settings.PUBLIC_BASE_URL + _status_path_template("__ref__").replace("__ref__", quote(ref, safe=""))
 
 
 def build_payload(message: OutboundSMS) -> dict[str, Any]:
