@@ -31,6 +31,12 @@ def add_arguments(p) -> None:
     p.add_argument("--naive-n", type=int, default=0, help="naive-loop sample (default 200 at >0 ms, 2000 at 0 ms)")
     p.add_argument("--ceiling-n", type=int, default=0, help="requests for the ceiling (default min(N, 20000))")
     p.add_argument("--timeout", type=float, default=0, help="give up after this many seconds (default scales with N)")
+    p.add_argument(
+        "--stop-after",
+        type=float,
+        default=0,
+        help="stop measuring after this many seconds (partial run: first send, RSS)",
+    )
     p.add_argument("--worker-log-level", default="INFO", help="celery -l (INFO is the product default)")
     p.add_argument("--profile", action="store_true", help="py-spy record worker 1 (needs py-spy)")
     p.add_argument("--name", default="")
@@ -201,6 +207,8 @@ def run(args) -> dict:
             progress.append((round(time.time() - launched, 2), accepted))
             if accepted >= n:
                 break
+            if args.stop_after and time.time() - launched >= args.stop_after:
+                break
             if accepted != last_seen:
                 last_seen, last_change = accepted, time.monotonic()
             elif time.monotonic() - last_change > 60:
@@ -216,7 +224,7 @@ def run(args) -> dict:
         from campaigns.models import Message
 
         t_rec = time.monotonic()
-        while time.monotonic() - t_rec < 60:
+        while time.monotonic() - t_rec < (5 if args.stop_after else 60):
             open_rows = Message.objects.filter(campaign=campaign, status__in=["pending", "claimed", "sending"]).count()
             if open_rows == 0:
                 break
@@ -245,7 +253,8 @@ def run(args) -> dict:
         ceilings = bare_ceiling(fake.plivo_send_url(PLIVO_ID), args.ceiling_n or min(n, 20_000))
         best = max(c["rate"] for c in ceilings)
         result = {
-            "status": "ok" if len(received) >= n else "incomplete",
+            "status": "ok" if len(received) >= n else ("partial" if args.stop_after else "incomplete"),
+            "stopped_after_seconds": args.stop_after or None,
             "params": {
                 "n": n,
                 "workers": args.workers,
