@@ -56,6 +56,8 @@ def table(results: dict[str, dict]) -> str:
         machine = machine or r.get("machine")
         p = r["params"]
         head = f"fan-out {p['n']:,} recipients, {p['workers']} workers, {p['latency_ms']:.0f} ms provider latency"
+        if p["backend"] != "providers.backends.plivo.SMSBackend":
+            head += f" (experiment, not the product: backend {p['backend']})"
         if r.get("status") == "partial":
             head += f" (partial: first {r['stopped_after_seconds']:.0f} s only, {r['accepted_by_provider']:,} sent)"
         if p.get("worker_log_level", "INFO") != "INFO":
@@ -88,7 +90,9 @@ def table(results: dict[str, dict]) -> str:
     sizes = {
         r["params"]["n"]: r
         for r in fanouts
-        if r["params"]["latency_ms"] >= 50 and r["params"].get("worker_log_level", "INFO") == "INFO"
+        if r["params"]["latency_ms"] >= 50
+        and r["params"].get("worker_log_level", "INFO") == "INFO"
+        and r["params"]["backend"] == "providers.backends.plivo.SMSBackend"
     }
     big = sizes.get(1_000_000)
     if big is not None:
