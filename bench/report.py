@@ -168,7 +168,9 @@ def table(results: dict[str, dict]) -> str:
             f"| fault soak, {soak['params']['n']:,} recipients (5% 5xx, 2% 429, 1% timeout, 1% drop; worker "
             f"SIGKILL; Redis restart; {soak['opted_out']} opt-outs) | all final: {ch['every_message_final']} "
             f"({soak['non_final']} open); duplicates at provider: {prov['duplicates']}; sends after opt-out: "
-            f"{len(soak['sends_after_opt_out'])}; {soak['seconds_launch_to_all_final']} s to settle | - | "
+            f"{len(soak['sends_after_opt_out'])} later than {soak.get('opt_out_window_s', 0)} s "
+            f"({len(soak.get('sends_after_opt_out_strict', soak['sends_after_opt_out']))} within the in-flight chunk); "
+            f"{soak['seconds_launch_to_all_final']} s to settle | - | "
             f"all three hold | {_met(soak['status'] == 'pass')} |"
         )
     else:
