@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import base64
 import contextlib
 import os
 import threading
 from collections.abc import Coroutine
+from functools import lru_cache
 from typing import Any, TypeVar
 
 import httpx
@@ -59,6 +61,18 @@ def run(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
 def submit(coro: Coroutine[Any, Any, T]) -> asyncio.Future[T]:
     """Schedule ``coro`` on the sender loop; returns a concurrent future."""
     return asyncio.run_coroutine_threadsafe(coro, get_loop())  # type: ignore[return-value]
+
+
+@lru_cache(maxsize=16)
+def auth_headers(user: str, password: str, content_type: str = "application/json") -> dict[str, str]:
+    """Request headers with Basic auth, built once per credentials (httpx's auth flow costs per request)."""
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}", "Content-Type": content_type, "Accept": content_type}
+
+
+@lru_cache(maxsize=16)
+def request_timeout(seconds: float) -> httpx.Timeout:
+    return httpx.Timeout(seconds, connect=min(5.0, seconds))
 
 
 def get_client() -> httpx.AsyncClient:

@@ -9,6 +9,7 @@ the engine decides what an error means for the message and the campaign.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
@@ -16,6 +17,8 @@ from django.conf import settings
 
 from providers import runtime
 from providers.errors import ProviderError, TransientError
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +62,11 @@ class BaseBackend:
 
     async def _guarded(self, message: OutboundSMS, guard: Guard | None, slots: asyncio.Semaphore) -> SendOutcome:
         async with slots:
-            if guard is not None and not await guard(message):
+            try:
+                if guard is not None and not await guard(message):
+                    return SendOutcome(ref=message.ref, provider=self.provider, skipped=True)
+            except Exception:  # a broken guard must not abort the batch: skip, the row is released
+                logger.exception("send guard failed for message %s", message.ref)
                 return SendOutcome(ref=message.ref, provider=self.provider, skipped=True)
             try:
                 return await self.send_one(message)

@@ -81,9 +81,8 @@ class SMSBackend(BaseBackend):
             response = await runtime.get_client().post(
                 f"{settings.FLOWROUTE_API_URL}/v2.1/messages",
                 json=payload,
-                headers={"Content-Type": CONTENT_TYPE, "Accept": CONTENT_TYPE},
-                auth=(key, secret),
-                timeout=settings.SMS_HTTP_TIMEOUT,
+                headers=runtime.auth_headers(key, secret, CONTENT_TYPE),
+                timeout=runtime.request_timeout(settings.SMS_HTTP_TIMEOUT),
             )
         except TRANSPORT_ERRORS as exc:
             error = provider_error(exc)

@@ -84,7 +84,10 @@ class SMSBackend(BaseBackend):
         url = f"{settings.PLIVO_API_URL}/v1/Account/{auth_id}/Message/"
         try:
             response = await runtime.get_client().post(
-                url, json=payload, auth=(auth_id, token), timeout=settings.SMS_HTTP_TIMEOUT
+                url,
+                json=payload,
+                headers=runtime.auth_headers(auth_id, token),
+                timeout=runtime.request_timeout(settings.SMS_HTTP_TIMEOUT),
             )
         except TRANSPORT_ERRORS as exc:
             error = provider_error(exc)
