@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ from campaigns.transitions import move
 from providers.backends import OutboundSMS, SendOutcome, get_backend
 from providers.errors import AuthenticationFailed, ConfigurationError, ProviderError, RecipientOptedOut
 from recipients.models import ConsentStatus, Recipient
+from recipients.optouts import RecentOptOuts
 
 logger = logging.getLogger(__name__)
 S = MessageStatus
@@ -236,13 +238,14 @@ def _pick_sender(pool, key: int):
 
 
 def _chunks(rows: list[Row], campaigns: dict[int, Campaign]):
-    """Chunks of about one second of sending, so pause and opt-out act within a second."""
+    """Short chunks, so pause and opt-out act within a second and a crash leaves few outcomes unknown."""
     if not rows:
         return
     rates = _number_rates(rows, campaigns)
     total_rate = sum(rates.get(sender, 0) for sender in {r.sender for r in rows})
     unlimited = any(rates.get(r.sender, 0) <= 0 for r in rows)
-    size = len(rows) if unlimited or total_rate <= 0 else max(1, int(total_rate))
+    # A quarter second of sending per chunk: rows become "sending" just before their requests.
+    size = len(rows) if unlimited or total_rate <= 0 else max(1, int(total_rate / 4))
     for start in range(0, len(rows), size):
         yield rows[start : start + size]
 
@@ -257,6 +260,8 @@ def _send_chunk(chunk: list[Row], campaigns: dict[int, Campaign], result: BatchR
         .values_list("pk", flat=True)
     )
     recipient_ids = [r.recipient_id for r in chunk if r.recipient_id]
+    # Opt-outs announced from here on are seen by the guard just before each request.
+    watch = RecentOptOuts(since=time.time() - 2)
     consent = (
         dict(Recipient.objects.filter(pk__in=recipient_ids).values_list("pk", "consent_status"))
         if recipient_ids
@@ -315,7 +320,8 @@ def _send_chunk(chunk: list[Row], campaigns: dict[int, Campaign], result: BatchR
         for r in go
     ]
     rates = _number_rates(go, campaigns)
-    outcomes = get_backend().send_messages(outbound, guard=_rate_guard(rates, {r.id: r.segments for r in go}))
+    guard = _send_guard(rates, {r.id: r.segments for r in go}, {r.id: r.kind for r in go}, watch)
+    outcomes = get_backend().send_messages(outbound, guard=guard)
     _record(go, outcomes, campaigns, result)
     return not halted
 
@@ -336,7 +342,8 @@ def _number_rates(rows: list[Row], campaigns: dict[int, Campaign]) -> dict[str, 
     return rates
 
 
-def _rate_guard(rates: dict[str, float], segments: dict[int, int]):
+def _send_guard(rates: dict[str, float], segments: dict[int, int], kinds: dict[int, str], watch: RecentOptOuts):
+    """Runs just before each request: waits for rate tokens, then re-checks for a fresh opt-out."""
     provider_rates = settings.SMS_PROVIDER_MPS
 
     async def guard(message: OutboundSMS) -> bool:
@@ -344,7 +351,9 @@ def _rate_guard(rates: dict[str, float], segments: dict[int, int]):
         if provider_rates.get(message.provider):
             limits.append((f"provider:{message.provider}", provider_rates[message.provider]))
         await get_limiter().acquire(limits, segments.get(int(message.ref), 1))
-        return True
+        if kinds.get(int(message.ref)) == Message.Kind.REPLY:
+            return True  # the one confirmation of a STOP goes to people who just opted out
+        return not await watch.contains(message.to)
 
     return guard
 

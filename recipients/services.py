@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
+from accounts.services import audit_record
 from recipients.models import (
     ConsentEvent,
     ConsentStatus,
@@ -25,6 +26,7 @@ from recipients.models import (
     Recipient,
     RecipientList,
 )
+from recipients.optouts import announce_opt_out, withdraw_opt_out
 from recipients.phone import InvalidNumber, normalize
 
 logger = logging.getLogger(__name__)
@@ -62,6 +64,18 @@ def recipient_set_consent(
         )
         for key, value in fields.items():
             setattr(recipient, key, value)
+        audit_record(
+            actor=actor,
+            actor_description=actor_description or channel,
+            action=f"consent.{status}",
+            target=locked,
+            detail=f"{locked.consent_status} -> {status} via {channel}",
+        )
+        phone = locked.phone
+        if status == ConsentStatus.OPTED_OUT:
+            transaction.on_commit(lambda: announce_opt_out(phone))
+        elif locked.consent_status == ConsentStatus.OPTED_OUT:
+            transaction.on_commit(lambda: withdraw_opt_out(phone))
     return True
 
 

@@ -1,0 +1,94 @@
+"""A fast signal of fresh opt-outs, so sends already in flight can stop within a fraction of a second.
+
+The database stays the source of truth: the send path checks consent when it
+claims messages and before each short chunk. This sorted set in Redis (member:
+E.164 number, score: when it opted out) lets the sender loop re-check just
+before each request, between those database checks.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from functools import cache
+
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+KEY = "smsportal:recent-opt-outs"
+KEEP_SECONDS = 3600
+
+
+@cache
+def _client():
+    import redis
+
+    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+
+
+def announce_opt_out(phone: str) -> None:
+    """Publish an opt-out that was just committed. Failure only loses the shortcut, never the opt-out."""
+    if not settings.REDIS_URL:
+        return
+    now = time.time()
+    try:
+        pipe = _client().pipeline()
+        pipe.zadd(KEY, {phone: now})
+        pipe.zremrangebyscore(KEY, 0, now - KEEP_SECONDS)
+        pipe.execute()
+    except Exception:
+        logger.warning("could not publish an opt-out to Redis; the database check still applies", exc_info=True)
+
+
+def withdraw_opt_out(phone: str) -> None:
+    """The person opted back in: stop the shortcut from holding their messages."""
+    if not settings.REDIS_URL:
+        return
+    try:
+        _client().zrem(KEY, phone)
+    except Exception:
+        logger.warning("could not remove an opt-out from Redis", exc_info=True)
+
+
+_async_clients: dict[int, object] = {}
+
+
+class RecentOptOuts:
+    """Read side, for the sender loop: the numbers that opted out since ``since`` (a Unix time).
+
+    Refreshed at most every ``interval`` seconds, so a chunk of sends costs a few
+    Redis calls per second, not one per message.
+    """
+
+    def __init__(self, *, since: float, interval: float = 0.2) -> None:
+        self.since = since
+        self.interval = interval
+        self.numbers: set[str] = set()
+        self._checked = 0.0
+
+    async def contains(self, phone: str) -> bool:
+        if not settings.REDIS_URL:
+            return False
+        now = time.monotonic()
+        if now - self._checked >= self.interval:
+            self._checked = now
+            try:
+                members = await self._redis().zrangebyscore(KEY, self.since, "+inf")
+                self.numbers = {m.decode() if isinstance(m, bytes) else m for m in members}
+            except Exception:
+                logger.warning("could not read recent opt-outs from Redis", exc_info=True)
+        return phone in self.numbers
+
+    @staticmethod
+    def _redis():
+        import asyncio
+
+        import redis.asyncio as aioredis
+
+        loop_id = id(asyncio.get_running_loop())
+        client = _async_clients.get(loop_id)
+        if client is None:
+            client = _async_clients[loop_id] = aioredis.from_url(
+                settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2
+            )
+        return client
