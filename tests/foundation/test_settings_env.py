@@ -60,7 +60,9 @@ def test_missing_required_secret_is_an_error(monkeypatch):
 
 
 def _manage(*args, **extra_env):
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("SMS", "PLIVO", "FLOWROUTE"))}
+    environment = {
+        k: v for k, v in os.environ.items() if not k.startswith(("SMS", "PLIVO", "FLOWROUTE", "DJANGO_ALLOW_ASYNC"))
+    }
     environment.update(DJANGO_SETTINGS_MODULE="smsportal.settings", SMSPORTAL_VAR_DIR=str(extra_env.pop("var")))
     environment.update(extra_env)
     return subprocess.run(
