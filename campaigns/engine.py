@@ -27,6 +27,7 @@ from datetime import timedelta
 from functools import lru_cache
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -34,7 +35,7 @@ from campaigns import failover
 from campaigns.bulk import bulk_set
 from campaigns.compose import compose_body
 from campaigns.encoding import analyze
-from campaigns.models import Campaign, CampaignEvent, Message, MessageStatus
+from campaigns.models import Campaign, Message, MessageStatus
 from campaigns.ratelimit import get_limiter
 from campaigns.scheduling import next_allowed
 from campaigns.templating import render
@@ -97,8 +98,6 @@ def send_batch(*, message_ids: Sequence[int]) -> BatchResult:
 
 def _claim(message_ids: Sequence[int]) -> list[Row]:
     now = timezone.now()
-    from django.db import transaction
-
     with transaction.atomic():
         found = list(
             Message.objects.select_for_update(skip_locked=True, of=("self",))
@@ -496,4 +495,4 @@ def _watch_failure_rate(campaign: Campaign, ok: int, bad: int) -> None:
         cache.delete(key)
 
 
-__all__ = ["BatchResult", "CampaignEvent", "backoff_seconds", "consent_allows", "send_batch"]
+__all__ = ["BatchResult", "backoff_seconds", "consent_allows", "send_batch"]
