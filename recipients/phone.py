@@ -17,6 +17,11 @@ class InvalidNumber(ValueError):
 
 def normalize(raw: str, *, region: str | None = None) -> str:
     """Return the E.164 form of ``raw`` or raise :class:`InvalidNumber` with a reason."""
+    return parse_valid(raw, region=region)[0]
+
+
+def parse_valid(raw: str, *, region: str | None = None) -> tuple[str, phonenumbers.PhoneNumber]:
+    """Like :func:`normalize`, but also return the parsed number (saves a re-parse)."""
     text = (raw or "").strip()
     if not text:
         raise InvalidNumber("empty phone number")
@@ -26,7 +31,7 @@ def normalize(raw: str, *, region: str | None = None) -> str:
         raise InvalidNumber(f"not a phone number: {exc}") from None
     if not phonenumbers.is_valid_number(parsed):
         raise InvalidNumber("not a valid phone number")
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164), parsed
 
 
 def validate_e164(value: str) -> None:
