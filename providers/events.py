@@ -8,7 +8,8 @@ from collections.abc import Iterable
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.db import connection, transaction
+from django.utils import timezone
 
 from providers.models import ProviderEvent
 from providers.signals import inbound_received
@@ -38,11 +39,48 @@ def record_status_events(*, events: Iterable[StatusEvent]) -> int:
     if not rows:
         return 0
     if len(rows) == 1:
-        rows[0].save(force_insert=True)
+        _insert_one(rows[0])
     else:
         ProviderEvent.objects.bulk_create(rows)
     transaction.on_commit(schedule_drain)
     return len(rows)
+
+
+_INSERT_FIELDS = (
+    "provider",
+    "kind",
+    "message_ref",
+    "provider_message_id",
+    "status",
+    "error_code",
+    "error_text",
+    "occurred_at",
+    "payload",
+    "received_at",
+)
+_insert_sql: dict[str, str] = {}  # per database vendor
+
+
+def _insert_one(row: ProviderEvent) -> None:
+    """One plain INSERT (autocommit: durable when it returns), without the ORM's per-save machinery.
+
+    Values go through each field's own ``get_db_prep_save``, so they are stored
+    exactly as ``save()`` would store them; the row's ``pk`` is not read back
+    (nobody needs it). Signals: ``ProviderEvent`` has no save receivers.
+    """
+    row.received_at = timezone.now()
+    fields = [ProviderEvent._meta.get_field(name) for name in _INSERT_FIELDS]
+    sql = _insert_sql.get(connection.vendor)
+    if sql is None:
+        quote = connection.ops.quote_name
+        columns = ", ".join(quote(f.column) for f in fields)
+        sql = (
+            f"INSERT INTO {quote(ProviderEvent._meta.db_table)} ({columns}) VALUES ({', '.join(['%s'] * len(fields))})"
+        )
+        _insert_sql[connection.vendor] = sql
+    values = [f.get_db_prep_save(getattr(row, f.attname), connection) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
 
 
 _last_scheduled = [0.0]  # per process: most callbacks skip the Redis round trip entirely
