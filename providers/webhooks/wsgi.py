@@ -62,10 +62,11 @@ class WebhookRouter:
 
     def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
         self.app = app
-        self.webhooks = WebhookHandler()
-        _ = get_resolver().url_patterns  # import every URLconf now, not in the first request
+        # Also imports every URLconf now rather than in the first request.
+        served = NAMESPACE in get_resolver().namespace_dict
+        self.webhooks = WebhookHandler() if served else None  # a project without the webhook URLs
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if environ.get("PATH_INFO", "").startswith(PREFIX):
+        if self.webhooks is not None and environ.get("PATH_INFO", "").startswith(PREFIX):
             return self.webhooks(environ, start_response)
         return self.app(environ, start_response)

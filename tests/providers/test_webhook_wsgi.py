@@ -142,3 +142,12 @@ def test_unknown_path_under_the_prefix_is_a_404_not_a_500(app):
 def test_portal_pages_still_get_the_full_middleware(app):
     response = call(app, "/accounts/login/")  # a POST without a CSRF token: the full stack refuses it
     assert response["status"] == 403
+
+
+def test_a_urlconf_without_the_webhooks_passes_everything_through(settings):
+    settings.ROOT_URLCONF = "bench.ceiling_urls"  # bare project: its own /webhooks/ view, no namespace
+    seen = []
+    router = WebhookRouter(lambda environ, start_response: seen.append(environ["PATH_INFO"]) or [b"ok"])
+    assert router.webhooks is None
+    assert list(router({"PATH_INFO": PATH}, None)) == [b"ok"]
+    assert seen == [PATH]
