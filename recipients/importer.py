@@ -13,7 +13,9 @@ import csv
 import functools
 import io
 import json
+import queue
 import re
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -182,6 +184,20 @@ def _check_phone(raw: str, region: str, with_region: bool) -> tuple[str, str | N
     return phone, phonenumbers.region_code_for_number(parsed) if with_region else None, None
 
 
+_END = object()
+
+
+def _hand_over(out: queue.Queue, stop: threading.Event, item: object) -> bool:
+    """Put ``item`` unless the importing thread has stopped listening."""
+    while not stop.is_set():
+        try:
+            out.put(item, timeout=0.1)
+        except queue.Full:
+            continue
+        return True
+    return False
+
+
 def _raw(values: list[str]) -> str:
     return ",".join(values)[:500]
 
@@ -224,22 +240,52 @@ class Importer:
                 if header is None:
                     raise ImportFailed("The file is empty.")
                 columns = map_columns(header, consent_column=job.consent_column)
-                data_rows = 0
-                for chunk in self._chunks(reader, columns):
+            except csv.Error as exc:
+                raise ImportFailed(self._unreadable(reader, exc)) from None
+            # A thread reads and validates the next chunk while this one waits for the database
+            # (the wait releases the GIL). Only this thread touches the database connection.
+            chunks: queue.Queue = queue.Queue(maxsize=1)
+            stop = threading.Event()
+            reading = threading.Thread(
+                target=self._read_ahead, args=(reader, columns, binary, chunks, stop), daemon=True
+            )
+            reading.start()
+            data_rows = 0
+            try:
+                while (item := chunks.get()) is not _END:
+                    if isinstance(item, BaseException):
+                        raise item
+                    chunk, position = item
                     data_rows += chunk.count
                     self._write(chunk)
-                    job.processed_bytes = binary.tell()
+                    job.processed_bytes = position
                     self._save("processed_bytes")
                     if self.progress:
                         self.progress(job)
-            except csv.Error as exc:
-                raise ImportFailed(
-                    f"Line {reader.line_num}: the CSV cannot be read ({exc}). Rows before it were imported."
-                ) from None
+            finally:
+                stop.set()
+                reading.join()
         if data_rows == 0:
             raise ImportFailed("The file has a header row but no data rows.")
         job.processed_bytes = job.total_bytes
         return job
+
+    def _read_ahead(self, reader, columns: Columns, binary, out: queue.Queue, stop: threading.Event) -> None:
+        """Put (chunk, file position) items on ``out``, then _END or the exception that ended reading."""
+        try:
+            for chunk in self._chunks(reader, columns):
+                if not _hand_over(out, stop, (chunk, binary.tell())):
+                    return
+            item: object = _END
+        except csv.Error as exc:
+            item = ImportFailed(self._unreadable(reader, exc))
+        except BaseException as exc:  # raised again in the importing thread
+            item = exc
+        _hand_over(out, stop, item)
+
+    @staticmethod
+    def _unreadable(reader, exc: csv.Error) -> str:
+        return f"Line {reader.line_num}: the CSV cannot be read ({exc}). Rows before it were imported."
 
     def _chunks(self, reader, columns: Columns) -> Iterator[Chunk]:
         chunk = Chunk()
@@ -330,8 +376,14 @@ class Importer:
             job.updated_count += len(results) - created - in_file
             job.rejected_count += sum(1 for e in chunk.errors if not e.reason.startswith("kept "))
             job.consent_changes += changes
-            self._save("processed_rows", "created_count", "duplicate_count", "updated_count", "rejected_count")
-            ImportJob.objects.filter(pk=job.pk).update(consent_changes=job.consent_changes)
+            self._save(
+                "processed_rows",
+                "created_count",
+                "duplicate_count",
+                "updated_count",
+                "rejected_count",
+                "consent_changes",
+            )
 
     def _upsert(self, rows: list[Parsed], now: datetime) -> list[tuple]:
         """One statement for the chunk: upsert recipients and add them to the list.
