@@ -9,6 +9,10 @@ from collections.abc import Iterable
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
+from django.db.backends.postgresql.psycopg_any import is_psycopg3
+
+if is_psycopg3:
+    import psycopg
 from django.utils import timezone
 
 from providers.models import ProviderEvent
@@ -79,6 +83,14 @@ def _insert_one(row: ProviderEvent) -> None:
         )
         _insert_sql[connection.vendor] = sql
     values = [f.get_db_prep_save(getattr(row, f.attname), connection) for f in fields]
+    if connection.vendor == "postgresql" and is_psycopg3:
+        # Server-side binding of a statement prepared once per connection: PostgreSQL skips
+        # parse and plan, and psycopg skips quoting every value into the SQL text.
+        connection.ensure_connection()
+        connection.validate_no_broken_transaction()
+        with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+            cursor.execute(sql, values, prepare=True)
+        return
     with connection.cursor() as cursor:
         cursor.execute(sql, values)
 
