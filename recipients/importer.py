@@ -386,7 +386,8 @@ class Importer:
             )
 
     def _upsert(self, rows: list[Parsed], now: datetime) -> list[tuple]:
-        """One statement for the chunk: upsert recipients and add them to the list.
+        """One statement for the chunk: upsert recipients, add them to the list, and record the
+        stated consent of the new ones (``_apply_consent`` handles existing recipients).
 
         Returns (id, phone, consent, inserted, created_by_this_job) per row.
         """
@@ -395,21 +396,32 @@ class Importer:
         pending = ConsentStatus.PENDING
         payload = json.dumps(
             [
-                {"p": r.phone, "f": r.first_name, "l": r.last_name, "a": r.attributes, "s": r.consent or pending}
+                {
+                    "p": r.phone,
+                    "f": r.first_name,
+                    "l": r.last_name,
+                    "a": r.attributes,
+                    "s": r.consent or pending,
+                    "c": r.consent,
+                    "n": r.row_number,
+                }
                 for r in rows
             ]
         )
         with connection.cursor() as cursor:
             cursor.execute(
                 """
-                WITH up AS (
+                WITH src AS MATERIALIZED (
+                    SELECT * FROM json_to_recordset(%(rows)s::json)
+                        AS t(p text, f text, l text, a jsonb, s text, c text, n int)
+                ), up AS (
                 INSERT INTO recipients_recipient
                     (phone, first_name, last_name, attributes, consent_status, opted_in_at, opted_out_at,
                      created_at, updated_at)
                 SELECT p, f, l, a, s,
                        CASE WHEN s = 'opted_in' THEN %(now)s END, CASE WHEN s = 'opted_out' THEN %(now)s END,
                        %(now)s, %(now)s
-                FROM json_to_recordset(%(rows)s::json) AS t(p text, f text, l text, a jsonb, s text)
+                FROM src
                 ON CONFLICT (phone) DO UPDATE SET
                     first_name = COALESCE(NULLIF(EXCLUDED.first_name, ''), recipients_recipient.first_name),
                     last_name = COALESCE(NULLIF(EXCLUDED.last_name, ''), recipients_recipient.last_name),
@@ -420,6 +432,13 @@ class Importer:
                     INSERT INTO recipients_membership (recipient_list_id, recipient_id, added_at)
                     SELECT %(list)s::bigint, id, %(now)s FROM up WHERE %(list)s::bigint IS NOT NULL
                     ON CONFLICT (recipient_list_id, recipient_id) DO NOTHING
+                ), events AS (
+                    INSERT INTO recipients_consentevent (recipient_id, from_status, to_status, channel, actor_id,
+                        actor_description, evidence, created_at)
+                    SELECT up.id, %(pending)s, src.c, %(channel)s, %(actor)s, %(actor_description)s,
+                           %(evidence)s || ', row ' || src.n, %(now)s
+                    FROM up JOIN src ON src.p = up.phone
+                    WHERE up.inserted AND src.c IS NOT NULL
                 )
                 SELECT id, phone, consent_status, inserted, fresh FROM up
                 """,
@@ -428,6 +447,11 @@ class Importer:
                     "now": now,
                     "started": self.started,
                     "rows": payload,
+                    "pending": pending,
+                    "channel": ConsentEvent.Channel.IMPORT,
+                    "actor": self.job.created_by_id,
+                    "actor_description": f"import job {self.job.pk}",
+                    "evidence": self.evidence,
                 },
             )
             return cursor.fetchall()
@@ -436,13 +460,14 @@ class Importer:
         """Record stated consent with the import as evidence. Never re-opts-in someone who opted out."""
         by_phone = {r.phone: r for r in rows}
         events: list[tuple] = []
+        created = 0  # their events were written by _upsert
         moves: dict[tuple[str, str], list[int]] = {}
         for rid, phone, current, inserted, _ in results:
             row = by_phone[phone]
             if row.consent is None:
                 continue
             if inserted:
-                events.append(self._event(rid, ConsentStatus.PENDING, row.consent, row.row_number))
+                created += 1
             elif current == row.consent:
                 continue
             elif row.consent == ConsentStatus.OPTED_IN and current == ConsentStatus.OPTED_OUT:
@@ -457,7 +482,7 @@ class Importer:
                 )
             else:
                 moves.setdefault((current, row.consent), []).append(rid)
-        row_of = {rid: by_phone[phone].row_number for rid, phone, *_ in results}
+        row_of = {rid: by_phone[phone].row_number for rid, phone, *_ in results} if moves else {}
         for (current, target), ids in moves.items():
             stamp = "opted_in_at" if target == ConsentStatus.OPTED_IN else "opted_out_at"
             with connection.cursor() as cursor:
@@ -483,7 +508,7 @@ class Importer:
                         json.dumps([{"r": r, "f": f, "t": t, "e": e} for r, f, t, e in events]),
                     ],
                 )
-        return len(events)
+        return created + len(events)
 
     def _event(self, recipient_id: int, from_status: str, to_status: str, row_number: int) -> tuple:
         return (recipient_id, from_status, to_status, f"{self.evidence}, row {row_number}")
