@@ -107,9 +107,18 @@ def json_body(request: HttpRequest) -> dict[str, Any]:
 
 
 def form_params(request: HttpRequest) -> dict[str, str | list[str]]:
-    """Form fields as Plivo signs them: one value as a string, several as a list."""
+    """Form fields as Plivo signs them: one value as a string, several as a list.
+
+    Built once per request (the signature check and the handler both need it);
+    callers must not mutate the result.
+    """
+    cached = getattr(request, "_webhook_form_params", None)
+    if cached is not None:
+        return cached
     try:
         fields = list(request.POST.lists())
     except Exception:  # a broken multipart body: Django raises several types
         raise MalformedWebhook("body is not a form") from None
-    return {k: (v[0] if len(v) == 1 else v) for k, v in fields}
+    params = {k: (v[0] if len(v) == 1 else v) for k, v in fields}
+    request._webhook_form_params = params  # type: ignore[attr-defined]
+    return params
