@@ -9,6 +9,9 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+# +1 and ten digits not starting with 0 or 1: phonenumbers.parse would strip nothing and yield exactly
+# country code 1 + this national number, so that parse (about half the cost) can be skipped.
+_NANP_E164 = re.compile(r"\+1[2-9][0-9]{9}")  # [0-9]: \d also matches non-ASCII digits
 
 
 class InvalidNumber(ValueError):
@@ -25,6 +28,11 @@ def parse_valid(raw: str, *, region: str | None = None) -> tuple[str, phonenumbe
     text = (raw or "").strip()
     if not text:
         raise InvalidNumber("empty phone number")
+    if _NANP_E164.fullmatch(text):
+        parsed = phonenumbers.PhoneNumber(country_code=1, national_number=int(text[2:]))
+        if not phonenumbers.is_valid_number(parsed):
+            raise InvalidNumber("not a valid phone number")
+        return text, parsed
     try:
         parsed = phonenumbers.parse(text, region or settings.SMS_DEFAULT_REGION)
     except phonenumbers.NumberParseException as exc:
