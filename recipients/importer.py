@@ -155,7 +155,7 @@ def map_columns(header: list[str], *, consent_column: str = "") -> Columns:
     return Columns(phone, first, last, full, consent, attributes)
 
 
-@dataclass
+@dataclass(slots=True)
 class Parsed:
     row_number: int
     phone: str
