@@ -66,7 +66,7 @@ def _one(params: dict[str, Any], key: str) -> str:
 
 
 class PlivoSignatureMixin:
-    """Accept a request carrying a valid V3 signature, or failing that a valid V2 one."""
+    """Accept a valid V3 signature; a V2 one only from requests that carry no V3 signature at all."""
 
     def validate_request(self, request: HttpRequest, **kwargs: Any) -> None:
         token = settings.PLIVO_AUTH_TOKEN
@@ -82,6 +82,8 @@ class PlivoSignatureMixin:
                 method=request.method or "POST", url=url, nonce=nonce, signatures=v3, auth_token=token, params=params
             ):
                 return
+            # V2 signs only the URL: never let it rescue a request whose body-covering V3 failed.
+            raise WebhookAuthError("invalid Plivo V3 signature")
         v2 = ",".join(h for h in (headers.get("X-Plivo-Signature-V2"), headers.get("X-Plivo-Signature-Ma-V2")) if h)
         if v2:
             nonce = headers.get("X-Plivo-Signature-V2-Nonce", "")
