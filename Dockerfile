@@ -7,4 +7,4 @@ RUN pip install --no-cache-dir -c requirements.lock -e . \
     && useradd --create-home smsportal && mkdir -p /app/var && chown smsportal /app/var
 USER smsportal
 EXPOSE 8000
-CMD ["gunicorn", "smsportal.wsgi", "--bind", "0.0.0.0:8000"]
+CMD ["gunicorn", "smsportal.wsgi"]

@@ -1,0 +1,14 @@
+"""gunicorn settings, read automatically from the working directory (Dockerfile, compose, README).
+
+WEB_CONCURRENCY sets the worker count (default 2 per core + 1); webhooks and pages are
+short, database-bound requests, so more processes than cores keep the CPU busy.
+"""
+
+import multiprocessing
+import os
+
+bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
+workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+accesslog = "-"
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
