@@ -42,7 +42,7 @@ from campaigns.templating import render
 from campaigns.transitions import move
 from providers.backends import OutboundSMS, SendOutcome, get_backend
 from providers.errors import AuthenticationFailed, ConfigurationError, ProviderError, RecipientOptedOut
-from recipients.models import ConsentStatus, Recipient
+from recipients.models import ConsentStatus, Recipient, template_context
 from recipients.optouts import RecentOptOuts
 
 logger = logging.getLogger(__name__)
@@ -127,9 +127,12 @@ def _claim(message_ids: Sequence[int]) -> list[Row]:
         )
     rows = []
     for r in found:
-        context = dict(r["recipient__attributes"] or {})
-        first, last = r["recipient__first_name"] or "", r["recipient__last_name"] or ""
-        context.update(first_name=first, last_name=last, name=f"{first} {last}".strip(), phone=r["to"])
+        context = template_context(
+            attributes=r["recipient__attributes"],
+            first_name=r["recipient__first_name"],
+            last_name=r["recipient__last_name"],
+            phone=r["to"],
+        )
         rows.append(
             Row(
                 id=r["pk"],

@@ -90,10 +90,11 @@ def sandbox_report(accepted: list[tuple[str, str, bool]], stage: str = "sent") -
     with transaction.atomic():
         record_status_events(events=events)
     if stage == "sent":
-        sandbox_report.schedule(accepted, stage="final")
+        schedule_sandbox_report(accepted, stage="final")
 
 
-def _schedule(accepted: list[tuple[str, str, bool]], stage: str = "sent") -> None:
+def schedule_sandbox_report(accepted: list[tuple[str, str, bool]], stage: str = "sent") -> None:
+    """Queue the next simulated report after SMS_SANDBOX_DELAY_SECONDS (a short delay, so countdown is fine)."""
     from django.conf import settings
 
     delay = settings.SMS_SANDBOX_DELAY_SECONDS
@@ -101,6 +102,3 @@ def _schedule(accepted: list[tuple[str, str, bool]], stage: str = "sent") -> Non
         sandbox_report.apply_async((accepted, stage), countdown=delay)
     else:
         sandbox_report.delay(accepted, stage)
-
-
-sandbox_report.schedule = _schedule  # type: ignore[attr-defined]

@@ -51,9 +51,17 @@ class Recipient(models.Model):
         return f"{self.first_name} {self.last_name}".strip()
 
     def template_context(self) -> dict[str, object]:
-        context: dict[str, object] = dict(self.attributes or {})
-        context.update(first_name=self.first_name, last_name=self.last_name, name=self.name, phone=self.phone)
-        return context
+        return template_context(
+            attributes=self.attributes, first_name=self.first_name, last_name=self.last_name, phone=self.phone
+        )
+
+
+def template_context(*, attributes: dict | None, first_name: str, last_name: str, phone: str) -> dict[str, object]:
+    """Variables a message body may use for one recipient: their attributes plus the standard names."""
+    context: dict[str, object] = dict(attributes or {})
+    first_name, last_name = first_name or "", last_name or ""
+    context.update(first_name=first_name, last_name=last_name, name=f"{first_name} {last_name}".strip(), phone=phone)
+    return context
 
 
 class RecipientList(models.Model):

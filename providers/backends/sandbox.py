@@ -27,7 +27,7 @@ class SMSBackend(BaseBackend):
             if o.accepted
         ]
         if accepted:
-            from providers.tasks import sandbox_report
+            from providers.tasks import schedule_sandbox_report
 
-            sandbox_report.schedule(accepted)
+            schedule_sandbox_report(accepted)
         return outcomes
