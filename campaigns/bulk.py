@@ -23,14 +23,9 @@ def _prep(col, value):
 def bulk_set(rows: Sequence[dict], fields: Sequence[str]) -> None:
     """``rows`` are dicts with ``id`` and every name in ``fields``.
 
-    On PostgreSQL this is one ``UPDATE … FROM unnest(arrays)``; elsewhere Django's
-    ``bulk_update`` (a CASE per field), which is fine for the embedded default.
+    One ``UPDATE … FROM unnest(arrays)``.
     """
     if not rows:
-        return
-    if connection.vendor != "postgresql":
-        objs = [Message(pk=r["id"], **{f: r[f] for f in fields}) for r in rows]
-        Message.objects.bulk_update(objs, fields, batch_size=500)
         return
     # One array parameter per column (unnest), not one placeholder per value: a 500-row
     # VALUES list has 4,000 placeholders, and parsing that query string client-side

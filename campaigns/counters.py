@@ -69,9 +69,8 @@ def campaign_counts(campaign_id: int) -> dict[str, int]:
 def squash(campaign_id: int) -> None:
     """Replace a campaign's delta rows with one row per bucket."""
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [7001, campaign_id])
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [7001, campaign_id])
         rows = list(
             CampaignCounter.objects.select_for_update()
             .filter(campaign_id=campaign_id)

@@ -40,7 +40,7 @@ def materialize_chunk(*, campaign: Campaign, list_ids: list[int], chunk: int | N
     where, where_params = _targets_sql(list_ids)
     now = timezone.now()
     due = max(campaign.send_at or now, now)
-    jsonb = "CAST(%s AS jsonb)" if connection.vendor == "postgresql" else "%s"
+    jsonb = "CAST(%s AS jsonb)"
     with transaction.atomic():
         locked = Campaign.objects.select_for_update().get(pk=campaign.pk)
         if locked.materialized or locked.status not in {

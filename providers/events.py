@@ -6,13 +6,10 @@ import logging
 import time
 from collections.abc import Iterable
 
+import psycopg
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.backends.postgresql.psycopg_any import is_psycopg3
-
-if is_psycopg3:
-    import psycopg
 from django.utils import timezone
 
 from providers.models import ProviderEvent
@@ -62,7 +59,7 @@ _INSERT_FIELDS = (
     "payload",
     "received_at",
 )
-_insert_sql: dict[str, str] = {}  # per database vendor
+_insert_sql: list[str] = []  # built once per process
 
 
 def _insert_one(row: ProviderEvent) -> None:
@@ -74,25 +71,19 @@ def _insert_one(row: ProviderEvent) -> None:
     """
     row.received_at = timezone.now()
     fields = [ProviderEvent._meta.get_field(name) for name in _INSERT_FIELDS]
-    sql = _insert_sql.get(connection.vendor)
-    if sql is None:
+    if not _insert_sql:
         quote = connection.ops.quote_name
         columns = ", ".join(quote(f.column) for f in fields)
-        sql = (
+        _insert_sql.append(
             f"INSERT INTO {quote(ProviderEvent._meta.db_table)} ({columns}) VALUES ({', '.join(['%s'] * len(fields))})"
         )
-        _insert_sql[connection.vendor] = sql
     values = [f.get_db_prep_save(getattr(row, f.attname), connection) for f in fields]
-    if connection.vendor == "postgresql" and is_psycopg3:
-        # Server-side binding of a statement prepared once per connection: PostgreSQL skips
-        # parse and plan, and psycopg skips quoting every value into the SQL text.
-        connection.ensure_connection()
-        connection.validate_no_broken_transaction()
-        with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-            cursor.execute(sql, values, prepare=True)
-        return
-    with connection.cursor() as cursor:
-        cursor.execute(sql, values)
+    # Server-side binding of a statement prepared once per connection: PostgreSQL skips
+    # parse and plan, and psycopg skips quoting every value into the SQL text.
+    connection.ensure_connection()
+    connection.validate_no_broken_transaction()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(_insert_sql[0], values, prepare=True)
 
 
 _last_scheduled = [0.0]  # per process: most callbacks skip the Redis round trip entirely

@@ -28,8 +28,6 @@ def _client():
 
 def announce_opt_out(phone: str) -> None:
     """Publish an opt-out that was just committed. Failure only loses the shortcut, never the opt-out."""
-    if not settings.REDIS_URL:
-        return
     now = time.time()
     try:
         pipe = _client().pipeline()
@@ -42,8 +40,6 @@ def announce_opt_out(phone: str) -> None:
 
 def withdraw_opt_out(phone: str) -> None:
     """The person opted back in: stop the shortcut from holding their messages."""
-    if not settings.REDIS_URL:
-        return
     try:
         _client().zrem(KEY, phone)
     except Exception:
@@ -67,8 +63,6 @@ class RecentOptOuts:
         self._checked = 0.0
 
     async def contains(self, phone: str) -> bool:
-        if not settings.REDIS_URL:
-            return False
         now = time.monotonic()
         if now - self._checked >= self.interval:
             self._checked = now

@@ -84,9 +84,7 @@ def _check_name(name: str, field: str) -> str:
 
 
 def _lock_real_numbers(numbers: Sequence[str]) -> None:
-    """Serialize assignment per real number (PostgreSQL); the unique constraint is the backstop."""
-    if connection.vendor != "postgresql":
-        return  # SQLite runs write transactions one at a time anyway
+    """Serialize assignment per real number; the unique constraint is the backstop."""
     with connection.cursor() as cursor:
         for number in sorted(set(numbers)):  # one order everywhere: no deadlocks
             key = int.from_bytes(

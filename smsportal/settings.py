@@ -1,7 +1,8 @@
 """Django settings for smsportal, read from the environment (see README "Configuration").
 
-With no environment at all this is the embedded default: SQLite in the project
-folder, a filesystem broker that needs no server, and the sandbox SMS backend.
+With no environment at all this is the embedded default: a private PostgreSQL and
+Redis started from pip wheels with their data in ``var/`` (smsportal/embedded.py),
+and the sandbox SMS backend. Production sets DATABASE_URL and REDIS_URL.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
+    "smsportal",  # runportal, backup, restore
     "providers",
     "accounts",
     "recipients",
@@ -95,40 +97,42 @@ TEMPLATES = [
     },
 ]
 
-# --- Database -------------------------------------------------------------
-DATABASE_URL = env_secret("DATABASE_URL", f"sqlite:///{VAR_DIR / 'smsportal.sqlite3'}")
+# --- Database, Redis, broker and cache ---------------------------------------
+# One SQL dialect and one broker everywhere: PostgreSQL and Redis. Production names
+# them; without DATABASE_URL / REDIS_URL the embedded servers are started (or found
+# running) in var/. PRODUCTION=true never falls back to them.
+DATABASE_URL = env_secret("DATABASE_URL", None if PRODUCTION else "")
+REDIS_URL = env_secret("REDIS_URL", None if PRODUCTION else "")
+EMBEDDED_SERVICES = not DATABASE_URL or not REDIS_URL
+if EMBEDDED_SERVICES:
+    from smsportal import embedded
+
+    _services = embedded.ensure_running(VAR_DIR, postgres=not DATABASE_URL, redis=not REDIS_URL)
+    DATABASE_URL = DATABASE_URL or _services.database_url or ""
+    REDIS_URL = REDIS_URL or _services.redis_url or ""
 try:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
 except Exception as exc:  # dj-database-url raises several types for bad URLs
     from django.core.exceptions import ImproperlyConfigured
 
     raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from None
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"]["OPTIONS"] = {
-        "timeout": 30,
-        "transaction_mode": "IMMEDIATE",
-        "init_command": "PRAGMA journal_mode=WAL;",
-    }
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
-    VAR_DIR.mkdir(parents=True, exist_ok=True)
-if TESTING and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("DATABASE_URL must name a PostgreSQL database (postgresql://...)")
+if TESTING:
     DATABASES["default"]["TEST"] = {"NAME": env_str("TEST_DATABASE_NAME", "test_smsportal")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# --- Redis, broker and cache ---------------------------------------------
-# REDIS_URL is the production choice. Without it the broker is a SQLite file
-# (kombu's SQLAlchemy transport, shared by processes on one machine) and the
-# cache and rate limiter fall back to the database and the process.
-REDIS_URL = env_secret("REDIS_URL", "") or None
-if REDIS_URL:
-    env_url("REDIS_URL", REDIS_URL, schemes=("redis", "rediss"))
-CELERY_BROKER_URL = env_secret("CELERY_BROKER_URL", REDIS_URL or f"sqla+sqlite:///{VAR_DIR / 'broker.sqlite3'}")
+env_url("REDIS_URL", REDIS_URL, schemes=("redis", "rediss", "unix"))
+# kombu spells a Unix socket redis+socket://.
+CELERY_BROKER_URL = env_secret(
+    "CELERY_BROKER_URL",
+    REDIS_URL.replace("unix://", "redis+socket://", 1).replace("?db=", "?virtual_host=", 1)
+    if REDIS_URL.startswith("unix://")
+    else REDIS_URL,
+)
 CELERY_BROKER_TRANSPORT_OPTIONS: dict = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=60)}
-if CELERY_BROKER_URL.startswith("sqla+"):
-    # kombu's SQLAlchemy transport: a queue in a SQLite file that separate processes share.
-    VAR_DIR.mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_TRANSPORT_OPTIONS = {}
-    CELERY_BROKER_POLLING_INTERVAL = 0.2
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -137,15 +141,7 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TIMEZONE = "UTC"
 
-if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
-else:
-    CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
-            "LOCATION": "smsportal_cache",
-        }
-    }
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 
 # --- Auth -----------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
