@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 from django.core.exceptions import ImproperlyConfigured
 
 from smsportal import env
@@ -123,15 +122,3 @@ def test_json_log_lines_are_masked(caplog):
     line = json.loads(JsonFormatter().format(record))
     assert line["message"] == "opt-out from +********0123"
     assert line["level"] == "INFO"
-
-
-def test_docker_compose_file_describes_the_production_services():
-    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-    services = compose["services"]
-    assert {"db", "redis", "web", "worker", "beat"} <= set(services)
-    for name in ("db", "redis", "web", "worker"):
-        assert "healthcheck" in services[name], name
-    assert "gunicorn" in " ".join(services["web"]["command"])
-    assert services["web"]["environment"]["DATABASE_URL"].startswith("postgresql://")
-    assert services["worker"]["environment"]["REDIS_URL"].startswith("redis://")
-    assert {"pgdata", "redisdata"} <= set(compose["volumes"])
