@@ -12,6 +12,7 @@ import threading
 import time
 from contextlib import suppress
 from pathlib import Path
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 import psutil
 import psycopg
@@ -20,18 +21,99 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
 LOGS = ROOT / "var" / "bench"
 PY = sys.executable
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+# Servers come from the same variables the product reads (scripts/test's defaults when unset); the
+# harness only ever picks its own database on that PostgreSQL server and its own db on that Redis.
+# Read once at import: django_setup() later points DATABASE_URL/REDIS_URL at the bench's own ones.
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+SERVER_DATABASE_URL = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+SERVER_REDIS_URL = os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL
+BENCH_REDIS_DB = 9  # python -m bench; the smoke tests use 8, 7, 6 and 5
+_PG_SCHEMES = {"postgres", "postgresql", "pgsql", "postgis"}
 
 
-def db_url(name: str) -> str:
-    return f"postgresql://postgres@127.0.0.1:5432/{name}"
+def _pg_check(server: str) -> None:
+    scheme = urlsplit(server).scheme.split("+")[0]
+    if scheme not in _PG_SCHEMES:
+        raise SystemExit(f"bench needs PostgreSQL: DATABASE_URL is a {scheme!r} URL")
+
+
+def db_name_of(url: str) -> str:
+    return unquote(urlsplit(url).path.lstrip("/"))
+
+
+def db_url(name: str, server: str | None = None) -> str:
+    """``server`` (default: DATABASE_URL) with its database replaced by ``name``: same host, port,
+    credentials and options. This is what the benchmark's children get as DATABASE_URL."""
+    server = server or SERVER_DATABASE_URL
+    _pg_check(server)
+    return urlunsplit(urlsplit(server)._replace(path="/" + quote(name)))
+
+
+def pg_url(name: str, server: str | None = None) -> str:
+    """The same as :func:`db_url`, spelled for psycopg/libpq (which knows only postgresql://)."""
+    return urlunsplit(urlsplit(db_url(name, server))._replace(scheme="postgresql"))
+
+
+def default_db(suffix: str = "", server: str | None = None) -> str:
+    """The bench's own database on DATABASE_URL's server: ``bench_<DATABASE_URL's database><suffix>``."""
+    base = db_name_of(server or SERVER_DATABASE_URL) or "postgres"
+    name = "".join(c if c.isalnum() or c == "_" else "_" for c in f"bench_{base}{suffix}".lower())
+    return name[:63]
+
+
+def admin_url(server: str | None = None) -> str:
+    """Where CREATE/DROP DATABASE run: DATABASE_URL's own database (``postgres`` if it is a bench one)."""
+    name = db_name_of(server or SERVER_DATABASE_URL) or "postgres"
+    return pg_url("postgres" if name.startswith("bench_") else name, server)
+
+
+def redis_db_of(url: str | None = None) -> int:
+    """The database number of a redis:// or rediss:// URL (default: REDIS_URL's)."""
+    parts = urlsplit(url or SERVER_REDIS_URL)
+    query = dict(parse_qsl(parts.query))
+    if "db" in query:
+        return int(query["db"])
+    path = parts.path.strip("/")
+    return int(path) if path.isdigit() else 0
+
+
+def redis_url(db: int = BENCH_REDIS_DB, server: str | None = None) -> str:
+    """``server`` (default: REDIS_URL) with database ``db``: same scheme, host, port, user, password.
+
+    Never REDIS_URL's own database, which the harness would flush: ``db`` moves one down (up from 0)
+    when it is the same number.
+    """
+    server = server or SERVER_REDIS_URL
+    if db == redis_db_of(server):
+        db = db - 1 if db > 0 else db + 1
+    parts = urlsplit(server)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "db"]
+    return urlunsplit(parts._replace(path=f"/{db}", query=urlencode(query)))
+
+
+def add_server_arguments(p, *, redis: bool = True) -> None:
+    """``--db`` and ``--redis-url``, defaulting to the bench's own ones on DATABASE_URL's and REDIS_URL's servers."""
+    p.add_argument(
+        "--db",
+        default=default_db(),
+        help="the bench's database (dropped and re-created) on DATABASE_URL's server "
+        "(default: bench_<DATABASE_URL's database name>)",
+    )
+    if redis:
+        p.add_argument(
+            "--redis-url",
+            default=redis_url(),
+            help=f"Redis for the broker and cache, flushed at start (default: REDIS_URL's server, db {BENCH_REDIS_DB})",
+        )
 
 
 def reset_database(name: str, template: str | None = None) -> None:
     """Drop and create ``name`` (only databases whose name starts with ``bench_``)."""
     if not name.startswith("bench_"):
         raise SystemExit(f"refusing to reset {name!r}: bench databases are named bench_*")
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+    with psycopg.connect(admin_url(), autocommit=True) as conn:
         conn.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
             [name],
@@ -54,14 +136,14 @@ def fresh_database(name: str, env: dict[str, str]) -> float:
     """An empty, migrated ``name``: cloned from a template made by the first migrate (same migrations)."""
     t = time.monotonic()
     template = f"bench_tpl_{_migrations_hash()}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+    with psycopg.connect(admin_url(), autocommit=True) as conn:
         have = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [template]).fetchone()
     if have:
         reset_database(name, template=template)
         return time.monotonic() - t
     reset_database(name)
     migrate(env)
-    with suppress(psycopg.Error), psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+    with suppress(psycopg.Error), psycopg.connect(admin_url(), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{template}" TEMPLATE "{name}"')
     return time.monotonic() - t
 
@@ -209,11 +291,19 @@ class RssSampler(threading.Thread):
         return {k: round(v / 2**20, 1) for k, v in self.peak.items()}
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 class PrivateRedis:
     """A redis-server of our own (no persistence) that the soak can restart without hurting anyone."""
 
     def __init__(self, port: int, logdir: Path):
-        self.port, self.logdir, self.proc = port, logdir, None
+        self.port, self.logdir, self.proc = port or free_port(), logdir, None
 
     @property
     def url(self) -> str:
@@ -247,7 +337,7 @@ class PrivateRedis:
 
 
 def pg_db_counters(db: str) -> dict[str, int]:
-    with psycopg.connect(db_url(db), autocommit=True) as conn:
+    with psycopg.connect(pg_url(db), autocommit=True) as conn:
         row = conn.execute(
             "SELECT xact_commit, xact_rollback, tup_inserted, tup_updated, tup_deleted, tup_fetched "
             "FROM pg_stat_database WHERE datname = %s",
@@ -270,7 +360,7 @@ def machine_info() -> dict:
         "platform": platform.platform(),
         "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
     }
-    with suppress(Exception), psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+    with suppress(Exception), psycopg.connect(admin_url(), autocommit=True) as conn:
         info["postgres"] = conn.execute("SHOW server_version").fetchone()[0]
     with suppress(Exception):
         info["redis"] = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout.split()[2]

@@ -14,7 +14,7 @@ import time
 
 from bench import common
 from bench.fanout import PLIVO_ID, PLIVO_TOKEN
-from bench.webhooks import _free_port, _gunicorn
+from bench.webhooks import _gunicorn
 
 
 def add_arguments(p) -> None:
@@ -23,12 +23,20 @@ def add_arguments(p) -> None:
     p.add_argument("--opt-outs", type=int, default=50)
     p.add_argument("--sender-mps", type=float, default=200.0, help="keeps the campaign running long enough")
     p.add_argument("--latency-ms", type=float, default=20.0)
-    p.add_argument("--redis-port", type=int, default=6390, help="the private redis-server the harness starts")
+    p.add_argument(
+        "--redis-port",
+        type=int,
+        default=0,
+        help="port of the private redis-server the harness starts and restarts (default: a free one); "
+        "the soak never touches REDIS_URL's server",
+    )
     p.add_argument("--no-restart-killed", action="store_true", help="leave the killed worker dead")
     p.add_argument("--timeout", type=float, default=600.0)
     p.add_argument("--lease-seconds", type=int, default=20, help="SMS_LEASE_SECONDS")
     p.add_argument("--unknown-hours", type=float, default=0.01, help="SMS_UNKNOWN_OUTCOME_HOURS")
-    p.add_argument("--db", default="bench_smsportal")
+    p.add_argument("--redispatch-seconds", type=int, default=10, help="SMS_REDISPATCH_SECONDS (at least 5)")
+    p.add_argument("--batch-size", type=int, default=200, help="SMS_BATCH_SIZE")
+    common.add_server_arguments(p, redis=False)
     p.add_argument("--name", default="")
     p.add_argument("--results-dir", default="")
 
@@ -47,7 +55,7 @@ def run(args) -> dict:
     procs = common.Procs(name)
     rds = common.PrivateRedis(args.redis_port, procs.dir)
     rds.start()
-    port = _free_port()
+    port = common.free_port()
     public = f"http://127.0.0.1:{port}"
     fake = run_in_subprocess(
         latency_ms=args.latency_ms,
@@ -84,8 +92,8 @@ def run(args) -> dict:
             SMS_MAX_ATTEMPTS=8,
             SMS_LEASE_SECONDS=args.lease_seconds,
             SMS_UNKNOWN_OUTCOME_HOURS=args.unknown_hours,
-            SMS_REDISPATCH_SECONDS=10,
-            SMS_BATCH_SIZE=200,
+            SMS_REDISPATCH_SECONDS=args.redispatch_seconds,
+            SMS_BATCH_SIZE=args.batch_size,
             CELERY_VISIBILITY_TIMEOUT=60,
         )
         common.fresh_database(args.db, env)
@@ -132,6 +140,8 @@ def run(args) -> dict:
         stages = {"optout": 0.2, "kill": 0.35, "redis": 0.55}
         done_stage: set[str] = set()
         restart_at = None
+        progress: list[tuple[float, int, dict[str, int]]] = []  # (s since start, accepted, open rows by status)
+        last_sample = 0.0
         deadline = time.monotonic() + args.timeout
         while time.monotonic() < deadline:
             accepted = fake.stats()["accepted"]
@@ -157,6 +167,16 @@ def run(args) -> dict:
                 rds.restart(down_seconds=2.0)
                 done_stage.add("redis")
                 mark(f"redis-server restarted at {accepted} accepted (2 s down, data lost)")
+            if time.time() - last_sample >= 1.0:
+                last_sample = time.time()
+                open_by_status = dict(
+                    Message.objects.filter(campaign=campaign)
+                    .exclude(status__in=FINAL_STATUSES)
+                    .values_list("status")
+                    .annotate(c=Count("id"))
+                    .order_by()
+                )
+                progress.append((round(last_sample - t0, 1), accepted, open_by_status))
             if len(done_stage) == 3 and restart_at is None:
                 open_rows = Message.objects.filter(campaign=campaign).exclude(status__in=FINAL_STATUSES).count()
                 if open_rows == 0:
@@ -205,11 +225,16 @@ def run(args) -> dict:
             "faults": FAULTS,
             "timeout_hold_s": 6.0,
             "SMS_HTTP_TIMEOUT": 2,
+            "SMS_LEASE_SECONDS": args.lease_seconds,
+            "SMS_UNKNOWN_OUTCOME_HOURS": args.unknown_hours,
+            "SMS_REDISPATCH_SECONDS": args.redispatch_seconds,
+            "SMS_BATCH_SIZE": args.batch_size,
             "opt_outs": args.opt_outs,
             "restart_killed_worker": not args.no_restart_killed,
-            "redis": f"private redis-server on port {args.redis_port}, restarted without persistence",
+            "redis": f"private redis-server on port {rds.port}, restarted without persistence",
         },
         "timeline": timeline,
+        "progress": progress,
         "seconds_launch_to_all_final": round(settled - launched, 1),
         "campaign_status": campaign.status,
         "messages_by_status": by_status,

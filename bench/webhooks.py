@@ -1,14 +1,14 @@
 """Webhooks: signed Plivo status callbacks per second ingested by gunicorn, p50/p99; and a bare-Django ceiling.
 
-The load generator (aiohttp, fixed concurrency, loopback) pre-signs every request before the clock
-starts, so signing costs nothing during the measurement. It shares the 2 cores with gunicorn.
+The load generator (wrk, or aiohttp without it; fixed concurrency, loopback) sends requests pre-signed
+before the clock starts, so signing costs nothing during the measurement; both cycle through them for
+as long as a run lasts (warm-up, then the measured seconds). It shares the 2 cores with gunicorn.
 """
 
 from __future__ import annotations
 
 import asyncio
 import shutil
-import socket
 import time
 import urllib.request
 
@@ -20,21 +20,20 @@ TOKEN = "bench-plivo-token"
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--seconds", type=float, default=10.0, help="measure for this long (after a 1 s warm-up)")
-    p.add_argument("--requests", type=int, default=200_000, help="upper bound on requests")
+    p.add_argument("--seconds", type=float, default=10.0, help="measure for this long (after the warm-up)")
+    p.add_argument("--warmup", type=float, default=1.0, help="seconds of load before the measurement (not counted)")
+    p.add_argument(
+        "--requests",
+        type=int,
+        default=50_000,
+        help="distinct pre-signed requests; the load generator sends them in turn, over again when they run out",
+    )
     p.add_argument("--concurrency", type=int, default=32)
     p.add_argument("--aiohttp", action="store_true", help="use the Python load generator even if wrk is installed")
     p.add_argument("--gunicorn-workers", type=int, default=2)
-    p.add_argument("--db", default="bench_smsportal")
-    p.add_argument("--redis-url", default="redis://127.0.0.1:6379/9")
+    common.add_server_arguments(p)
     p.add_argument("--name", default="webhooks")
     p.add_argument("--results-dir", default="")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _signed_requests(base: str, count: int) -> list[tuple[str, bytes, dict]]:
@@ -66,45 +65,69 @@ def _signed_requests(base: str, count: int) -> list[tuple[str, bytes, dict]]:
     return out
 
 
-async def _load(reqs, concurrency: int, seconds: float) -> dict:
+def _ok(code: str) -> bool:
+    return code.isdigit() and 200 <= int(code) < 300
+
+
+async def _load(reqs, concurrency: int, seconds: float, warmup: float) -> dict:
+    """Closed-loop load: ``concurrency`` clients, each sending its next request when the last one is
+    answered, through ``reqs`` in turn (from the start again when they run out, as the wrk script does)
+    for ``warmup`` + ``seconds``. Requests started during the warm-up are in the totals, not the figures.
+    Each client sends at least one measured request, so a run always measures something, however slow.
+    """
     import aiohttp
 
+    sent = 0
+    last_done = 0.0
+    codes_total: dict[str, int] = {}
+    codes: dict[str, int] = {}
     latencies: list[float] = []
-    codes: dict[int, int] = {}
-    idx = 0
-    stop_at = 0.0
-    warm_until = 0.0
 
     async def user(session):
-        nonlocal idx
-        while idx < len(reqs) and time.perf_counter() < stop_at:
-            url, body, headers = reqs[idx]
-            idx += 1
-            t = time.perf_counter()
-            async with session.post(url, data=body, headers=headers) as r:
-                await r.read()
+        nonlocal sent, last_done
+        measured = False
+        while (t := time.perf_counter()) < stop_at or not measured:
+            url, body, headers = reqs[sent % len(reqs)]
+            sent += 1
+            try:
+                async with session.post(url, data=body, headers=headers) as r:
+                    await r.read()
+                code = str(r.status)
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                code = type(exc).__name__
+            done = time.perf_counter()
+            codes_total[code] = codes_total.get(code, 0) + 1
             if t >= warm_until:
-                latencies.append(time.perf_counter() - t)
-                codes[r.status] = codes.get(r.status, 0) + 1
+                measured = True
+                latencies.append(done - t)
+                codes[code] = codes.get(code, 0) + 1
+                last_done = max(last_done, done)
 
     conn = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=conn) as session:
-        start = time.perf_counter()
-        warm_until = start + 1.0
+        warm_until = time.perf_counter() + warmup
         stop_at = warm_until + seconds
         await asyncio.gather(*(user(session) for _ in range(concurrency)))
-        elapsed = time.perf_counter() - warm_until
+    # The measured window runs from the end of the warm-up to the last measured answer.
+    elapsed = last_done - warm_until if latencies else 0.0
     ms = [x * 1000 for x in latencies]
-    ok = sum(n for c, n in codes.items() if c == 200)
+    ok = sum(n for c, n in codes.items() if _ok(c))
     return {
+        "generator": "aiohttp",
+        "concurrency": concurrency,
+        "warmup_seconds": warmup,
         "requests": len(ms),
         "ok": ok,
-        "status_codes": {str(k): v for k, v in codes.items()},
-        "seconds": round(elapsed, 2),
-        "rate": round(ok / elapsed, 1),
-        "p50_ms": round(common.percentile(ms, 50), 2),
-        "p99_ms": round(common.percentile(ms, 99), 2),
+        "errors": len(ms) - ok,
+        "status_codes": codes,
+        "seconds": round(elapsed, 3),
+        "rate": round(ok / elapsed, 1) if elapsed > 0 else None,
+        "p50_ms": round(common.percentile(ms, 50), 2) if ms else None,
+        "p99_ms": round(common.percentile(ms, 99), 2) if ms else None,
         "max_ms": round(max(ms), 2) if ms else None,
+        "sent_total": sent,
+        "accepted_total": sum(n for c, n in codes_total.items() if _ok(c)),
+        "status_codes_total": codes_total,
     }
 
 
@@ -131,8 +154,12 @@ end
 """
 
 
-def _wrk(base: str, reqs, concurrency: int, seconds: float, workdir) -> dict:
-    """wrk (C, 2 threads) with pre-signed requests; far cheaper than a Python load generator."""
+def _wrk(base: str, reqs, concurrency: int, seconds: float, warmup: float, workdir) -> dict:
+    """wrk (C, up to 2 threads) with pre-signed requests; far cheaper than a Python load generator.
+
+    wrk counts completed responses only: requests in flight when it stops reach the server uncounted.
+    """
+    import math
     import re
     import subprocess
     from urllib.parse import urlsplit
@@ -145,33 +172,54 @@ def _wrk(base: str, reqs, concurrency: int, seconds: float, workdir) -> dict:
             f.write(f"{h['X-Plivo-Signature-V3-Nonce']}\n")
     script = workdir / "signed.lua"
     script.write_text(WRK_LUA)
-    subprocess.run(["wrk", "-t1", "-c4", "-d1s", "-s", str(script), base, "--", str(data)], capture_output=True)
-    out = subprocess.run(
-        ["wrk", "-t2", f"-c{concurrency}", f"-d{int(seconds)}s", "--latency", "-s", str(script), base, "--", str(data)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
 
-    def ms(label: str) -> float:
+    def wrk(connections: int, secs: int) -> str:
+        threads = min(2, connections)
+        cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{secs}s", "--latency", "-s", str(script), base]
+        return subprocess.run([*cmd, "--", str(data)], capture_output=True, text=True, check=True).stdout
+
+    def counts(out: str) -> tuple[int, int]:
+        """(completed, of which errors: non-2xx/3xx answers and socket errors)"""
+        total = re.search(r"(\d+) requests in", out)
+        bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+        sock = re.search(r"Socket errors: (.*)", out)
+        errors = int(bad.group(1)) if bad else 0
+        errors += sum(int(x) for x in re.findall(r"\d+", sock.group(1))) if sock else 0
+        return (int(total.group(1)) if total else 0), errors
+
+    warm_total = warm_errors = 0
+    if warmup > 0:
+        warm_total, warm_errors = counts(wrk(min(4, concurrency), max(1, math.ceil(warmup))))
+    secs = max(1, math.ceil(seconds))  # wrk takes whole seconds
+    out = wrk(concurrency, secs)
+
+    def ms(label: str) -> float | None:
         m = re.search(rf"^\s*{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        if not m:
+            return None
         value, unit = float(m.group(1)), m.group(2)
         return round(value / 1000 if unit == "us" else value * 1000 if unit == "s" else value, 2)
 
-    total = int(re.search(r"(\d+) requests in", out).group(1))
+    total, errors = counts(out)
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    errors = re.search(r"Socket errors: (.*)", out)
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    bad_n = int(bad.group(1)) if bad else 0
+    socket_errors = re.search(r"Socket errors: (.*)", out)
+    non_2xx = int(bad.group(1)) if bad else 0
     return {
-        "generator": "wrk -t2",
+        "generator": f"wrk -t{min(2, concurrency)}",
+        "concurrency": concurrency,
+        "warmup_seconds": max(1, math.ceil(warmup)) if warmup > 0 else 0,
         "requests": total,
-        "non_2xx": bad_n,
-        "socket_errors": errors.group(1) if errors else "",
-        "seconds": seconds,
-        "rate": round(rate * (total - bad_n) / total, 1) if total else 0.0,
+        "ok": total - non_2xx,
+        "errors": errors,
+        "non_2xx": non_2xx,
+        "socket_errors": socket_errors.group(1) if socket_errors else "",
+        "seconds": secs,
+        "rate": round(float(rate.group(1)) * (total - non_2xx) / total, 1) if total and rate else None,
         "p50_ms": ms("50"),
         "p99_ms": ms("99"),
+        "sent_total": warm_total + total,
+        "accepted_total": warm_total - warm_errors + total - errors,
     }
 
 
@@ -199,13 +247,22 @@ def _loop():
         return asyncio.new_event_loop()
 
 
+def _status(runs: list[dict], lost: int) -> str:
+    """ok: every run measured something and every answer was a 2xx, and every accepted callback was stored."""
+    if lost or any(r["errors"] for r in runs):
+        return "errors"
+    if any(not r["requests"] or r["rate"] is None for r in runs):
+        return "no_measurement"
+    return "ok"
+
+
 def run(args) -> dict:
     results_dir = common.Path(args.results_dir) if args.results_dir else None
     if not common.module_exists("providers.webhooks.plivo"):
         return {"path": common.not_measured(args.name, "no Plivo webhook view", results_dir=results_dir)}
     machine = common.machine_info()
     redis.Redis.from_url(args.redis_url).flushdb()
-    port, ceiling_port = _free_port(), _free_port()
+    port, ceiling_port = common.free_port(), common.free_port()
     base = f"http://127.0.0.1:{port}"
     env = common.base_env(
         args.db,
@@ -223,57 +280,65 @@ def run(args) -> dict:
     env.pop("BENCH_COUNT_QUERIES", None)
     common.fresh_database(args.db, env)
     procs = common.Procs(args.name)
+    use_wrk = shutil.which("wrk") is not None and not args.aiohttp
     try:
         _gunicorn(procs, "web", env, port, args.gunicorn_workers)
-        reqs = _signed_requests(base, min(args.requests, 50_000))
-        use_wrk = shutil.which("wrk") is not None and not args.aiohttp
+        reqs = _signed_requests(base, max(1, args.requests))
         loop = _loop()
-        light = None
+        # the second run: latency without queueing, one connection per gunicorn worker
         if use_wrk:
-            ours = _wrk(base, reqs, args.concurrency, args.seconds, procs.dir)
-            # latency without queueing: one connection per gunicorn worker
-            light = _wrk(base, reqs, args.gunicorn_workers, max(1.0, args.seconds / 2), procs.dir)
+            ours = _wrk(base, reqs, args.concurrency, args.seconds, args.warmup, procs.dir)
+            light = _wrk(base, reqs, args.gunicorn_workers, args.seconds / 2, args.warmup, procs.dir)
         else:
-            ours = loop.run_until_complete(_load(reqs, args.concurrency, args.seconds))
+            ours = loop.run_until_complete(_load(reqs, args.concurrency, args.seconds, args.warmup))
+            light = loop.run_until_complete(_load(reqs, args.gunicorn_workers, args.seconds / 2, args.warmup))
         procs.kill("web", 15)
         import psycopg
 
-        with psycopg.connect(common.db_url(args.db)) as conn:
+        with psycopg.connect(common.pg_url(args.db)) as conn:
             stored = conn.execute("SELECT count(*) FROM providers_providerevent").fetchone()[0]
 
         ceiling_env = dict(env, DJANGO_SETTINGS_MODULE="bench.ceiling_settings")
         _gunicorn(procs, "ceiling", ceiling_env, ceiling_port, args.gunicorn_workers)
         cbase = f"http://127.0.0.1:{ceiling_port}"
         if use_wrk:
-            ceiling = _wrk(cbase, reqs, args.concurrency, args.seconds, procs.dir)
+            ceiling = _wrk(cbase, reqs, args.concurrency, args.seconds, args.warmup, procs.dir)
         else:
             creqs = [(u.replace(base, cbase), b, h) for u, b, h in reqs]
-            ceiling = loop.run_until_complete(_load(creqs, args.concurrency, args.seconds))
+            ceiling = loop.run_until_complete(_load(creqs, args.concurrency, args.seconds, args.warmup))
         loop.close()
     finally:
         procs.stop_all()
+    sent = ours["sent_total"] + light["sent_total"]
+    accepted = ours["accepted_total"] + light["accepted_total"]
     result = {
-        "status": "ok" if ours.get("non_2xx", ours["requests"] - ours.get("ok", 0)) == 0 else "errors",
+        "status": _status([ours, light, ceiling], lost=max(0, accepted - stored)),
         "params": {
             "gunicorn_workers": args.gunicorn_workers,
             "worker_class": "sync",
             "concurrency": args.concurrency,
             "seconds": args.seconds,
+            "warmup_seconds": args.warmup,
+            "distinct_requests": len(reqs),
             "settings": "smsportal.settings with PRODUCTION=1 (SSL redirect off for loopback), DEBUG off",
             "load_generator": ("wrk -t2" if use_wrk else "aiohttp + uvloop (one process)")
-            + " on the same machine, pre-signed V2+V3 requests",
+            + " on the same machine, pre-signed V2+V3 requests sent in turn",
         },
         "ours": ours,
         "ours_light_load": light,
+        # every request to the portal, warm-ups included; wrk leaves the ones in flight at its end uncounted
+        "requests_sent_total": sent,
+        "requests_accepted_total": accepted,
+        "accounting": "approximate (wrk)" if use_wrk else "exact",
         "events_stored": stored,
         "ceiling_bare_django": ceiling,
-        "ratio_to_ceiling": round(ours["rate"] / ceiling["rate"], 3) if ceiling["rate"] else None,
+        "ratio_to_ceiling": round(ours["rate"] / ceiling["rate"], 3) if ours["rate"] and ceiling["rate"] else None,
         "machine": machine,
     }
     path = common.write_result(args.name, result, results_dir=results_dir)
     print(
-        f"webhooks: {ours['rate']}/s p50 {ours['p50_ms']} ms p99 {ours['p99_ms']} ms; "
-        f"ceiling {ceiling['rate']}/s ({result['ratio_to_ceiling']}); stored {stored}; "
-        f"light load p50 {light and light['p50_ms']} p99 {light and light['p99_ms']} ms"
+        f"webhooks {result['status']}: {ours['rate']}/s p50 {ours['p50_ms']} ms p99 {ours['p99_ms']} ms; "
+        f"ceiling {ceiling['rate']}/s ({result['ratio_to_ceiling']}); {accepted} of {sent} accepted, stored {stored}; "
+        f"light load p50 {light['p50_ms']} p99 {light['p99_ms']} ms"
     )
-    return {"path": path, "result": result}
+    return {"path": path, "result": result, "ok": result["status"] == "ok"}
