@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from django.contrib.auth.models import AbstractUser
 from django.core.validators import MinValueValidator
 from django.db import models
 
-from recipients.phone import validate_e164
+from smsportal.phone import validate_e164
 
 
 class User(AbstractUser):
@@ -95,6 +97,11 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+    @staticmethod
+    def hash_secret(raw: str) -> str:
+        # The secret has 256 bits of entropy, so a fast hash is enough (no stretching needed).
+        return hashlib.sha256(raw.encode()).hexdigest()
 
 
 class AuditEvent(models.Model):

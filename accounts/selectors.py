@@ -50,15 +50,13 @@ def api_tokens_visible_to(*, user: User) -> QuerySet[ApiToken]:
 
 def api_token_find(*, raw: str) -> ApiToken | None:
     """The token whose plain text is ``raw``, whatever its state (the caller checks expiry/revocation)."""
-    from accounts.services import api_token_hash
-
     # smsp_<prefix>_<secret>; the secret itself may contain underscores.
     parts = raw.split("_", 2)
     prefix = parts[1] if len(parts) == 3 and parts[0] == "smsp" else ""
     token = ApiToken.objects.select_related("user").filter(prefix=prefix).first() if prefix else None
     # Compare even when no row matched, so timing does not tell whether a prefix exists.
     expected = token.hashed_secret if token else "0" * 64
-    if hmac.compare_digest(expected, api_token_hash(raw)) and token is not None:
+    if hmac.compare_digest(expected, ApiToken.hash_secret(raw)) and token is not None:
         return token
     return None
 

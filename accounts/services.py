@@ -6,7 +6,6 @@ records itself through it.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import secrets
 from datetime import datetime, timedelta
@@ -17,6 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import ApiToken, AuditEvent, AuthorizedSender, User
+from smsportal.phone import InvalidNumber, normalize
 
 logger = logging.getLogger("smsportal.audit")
 
@@ -126,8 +126,6 @@ SENDER_FIELDS = ("user", "number", "provider", "label", "is_active", "max_mps")
 
 
 def _sender_save(sender: AuthorizedSender) -> None:
-    from recipients.phone import InvalidNumber, normalize
-
     try:
         sender.number = normalize(sender.number or "")
     except InvalidNumber as exc:
@@ -172,11 +170,6 @@ def sender_deactivate(*, actor: User, sender: AuthorizedSender, ip: str | None =
 # --- API tokens -----------------------------------------------------------------
 
 
-def api_token_hash(raw: str) -> str:
-    # The secret has 256 bits of entropy, so a fast hash is enough (no stretching needed).
-    return hashlib.sha256(raw.encode()).hexdigest()
-
-
 def api_token_create(
     *, actor: User, user: User, name: str, expires_at: datetime | None = None, ip: str | None = None
 ) -> tuple[ApiToken, str]:
@@ -192,7 +185,7 @@ def api_token_create(
     raw = f"{TOKEN_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
     with transaction.atomic():
         token = ApiToken.objects.create(
-            user=user, name=name[:100], prefix=prefix, hashed_secret=api_token_hash(raw), expires_at=expires_at
+            user=user, name=name[:100], prefix=prefix, hashed_secret=ApiToken.hash_secret(raw), expires_at=expires_at
         )
         audit_record(actor=actor, action="token.create", target=token, detail=f"for {user.username}", ip=ip)
     return token, raw

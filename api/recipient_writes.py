@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.utils import timezone
 
+from api.exceptions import Conflict
 from api.serializers.recipients import RecipientRowSerializer
-from recipients.models import ConsentEvent, Membership, Recipient, RecipientList
+from recipients.models import ConsentEvent, ConsentStatus, Membership, Recipient, RecipientList
 from recipients.services import recipient_set_consent
 
 
@@ -94,10 +95,6 @@ def _flatten(errors) -> dict[str, list[str]]:
 
 def recipient_delete(*, recipient: Recipient) -> None:
     """Delete someone, unless they opted out: that record is what keeps us from texting them again."""
-    from recipients.models import ConsentStatus
-
     if recipient.consent_status == ConsentStatus.OPTED_OUT:
-        from api.exceptions import Conflict
-
         raise Conflict("An opted-out recipient is kept so that the opt-out is honoured if the number is added again.")
     recipient.delete()

@@ -1,7 +1,9 @@
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 
-from campaigns.models import Campaign, CampaignCounter, CampaignEvent, Message
+from campaigns.models import Campaign, CampaignCounter, CampaignEvent
 from campaigns.selectors import campaign_stats
+from campaigns.services import TransitionError, campaign_launch
 
 
 @admin.register(Campaign)
@@ -36,42 +38,12 @@ class CampaignAdmin(admin.ModelAdmin):
 
     @admin.action(description="Launch selected draft campaigns")
     def launch(self, request, queryset) -> None:
-        from django.core.exceptions import ValidationError
-
-        from campaigns.services import TransitionError, campaign_launch
-
         for campaign in queryset:
             try:
                 campaign_launch(campaign=campaign, user=request.user)
                 self.message_user(request, f"Launched {campaign}.")
             except (ValidationError, TransitionError) as exc:
                 self.message_user(request, f"{campaign}: {exc}", level="error")
-
-
-@admin.register(Message)
-class MessageAdmin(admin.ModelAdmin):
-    list_display = [
-        "id",
-        "campaign",
-        "kind",
-        "to",
-        "sender",
-        "status",
-        "attempts",
-        "error_code",
-        "sent_at",
-    ]
-    list_filter = ["status", "kind", "provider"]
-    search_fields = ["to", "provider_message_id"]
-    raw_id_fields = ["campaign", "recipient", "created_by"]
-    list_select_related = ["campaign"]
-    show_full_result_count = False
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(CampaignEvent)

@@ -5,4 +5,7 @@ class CampaignsConfig(AppConfig):
     name = "campaigns"
 
     def ready(self) -> None:
-        from campaigns import receivers  # noqa: F401
+        from campaigns.sending import CampaignSending
+        from messaging import hooks
+
+        hooks.register(campaigns=CampaignSending())

@@ -8,7 +8,8 @@ from collections.abc import Iterable
 from django.db import connection, transaction
 from django.db.models import Sum
 
-from campaigns.models import CampaignCounter, MessageStatus
+from campaigns.models import CampaignCounter
+from messaging.models import MessageStatus
 
 # Statuses that a person sees as one number.
 BUCKET = {

@@ -16,8 +16,8 @@ DRAFT_FIELDS = (
     "add_stop_footer",
     "smart_encoding",
     "send_at",
-    "quiet_hours_start",
-    "quiet_hours_end",
+    "send_window_start",
+    "send_window_end",
     "valid_until",
 )
 

@@ -12,9 +12,10 @@ from django.utils import timezone
 
 from accounts.models import AuthorizedSender
 from accounts.selectors import sender_grants_for
-from campaigns.compose import validate_media_urls
-from campaigns.models import Campaign, MessageStatus
+from campaigns.models import Campaign
 from campaigns.ui_selectors import lists_for_compose
+from messaging.compose import validate_media_urls
+from messaging.models import MessageStatus
 
 
 @lru_cache(maxsize=1)
@@ -82,13 +83,13 @@ class CampaignForm(forms.Form):
         label="Valid until",
         help_text="Messages not sent by then expire instead of arriving late.",
     )
-    quiet_hours_start = forms.TimeField(
+    send_window_start = forms.TimeField(
         required=False,
         widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
         label="Send only between",
         help_text="In each recipient's local time, e.g. 08:00 and 21:00. Leave both empty to send at any hour.",
     )
-    quiet_hours_end = forms.TimeField(
+    send_window_end = forms.TimeField(
         required=False, widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"), label="and"
     )
 
@@ -108,8 +109,8 @@ class CampaignForm(forms.Form):
                 "valid_until": campaign.valid_until.astimezone(zone).replace(tzinfo=None)
                 if campaign.valid_until
                 else None,
-                "quiet_hours_start": campaign.quiet_hours_start,
-                "quiet_hours_end": campaign.quiet_hours_end,
+                "send_window_start": campaign.send_window_start,
+                "send_window_end": campaign.send_window_end,
             }
         kwargs.setdefault("initial", {})["timezone"] = tz
         kwargs.setdefault("label_suffix", "")
@@ -135,8 +136,8 @@ class CampaignForm(forms.Form):
                 # The browser sends wall-clock time, which Django made aware in the server's
                 # zone; it means that wall-clock time in the chosen zone.
                 data[name] = value.replace(tzinfo=zone)
-        if bool(data.get("quiet_hours_start")) != bool(data.get("quiet_hours_end")):
-            self.add_error("quiet_hours_end", "Give both ends of the sending window, or neither.")
+        if bool(data.get("send_window_start")) != bool(data.get("send_window_end")):
+            self.add_error("send_window_end", "Give both ends of the sending window, or neither.")
         return data
 
     def draft_fields(self) -> dict:
@@ -145,8 +146,8 @@ class CampaignForm(forms.Form):
             k: data.get(k) for k in ("name", "body", "add_stop_footer", "smart_encoding", "send_at", "valid_until")
         } | {
             "media_urls": data.get("media_urls") or [],
-            "quiet_hours_start": data.get("quiet_hours_start"),
-            "quiet_hours_end": data.get("quiet_hours_end"),
+            "send_window_start": data.get("send_window_start"),
+            "send_window_end": data.get("send_window_end"),
         }
 
 

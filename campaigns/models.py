@@ -1,11 +1,12 @@
-"""Campaigns and the messages they fan out to, with their status lifecycles."""
+"""Campaigns: one body sent to the opted-in members of some lists, with its lifecycle.
+
+The messages a campaign fans out to are ``messaging.Message`` rows (``campaign.messages``).
+"""
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
-from django.utils import timezone
 
 
 class Campaign(models.Model):
@@ -42,8 +43,9 @@ class Campaign(models.Model):
     pause_reason = models.CharField(max_length=255, blank=True)
 
     send_at = models.DateTimeField(null=True, blank=True, help_text="Start sending at this time")
-    quiet_hours_start = models.TimeField(null=True, blank=True, help_text="Recipients' local time, e.g. 08:00")
-    quiet_hours_end = models.TimeField(null=True, blank=True, help_text="Recipients' local time, e.g. 21:00")
+    # The hours in which messages may go out, in each recipient's local time (both or neither).
+    send_window_start = models.TimeField(null=True, blank=True, help_text="Recipients' local time, e.g. 08:00")
+    send_window_end = models.TimeField(null=True, blank=True, help_text="Recipients' local time, e.g. 21:00")
     valid_until = models.DateTimeField(null=True, blank=True, help_text="Unsent messages expire after this")
 
     recipient_total = models.PositiveIntegerField(default=0, help_text="Messages created at launch")
@@ -65,122 +67,6 @@ class Campaign(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in {self.Status.SENDING, self.Status.PAUSED, self.Status.SCHEDULED}
-
-
-class MessageStatus(models.TextChoices):
-    """Outbound message lifecycle. Status only moves forward, except the two retries.
-
-    ::
-
-        pending --claim--> claimed --request starts--> sending --accepted--> queued --> sent --> delivered
-                                                                                             \\-> undelivered | failed
-        sending --transient error--> pending (due_at = backoff; attempts + 1)   [retry]
-        sending --permanent error--> failed
-        sending --worker died--> unknown --provider callback--> queued/sent/delivered/... (never resent)
-        claimed --worker died--> pending (the request never started)
-        pending|claimed --opted out at claim--> skipped;  --campaign cancelled--> cancelled
-        pending --valid_until passed--> expired
-        failed (transient reason) --retry failed--> pending
-    """
-
-    PENDING = "pending", "Waiting"
-    CLAIMED = "claimed", "Claimed"
-    SENDING = "sending", "Sending"
-    UNKNOWN = "unknown", "Outcome unknown"
-    QUEUED = "queued", "Queued at provider"
-    SENT = "sent", "Sent"
-    DELIVERED = "delivered", "Delivered"
-    UNDELIVERED = "undelivered", "Undelivered"
-    FAILED = "failed", "Failed"
-    SKIPPED = "skipped", "Skipped (no consent)"
-    CANCELLED = "cancelled", "Cancelled"
-    EXPIRED = "expired", "Expired"
-
-
-FINAL_STATUSES = frozenset(
-    {
-        MessageStatus.DELIVERED,
-        MessageStatus.UNDELIVERED,
-        MessageStatus.FAILED,
-        MessageStatus.SKIPPED,
-        MessageStatus.CANCELLED,
-        MessageStatus.EXPIRED,
-    }
-)
-NOT_FINAL_STATUSES = frozenset(set(MessageStatus) - FINAL_STATUSES)
-
-
-class Message(models.Model):
-    """One outbound SMS/MMS: a campaign's message to one recipient, or a single send.
-
-    ``(campaign, recipient)`` is unique in the database: the row is the
-    idempotency key, so no retry, race or redelivered task makes a second one.
-    """
-
-    class Kind(models.TextChoices):
-        CAMPAIGN = "campaign", "Campaign"
-        SINGLE = "single", "Single send"
-        REPLY = "reply", "Keyword reply"
-        CONFIRMATION = "confirmation", "Opt-in confirmation"
-        RELAY = "relay", "Relay"
-
-    campaign = models.ForeignKey(Campaign, null=True, blank=True, on_delete=models.CASCADE, related_name="messages")
-    recipient = models.ForeignKey(
-        "recipients.Recipient",
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="messages",
-    )
-    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.CAMPAIGN)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
-    to = models.CharField(max_length=16)
-    sender = models.CharField(max_length=16, blank=True, help_text="Chosen when claimed")
-    provider = models.CharField(max_length=20, blank=True)
-    body = models.TextField(blank=True, help_text="Rendered when claimed")
-    media_urls = models.JSONField(default=list, blank=True)
-    segments = models.PositiveSmallIntegerField(default=0)
-    status = models.CharField(max_length=12, choices=MessageStatus.choices, default=MessageStatus.PENDING)
-    provider_message_id = models.CharField(max_length=100, blank=True)
-    error_code = models.CharField(max_length=20, blank=True)
-    error_text = models.CharField(max_length=255, blank=True)
-    error_permanent = models.BooleanField(null=True, blank=True, help_text="Kind of the last error")
-    attempts = models.PositiveSmallIntegerField(default=0)
-    due_at = models.DateTimeField(default=timezone.now, help_text="Not before this time")
-    lease_expires_at = models.DateTimeField(null=True, blank=True)
-    enqueued_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    sent_at = models.DateTimeField(null=True, blank=True, help_text="Accepted by the provider")
-    finished_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["id"]
-        constraints = [
-            models.UniqueConstraint(fields=["campaign", "recipient"], name="unique_campaign_recipient"),
-        ]
-        indexes = [
-            models.Index(fields=["campaign", "status"], name="message_campaign_status"),
-            models.Index(
-                fields=["status", "due_at"],
-                name="message_open",
-                condition=Q(status__in=["pending", "claimed", "sending", "unknown"]),
-            ),
-            models.Index(
-                fields=["campaign", "due_at", "id"],
-                name="message_undispatched",
-                condition=Q(status="pending", enqueued_at__isnull=True),
-            ),
-            models.Index(
-                fields=["campaign"],
-                name="message_dispatched",
-                condition=Q(status="pending", enqueued_at__isnull=False),
-            ),
-            models.Index(fields=["provider_message_id"], name="message_provider_id"),
-            models.Index(fields=["recipient", "sender"], name="message_recipient_sender"),
-        ]
-
-    def __str__(self) -> str:
-        return f"Message {self.pk} to {self.to} ({self.status})"
 
 
 class CampaignCounter(models.Model):

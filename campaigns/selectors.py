@@ -6,6 +6,7 @@ from django.db import connection
 
 from campaigns.counters import FINAL_BUCKETS, campaign_counts
 from campaigns.models import Campaign
+from smsportal.celery import app
 
 
 def campaign_stats(*, campaign: Campaign) -> dict:
@@ -32,8 +33,6 @@ def health_status() -> dict:
     except Exception as exc:  # any failure means unhealthy
         checks["database"] = f"error: {type(exc).__name__}"
     try:
-        from smsportal.celery import app
-
         with app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
         checks["broker"] = "ok"

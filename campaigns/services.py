@@ -9,15 +9,18 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from campaigns.compose import compose_body, validate_media_urls
-from campaigns.encoding import MAX_BODY_CHARS
-from campaigns.models import Campaign, CampaignEvent, Message, MessageStatus
-from campaigns.templating import TemplateError, validate
-from campaigns.transitions import move
+from accounts.services import audit_record
+from campaigns import tasks
+from campaigns.models import Campaign, CampaignEvent
+from messaging.compose import compose_body, validate_media_urls
+from messaging.encoding import MAX_BODY_CHARS
+from messaging.models import Message, MessageStatus
+from messaging.templating import STANDARD_VARIABLES, TemplateError, validate
+from messaging.transitions import move
+from recipients.selectors import attribute_keys_for_lists
 
 logger = logging.getLogger(__name__)
 S = MessageStatus
-KNOWN_VARIABLES = {"first_name", "last_name", "name", "phone"}
 
 
 class TransitionError(Exception):
@@ -25,16 +28,14 @@ class TransitionError(Exception):
 
 
 def _audit(actor, action: str, campaign: Campaign, detail: str = "") -> None:
-    from accounts.services import audit_record
-
     audit_record(actor=actor, action=action, target=campaign, detail=detail)
 
 
 def campaign_known_variables(*, campaign: Campaign) -> set[str]:
     """Variables a body may use: the standard ones plus every attribute key of the targeted recipients."""
-    from recipients.selectors import attribute_keys_for_lists
-
-    return KNOWN_VARIABLES | attribute_keys_for_lists(list_ids=list(campaign.lists.values_list("pk", flat=True)))
+    return set(STANDARD_VARIABLES) | attribute_keys_for_lists(
+        list_ids=list(campaign.lists.values_list("pk", flat=True))
+    )
 
 
 def campaign_validate_for_launch(*, campaign: Campaign, user) -> None:
@@ -75,8 +76,8 @@ def campaign_validate_for_launch(*, campaign: Campaign, user) -> None:
         errors.setdefault("__all__", []).append("Your role may not send messages.")
     if campaign.valid_until and campaign.valid_until <= (campaign.send_at or timezone.now()):
         errors.setdefault("valid_until", []).append("The validity period ends before sending would start.")
-    if bool(campaign.quiet_hours_start) != bool(campaign.quiet_hours_end):
-        errors.setdefault("quiet_hours_start", []).append("Give both ends of the sending window, or neither.")
+    if bool(campaign.send_window_start) != bool(campaign.send_window_end):
+        errors.setdefault("send_window_start", []).append("Give both ends of the sending window, or neither.")
     if errors:
         raise ValidationError(errors)
 
@@ -103,9 +104,7 @@ def campaign_launch(*, campaign: Campaign, user) -> Campaign:
 
 
 def _start_materializing(campaign_id: int) -> None:
-    from campaigns.tasks import materialize
-
-    materialize.delay(campaign_id)
+    tasks.materialize.delay(campaign_id)
 
 
 def campaign_start_scheduled(*, campaign_id: int) -> bool:
@@ -158,9 +157,7 @@ def campaign_resume(*, campaign: Campaign, user) -> Campaign:
 
 
 def _kick(campaign_id: int) -> None:
-    from campaigns.tasks import materialize
-
-    materialize.delay(campaign_id)
+    tasks.materialize.delay(campaign_id)
 
 
 def campaign_cancel(*, campaign: Campaign, user) -> Campaign:

@@ -1,4 +1,4 @@
-"""Celery tasks: thin wrappers that load ids and call the engine and services."""
+"""Celery tasks of campaigns: launch's row creation and the campaign sweeper (the send task is messaging's)."""
 
 from __future__ import annotations
 
@@ -6,25 +6,17 @@ import logging
 from datetime import timedelta
 
 from celery import shared_task
-from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Count
 from django.utils import timezone
 
-from campaigns import counters, dispatch, engine
-from campaigns.models import Campaign, CampaignCounter, Message, MessageStatus
-from campaigns.transitions import move
+from campaigns import counters, dispatch, services
+from campaigns.models import Campaign, CampaignCounter
+from messaging.models import Message, MessageStatus
+from messaging.transitions import move
 
 logger = logging.getLogger(__name__)
 S = MessageStatus
-
-
-@shared_task(name="campaigns.send_batch", ignore_result=True, acks_late=True)
-def send_batch(message_ids: list[int]) -> dict:
-    result = engine.send_batch(message_ids=message_ids)
-    for campaign_id in result.campaigns:
-        dispatch.dispatch(campaign_id=campaign_id)
-    return {"claimed": result.claimed, "accepted": result.accepted}
 
 
 @shared_task(name="campaigns.materialize", ignore_result=True, acks_late=True)
@@ -63,36 +55,16 @@ def sweep() -> None:
 
 
 def run_sweep(now=None) -> None:
-    """Repair what crashes leave behind, start due campaigns, complete finished ones."""
-    from campaigns.services import campaign_start_scheduled, cancel_pending
+    """Start due campaigns, expire and complete sending ones, finish cancelling cancelled ones.
 
+    The send path's own repairs (leases, lost tasks) are messaging's sweeper.
+    """
     now = now or timezone.now()
     for campaign_id in Campaign.objects.filter(status=Campaign.Status.SCHEDULED, send_at__lte=now).values_list(
         "pk", flat=True
     ):
-        campaign_start_scheduled(campaign_id=campaign_id)
+        services.campaign_start_scheduled(campaign_id=campaign_id)
 
-    # Leases: claimed rows never reached the wire and go back; sending rows are unknown.
-    expired = Message.objects.filter(status__in=[S.CLAIMED, S.SENDING], lease_expires_at__lt=now)
-    for status, to in ((S.CLAIMED, S.PENDING), (S.SENDING, S.UNKNOWN)):
-        ids = list(expired.filter(status=status).values_list("pk", flat=True)[:10000])
-        fields = {"enqueued_at": None} if to == S.PENDING else {}
-        move(ids=ids, to=to, allowed_from=[status], **fields)
-    cutoff = now - timedelta(hours=settings.SMS_UNKNOWN_OUTCOME_HOURS)
-    ids = list(
-        Message.objects.filter(status=S.UNKNOWN, lease_expires_at__lt=cutoff).values_list("pk", flat=True)[:10000]
-    )
-    move(
-        ids=ids,
-        to=S.FAILED,
-        allowed_from=[S.UNKNOWN],
-        error_text="outcome unknown: no report from the provider",
-        error_permanent=True,
-        finished_at=now,
-    )
-
-    dispatch.requeue_stale(now=now)
-    dispatch.dispatch(campaign_id=None, now=now)
     for campaign in Campaign.objects.filter(status=Campaign.Status.SENDING):
         if campaign.valid_until and campaign.valid_until <= now:
             ids = list(Message.objects.filter(campaign=campaign, status=S.PENDING).values_list("pk", flat=True)[:20000])
@@ -116,7 +88,7 @@ def run_sweep(now=None) -> None:
     for campaign_id in Campaign.objects.filter(
         status=Campaign.Status.CANCELLED, cancelled_at__gte=now - timedelta(days=1)
     ).values_list("pk", flat=True):
-        cancel_pending(campaign_id=campaign_id)
+        services.cancel_pending(campaign_id=campaign_id)
 
 
 @shared_task(name="campaigns.squash_counters", ignore_result=True)

@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from django.core.cache import cache
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import TruncDate, TruncDay, TruncHour, TruncMinute
 from django.utils import timezone
 
-from campaigns.models import Campaign, Message, MessageStatus
+from campaigns.models import Campaign
 from campaigns.selectors import campaign_stats
-from recipients.models import ConsentStatus, InboundMessage, Membership, Recipient, RecipientList
+from messaging.models import Message, MessageStatus
+from recipients.models import InboundMessage, RecipientList
 
 S = MessageStatus
 FAILED_STATUSES = (S.FAILED, S.UNDELIVERED, S.EXPIRED)
@@ -186,25 +187,6 @@ def campaign_message_page(
 
 def lists_for_compose() -> QuerySet[RecipientList]:
     return RecipientList.objects.filter(is_archived=False).order_by("name")
-
-
-def _opted_in_members(list_ids: list[int]) -> QuerySet[Recipient]:
-    member = Membership.objects.filter(recipient_id=OuterRef("pk"), recipient_list_id__in=list_ids)
-    return Recipient.objects.filter(consent_status=ConsentStatus.OPTED_IN).filter(Exists(member))
-
-
-def audience_count(*, list_ids: list[int]) -> int:
-    """Distinct opted-in members of the lists: what launch would create."""
-    if not list_ids:
-        return 0
-    return _opted_in_members(list_ids).count()
-
-
-def audience_sample(*, list_ids: list[int]) -> Recipient | None:
-    """A recipient to preview personalization with: the first opted-in member."""
-    if not list_ids:
-        return None
-    return _opted_in_members(list_ids).order_by("id").first()
 
 
 def inbox_page(*, query: str = "", before: int = 0, size: int = 50) -> tuple[list[InboundMessage], int | None]:

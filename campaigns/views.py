@@ -17,15 +17,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.permissions import has_role, role_required
 from campaigns import services
+from campaigns.audience import audience_count, audience_sample
 from campaigns.charts import stacked_bars
-from campaigns.compose import preview as compose_preview
 from campaigns.drafts import campaign_create_draft, campaign_update_draft
 from campaigns.forms import CampaignForm, MessageFilterForm
-from campaigns.models import Campaign, MessageStatus
+from campaigns.models import Campaign
 from campaigns.selectors import health_status
 from campaigns.ui_selectors import (
-    audience_count,
-    audience_sample,
     campaign_failure_reasons,
     campaign_list_for_dashboard,
     campaign_message_page,
@@ -33,6 +31,8 @@ from campaigns.ui_selectors import (
     campaign_timeline,
     messages_per_day,
 )
+from messaging.compose import preview as compose_preview
+from messaging.models import MessageStatus
 
 TZ_SESSION_KEY = "ui_timezone"
 ACTIVE = {Campaign.Status.SENDING, Campaign.Status.PAUSED, Campaign.Status.SCHEDULED}

@@ -14,6 +14,7 @@ from recipients.models import (
     RecipientList,
 )
 from recipients.services import recipient_list_add_members, recipients_bulk_opt_out
+from smsportal.phone import InvalidNumber, normalize
 
 
 class RecipientActionForm(ActionForm):
@@ -68,8 +69,6 @@ class RecipientAdmin(admin.ModelAdmin):
 
     def get_search_results(self, request, queryset, search_term):
         # A number typed in any format (e.g. "(415) 555-2671") finds its E.164 row.
-        from recipients.phone import InvalidNumber, normalize
-
         results, distinct = super().get_search_results(request, queryset, search_term)
         with contextlib.suppress(InvalidNumber):
             results |= queryset.filter(phone=normalize(search_term))

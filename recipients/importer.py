@@ -27,7 +27,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from recipients.models import ConsentEvent, ConsentStatus, ImportJob, ImportRowError
-from recipients.phone import InvalidNumber, parse_valid
+from smsportal.phone import InvalidNumber, parse_valid
 
 # csv refuses fields over this size with a clear csv.Error instead of growing without bound.
 MAX_FIELD_BYTES = 64 * 1024

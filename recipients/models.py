@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from recipients.phone import validate_e164
+from smsportal.phone import validate_e164
 
 
 class ConsentStatus(models.TextChoices):

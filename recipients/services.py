@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import timedelta
@@ -16,7 +15,15 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
+from accounts.models import AuthorizedSender
 from accounts.services import audit_record
+from messaging.keywords import Keyword, classify
+from messaging.models import Message
+from messaging.optouts import announce_opt_out, withdraw_opt_out
+from messaging.services import message_enqueue
+from recipients import tasks
+from recipients.importer import Importer, ImportFailed
+from recipients.inbound import route_inbound
 from recipients.models import (
     ConsentEvent,
     ConsentStatus,
@@ -26,8 +33,7 @@ from recipients.models import (
     Recipient,
     RecipientList,
 )
-from recipients.optouts import announce_opt_out, withdraw_opt_out
-from recipients.phone import InvalidNumber, normalize
+from smsportal.phone import InvalidNumber, normalize
 
 logger = logging.getLogger(__name__)
 
@@ -191,16 +197,12 @@ def import_job_create(
         consent_column=consent_column.strip(),
     )
     if run:
-        from recipients.tasks import run_import
-
-        transaction.on_commit(lambda: run_import.delay(job.pk))
+        transaction.on_commit(lambda: tasks.run_import.delay(job.pk))
     return job
 
 
 def import_job_run(*, job: ImportJob, progress: Callable[[ImportJob], None] | None = None) -> ImportJob:
     """Run an import to the end. Idempotent for a finished job; a failure is stored on the job."""
-    from recipients.importer import Importer, ImportFailed
-
     claimed = ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.PENDING).update(
         status=ImportJob.Status.RUNNING, started_at=timezone.now()
     )
@@ -252,9 +254,6 @@ def import_csv(
 
 def recipient_request_confirmation(*, recipient: Recipient, sender_number: str, provider: str, user=None):
     """Text a pending recipient asking them to reply YES. Their YES opts them in (see inbound_handle)."""
-    from campaigns.models import Message
-    from campaigns.tasks import send_batch
-
     recipient.refresh_from_db()
     if recipient.consent_status != ConsentStatus.PENDING:
         raise ValidationError(
@@ -262,47 +261,37 @@ def recipient_request_confirmation(*, recipient: Recipient, sender_number: str, 
         )
     now = timezone.now()
     with transaction.atomic():
-        message = Message.objects.create(
+        message = message_enqueue(
             kind=Message.Kind.CONFIRMATION,
-            recipient=recipient,
+            recipient_id=recipient.pk,
             to=recipient.phone,
             sender=sender_number,
             provider=provider,
             body=settings.SMS_CONFIRMATION_TEXT,
-            due_at=now,
             created_by=user,
         )
         Recipient.objects.filter(pk=recipient.pk).update(confirmation_sent_at=now)
         recipient.confirmation_sent_at = now
-        transaction.on_commit(lambda: send_batch.delay([message.pk]))
     return message
 
 
 # --- Inbound keywords ------------------------------------------------------
 
-OPT_OUT_WORDS = frozenset(
-    {"STOP", "STOPALL", "UNSUBSCRIBE", "UNSUB", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT", "OPT OUT"}
-)
-OPT_IN_WORDS = frozenset({"START", "UNSTOP", "YES"})
-HELP_WORDS = frozenset({"HELP", "INFO"})
+_KIND_OF_KEYWORD = {
+    Keyword.OPT_OUT: InboundMessage.Kind.OPT_OUT,
+    Keyword.OPT_IN: InboundMessage.Kind.OPT_IN,
+    Keyword.HELP: InboundMessage.Kind.HELP,
+    Keyword.NONE: InboundMessage.Kind.MESSAGE,
+}
 
 
 def inbound_keyword_kind(text: str) -> str:
-    """The InboundMessage kind for a text: keywords match the whole message, ignoring case and punctuation."""
-    word = re.sub(r"[\W_]+", " ", text or "").strip().upper()
-    if word in OPT_OUT_WORDS:
-        return InboundMessage.Kind.OPT_OUT
-    if word in OPT_IN_WORDS:
-        return InboundMessage.Kind.OPT_IN
-    if word in HELP_WORDS:
-        return InboundMessage.Kind.HELP
-    return InboundMessage.Kind.MESSAGE
+    """The InboundMessage kind for a text (messaging.keywords decides what is a keyword)."""
+    return _KIND_OF_KEYWORD[classify(text)]
 
 
 def inbound_handle(*, inbound, event=None) -> InboundMessage | None:
     """Store an inbound SMS and act on keywords. Routers (the relay) may take it first."""
-    from recipients.inbound import route_inbound
-
     if route_inbound(inbound):
         return None
     kind = inbound_keyword_kind(inbound.text)
@@ -354,23 +343,17 @@ def inbound_handle(*, inbound, event=None) -> InboundMessage | None:
 
 
 def _send_reply(*, to: str, our_number: str, provider: str, body: str, recipient: Recipient | None) -> None:
-    from accounts.models import AuthorizedSender
-    from campaigns.models import Message
-    from campaigns.tasks import send_batch
-
     granted = (
         AuthorizedSender.objects.filter(number=our_number, is_active=True).values_list("provider", flat=True).first()
     )
-    message = Message.objects.create(
+    message_enqueue(
         kind=Message.Kind.REPLY,
-        recipient=recipient,
+        recipient_id=recipient.pk if recipient else None,
         to=to,
         sender=our_number,
         provider=granted or provider,
         body=body,
-        due_at=timezone.now(),
     )
-    transaction.on_commit(lambda: send_batch.delay([message.pk]))
 
 
 def recipients_bulk_opt_out(*, recipient_ids: Iterable[int], channel: str, evidence: str, actor=None) -> int:

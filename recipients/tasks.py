@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from recipients import services
 from recipients.models import ImportJob
 
 
@@ -12,6 +13,4 @@ def run_import(job_id: int) -> str:
     job = ImportJob.objects.filter(pk=job_id).first()
     if job is None:
         return "missing"
-    from recipients.services import import_job_run
-
-    return import_job_run(job=job).status
+    return services.import_job_run(job=job).status

@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.models import AuthorizedSender
 from accounts.permissions import role_required
 from recipients import exports, selectors, services
 from recipients.forms import AddMemberForm, ConfirmationForm, ImportForm, ListForm, RenameForm
@@ -186,8 +187,6 @@ def import_errors_csv(request: HttpRequest, pk: int) -> StreamingHttpResponse:
 @require_GET
 @role_required("viewer")
 def recipient_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    from accounts.models import AuthorizedSender
-
     recipient = get_object_or_404(Recipient, pk=pk)
     senders = AuthorizedSender.objects.filter(user=request.user, is_active=True)
     return render(
@@ -222,8 +221,6 @@ def recipient_opt_out(request: HttpRequest, pk: int) -> HttpResponse:
 @role_required("sender")
 def recipient_confirm(request: HttpRequest, pk: int) -> HttpResponse:
     """Send the double opt-in request from one of the user's own sender numbers."""
-    from accounts.models import AuthorizedSender
-
     recipient = get_object_or_404(Recipient, pk=pk)
     senders = AuthorizedSender.objects.filter(user=request.user, is_active=True)
     form = ConfirmationForm(request.POST, senders=senders)

@@ -7,7 +7,7 @@ from django.db import models
 from django.db.models import Q
 
 from accounts.models import Provider
-from recipients.phone import validate_e164
+from smsportal.phone import validate_e164
 
 
 class RelayNumber(models.Model):
@@ -124,7 +124,7 @@ class RelayMessage(models.Model):
     media_urls = models.JSONField(default=list, blank=True)
     provider = models.CharField(max_length=20, blank=True)
     provider_message_id = models.CharField(max_length=100, blank=True)
-    message = models.ForeignKey("campaigns.Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    message = models.ForeignKey("messaging.Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     received_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

@@ -10,22 +10,22 @@ from datetime import timedelta
 
 import phonenumbers
 from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
 from accounts.models import Provider
-from campaigns.models import Message
+from messaging.keywords import Keyword, classify
+from messaging.models import Message
+from messaging.services import message_enqueue
 from providers.status import InboundSMS
 from recipients.models import ConsentStatus, Recipient
-from recipients.phone import InvalidNumber, normalize
 from relay.models import Conversation, ConversationLeg, RelayMessage, RelayNumber
+from smsportal.phone import InvalidNumber, normalize
 
 logger = logging.getLogger(__name__)
 
-STOP_KEYWORDS = frozenset(
-    {"STOP", "STOPALL", "UNSUBSCRIBE", "UNSUB", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT", "OPT OUT"}
-)
 _MOBILE_TYPES = {phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE}
 # A run of 7+ digits in a display name could be a real number: never put one in an intro.
 _DIGIT_RUN = re.compile(r"\d[\d\s().+-]{5,}\d")
@@ -114,31 +114,17 @@ def _free_number(real_number: str) -> RelayNumber:
 
 
 def _queue(*, to: str, via: RelayNumber, body: str, media_urls: Sequence[str] = (), created_by=None) -> Message:
-    """An outbound relay message. The engine refuses it if ``to`` has opted out portal-wide."""
-    return Message.objects.create(
+    """An outbound relay message, sent after commit. The engine refuses it if ``to`` has opted out portal-wide."""
+    return message_enqueue(
         kind=Message.Kind.RELAY,
         to=to,
         sender=via.number,
         provider=via.provider,
         body=body,
-        media_urls=list(media_urls),
-        recipient=Recipient.objects.filter(phone=to).first(),
+        media_urls=media_urls,
+        recipient_id=Recipient.objects.filter(phone=to).values_list("pk", flat=True).first(),
         created_by=created_by,
-        due_at=timezone.now(),
     )
-
-
-def _send_on_commit(messages: Sequence[Message]) -> None:
-    ids = [m.pk for m in messages]
-    if not ids:
-        return
-
-    def send() -> None:
-        from campaigns.tasks import send_batch
-
-        send_batch.delay(ids)
-
-    transaction.on_commit(send)
 
 
 def _intro(name: str) -> str:
@@ -188,11 +174,8 @@ def conversation_create(
                         ConversationLeg(conversation=conversation, real_number=b, virtual_number=v_b),
                     ]
                 )
-                intros = [
-                    _queue(to=a, via=v_a, body=_intro(name_b), created_by=created_by),
-                    _queue(to=b, via=v_b, body=_intro(name_a), created_by=created_by),
-                ]
-                _send_on_commit(intros)
+                _queue(to=a, via=v_a, body=_intro(name_b), created_by=created_by)
+                _queue(to=b, via=v_b, body=_intro(name_a), created_by=created_by)
                 return conversation
         except IntegrityError:
             # Someone took the same (real, virtual) pair in between (only without advisory locks).
@@ -227,15 +210,12 @@ def conversation_close(
                 (conversation.participant_a, conversation.virtual_for_a),
                 (conversation.participant_b, conversation.virtual_for_b),
             ]
-            messages = [
+            for real, virtual in sides:
                 _queue(
                     to=real,
                     via=virtual,
                     body=relay_setting("RELAY_STOP_REPLY" if real == stopped_by else "RELAY_CLOSED_MESSAGE"),
                 )
-                for real, virtual in sides
-            ]
-            _send_on_commit(messages)
     return True
 
 
@@ -251,7 +231,7 @@ def conversations_expire(*, now=None) -> int:
 
 
 def _is_stop(text: str) -> bool:
-    return " ".join((text or "").upper().split()) in STOP_KEYWORDS
+    return classify(text) == Keyword.OPT_OUT
 
 
 def relay_route_inbound(inbound: InboundSMS) -> bool:
@@ -303,20 +283,16 @@ def relay_route_inbound(inbound: InboundSMS) -> bool:
             message=message,
             **record,
         )
-        _send_on_commit([message])
     return True
 
 
 def _reply_unmatched(inbound: InboundSMS, relay_number: RelayNumber, record: dict) -> None:
-    from django.core.cache import cache
-
     message = None
     reply = relay_setting("RELAY_NO_CONVERSATION_REPLY")
     key = f"relay:unmatched-reply:{relay_number.pk}:{inbound.sender}"
     interval = int(relay_setting("RELAY_NO_CONVERSATION_REPLY_INTERVAL"))
     if reply and not _is_stop(inbound.text) and (interval <= 0 or cache.add(key, 1, timeout=interval)):
         message = _queue(to=inbound.sender, via=relay_number, body=reply)
-        _send_on_commit([message])
     RelayMessage.objects.create(
         conversation=None,
         direction=RelayMessage.Direction.UNMATCHED,

@@ -8,9 +8,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "smsportal.settings")
 
 app = Celery("smsportal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks(["providers", "campaigns", "recipients", "accounts", "relay"])
+app.autodiscover_tasks(["providers", "messaging", "campaigns", "recipients", "accounts", "relay"])
 
 app.conf.beat_schedule = {
+    "sweep-messages": {"task": "messaging.sweep", "schedule": 5.0},
     "sweep-campaigns": {"task": "campaigns.sweep", "schedule": 5.0},
     "apply-status-events": {"task": "providers.apply_status_events", "schedule": 5.0},
     "squash-counters": {"task": "campaigns.squash_counters", "schedule": 60.0},

@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "smsportal",  # runportal, backup, restore
     "providers",
     "accounts",
+    "messaging",
     "recipients",
     "campaigns",
     "relay",

@@ -5,7 +5,7 @@ import django.contrib.auth.validators
 import django.core.validators
 import django.db.models.deletion
 import django.utils.timezone
-import recipients.phone
+import smsportal.phone
 from django.conf import settings
 from django.db import migrations, models
 
@@ -51,7 +51,7 @@ class Migration(migrations.Migration):
             name='AuthorizedSender',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.CharField(help_text='E.164, e.g. +14155550100', max_length=16, validators=[recipients.phone.validate_e164])),
+                ('number', models.CharField(help_text='E.164, e.g. +14155550100', max_length=16, validators=[smsportal.phone.validate_e164])),
                 ('provider', models.CharField(choices=[('plivo', 'Plivo'), ('flowroute', 'Flowroute')], default='plivo', max_length=20)),
                 ('label', models.CharField(blank=True, max_length=100)),
                 ('is_active', models.BooleanField(default=True)),

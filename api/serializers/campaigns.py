@@ -4,8 +4,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import AuthorizedSender
-from campaigns.compose import MAX_MEDIA_URLS, validate_media_urls
 from campaigns.models import Campaign
+from messaging.compose import MAX_MEDIA_URLS, validate_media_urls
 from recipients.models import RecipientList
 
 MAX_TEMPLATE_CHARS = 5000
@@ -33,8 +33,8 @@ class HourMinuteField(serializers.TimeField):
 
 
 class CampaignSerializer(serializers.ModelSerializer):
-    quiet_hours_start = HourMinuteField(required=False, allow_null=True, help_text="Recipients' local time, e.g. 08:00")
-    quiet_hours_end = HourMinuteField(required=False, allow_null=True, help_text="Recipients' local time, e.g. 21:00")
+    send_window_start = HourMinuteField(required=False, allow_null=True, help_text="Recipients' local time, e.g. 08:00")
+    send_window_end = HourMinuteField(required=False, allow_null=True, help_text="Recipients' local time, e.g. 21:00")
     body = serializers.CharField(max_length=MAX_TEMPLATE_CHARS, help_text=Campaign._meta.get_field("body").help_text)
     media_urls = serializers.ListField(
         child=serializers.CharField(), required=False, max_length=MAX_MEDIA_URLS, help_text="https URLs for MMS"
@@ -55,8 +55,8 @@ class CampaignSerializer(serializers.ModelSerializer):
             "senders",
             "lists",
             "send_at",
-            "quiet_hours_start",
-            "quiet_hours_end",
+            "send_window_start",
+            "send_window_end",
             "valid_until",
             "status",
             "pause_reason",

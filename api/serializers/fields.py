@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from recipients.phone import InvalidNumber, normalize
+from smsportal.phone import InvalidNumber, normalize
 
 
 def clean_phone(value: str) -> str:

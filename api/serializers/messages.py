@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from campaigns.models import Message, MessageStatus
+from messaging.models import Message, MessageStatus
 from recipients.models import InboundMessage
 
 MAX_SEND_BODY = 5000

@@ -17,10 +17,10 @@ from api.serializers.campaigns import (
 )
 from api.views.base import ModelViewSet
 from campaigns import services
-from campaigns.compose import preview
+from campaigns.audience import audience_count, audience_sample
 from campaigns.models import Campaign
 from campaigns.selectors import campaign_stats
-from recipients.models import ConsentStatus, Recipient
+from messaging.compose import preview
 
 
 def campaigns_visible_to(user):
@@ -114,15 +114,12 @@ class CampaignViewSet(ModelViewSet):
     @action(detail=True, methods=["get"], pagination_class=None)
     def preview(self, request, pk=None):
         campaign = self.get_object()
-        targets = Recipient.objects.filter(
-            consent_status=ConsentStatus.OPTED_IN,
-            memberships__recipient_list__in=campaign.lists.filter(is_archived=False),
-        ).distinct()
-        sample = targets.order_by("id").first()
+        list_ids = list(campaign.lists.values_list("pk", flat=True))
+        sample = audience_sample(list_ids=list_ids)
         result = preview(
             campaign.body,
             sample_context=sample.template_context() if sample else {},
             add_stop_footer=campaign.add_stop_footer,
             smart_encoding=campaign.smart_encoding,
         )
-        return Response(PreviewSerializer({"recipient_count": targets.count(), **result}).data)
+        return Response(PreviewSerializer({"recipient_count": audience_count(list_ids=list_ids), **result}).data)

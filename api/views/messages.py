@@ -15,9 +15,9 @@ from api.serializers.messages import (
     SendSerializer,
 )
 from api.views.base import ReadOnlyViewSet
-from campaigns.messaging import message_send_single
-from campaigns.models import Message
+from messaging.models import Message
 from recipients.models import InboundMessage
+from recipients.sending import message_send_single
 
 
 def messages_visible_to(user):

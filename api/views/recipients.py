@@ -17,8 +17,8 @@ from api.serializers.recipients import (
 )
 from api.views.base import ModelViewSet
 from recipients.models import ConsentEvent, ConsentStatus, Recipient
-from recipients.phone import InvalidNumber, normalize
 from recipients.services import recipient_set_consent
+from smsportal.phone import InvalidNumber, normalize
 
 
 class RecipientViewSet(ModelViewSet):

@@ -2,7 +2,8 @@
 
 import pytest
 
-from campaigns.models import Campaign, Message
+from campaigns.models import Campaign
+from messaging.models import Message
 from providers.backends import locmem
 
 BASE = "/api/v1/campaigns"

@@ -6,7 +6,7 @@ import pytest
 from django.db import connection
 
 from api.models import IdempotencyRecord
-from campaigns.models import Message
+from messaging.models import Message
 from providers.backends import locmem
 from recipients.models import RecipientList
 

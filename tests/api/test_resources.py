@@ -3,7 +3,7 @@
 import pytest
 
 from accounts.models import AuthorizedSender
-from campaigns.models import Message
+from messaging.models import Message
 from recipients.models import ConsentEvent, InboundMessage, Membership, Recipient, RecipientList
 
 # --- persona matrix: every endpoint refuses anonymous people, viewers only read -----------------

@@ -3,7 +3,7 @@
 import pytest
 from django.core.management import CommandError, call_command
 
-from campaigns.models import Message
+from messaging.models import Message
 from providers.backends import locmem
 from recipients.models import ConsentEvent, Recipient
 

@@ -6,8 +6,9 @@ import time
 
 import pytest
 
-from campaigns.models import Campaign, Message, MessageStatus
+from campaigns.models import Campaign
 from campaigns.services import campaign_cancel, campaign_launch, campaign_pause, campaign_resume
+from messaging.models import Message, MessageStatus
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.worker

@@ -3,10 +3,11 @@
 import pytest
 from django.core.exceptions import ValidationError
 
-from campaigns.models import Campaign, Message
+from campaigns.models import Campaign
 from campaigns.selectors import campaign_stats
 from campaigns.services import TransitionError, campaign_launch
 from campaigns.tasks import run_sweep
+from messaging.models import Message
 from providers.backends import locmem
 
 

@@ -5,8 +5,8 @@ import time
 
 from django.db import connection
 
-from campaigns.engine import send_batch
-from campaigns.models import Message
+from messaging.engine import send_batch
+from messaging.models import Message
 from recipients.models import Recipient
 from recipients.services import recipient_opt_out
 

@@ -5,11 +5,12 @@ from zoneinfo import ZoneInfo
 
 from django.utils import timezone
 
-from campaigns import failover
-from campaigns.models import Campaign, CampaignEvent, Message
-from campaigns.scheduling import next_allowed
+from campaigns.models import Campaign, CampaignEvent
 from campaigns.services import campaign_launch
 from campaigns.tasks import run_sweep
+from messaging import failover
+from messaging.models import Message
+from messaging.scheduling import next_allowed
 from providers.backends import locmem
 from providers.errors import AuthenticationFailed, TransientError
 
@@ -60,7 +61,7 @@ def test_quiet_hours_defer_sends(bob, make_sender, make_recipients, make_campaig
     # A one-hour window that starts two hours from now, local time.
     start = (now_la + timedelta(hours=2)).time().replace(minute=0, second=0, microsecond=0)
     end = (now_la + timedelta(hours=3)).time().replace(minute=0, second=0, microsecond=0)
-    campaign = make_campaign(bob, lists=["l"], senders=[make_sender(bob)], quiet_hours_start=start, quiet_hours_end=end)
+    campaign = make_campaign(bob, lists=["l"], senders=[make_sender(bob)], send_window_start=start, send_window_end=end)
     _launch(campaign, bob, django_capture_on_commit_callbacks)
     assert locmem.outbox == []
     rows = list(Message.objects.filter(campaign=campaign))
@@ -76,7 +77,7 @@ def test_messages_expire_after_the_validity_period(
         bob, lists=["l"], senders=[make_sender(bob)], valid_until=timezone.now() + timedelta(hours=1)
     )
     start = time(0, 0)
-    campaign.quiet_hours_start, campaign.quiet_hours_end = start, time(0, 1)  # almost never open: held
+    campaign.send_window_start, campaign.send_window_end = start, time(0, 1)  # almost never open: held
     campaign.save()
     _launch(campaign, bob, django_capture_on_commit_callbacks)
     run_sweep(now=timezone.now() + timedelta(hours=2))
@@ -106,7 +107,7 @@ def test_a_failing_provider_moves_a_mixed_pool_to_the_healthy_one(
         make_sender(bob, number="+14155550200", provider="flowroute"),
     ]
     campaign = make_campaign(bob, lists=["l"], senders=pool)
-    failover.record(provider="plivo", ok=0, failed=50, campaigns=[campaign])
+    failover.record(provider="plivo", ok=0, failed=50, campaign_ids=[campaign.pk])
     assert not failover.is_healthy("plivo") and failover.is_healthy("flowroute")
     assert CampaignEvent.objects.filter(campaign=campaign, kind="failover").exists()
     monkeypatch.setattr(failover, "PROBE_SHARE", 0)
@@ -145,7 +146,7 @@ def test_a_high_failure_rate_auto_pauses_with_the_reason_shown(
 
 
 def test_a_single_send_refused_for_credentials_fails_instead_of_looping(bob, make_sender):
-    from campaigns.engine import send_batch
+    from messaging.engine import send_batch
 
     sender = make_sender(bob)
     message = Message.objects.create(
@@ -160,7 +161,7 @@ def test_a_single_send_refused_for_credentials_fails_instead_of_looping(bob, mak
 def test_single_sends_are_held_to_their_numbers_rate(bob, make_sender):
     import time as clock
 
-    from campaigns.engine import send_batch
+    from messaging.engine import send_batch
 
     sender = make_sender(bob, max_mps=5)
     ids = [

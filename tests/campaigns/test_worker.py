@@ -2,9 +2,10 @@
 
 import pytest
 
-from campaigns.models import Campaign, Message
+from campaigns.models import Campaign
 from campaigns.selectors import campaign_stats
 from campaigns.services import campaign_launch
+from messaging.models import Message
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.worker

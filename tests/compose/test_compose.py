@@ -8,7 +8,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import pytest
 
-from campaigns.compose import (
+from messaging.compose import (
     MAX_MEDIA_URL_LENGTH,
     MAX_MEDIA_URLS,
     STOP_FOOTER,
@@ -16,7 +16,7 @@ from campaigns.compose import (
     preview,
     validate_media_urls,
 )
-from campaigns.encoding import MAX_BODY_CHARS, SegmentInfo
+from messaging.encoding import MAX_BODY_CHARS, SegmentInfo
 
 LDQ, RDQ, RSQ = "\u201c", "\u201d", "\u2019"
 EMOJI = "\U0001f600"

@@ -8,7 +8,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import pytest
 
-from campaigns.encoding import (
+from messaging.encoding import (
     GSM7_BASIC,
     GSM7_EXTENSION,
     MAX_BODY_CHARS,
@@ -271,7 +271,7 @@ def test_smart_encode_turns_curly_text_back_into_gsm7_and_saves_segments():
 
 
 def test_smart_replacement_table_only_maps_non_gsm7_to_gsm7():
-    from campaigns.encoding import _SMART_REPLACEMENTS
+    from messaging.encoding import _SMART_REPLACEMENTS
 
     for source, target in _SMART_REPLACEMENTS.items():
         assert not is_gsm7(source), repr(source)

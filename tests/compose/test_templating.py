@@ -8,7 +8,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import pytest
 
-from campaigns.templating import (
+from messaging.templating import (
     STANDARD_VARIABLES,
     TemplateError,
     _compile,

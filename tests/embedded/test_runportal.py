@@ -222,7 +222,7 @@ def test_the_readme_command_runs_the_whole_job_and_survives_a_kill(checkout):
     with _db(checkout) as db:
         _wait_for(
             lambda: db.execute(
-                "SELECT count(*) FROM campaigns_message WHERE campaign_id = %s AND status = 'delivered'",
+                "SELECT count(*) FROM messaging_message WHERE campaign_id = %s AND status = 'delivered'",
                 [campaign_id],
             ).fetchone()[0],
             60,
@@ -251,7 +251,7 @@ def test_the_readme_command_runs_the_whole_job_and_survives_a_kill(checkout):
     with _db(checkout) as db:
         by_status = dict(
             db.execute(
-                "SELECT status, count(*) FROM campaigns_message WHERE campaign_id = %s GROUP BY status", [campaign_id]
+                "SELECT status, count(*) FROM messaging_message WHERE campaign_id = %s GROUP BY status", [campaign_id]
             ).fetchall()
         )
         # Exactly once: one message row per opted-in person, and no message reported delivered twice.

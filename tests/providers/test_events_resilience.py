@@ -3,7 +3,7 @@
 from django.core.cache import caches
 from django.test import override_settings
 
-from campaigns.models import Message
+from messaging.models import Message
 from providers.events import record_status_events
 from providers.models import ProviderEvent
 from providers.status import DeliveryStatus, StatusEvent

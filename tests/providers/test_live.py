@@ -7,8 +7,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from campaigns import engine
-from campaigns.models import Campaign, Message, MessageStatus
+from campaigns.models import Campaign
+from messaging import engine
+from messaging.models import Message, MessageStatus
 from providers.backends import plivo
 from providers.models import ProviderEvent
 from providers.tasks import drain_status_events

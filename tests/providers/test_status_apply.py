@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from campaigns.models import Message, MessageStatus
+from messaging.models import Message, MessageStatus
 from providers.tasks import drain_status_events
 from tests.providers.conftest import PLIVO_TOKEN, signed_plivo_post
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from campaigns.models import Message
+from messaging.models import Message
 from providers.backends import locmem
 from providers.events import record_inbound
 from providers.status import InboundSMS

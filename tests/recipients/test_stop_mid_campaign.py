@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from campaigns.models import Campaign, Message
+from campaigns.models import Campaign
 from campaigns.services import campaign_launch
+from messaging.models import Message
 from recipients.models import InboundMessage, Recipient
 from tests.conftest import wait_for
 from tests.providers.conftest import signed_plivo_post

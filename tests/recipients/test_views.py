@@ -213,7 +213,7 @@ def test_recipient_page_shows_history_and_sends_a_confirmation(
     login(client, bob)
     with django_capture_on_commit_callbacks(execute=True):
         client.post(reverse("recipients:recipient_confirm", args=[person.pk]), {"sender": str(mine.pk)})
-    from campaigns.models import Message
+    from messaging.models import Message
 
     message = Message.objects.get(kind="confirmation")
     assert (message.to, message.sender) == (person.phone, "+14155550100")
@@ -225,7 +225,7 @@ def test_a_sender_cannot_confirm_from_someone_elses_number(client, alice, bob, m
     (person,) = make_recipients(1, consent="pending")
     theirs = make_sender(alice, number="+14155550100")
     login(client, bob).post(reverse("recipients:recipient_confirm", args=[person.pk]), {"sender": str(theirs.pk)})
-    from campaigns.models import Message
+    from messaging.models import Message
 
     assert not Message.objects.exists()
 

@@ -42,7 +42,7 @@ def assert_no_leak(payloads, real_numbers=(A, B, C)) -> None:
 
 
 def message_payloads():
-    from campaigns.models import Message
+    from messaging.models import Message
 
     return [(m.to, m.sender, m.body, m.media_urls) for m in Message.objects.all()]
 

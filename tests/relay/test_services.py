@@ -8,7 +8,7 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from campaigns.models import Message
+from messaging.models import Message
 from providers.backends import locmem
 from providers.events import record_inbound
 from providers.status import InboundSMS
@@ -179,7 +179,7 @@ def test_a_message_to_a_number_that_is_not_a_relay_number_is_left_to_the_inbox(c
     assert not RelayMessage.objects.exists()
 
 
-@pytest.mark.parametrize("word", ["STOP", "stop", " Opt out ", "unsubscribe"])
+@pytest.mark.parametrize("word", ["STOP", "stop", " Opt out ", "unsubscribe", "STOP.", "Stop!", "opt-out"])
 def test_stop_ends_the_conversation_is_not_relayed_and_frees_the_numbers(
     conversation, django_capture_on_commit_callbacks, word, settings
 ):

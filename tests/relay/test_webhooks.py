@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from campaigns.models import Message
+from messaging.models import Message
 from providers.backends import locmem
 from relay import services
 from relay.models import RelayMessage

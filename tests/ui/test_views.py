@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from campaigns.models import Campaign, Message
+from campaigns.models import Campaign
+from messaging.models import Message
 from providers.backends import locmem
 from recipients.models import InboundMessage
 
@@ -157,8 +158,8 @@ def _form(draft, sender, **overrides):
         "timezone": "America/New_York",
         "send_at": "",
         "valid_until": "",
-        "quiet_hours_start": "",
-        "quiet_hours_end": "",
+        "send_window_start": "",
+        "send_window_end": "",
     }
     data.update(overrides)
     return data
@@ -199,7 +200,7 @@ def test_launch_now_sends(client, bob, draft, django_capture_on_commit_callbacks
         ({"lists": []}, "lists", "Choose at least one recipient list."),
         ({"senders": []}, "senders", "Choose at least one sender number."),
         ({"send_at": "not a date"}, "send_at", "Enter a valid date/time."),
-        ({"quiet_hours_start": "08:00"}, "quiet_hours_end", "Give both ends"),
+        ({"send_window_start": "08:00"}, "send_window_end", "Give both ends"),
         ({"timezone": "Mars/Olympus"}, "timezone", "Select a valid choice"),
     ],
 )

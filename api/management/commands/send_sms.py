@@ -6,7 +6,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import User
-from campaigns.messaging import message_send_single
+from recipients.sending import message_send_single
 
 
 class Command(BaseCommand):

@@ -9,7 +9,9 @@ from django.db import transaction
 
 from accounts.models import AuthorizedSender, User
 from campaigns.models import Campaign
-from recipients.models import ConsentEvent, ConsentStatus, Membership, Recipient, RecipientList
+from campaigns.services import campaign_launch
+from recipients.models import ConsentEvent, ConsentStatus, Recipient, RecipientList
+from recipients.services import recipient_list_add_members, recipient_set_consent
 
 DEMO_PEOPLE = [
     ("+14155550101", "Ada", "Lovelace", "opted_in"),
@@ -27,9 +29,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--password", help="Demo admin password (default: random, printed)")
+        parser.add_argument("--launch", action="store_true", help="Also launch the demo campaign if it is a draft")
 
     @transaction.atomic
-    def handle(self, *args, password: str | None = None, **options) -> None:
+    def handle(self, *args, password: str | None = None, launch: bool = False, **options) -> None:
         admin = User.objects.filter(username="admin").first()
         if admin is None:
             password = password or secrets.token_urlsafe(9)
@@ -47,18 +50,17 @@ class Command(BaseCommand):
         demo_list, _ = RecipientList.objects.get_or_create(name="Demo list", defaults={"created_by": admin})
         for phone, first, last, consent in DEMO_PEOPLE:
             person, created = Recipient.objects.get_or_create(
-                phone=phone, defaults={"first_name": first, "last_name": last, "consent_status": consent}
+                phone=phone, defaults={"first_name": first, "last_name": last}
             )
             if created and consent != ConsentStatus.PENDING:
-                ConsentEvent.objects.create(
+                recipient_set_consent(
                     recipient=person,
-                    from_status=ConsentStatus.PENDING,
-                    to_status=consent,
+                    status=consent,
                     channel=ConsentEvent.Channel.ADMIN,
                     actor=admin,
                     evidence="Demo data",
                 )
-            Membership.objects.get_or_create(recipient_list=demo_list, recipient=person)
+            recipient_list_add_members(recipient_list=demo_list, recipient_ids=[person.pk])
         if not Campaign.objects.filter(name="Welcome (demo)").exists():
             campaign = Campaign.objects.create(
                 name="Welcome (demo)",
@@ -69,3 +71,7 @@ class Command(BaseCommand):
             campaign.lists.set([demo_list])
             campaign.senders.set([sender])
             self.stdout.write(f"Demo campaign {campaign.pk} created (draft).")
+        draft = Campaign.objects.filter(name="Welcome (demo)", status=Campaign.Status.DRAFT).first()
+        if launch and draft is not None:
+            campaign_launch(campaign=draft, user=admin)
+            self.stdout.write(f"Demo campaign launched: watch it at /campaigns/{draft.pk} or in /admin/.")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import CommandError
+from django.utils import timezone
 
 from smsportal import embedded
 
@@ -41,6 +42,4 @@ def connection_env() -> dict[str, str]:
 
 
 def default_backup_path() -> Path:
-    from django.utils import timezone
-
     return Path(settings.VAR_DIR) / "backups" / f"smsportal-{timezone.now():%Y%m%d-%H%M%S}.dump"

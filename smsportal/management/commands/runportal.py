@@ -55,8 +55,7 @@ class Command(BaseCommand):
             _check_port_free(host, port)
             call_command("migrate", interactive=False, verbosity=0)
             if not no_demo:
-                call_command("seed_demo", password=password)
-                self._launch_demo()
+                call_command("seed_demo", password=password, launch=True)
             self._serve(host, port, options["web_workers"], options["worker_concurrency"])
         finally:
             os.close(lock_fd)
@@ -112,16 +111,6 @@ class Command(BaseCommand):
                     return
             except OSError:
                 time.sleep(0.2)
-
-    def _launch_demo(self) -> None:
-        from accounts.models import User
-        from campaigns.models import Campaign
-        from campaigns.services import campaign_launch
-
-        campaign = Campaign.objects.filter(name="Welcome (demo)", status=Campaign.Status.DRAFT).first()
-        if campaign is not None:
-            campaign_launch(campaign=campaign, user=User.objects.get(username="admin"))
-            self.stdout.write(f"Demo campaign launched: watch it at /campaigns/{campaign.pk} or in /admin/.")
 
 
 def _parse_addrport(addrport: str) -> tuple[str, int]:

@@ -45,10 +45,3 @@ def parse_valid(raw: str, *, region: str | None = None) -> tuple[str, phonenumbe
 def validate_e164(value: str) -> None:
     if not _E164.match(value or ""):
         raise ValidationError("Enter a number in E.164 form, e.g. +14155550100.")
-
-
-def region_of(e164: str) -> str | None:
-    try:
-        return phonenumbers.region_code_for_number(phonenumbers.parse(e164))
-    except phonenumbers.NumberParseException:
-        return None

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from django.db import connection
 
-from campaigns.models import Message
+from messaging.models import Message
 
 _PLAIN = (str, int, float, bool, type(None))
 

@@ -1,4 +1,4 @@
-"""The one function through which message statuses change, keeping counters in step."""
+"""The one function through which message statuses change, keeping campaign counters in step."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from collections.abc import Iterable, Sequence
 
 from django.db import transaction
 
-from campaigns.counters import record_transitions
-from campaigns.models import Message, MessageStatus
+from messaging import hooks
+from messaging.models import Message, MessageStatus
 
 S = MessageStatus
 RANK = {
@@ -51,5 +51,5 @@ def move(
         )
         if rows:
             Message.objects.filter(pk__in=[r[0] for r in rows]).update(status=to, **fields)
-            record_transitions((campaign_id, old, to) for _, campaign_id, old in rows)
+            hooks.campaigns().record_transitions((campaign_id, old, to) for _, campaign_id, old in rows)
     return rows

@@ -8,10 +8,13 @@ before each request, between those database checks.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from functools import cache
 
+import redis
+import redis.asyncio as aioredis
 from django.conf import settings
 
 logger = logging.getLogger(__name__)
@@ -21,8 +24,6 @@ KEEP_SECONDS = 3600
 
 @cache
 def _client():
-    import redis
-
     return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
 
 
@@ -75,10 +76,6 @@ class RecentOptOuts:
 
     @staticmethod
     def _redis():
-        import asyncio
-
-        import redis.asyncio as aioredis
-
         loop_id = id(asyncio.get_running_loop())
         client = _async_clients.get(loop_id)
         if client is None:

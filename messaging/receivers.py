@@ -7,8 +7,9 @@ from collections import defaultdict
 from django.dispatch import receiver
 from django.utils import timezone
 
-from campaigns.models import Message, MessageStatus
-from campaigns.transitions import earlier_than, move
+from messaging.models import Message, MessageStatus
+from messaging.signals import recipients_refused
+from messaging.transitions import earlier_than, move
 from providers.signals import status_received
 from providers.status import DeliveryStatus, StatusEvent
 
@@ -80,14 +81,10 @@ def _opt_out_stopped(events: list[StatusEvent]) -> None:
     ]
     if not refs:
         return
-    from recipients.models import Recipient
-    from recipients.services import recipient_opt_out
-
     recipient_ids = Message.objects.filter(pk__in=refs, recipient__isnull=False).values_list("recipient_id", flat=True)
-    for recipient in Recipient.objects.filter(pk__in=list(recipient_ids)):
-        recipient_opt_out(
-            recipient=recipient,
-            channel="provider",
+    if recipient_ids:
+        recipients_refused.send(
+            sender=Message,
+            recipient_ids=list(recipient_ids),
             evidence="The provider reported a message as refused: the recipient had replied STOP (Plivo error 200).",
-            actor_description="provider",
         )

@@ -13,7 +13,9 @@ import logging
 import threading
 import time
 
+import redis.asyncio as aioredis
 from django.conf import settings
+from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
 # How long a send waits for Redis to come back before falling back to per-process buckets.
@@ -70,8 +72,6 @@ class RateLimiter:
 
     def _redis_script(self):
         if self._script is None and settings.REDIS_URL:
-            import redis.asyncio as aioredis
-
             self._redis = aioredis.from_url(settings.REDIS_URL)
             self._script = self._redis.register_script(_LUA)
         return self._script
@@ -81,8 +81,6 @@ class RateLimiter:
         script = self._redis_script()
         if script is None:
             return self._local.take(key, rate, burst, cost)
-        from redis.exceptions import RedisError
-
         try:
             wait_ms = await script(keys=[f"smsportal:rate:{key}"], args=[rate, burst, cost, int(time.time() * 1000)])
         except RedisError as exc:

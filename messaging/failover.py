@@ -3,8 +3,8 @@
 Each provider's recent outcomes are counted in the shared cache. While one
 provider's error rate is over ``SMS_FAILOVER_ERROR_RATE``, new sends move to the
 pool's numbers at a healthy provider, except a 10% trickle of probes that lets
-it prove it has recovered; then traffic drifts back. Every switch is recorded
-as a CampaignEvent on the campaigns that were sending.
+it prove it has recovered; then traffic drifts back. Every switch is told to
+the campaigns that were sending (messaging.hooks), which record it in their history.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import time
 from django.conf import settings
 from django.core.cache import cache
 
+from messaging import hooks
+
 WINDOW_SECONDS = 30
 PROBE_SHARE = 0.1
 
@@ -24,7 +26,7 @@ def _keys(provider: str) -> list[str]:
     return [f"health:{provider}:{now - i}" for i in range(2)]
 
 
-def record(*, provider: str, ok: int, failed: int, campaigns: list) -> None:
+def record(*, provider: str, ok: int, failed: int, campaign_ids: list[int]) -> None:
     key = _keys(provider)[0]
     for suffix, n in (("ok", ok), ("bad", failed)):
         if n:
@@ -33,7 +35,7 @@ def record(*, provider: str, ok: int, failed: int, campaigns: list) -> None:
                 cache.incr(f"{key}:{suffix}", n)
             except ValueError:
                 cache.set(f"{key}:{suffix}", n, timeout=WINDOW_SECONDS * 3)
-    _note_switch(provider, campaigns)
+    _note_switch(provider, campaign_ids)
 
 
 def is_healthy(provider: str) -> bool:
@@ -44,25 +46,15 @@ def is_healthy(provider: str) -> bool:
     return total < settings.SMS_FAILOVER_MIN_SENDS or bad / total <= settings.SMS_FAILOVER_ERROR_RATE
 
 
-def _note_switch(provider: str, campaigns: list) -> None:
+def _note_switch(provider: str, campaign_ids: list[int]) -> None:
     healthy = is_healthy(provider)
     key = f"health:{provider}:state"
     previous = cache.get(key, True)
     if previous == healthy:
         return
     cache.set(key, healthy, timeout=None)
-    from campaigns.models import CampaignEvent
-
-    detail = (
-        f"{provider} {'recovered: sends drift back' if healthy else 'is failing: sends move to the other provider'}"
-    )
-    CampaignEvent.objects.bulk_create(
-        [
-            CampaignEvent(campaign=c, kind="failover", detail=detail)
-            for c in campaigns
-            if len({s.provider for s in c.senders.all()}) > 1
-        ]
-    )
+    if campaign_ids:
+        hooks.campaigns().provider_health_changed(provider=provider, healthy=healthy, campaign_ids=campaign_ids)
 
 
 def usable(pool: list) -> list:

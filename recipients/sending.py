@@ -1,4 +1,4 @@
-"""Single (transactional) sends: one SMS or MMS to one number, outside any campaign."""
+"""Single (transactional) sends: one SMS or MMS to one number, outside any campaign, by a person or the API."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ from collections.abc import Sequence
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.utils import timezone
 
-from campaigns.compose import compose_body, validate_media_urls
-from campaigns.encoding import MAX_BODY_CHARS, analyze
-from campaigns.models import Message
+from messaging.compose import compose_body, validate_media_urls
+from messaging.encoding import MAX_BODY_CHARS
+from messaging.models import Message
+from messaging.services import message_enqueue
 from recipients.models import ConsentStatus, Recipient
-from recipients.phone import InvalidNumber, normalize
+from smsportal.phone import InvalidNumber, normalize
 
 logger = logging.getLogger(__name__)
 
@@ -78,26 +78,15 @@ def message_send_single(
         recipient, _ = Recipient.objects.get_or_create(phone=phone)
         if recipient.consent_status == ConsentStatus.OPTED_OUT:
             raise ValidationError({"to": ["This number has opted out; it cannot be sent messages."]})
-        now = timezone.now()
-        message = Message.objects.create(
+        message = message_enqueue(
             kind=Message.Kind.SINGLE,
-            recipient=recipient,
+            recipient_id=recipient.pk,
             to=phone,
             sender=grant.number,
             provider=grant.provider,
             body=text,
             media_urls=media,
-            segments=analyze(text).segments or 1,
-            due_at=now,
-            enqueued_at=now,
             created_by=user,
         )
-        transaction.on_commit(lambda: _enqueue(message.pk))
     logger.info("single message %s queued by %s", message.pk, user.username)
     return message
-
-
-def _enqueue(message_id: int) -> None:
-    from campaigns.tasks import send_batch
-
-    send_batch.delay([message_id])

@@ -45,7 +45,7 @@ def compose_body(body: str, *, add_stop_footer: bool, smart_encoding: bool) -> s
     Line breaks are normalised to ``\\n`` (a browser sends ``\\r\\n``, which
     would cost two characters per line break). With ``smart_encoding``,
     Unicode look-alikes are replaced by GSM-7 characters (see
-    :func:`campaigns.encoding.smart_encode`). With ``add_stop_footer``,
+    :func:`messaging.encoding.smart_encode`). With ``add_stop_footer``,
     :data:`STOP_FOOTER` is appended on its own line unless the body already
     mentions the word STOP (any case); trailing whitespace of the body is
     dropped first.
@@ -147,7 +147,7 @@ def preview(
     """Render and compose ``body`` for one sample recipient and describe the result.
 
     Returns a dict with ``text`` (the final message), the
-    :class:`~campaigns.encoding.SegmentInfo` fields (``encoding``,
+    :class:`~messaging.encoding.SegmentInfo` fields (``encoding``,
     ``characters``, ``units``, ``segments``, ``per_segment_limit``,
     ``remaining_in_segment``), ``max_characters`` and ``errors`` (a list of
     human-readable messages; empty when the message can be sent). Template

@@ -5,8 +5,9 @@ HTTP calls:
 
 1. claim: ``pending`` rows of the batch (``FOR UPDATE SKIP LOCKED``) become
    ``claimed`` with a lease. A redelivered task finds nothing left to claim.
-2. prepare: bodies are rendered, consent, validity and quiet hours checked,
-   a sender picked (sticky within a pool, away from a failing provider).
+2. prepare: consent checked (the rule is the recipients app's); for campaign rows the
+   campaign renders bodies, checks validity and the send window, and picks a sender
+   (messaging.hooks: this module never imports the apps above it).
 3. per chunk: rows become ``sending`` just before their requests start, so a
    worker that dies leaves ``claimed`` rows (safe to send again) apart from
    ``sending`` ones (outcome unknown: settled by the provider's callback).
@@ -16,7 +17,6 @@ HTTP calls:
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import random
 import time
@@ -28,22 +28,21 @@ from functools import lru_cache
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
-from campaigns import failover
-from campaigns.bulk import bulk_set
-from campaigns.compose import compose_body
-from campaigns.encoding import analyze
-from campaigns.models import Campaign, Message, MessageStatus
-from campaigns.ratelimit import get_limiter
-from campaigns.scheduling import next_allowed
-from campaigns.templating import render
-from campaigns.transitions import move
+from accounts.models import AuthorizedSender
+from messaging import failover, hooks
+from messaging.bulk import bulk_set
+from messaging.encoding import analyze
+from messaging.hooks import CampaignOutcomes
+from messaging.models import Message, MessageStatus
+from messaging.optouts import RecentOptOuts
+from messaging.ratelimit import get_limiter
+from messaging.signals import recipients_refused
+from messaging.transitions import move
 from providers.backends import OutboundSMS, SendOutcome, get_backend
 from providers.errors import AuthenticationFailed, ConfigurationError, ProviderError, RecipientOptedOut
-from recipients.models import ConsentStatus, Recipient, template_context
-from recipients.optouts import RecentOptOuts
 
 logger = logging.getLogger(__name__)
 S = MessageStatus
@@ -62,7 +61,7 @@ class Row:
     sender: str
     provider: str
     consent: str | None
-    context: dict = field(default_factory=dict)
+    recipient: dict = field(default_factory=dict)  # first_name, last_name, attributes: for templates
     segments: int = 0
 
 
@@ -86,11 +85,10 @@ def send_batch(*, message_ids: Sequence[int]) -> BatchResult:
     if not rows:
         return result
     result.campaigns = {r.campaign_id for r in rows if r.campaign_id}
-    campaigns = {c.pk: c for c in Campaign.objects.filter(pk__in=result.campaigns).prefetch_related("senders")}
-    ready = _prepare(rows, campaigns, result)
-    chunks = list(_chunks(ready, campaigns))
+    ready = _prepare(rows, result)
+    chunks = list(_chunks(ready, result.campaigns))
     for i, chunk in enumerate(chunks):
-        if not _send_chunk(chunk, campaigns, result):
+        if not _send_chunk(chunk, result):
             _release([r.id for later in chunks[i + 1 :] for r in later], result)
             break
     return result
@@ -102,7 +100,7 @@ def _claim(message_ids: Sequence[int]) -> list[Row]:
         found = list(
             Message.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(pk__in=list(message_ids), status=S.PENDING, due_at__lte=now)
-            .filter(Q(campaign__isnull=True) | Q(campaign__status=Campaign.Status.SENDING))
+            .filter(hooks.campaigns().claimable())
             .values(
                 "pk",
                 "campaign_id",
@@ -127,12 +125,6 @@ def _claim(message_ids: Sequence[int]) -> list[Row]:
         )
     rows = []
     for r in found:
-        context = template_context(
-            attributes=r["recipient__attributes"],
-            first_name=r["recipient__first_name"],
-            last_name=r["recipient__last_name"],
-            phone=r["to"],
-        )
         rows.append(
             Row(
                 id=r["pk"],
@@ -146,54 +138,27 @@ def _claim(message_ids: Sequence[int]) -> list[Row]:
                 sender=r["sender"],
                 provider=r["provider"],
                 consent=r["recipient__consent_status"],
-                context=context,
+                recipient={
+                    "first_name": r["recipient__first_name"],
+                    "last_name": r["recipient__last_name"],
+                    "attributes": r["recipient__attributes"],
+                },
             )
         )
     return rows
 
 
-def consent_allows(kind: str, consent: str | None) -> bool:
-    """Who may receive what. Campaigns need an opt-in; a STOP reply goes to anyone."""
-    if kind == Message.Kind.REPLY:
-        return True
-    if kind == Message.Kind.CAMPAIGN:
-        return consent == ConsentStatus.OPTED_IN
-    return consent != ConsentStatus.OPTED_OUT
-
-
-def _prepare(rows: list[Row], campaigns: dict[int, Campaign], result: BatchResult) -> list[Row]:
+def _prepare(rows: list[Row], result: BatchResult) -> list[Row]:
     now = timezone.now()
-    ready: list[Row] = []
-    skipped: list[int] = []
-    expired: list[int] = []
-    deferred: list[dict] = []
-    pools = {
-        c.pk: failover.usable(sorted((s for s in c.senders.all() if s.is_active), key=lambda s: s.number))
-        for c in campaigns.values()
-    }
-    for row in rows:
-        campaign = campaigns.get(row.campaign_id) if row.campaign_id else None
-        if not consent_allows(row.kind, row.consent):
-            skipped.append(row.id)
-            continue
-        if campaign is not None:
-            if campaign.valid_until and now >= campaign.valid_until:
-                expired.append(row.id)
-                continue
-            if campaign.quiet_hours_start and campaign.quiet_hours_end:
-                opens = next_allowed(row.to, now, campaign.quiet_hours_start, campaign.quiet_hours_end)
-                if opens is not None:
-                    deferred.append({"id": row.id, "due_at": opens})
-                    continue
-            row.body = _compose(render(campaign.body, row.context), campaign.add_stop_footer, campaign.smart_encoding)
-            row.media_urls = list(campaign.media_urls or [])
-            sender = _pick_sender(pools[campaign.pk], row.recipient_id or row.id)
-            if sender is None:
-                skipped.append(row.id)
-                continue
-            row.sender, row.provider = sender.number, sender.provider
+    allowed = [r for r in rows if hooks.consent_allows(kind=r.kind, consent=r.consent)]
+    skipped = [r.id for r in rows if r not in allowed]
+    campaign_rows = [r for r in allowed if r.campaign_id]
+    verdict = hooks.campaigns().prepare(campaign_rows, now=now) if campaign_rows else hooks.Prepared()
+    skipped += verdict.skipped
+    held = {*verdict.skipped, *verdict.expired, *verdict.deferred}
+    ready = [r for r in allowed if r.id not in held]
+    for row in ready:
         row.segments = _segments(row.body)
-        ready.append(row)
     if skipped:
         moved = move(
             ids=skipped,
@@ -203,27 +168,24 @@ def _prepare(rows: list[Row], campaigns: dict[int, Campaign], result: BatchResul
             error_text="no consent or no sender",
         )
         result.skipped += len(moved)
-    if expired:
+    if verdict.expired:
         moved = move(
-            ids=expired,
+            ids=verdict.expired,
             to=S.EXPIRED,
             allowed_from=[S.CLAIMED],
             finished_at=now,
             error_text="validity period ended",
         )
         result.skipped += len(moved)
-    if deferred:
-        # Held for quiet hours: back to pending with a due time; beat dispatches it then.
-        bulk_set([{**d, "enqueued_at": None} for d in deferred], ["due_at", "enqueued_at"])
-        move(ids=[d["id"] for d in deferred], to=S.PENDING, allowed_from=[S.CLAIMED])
-        result.deferred += len(deferred)
+    if verdict.deferred:
+        # Outside the send window: back to pending with a due time; the sweeper dispatches it then.
+        bulk_set(
+            [{"id": i, "due_at": due, "enqueued_at": None} for i, due in verdict.deferred.items()],
+            ["due_at", "enqueued_at"],
+        )
+        move(ids=list(verdict.deferred), to=S.PENDING, allowed_from=[S.CLAIMED])
+        result.deferred += len(verdict.deferred)
     return ready
-
-
-@lru_cache(maxsize=4096)
-def _compose(text: str, add_stop_footer: bool, smart_encoding: bool) -> str:
-    # Most campaigns render to a handful of distinct texts: compose each once per process.
-    return compose_body(text, add_stop_footer=add_stop_footer, smart_encoding=smart_encoding)
 
 
 @lru_cache(maxsize=4096)
@@ -231,19 +193,11 @@ def _segments(text: str) -> int:
     return analyze(text).segments or 1
 
 
-def _pick_sender(pool, key: int):
-    """Sticky: the same recipient keeps the same number while the pool is unchanged."""
-    if not pool:
-        return None
-    digest = int.from_bytes(hashlib.blake2b(str(key).encode(), digest_size=4).digest(), "big")
-    return pool[digest % len(pool)]
-
-
-def _chunks(rows: list[Row], campaigns: dict[int, Campaign]):
+def _chunks(rows: list[Row], campaign_ids: set[int]):
     """Short chunks, so pause and opt-out act within a second and a crash leaves few outcomes unknown."""
     if not rows:
         return
-    rates = _number_rates(rows, campaigns)
+    rates = _number_rates(rows, campaign_ids)
     total_rate = sum(rates.get(sender, 0) for sender in {r.sender for r in rows})
     unlimited = any(rates.get(r.sender, 0) <= 0 for r in rows)
     # A quarter second of sending per chunk: rows become "sending" just before their requests.
@@ -252,28 +206,23 @@ def _chunks(rows: list[Row], campaigns: dict[int, Campaign]):
         yield rows[start : start + size]
 
 
-def _send_chunk(chunk: list[Row], campaigns: dict[int, Campaign], result: BatchResult) -> bool:
+def _send_chunk(chunk: list[Row], result: BatchResult) -> bool:
     """Send one chunk. Returns False when the rest of the batch must not be sent."""
     now = timezone.now()
     campaign_ids = {r.campaign_id for r in chunk if r.campaign_id}
-    halted = set(
-        Campaign.objects.filter(pk__in=campaign_ids)
-        .exclude(status=Campaign.Status.SENDING)
-        .values_list("pk", flat=True)
-    )
-    recipient_ids = [r.recipient_id for r in chunk if r.recipient_id]
+    halted = hooks.campaigns().halted(campaign_ids) if campaign_ids else set()
     # Opt-outs announced from here on are seen by the guard just before each request.
     watch = RecentOptOuts(since=time.time() - 2)
-    consent = (
-        dict(Recipient.objects.filter(pk__in=recipient_ids).values_list("pk", "consent_status"))
-        if recipient_ids
-        else {}
+    consent = dict(
+        Message.objects.filter(pk__in=[r.id for r in chunk if r.recipient_id]).values_list(
+            "pk", "recipient__consent_status"
+        )
     )
     go, release, skip = [], [], []
     for row in chunk:
         if row.campaign_id in halted:
             release.append(row.id)
-        elif row.recipient_id and not consent_allows(row.kind, consent.get(row.recipient_id)):
+        elif row.recipient_id and not hooks.consent_allows(kind=row.kind, consent=consent.get(row.id)):
             skip.append(row.id)
         else:
             go.append(row)
@@ -321,20 +270,18 @@ def _send_chunk(chunk: list[Row], campaigns: dict[int, Campaign], result: BatchR
         )
         for r in go
     ]
-    rates = _number_rates(go, campaigns)
+    rates = _number_rates(go, campaign_ids)
     guard = _send_guard(rates, {r.id: r.segments for r in go}, {r.id: r.kind for r in go}, watch)
     outcomes = get_backend().send_messages(outbound, guard=guard)
-    _record(go, outcomes, campaigns, result)
+    _record(go, outcomes, result)
     return not halted
 
 
-def _number_rates(rows: list[Row], campaigns: dict[int, Campaign]) -> dict[str, float]:
+def _number_rates(rows: list[Row], campaign_ids: set[int]) -> dict[str, float]:
     """Messages-per-second per sender number: the campaign's pool, else the number's grants."""
-    rates = {s.number: s.max_mps for c in campaigns.values() for s in c.senders.all()}
+    rates = hooks.campaigns().number_rates(campaign_ids) if campaign_ids else {}
     others = {r.sender for r in rows if r.sender not in rates}
     if others:
-        from accounts.models import AuthorizedSender
-
         for number, mps in AuthorizedSender.objects.filter(number__in=others, is_active=True).values_list(
             "number", "max_mps"
         ):
@@ -373,12 +320,7 @@ def backoff_seconds(attempt: int, retry_after: float | None = None) -> float:
     return max(delay, retry_after or 0)
 
 
-def _record(
-    rows: list[Row],
-    outcomes: list[SendOutcome],
-    campaigns: dict[int, Campaign],
-    result: BatchResult,
-) -> None:
+def _record(rows: list[Row], outcomes: list[SendOutcome], result: BatchResult) -> None:
     now = timezone.now()
     by_id = {r.id: r for r in rows}
     accepted: list[dict] = []
@@ -457,45 +399,29 @@ def _record(
     if released:
         result.released += len(move(ids=released, to=S.PENDING, allowed_from=[S.SENDING, S.CLAIMED], enqueued_at=None))
         Message.objects.filter(pk__in=released, attempts__gt=0).update(attempts=F("attempts") - 1)
-    for recipient in Recipient.objects.filter(pk__in=opted_out):
-        from recipients.services import recipient_opt_out
-
-        recipient_opt_out(
-            recipient=recipient,
-            channel="provider",
-            evidence="The provider refused a send: the recipient had replied STOP (Plivo error 200).",
-            actor_description="provider",
+    if opted_out:
+        recipients_refused.send(
+            sender=Message,
+            recipient_ids=opted_out,
+            evidence="The provider refused a send: the recipient had opted out with the carrier.",
         )
-    for campaign_id, reason in auth_failed.items():
-        from campaigns.services import campaign_auto_pause
-
-        campaign_auto_pause(campaign_id=campaign_id, reason=reason)
+    campaign_ids = sorted({r.campaign_id for r in rows if r.campaign_id})
     for provider, (ok, bad) in stats.items():
-        failover.record(provider=provider, ok=ok, failed=bad, campaigns=list(campaigns.values()))
-    for campaign in campaigns.values():
-        ok = sum(1 for a in accepted if by_id[a["id"]].campaign_id == campaign.pk)
-        bad = sum(len([i for i in ids if by_id[i].campaign_id == campaign.pk]) for ids in failures.values())
-        bad += sum(1 for r in retries if by_id[r["id"]].campaign_id == campaign.pk)
-        _watch_failure_rate(campaign, ok, bad)
+        failover.record(provider=provider, ok=ok, failed=bad, campaign_ids=campaign_ids)
+    if campaign_ids:
+        failed_ids = {i for ids in failures.values() for i in ids} | {r["id"] for r in retries}
+        accepted_ids = {a["id"] for a in accepted}
+        hooks.campaigns().after_outcomes(
+            [
+                CampaignOutcomes(
+                    campaign_id=campaign_id,
+                    accepted=sum(1 for i in accepted_ids if by_id[i].campaign_id == campaign_id),
+                    failed=sum(1 for i in failed_ids if by_id[i].campaign_id == campaign_id),
+                    pause_reason=auth_failed.get(campaign_id, ""),
+                )
+                for campaign_id in campaign_ids
+            ]
+        )
 
 
-def _watch_failure_rate(campaign: Campaign, ok: int, bad: int) -> None:
-    """Auto-pause a campaign whose recent sends mostly fail."""
-    from django.core.cache import cache
-
-    if ok + bad == 0:
-        return
-    key = f"campaign:{campaign.pk}:recent"
-    window = cache.get(key) or [0, 0]
-    window = [window[0] * 0.9 + ok, window[1] * 0.9 + bad]  # a decaying window of recent sends
-    cache.set(key, window, timeout=3600)
-    total = window[0] + window[1]
-    if total >= settings.SMS_AUTO_PAUSE_MIN_SENDS and window[1] / total > settings.SMS_AUTO_PAUSE_FAILURE_RATE:
-        from campaigns.services import campaign_auto_pause
-
-        rate = round(100 * window[1] / total)
-        campaign_auto_pause(campaign_id=campaign.pk, reason=f"{rate}% of recent sends failed")
-        cache.delete(key)
-
-
-__all__ = ["BatchResult", "backoff_seconds", "consent_allows", "send_batch"]
+__all__ = ["BatchResult", "Row", "backoff_seconds", "send_batch"]

@@ -1,0 +1,128 @@
+"""A campaign's part in the send path: the answers messaging.hooks.CampaignSending asks for.
+
+Registered in ``CampaignsConfig.ready``. The engine claims and sends rows; a campaign
+decides what each row says and from which number, when it may go out (validity,
+the recipients' local send window), and what follows from outcomes (counters,
+auto-pause, failover events, the next batches).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from functools import lru_cache
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import Q
+
+from accounts.models import AuthorizedSender
+from campaigns import counters, dispatch, services
+from campaigns.models import Campaign, CampaignEvent
+from messaging import failover
+from messaging.compose import compose_body
+from messaging.engine import Row
+from messaging.hooks import CampaignOutcomes, Prepared
+from messaging.scheduling import next_allowed
+from messaging.templating import render
+from recipients.models import template_context
+
+
+class CampaignSending:
+    def claimable(self) -> Q:
+        return Q(campaign__isnull=True) | Q(campaign__status=Campaign.Status.SENDING)
+
+    def prepare(self, rows: Sequence[Row], *, now: datetime) -> Prepared:
+        campaigns = {
+            c.pk: c for c in Campaign.objects.filter(pk__in={r.campaign_id for r in rows}).prefetch_related("senders")
+        }
+        pools = {
+            c.pk: failover.usable(sorted((s for s in c.senders.all() if s.is_active), key=lambda s: s.number))
+            for c in campaigns.values()
+        }
+        verdict = Prepared()
+        for row in rows:
+            campaign = campaigns[row.campaign_id]  # type: ignore[index]
+            if campaign.valid_until and now >= campaign.valid_until:
+                verdict.expired.append(row.id)
+                continue
+            if campaign.send_window_start and campaign.send_window_end:
+                opens = next_allowed(row.to, now, campaign.send_window_start, campaign.send_window_end)
+                if opens is not None:
+                    verdict.deferred[row.id] = opens
+                    continue
+            context = template_context(phone=row.to, **row.recipient)
+            row.body = _compose(render(campaign.body, context), campaign.add_stop_footer, campaign.smart_encoding)
+            row.media_urls = list(campaign.media_urls or [])
+            sender = _pick_sender(pools[campaign.pk], row.recipient_id or row.id)
+            if sender is None:
+                verdict.skipped.append(row.id)
+                continue
+            row.sender, row.provider = sender.number, sender.provider
+        return verdict
+
+    def halted(self, campaign_ids: Iterable[int]) -> set[int]:
+        return set(
+            Campaign.objects.filter(pk__in=list(campaign_ids))
+            .exclude(status=Campaign.Status.SENDING)
+            .values_list("pk", flat=True)
+        )
+
+    def number_rates(self, campaign_ids: Iterable[int]) -> dict[str, float]:
+        return dict(AuthorizedSender.objects.filter(campaigns__in=list(campaign_ids)).values_list("number", "max_mps"))
+
+    def record_transitions(self, moves: Iterable[tuple[int | None, str, str]]) -> None:
+        counters.record_transitions(moves)
+
+    def after_outcomes(self, outcomes: Sequence[CampaignOutcomes]) -> None:
+        for outcome in outcomes:
+            if outcome.pause_reason:
+                # Every send would fail the same way: pause rather than burn through the list.
+                services.campaign_auto_pause(campaign_id=outcome.campaign_id, reason=outcome.pause_reason)
+            else:
+                _watch_failure_rate(outcome.campaign_id, outcome.accepted, outcome.failed)
+
+    def provider_health_changed(self, *, provider: str, healthy: bool, campaign_ids: Iterable[int]) -> None:
+        detail = (
+            f"{provider} {'recovered: sends drift back' if healthy else 'is failing: sends move to the other provider'}"
+        )
+        mixed = [
+            c
+            for c in Campaign.objects.filter(pk__in=list(campaign_ids)).prefetch_related("senders")
+            if len({s.provider for s in c.senders.all()}) > 1
+        ]
+        CampaignEvent.objects.bulk_create([CampaignEvent(campaign=c, kind="failover", detail=detail) for c in mixed])
+
+    def after_batch(self, campaign_ids: Iterable[int]) -> None:
+        for campaign_id in campaign_ids:
+            dispatch.dispatch(campaign_id=campaign_id)
+
+
+@lru_cache(maxsize=4096)
+def _compose(text: str, add_stop_footer: bool, smart_encoding: bool) -> str:
+    # Most campaigns render to a handful of distinct texts: compose each once per process.
+    return compose_body(text, add_stop_footer=add_stop_footer, smart_encoding=smart_encoding)
+
+
+def _pick_sender(pool: list[AuthorizedSender], key: int) -> AuthorizedSender | None:
+    """Sticky: the same recipient keeps the same number while the pool is unchanged."""
+    if not pool:
+        return None
+    digest = int.from_bytes(hashlib.blake2b(str(key).encode(), digest_size=4).digest(), "big")
+    return pool[digest % len(pool)]
+
+
+def _watch_failure_rate(campaign_id: int, ok: int, bad: int) -> None:
+    """Auto-pause a campaign whose recent sends mostly fail."""
+    if ok + bad == 0:
+        return
+    key = f"campaign:{campaign_id}:recent"
+    window = cache.get(key) or [0, 0]
+    window = [window[0] * 0.9 + ok, window[1] * 0.9 + bad]  # a decaying window of recent sends
+    cache.set(key, window, timeout=3600)
+    total = window[0] + window[1]
+    if total >= settings.SMS_AUTO_PAUSE_MIN_SENDS and window[1] / total > settings.SMS_AUTO_PAUSE_FAILURE_RATE:
+        rate = round(100 * window[1] / total)
+        services.campaign_auto_pause(campaign_id=campaign_id, reason=f"{rate}% of recent sends failed")
+        cache.delete(key)

@@ -1,0 +1,104 @@
+"""What the send path asks of the apps above it. They register answers in their AppConfig.ready().
+
+``messaging`` sits below ``recipients`` and ``campaigns``: they import it, never the
+reverse. Yet sending needs answers only they have:
+
+- **consent** (recipients): may a person with this consent status get this kind of message?
+- **campaigns**: which campaign rows may be claimed now, what each says and from which
+  number, which campaigns stopped mid-batch, and what follows from outcomes (counters,
+  auto-pause, failover events, the next batches).
+
+Like Django's signals, this keeps the dependency one way without function-level imports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
+
+from django.core.exceptions import ImproperlyConfigured
+from django.db.models import Q
+
+if TYPE_CHECKING:
+    from messaging.engine import Row
+
+
+class ConsentRule(Protocol):
+    def __call__(self, *, kind: str, consent: str | None) -> bool: ...
+
+
+@dataclass
+class Prepared:
+    """The campaign's verdict on claimed rows: the rest are ready (body, sender and provider set)."""
+
+    skipped: list[int] = field(default_factory=list)
+    expired: list[int] = field(default_factory=list)
+    deferred: dict[int, datetime] = field(default_factory=dict)  # id -> when the send window opens
+
+
+@dataclass(frozen=True)
+class CampaignOutcomes:
+    campaign_id: int
+    accepted: int
+    failed: int  # failed for good or waiting for a retry
+    pause_reason: str = ""  # set when every send would fail alike (the provider refused our credentials)
+
+
+class CampaignSending(Protocol):
+    def claimable(self) -> Q:
+        """Messages a worker may claim now: one-offs, and rows of campaigns that are sending."""
+        ...
+
+    def prepare(self, rows: Sequence[Row], *, now: datetime) -> Prepared:
+        """Render bodies and choose senders for campaign rows, in place; say which wait or drop."""
+        ...
+
+    def halted(self, campaign_ids: Iterable[int]) -> set[int]:
+        """Those of the campaigns that stopped sending (paused, cancelled) since the claim."""
+        ...
+
+    def number_rates(self, campaign_ids: Iterable[int]) -> dict[str, float]:
+        """Messages per second per sender number of the campaigns' pools."""
+        ...
+
+    def record_transitions(self, moves: Iterable[tuple[int | None, str, str]]) -> None:
+        """``(campaign_id, old_status, new_status)`` in the same transaction as the move (counters)."""
+        ...
+
+    def after_outcomes(self, outcomes: Sequence[CampaignOutcomes]) -> None:
+        """Sends were recorded: auto-pause a campaign that fails too much or cannot use its provider."""
+        ...
+
+    def provider_health_changed(self, *, provider: str, healthy: bool, campaign_ids: Iterable[int]) -> None:
+        """Failover moved traffic away from (or back to) a provider: tell the campaigns' history."""
+        ...
+
+    def after_batch(self, campaign_ids: Iterable[int]) -> None:
+        """A batch finished: queue the campaigns' next batches."""
+        ...
+
+
+_registered: dict[str, object] = {}
+
+
+def register(*, consent_rule: ConsentRule | None = None, campaigns: CampaignSending | None = None) -> None:
+    if consent_rule is not None:
+        _registered["consent_rule"] = consent_rule
+    if campaigns is not None:
+        _registered["campaigns"] = campaigns
+
+
+def consent_allows(*, kind: str, consent: str | None) -> bool:
+    rule = _registered.get("consent_rule")
+    if rule is None:
+        raise ImproperlyConfigured("No consent rule is registered: is the recipients app installed?")
+    return rule(kind=kind, consent=consent)  # type: ignore[operator]
+
+
+def campaigns() -> CampaignSending:
+    registered = _registered.get("campaigns")
+    if registered is None:
+        raise ImproperlyConfigured("No campaign sending hooks are registered: is the campaigns app installed?")
+    return registered  # type: ignore[return-value]

@@ -1,0 +1,127 @@
+"""Outbound messages: every SMS or MMS the portal sends, and its status lifecycle."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class MessageStatus(models.TextChoices):
+    """Outbound message lifecycle. Status only moves forward, except the two retries.
+
+    ::
+
+        pending --claim--> claimed --request starts--> sending --accepted--> queued --> sent --> delivered
+                                                                                             \\-> undelivered | failed
+        sending --transient error--> pending (due_at = backoff; attempts + 1)   [retry]
+        sending --permanent error--> failed
+        sending --worker died--> unknown --provider callback--> queued/sent/delivered/... (never resent)
+        claimed --worker died--> pending (the request never started)
+        pending|claimed --opted out at claim--> skipped;  --campaign cancelled--> cancelled
+        pending --valid_until passed--> expired
+        failed (transient reason) --retry failed--> pending
+    """
+
+    PENDING = "pending", "Waiting"
+    CLAIMED = "claimed", "Claimed"
+    SENDING = "sending", "Sending"
+    UNKNOWN = "unknown", "Outcome unknown"
+    QUEUED = "queued", "Queued at provider"
+    SENT = "sent", "Sent"
+    DELIVERED = "delivered", "Delivered"
+    UNDELIVERED = "undelivered", "Undelivered"
+    FAILED = "failed", "Failed"
+    SKIPPED = "skipped", "Skipped (no consent)"
+    CANCELLED = "cancelled", "Cancelled"
+    EXPIRED = "expired", "Expired"
+
+
+FINAL_STATUSES = frozenset(
+    {
+        MessageStatus.DELIVERED,
+        MessageStatus.UNDELIVERED,
+        MessageStatus.FAILED,
+        MessageStatus.SKIPPED,
+        MessageStatus.CANCELLED,
+        MessageStatus.EXPIRED,
+    }
+)
+NOT_FINAL_STATUSES = frozenset(set(MessageStatus) - FINAL_STATUSES)
+
+
+class Message(models.Model):
+    """One outbound SMS/MMS, whoever asked for it: a campaign, a person (single send), a keyword reply,
+    an opt-in confirmation or the relay. ``message_enqueue`` is the only way one is created.
+
+    ``(campaign, recipient)`` is unique in the database: the row is the
+    idempotency key, so no retry, race or redelivered task makes a second one.
+    """
+
+    class Kind(models.TextChoices):
+        CAMPAIGN = "campaign", "Campaign"
+        SINGLE = "single", "Single send"
+        REPLY = "reply", "Keyword reply"
+        CONFIRMATION = "confirmation", "Opt-in confirmation"
+        RELAY = "relay", "Relay"
+
+    campaign = models.ForeignKey(
+        "campaigns.Campaign", null=True, blank=True, on_delete=models.CASCADE, related_name="messages"
+    )
+    recipient = models.ForeignKey(
+        "recipients.Recipient",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="messages",
+    )
+    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.CAMPAIGN)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    to = models.CharField(max_length=16)
+    sender = models.CharField(max_length=16, blank=True, help_text="Chosen when claimed")
+    provider = models.CharField(max_length=20, blank=True)
+    body = models.TextField(blank=True, help_text="Rendered when claimed")
+    media_urls = models.JSONField(default=list, blank=True)
+    segments = models.PositiveSmallIntegerField(default=0)
+    status = models.CharField(max_length=12, choices=MessageStatus.choices, default=MessageStatus.PENDING)
+    provider_message_id = models.CharField(max_length=100, blank=True)
+    error_code = models.CharField(max_length=20, blank=True)
+    error_text = models.CharField(max_length=255, blank=True)
+    error_permanent = models.BooleanField(null=True, blank=True, help_text="Kind of the last error")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    due_at = models.DateTimeField(default=timezone.now, help_text="Not before this time")
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True, help_text="Accepted by the provider")
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "recipient"], name="unique_campaign_recipient"),
+        ]
+        indexes = [
+            models.Index(fields=["campaign", "status"], name="message_campaign_status"),
+            models.Index(
+                fields=["status", "due_at"],
+                name="message_open",
+                condition=Q(status__in=["pending", "claimed", "sending", "unknown"]),
+            ),
+            models.Index(
+                fields=["campaign", "due_at", "id"],
+                name="message_undispatched",
+                condition=Q(status="pending", enqueued_at__isnull=True),
+            ),
+            models.Index(
+                fields=["campaign"],
+                name="message_dispatched",
+                condition=Q(status="pending", enqueued_at__isnull=False),
+            ),
+            models.Index(fields=["provider_message_id"], name="message_provider_id"),
+            models.Index(fields=["recipient", "sender"], name="message_recipient_sender"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Message {self.pk} to {self.to} ({self.status})"

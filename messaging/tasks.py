@@ -1,0 +1,27 @@
+"""Celery tasks of the send path: thin wrappers around the engine and the sweeper."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.core.cache import cache
+
+from messaging import engine, hooks, sweeper
+
+
+@shared_task(name="messaging.send_batch", ignore_result=True, acks_late=True)
+def send_batch(message_ids: list[int]) -> dict:
+    result = engine.send_batch(message_ids=message_ids)
+    if result.campaigns:
+        hooks.campaigns().after_batch(sorted(result.campaigns))
+    return {"claimed": result.claimed, "accepted": result.accepted}
+
+
+@shared_task(name="messaging.sweep", ignore_result=True)
+def sweep() -> None:
+    """Repair what crashes leave behind (leases, lost tasks, outcomes never reported)."""
+    if not cache.add("lock:messaging-sweep", 1, timeout=30):
+        return  # an overlapping run is skipped, not queued
+    try:
+        sweeper.run()
+    finally:
+        cache.delete("lock:messaging-sweep")
