@@ -40,7 +40,7 @@ def _free_port() -> int:
 def _signed_requests(base: str, count: int) -> list[tuple[str, bytes, dict]]:
     from urllib.parse import urlencode
 
-    from providers.fake import plivo_signature_headers
+    from devtools.fake_provider import plivo_signature_headers
 
     out = []
     for i in range(count):

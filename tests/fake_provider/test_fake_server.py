@@ -1,4 +1,4 @@
-"""Tests of the fake SMS provider (providers/fake), over real HTTP. No Django needed."""
+"""Tests of the fake SMS provider (devtools/fake_provider), over real HTTP. No Django needed."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ import pytest
 from aiohttp import web
 from plivo.utils.signature_v3 import validate_v3_signature
 
-from providers.fake import FakeProvider, plivo_v3_signature, run_in_subprocess
-from providers.fake.server import FakeConfig, sms_units
+from devtools.fake_provider import FakeProvider, plivo_v3_signature, run_in_subprocess
+from devtools.fake_provider.server import FakeConfig, sms_units
 
 pytestmark = []
 

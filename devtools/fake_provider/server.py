@@ -8,8 +8,8 @@ Two ways to run it:
 * in-process, from sync test code: ``FakeProvider(**config).start()`` runs the server in
   a background thread with its own event loop on 127.0.0.1 and an ephemeral port;
 * in an asyncio program: ``await FakeProviderServer(**config).start()``;
-* as a separate process: ``python -m providers.fake`` or
-  :func:`providers.fake.client.run_in_subprocess`.
+* as a separate process: ``python -m devtools.fake_provider`` or
+  :func:`devtools.fake_provider.client.run_in_subprocess`.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from urllib.parse import parse_qs, quote_plus, urlsplit
 import aiohttp
 from aiohttp import web
 
-log = logging.getLogger("providers.fake")
+log = logging.getLogger("devtools.fake_provider")
 
 PLIVO = "plivo"
 FLOWROUTE = "flowroute"

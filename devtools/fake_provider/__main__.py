@@ -1,4 +1,4 @@
-"""``python -m providers.fake [--port 8025] [--latency-ms 50] ...``
+"""``python -m devtools.fake_provider [--port 8025] [--latency-ms 50] ...``
 
 Every FakeConfig key is a flag (``rate_5xx`` -> ``--rate-5xx``); dict/list keys take
 JSON. ``--config-json '{...}'`` sets several keys at once (flags win over it).
@@ -25,7 +25,7 @@ _OPTIONAL_RATES = ("duplicate_callbacks", "out_of_order", "early_callback")
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m providers.fake",
+        prog="python -m devtools.fake_provider",
         description="Fake Plivo + Flowroute SMS/MMS provider (aiohttp).",
     )
     p.add_argument("--host", default="127.0.0.1")
