@@ -1,6 +1,7 @@
 """Fake Plivo + Flowroute SMS/MMS provider for tests, the local run and benchmarks.
 
-Standalone: imports neither Django nor anything else from the project.
+A dev/test tool: the product never imports it. It never imports Django either; from the
+project it uses only the pure-Python segment counting of :mod:`campaigns.encoding`.
 """
 
 from .client import FakeProviderClient, FakeProviderError, SubprocessFakeProvider, run_in_subprocess

@@ -763,6 +763,9 @@ def test_sms_units():
     assert sms_units("é" * 160) == 1  # é is GSM-7
     assert sms_units("ā" * 70) == 1
     assert sms_units("ā" * 71) == 2
+    assert sms_units("") == 1  # Plivo bills an empty MMS text as one unit
+    # campaigns.encoding's rule: an escape pair is never split across parts
+    assert sms_units("a" * 152 + "€" + "a" * 152) == 3
 
 
 def test_run_in_subprocess():
