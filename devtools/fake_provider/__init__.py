@@ -5,15 +5,10 @@ project it uses only the pure-Python segment counting of :mod:`campaigns.encodin
 """
 
 from .client import FakeProviderClient, FakeProviderError, SubprocessFakeProvider, run_in_subprocess
-from .server import (
-    FakeConfig,
-    FakeProvider,
-    FakeProviderServer,
-    plivo_signature_headers,
-    plivo_v2_signature,
-    plivo_v3_signature,
-    sms_units,
-)
+from .plivo import plivo_signature_headers, plivo_v2_signature, plivo_v3_signature, sms_units
+from .registry import FakeConfig
+from .server import FakeProviderServer
+from .threaded import FakeProvider
 
 __all__ = [
     "FakeConfig",

@@ -31,7 +31,7 @@ class FakeProviderError(RuntimeError):
 
 class FakeProviderClient:
     """Control/inspection API of a running fake provider (same method names as
-    :class:`devtools.fake_provider.server.FakeProvider`)."""
+    :class:`devtools.fake_provider.threaded.FakeProvider`)."""
 
     def __init__(self, url: str, timeout: float = 60.0):
         if not url.startswith(("http://", "https://")):

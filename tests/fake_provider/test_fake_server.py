@@ -16,8 +16,8 @@ import pytest
 from aiohttp import web
 from plivo.utils.signature_v3 import validate_v3_signature
 
-from devtools.fake_provider import FakeProvider, plivo_v3_signature, run_in_subprocess
-from devtools.fake_provider.server import FakeConfig, sms_units
+from devtools.fake_provider import FakeConfig, FakeProvider, plivo_v3_signature, run_in_subprocess
+from devtools.fake_provider.plivo import sms_units
 
 pytestmark = []
 

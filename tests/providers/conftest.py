@@ -6,7 +6,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from devtools.fake_provider.server import plivo_signature_headers
+from devtools.fake_provider.plivo import plivo_signature_headers
 from providers.backends.base import OutboundSMS
 
 PLIVO_TOKEN = "fake-plivo-auth-token"
