@@ -145,7 +145,7 @@ def bare_ceiling(send_url: str, count: int, concurrency: int = 256) -> list[dict
 
 
 def run(args) -> dict:
-    from providers.fake import run_in_subprocess
+    from devtools.fake_provider import run_in_subprocess
 
     n, latency = args.n, args.latency_ms
     name = args.name or f"fanout_{n}_{int(latency)}ms"

@@ -46,7 +46,7 @@ FAULTS = {"rate_5xx": 0.05, "rate_429": 0.02, "retry_after": 1, "rate_timeout": 
 
 
 def run(args) -> dict:
-    from providers.fake import run_in_subprocess
+    from devtools.fake_provider import run_in_subprocess
 
     n = args.n
     name = args.name or "soak"

@@ -39,7 +39,7 @@ def add_arguments(p) -> None:
 def _signed_requests(base: str, count: int) -> list[tuple[str, bytes, dict]]:
     from urllib.parse import urlencode
 
-    from providers.fake import plivo_signature_headers
+    from devtools.fake_provider import plivo_signature_headers
 
     out = []
     for i in range(count):

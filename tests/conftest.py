@@ -118,7 +118,7 @@ def make_campaign(db):
 @pytest.fixture
 def fake_provider():
     """The fake provider on loopback, in this process (a background thread)."""
-    from providers.fake.server import FakeProvider
+    from devtools.fake_provider import FakeProvider
 
     server = FakeProvider()
     server.start()

@@ -6,8 +6,8 @@ from urllib.parse import urlencode
 
 import pytest
 
+from devtools.fake_provider.plivo import plivo_signature_headers
 from providers.backends.base import OutboundSMS
-from providers.fake.server import plivo_signature_headers
 
 PLIVO_TOKEN = "fake-plivo-auth-token"
 

@@ -9,7 +9,7 @@ import pytest
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 
-from providers.fake import plivo_signature_headers
+from devtools.fake_provider import plivo_signature_headers
 from providers.models import ProviderEvent
 from providers.webhooks.wsgi import WebhookHandler, WebhookRouter, webhook_middleware
 from tests.providers.conftest import PLIVO_TOKEN

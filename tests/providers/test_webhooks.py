@@ -82,7 +82,7 @@ def test_a_plivo_failure_keeps_the_error_code(client):
 
 def test_plivo_v2_alone_is_accepted(client):
     params = plivo_status()
-    from providers.fake.server import plivo_v2_signature
+    from devtools.fake_provider.plivo import plivo_v2_signature
 
     headers = {
         "X-Plivo-Signature-V2": plivo_v2_signature("https://sms.example.com" + STATUS_PATH, "777", PLIVO_TOKEN),
@@ -94,7 +94,7 @@ def test_plivo_v2_alone_is_accepted(client):
 
 
 def test_the_main_account_v3_header_is_accepted(client):
-    from providers.fake.server import plivo_v3_signature
+    from devtools.fake_provider.plivo import plivo_v3_signature
 
     params = plivo_status()
     sig = plivo_v3_signature("POST", "https://sms.example.com" + STATUS_PATH, "5", PLIVO_TOKEN, params)
@@ -121,7 +121,7 @@ def test_forged_plivo_callbacks_are_refused_and_change_nothing(client, forge):
     elif forge == "wrong token":
         response = signed_plivo_post(client, STATUS_PATH, params, token="not-our-token")
     elif forge == "tampered body":
-        from providers.fake.server import plivo_signature_headers
+        from devtools.fake_provider.plivo import plivo_signature_headers
 
         # The V2 header stays: it signs only the URL and must not rescue a body the V3 signature does not match.
         headers = plivo_signature_headers("POST", "https://sms.example.com" + STATUS_PATH, params, PLIVO_TOKEN)
@@ -129,7 +129,7 @@ def test_forged_plivo_callbacks_are_refused_and_change_nothing(client, forge):
     elif forge == "signed for the Host header, not the public URL":
         response = signed_plivo_post(client, STATUS_PATH, params, base="http://testserver")
     else:
-        from providers.fake.server import plivo_signature_headers
+        from devtools.fake_provider.plivo import plivo_signature_headers
 
         headers = plivo_signature_headers(
             "POST", "https://sms.example.com/webhooks/plivo/status/41/", params, PLIVO_TOKEN

@@ -1,4 +1,4 @@
-"""``python -m providers.fake [--port 8025] [--latency-ms 50] ...``
+"""``python -m devtools.fake_provider [--port 8025] [--latency-ms 50] ...``
 
 Every FakeConfig key is a flag (``rate_5xx`` -> ``--rate-5xx``); dict/list keys take
 JSON. ``--config-json '{...}'`` sets several keys at once (flags win over it).
@@ -18,14 +18,16 @@ import sys
 from typing import Any
 
 from .client import URL_LINE_PREFIX
-from .server import _RATE_FIELDS, FakeConfig, FakeProviderServer, new_event_loop
+from .registry import FakeConfig
+from .server import FakeProviderServer
+from .threaded import new_event_loop
 
 _OPTIONAL_RATES = ("duplicate_callbacks", "out_of_order", "early_callback")
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m providers.fake",
+        prog="python -m devtools.fake_provider",
         description="Fake Plivo + Flowroute SMS/MMS provider (aiohttp).",
     )
     p.add_argument("--host", default="127.0.0.1")
@@ -33,13 +35,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config-json", default=None, help="JSON object of config keys")
     p.add_argument("--log-level", default="WARNING")
     defaults = FakeConfig()
+    rate_fields = FakeConfig.rate_fields()
     for f in dataclasses.fields(FakeConfig):
         flag = "--" + f.name.replace("_", "-")
         default = getattr(defaults, f.name)
         kw: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS}
         if f.name in _OPTIONAL_RATES:
             kw.update(type=float, nargs="?", const=1.0, help=f"rate 0..1, bare flag = 1 ({default})")
-        elif f.name in _RATE_FIELDS:
+        elif f.name in rate_fields:
             kw.update(type=float, help=f"rate 0..1 (default {default})")
         elif isinstance(default, bool):
             kw.update(action=argparse.BooleanOptionalAction, help=f"(default {default})")

@@ -16,7 +16,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-# the directory that holds the ``providers`` package
+# the directory that holds the ``devtools`` package
 _ROOT = str(Path(__file__).resolve().parents[2])
 
 URL_LINE_PREFIX = "FAKE_PROVIDER_URL="
@@ -31,7 +31,7 @@ class FakeProviderError(RuntimeError):
 
 class FakeProviderClient:
     """Control/inspection API of a running fake provider (same method names as
-    :class:`providers.fake.server.FakeProvider`)."""
+    :class:`devtools.fake_provider.threaded.FakeProvider`)."""
 
     def __init__(self, url: str, timeout: float = 60.0):
         if not url.startswith(("http://", "https://")):
@@ -143,7 +143,7 @@ class FakeProviderClient:
 
 
 class SubprocessFakeProvider(FakeProviderClient):
-    """A fake provider running as a child process (``python -m providers.fake``)."""
+    """A fake provider running as a child process (``python -m devtools.fake_provider``)."""
 
     def __init__(self, proc: subprocess.Popen, url: str):
         super().__init__(url)
@@ -186,7 +186,7 @@ def run_in_subprocess(
     extra_args: list[str] | None = None,
     **kw: Any,
 ) -> SubprocessFakeProvider:
-    """Start ``python -m providers.fake`` on a free port and wait until it answers.
+    """Start ``python -m devtools.fake_provider`` on a free port and wait until it answers.
 
     Config comes from ``config`` and/or keyword arguments (FakeConfig keys).
     """
@@ -195,7 +195,7 @@ def run_in_subprocess(
     cmd = [
         python or sys.executable,
         "-m",
-        "providers.fake",
+        "devtools.fake_provider",
         "--host",
         host,
         "--port",
