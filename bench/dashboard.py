@@ -51,7 +51,7 @@ def seed(n: int):
         cases.append(f"WHEN x < {edge:.4f} THEN '{status}'")
     with connection.cursor() as cur:
         cur.execute(
-            'INSERT INTO campaigns_message (campaign_id, recipient_id, kind, "to", sender, provider, body, media_urls, '
+            'INSERT INTO messaging_message (campaign_id, recipient_id, kind, "to", sender, provider, body, media_urls, '
             "segments, status, provider_message_id, error_code, error_text, attempts, created_at, due_at, sent_at, "
             "finished_at) "
             "SELECT %s, r.id, 'campaign', r.phone, '+14155550100', 'plivo', 'Hi ' || r.first_name, '[]'::jsonb, 1, "
@@ -62,7 +62,7 @@ def seed(n: int):
             [campaign.pk],
         )
         cur.execute(
-            "SELECT status, count(*) FROM campaigns_message WHERE campaign_id = %s GROUP BY status", [campaign.pk]
+            "SELECT status, count(*) FROM messaging_message WHERE campaign_id = %s GROUP BY status", [campaign.pk]
         )
         by_status = dict(cur.fetchall())
         buckets: dict[str, int] = {}
@@ -73,7 +73,7 @@ def seed(n: int):
                 "INSERT INTO campaigns_campaigncounter (campaign_id, bucket, count) VALUES (%s, %s, %s)",
                 [campaign.pk, bucket, count],
             )
-        cur.execute("VACUUM ANALYZE campaigns_message") if False else cur.execute("ANALYZE campaigns_message")
+        cur.execute("VACUUM ANALYZE messaging_message") if False else cur.execute("ANALYZE messaging_message")
     session = SessionStore()
     session[SESSION_KEY] = str(admin.pk)
     session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
