@@ -463,7 +463,7 @@ def _record(
         recipient_opt_out(
             recipient=recipient,
             channel="provider",
-            evidence="The provider refused a send: the recipient had replied STOP (Plivo error 200).",
+            evidence="The provider refused a send: the recipient had opted out there (replied STOP).",
             actor_description="provider",
         )
     for campaign_id, reason in auth_failed.items():

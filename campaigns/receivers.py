@@ -69,15 +69,9 @@ def apply_events(events: list[StatusEvent]) -> None:
     _opt_out_stopped(events)
 
 
-# Plivo reports a send to someone who replied STOP as failed with error 200.
-_OPTED_OUT_CODES = {("plivo", "200")}
-
-
 def _opt_out_stopped(events: list[StatusEvent]) -> None:
     """Opt out the recipients whose message failed because they had opted out at the provider."""
-    refs = [
-        int(e.message_ref) for e in events if (e.provider, e.error_code) in _OPTED_OUT_CODES and e.message_ref.isdigit()
-    ]
+    refs = [int(e.message_ref) for e in events if e.recipient_opted_out and e.message_ref.isdigit()]
     if not refs:
         return
     from recipients.models import Recipient
@@ -88,6 +82,6 @@ def _opt_out_stopped(events: list[StatusEvent]) -> None:
         recipient_opt_out(
             recipient=recipient,
             channel="provider",
-            evidence="The provider reported a message as refused: the recipient had replied STOP (Plivo error 200).",
+            evidence="The provider reported a message as refused: the recipient had opted out there (replied STOP).",
             actor_description="provider",
         )
