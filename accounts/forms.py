@@ -7,13 +7,14 @@ from datetime import datetime, time
 from django import forms
 from django.utils import timezone
 
-from accounts.models import Provider, User
+from accounts.models import User
+from providers import registry as sms_providers
 
 
 class SenderForm(forms.Form):
     user = forms.ModelChoiceField(queryset=User.objects.filter(is_active=True).order_by("username"))
     number = forms.CharField(max_length=32, help_text="E.164 preferred, e.g. +14155550100")
-    provider = forms.ChoiceField(choices=Provider.choices)
+    provider = forms.ChoiceField(choices=sms_providers.choices)
     label = forms.CharField(max_length=100, required=False)
     max_mps = forms.FloatField(min_value=0, initial=1.0, help_text="Messages per second; 0 = unlimited")
     is_active = forms.BooleanField(required=False, initial=True)

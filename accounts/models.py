@@ -8,6 +8,7 @@ from django.contrib.auth.models import AbstractUser
 from django.core.validators import MinValueValidator
 from django.db import models
 
+from providers import registry as sms_providers
 from smsportal.phone import validate_e164
 
 
@@ -40,11 +41,6 @@ class User(AbstractUser):
         return self.is_active and self.role in {self.Role.ADMIN, self.Role.SENDER}
 
 
-class Provider(models.TextChoices):
-    PLIVO = "plivo", "Plivo"
-    FLOWROUTE = "flowroute", "Flowroute"
-
-
 class AuthorizedSender(models.Model):
     """A grant: ``user`` may send from ``number`` at ``provider``.
 
@@ -57,7 +53,8 @@ class AuthorizedSender(models.Model):
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="sender_grants")
     number = models.CharField(max_length=16, validators=[validate_e164], help_text="E.164, e.g. +14155550100")
-    provider = models.CharField(max_length=20, choices=Provider.choices, default=Provider.PLIVO)
+    # Choices and default come from providers.registry (callables: migrations name no provider).
+    provider = models.CharField(max_length=20, choices=sms_providers.choices, default=sms_providers.default_name)
     label = models.CharField(max_length=100, blank=True)
     is_active = models.BooleanField(default=True)
     max_mps = models.FloatField(

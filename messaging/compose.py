@@ -14,6 +14,8 @@ from dataclasses import asdict
 from typing import Any
 from urllib.parse import urlsplit
 
+from providers import registry as sms_providers
+
 from .encoding import MAX_BODY_CHARS, analyze, smart_encode
 from .templating import TemplateError, render
 
@@ -28,8 +30,8 @@ __all__ = [
 
 STOP_FOOTER = "Reply STOP to opt out"
 
-#: At most this many media attachments per MMS.
-MAX_MEDIA_URLS = 10
+#: At most this many media attachments per MMS: what every provider takes (providers.registry).
+MAX_MEDIA_URLS = sms_providers.max_media()
 #: Longest accepted media URL, in characters.
 MAX_MEDIA_URL_LENGTH = 2000
 

@@ -18,6 +18,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
+from providers import registry as sms_providers
+
 __all__ = [
     "GSM7_BASIC",
     "GSM7_EXTENSION",
@@ -28,8 +30,8 @@ __all__ = [
     "smart_encode",
 ]
 
-#: Plivo rejects message bodies longer than this many characters.
-MAX_BODY_CHARS = 1600
+#: The longest body every provider accepts (providers.registry), in characters.
+MAX_BODY_CHARS = sms_providers.max_body_chars()
 
 GSM7 = "GSM-7"
 UCS2 = "UCS-2"

@@ -403,7 +403,7 @@ def _record(rows: list[Row], outcomes: list[SendOutcome], result: BatchResult) -
         recipients_refused.send(
             sender=Message,
             recipient_ids=opted_out,
-            evidence="The provider refused a send: the recipient had opted out with the carrier.",
+            evidence="The provider refused a send: the recipient had opted out there (replied STOP).",
         )
     campaign_ids = sorted({r.campaign_id for r in rows if r.campaign_id})
     for provider, (ok, bad) in stats.items():

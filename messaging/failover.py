@@ -1,4 +1,4 @@
-"""Provider failover for pools that hold numbers at two providers (GOV.UK Notify's model).
+"""Provider failover for pools that hold numbers at several providers (GOV.UK Notify's model).
 
 Each provider's recent outcomes are counted in the shared cache. While one
 provider's error rate is over ``SMS_FAILOVER_ERROR_RATE``, new sends move to the

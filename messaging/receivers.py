@@ -70,15 +70,9 @@ def apply_events(events: list[StatusEvent]) -> None:
     _opt_out_stopped(events)
 
 
-# Plivo reports a send to someone who replied STOP as failed with error 200.
-_OPTED_OUT_CODES = {("plivo", "200")}
-
-
 def _opt_out_stopped(events: list[StatusEvent]) -> None:
     """Opt out the recipients whose message failed because they had opted out at the provider."""
-    refs = [
-        int(e.message_ref) for e in events if (e.provider, e.error_code) in _OPTED_OUT_CODES and e.message_ref.isdigit()
-    ]
+    refs = [int(e.message_ref) for e in events if e.recipient_opted_out and e.message_ref.isdigit()]
     if not refs:
         return
     recipient_ids = Message.objects.filter(pk__in=refs, recipient__isnull=False).values_list("recipient_id", flat=True)
@@ -86,5 +80,5 @@ def _opt_out_stopped(events: list[StatusEvent]) -> None:
         recipients_refused.send(
             sender=Message,
             recipient_ids=list(recipient_ids),
-            evidence="The provider reported a message as refused: the recipient had replied STOP (Plivo error 200).",
+            evidence="The provider reported a message as refused: the recipient had opted out there (replied STOP).",
         )

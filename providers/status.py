@@ -11,6 +11,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from providers.registry import ErrorMeaning, error_meaning
+
 
 class DeliveryStatus(StrEnum):
     QUEUED = "queued"  # accepted by the provider, not yet handed to a carrier
@@ -35,6 +37,16 @@ class StatusEvent:
     error_text: str = ""
     occurred_at: datetime | None = None
     raw: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def meaning(self) -> ErrorMeaning | None:
+        """What the provider's ``error_code`` means (see :mod:`providers.registry`)."""
+        return error_meaning(self.provider, self.error_code) if self.error_code else None
+
+    @property
+    def recipient_opted_out(self) -> bool:
+        """The provider refused the message because the recipient had opted out there (replied STOP)."""
+        return self.meaning is ErrorMeaning.OPTED_OUT
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.models import Provider
 from accounts.permissions import IsApproved, IsPortalAdmin, ReadOnlyForViewers
 from accounts.services import audit_record
+from providers import registry as sms_providers
 from relay import selectors, services
 from relay.models import Conversation, RelayNumber
 
@@ -112,7 +112,7 @@ class RelayNumberSerializer(serializers.ModelSerializer):
 
 class RelayNumberCreateSerializer(serializers.Serializer):
     number = serializers.CharField(max_length=40, help_text="Phone number; E.164 or national")
-    provider = serializers.ChoiceField(choices=Provider.choices, default=Provider.PLIVO)
+    provider = serializers.ChoiceField(choices=sms_providers.choices(), default=sms_providers.default_name())
     label = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     is_active = serializers.BooleanField(default=True)
 

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from accounts.models import Provider
+from providers import registry as sms_providers
 from smsportal.phone import validate_e164
 
 
@@ -14,7 +14,7 @@ class RelayNumber(models.Model):
     """A provider number reserved for relay. Inactive numbers get no new conversations."""
 
     number = models.CharField(max_length=16, unique=True, validators=[validate_e164], help_text="E.164")
-    provider = models.CharField(max_length=20, choices=Provider.choices, default=Provider.PLIVO)
+    provider = models.CharField(max_length=20, choices=sms_providers.choices, default=sms_providers.default_name)
     label = models.CharField(max_length=100, blank=True)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -15,10 +15,10 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from accounts.models import Provider
 from messaging.keywords import Keyword, classify
 from messaging.models import Message
 from messaging.services import message_enqueue
+from providers import registry as sms_providers
 from providers.status import InboundSMS
 from recipients.models import ConsentStatus, Recipient
 from relay.models import Conversation, ConversationLeg, RelayMessage, RelayNumber
@@ -97,8 +97,9 @@ def _free_number(real_number: str) -> RelayNumber:
     """An active relay number this person has no open conversation on, least used first."""
     taken = ConversationLeg.objects.filter(real_number=real_number, is_open=True).values("virtual_number")
     numbers = RelayNumber.objects.filter(is_active=True)
-    if not real_number.startswith("+1"):
-        numbers = numbers.exclude(provider=Provider.FLOWROUTE)  # Flowroute sends to NANP numbers only
+    unreachable = sms_providers.unable_to_send_to(real_number)  # e.g. NANP-only providers abroad
+    if unreachable:
+        numbers = numbers.exclude(provider__in=unreachable)
     candidate = (
         numbers.exclude(pk__in=taken)
         .annotate(load=Count("legs", filter=Q(legs__is_open=True)))

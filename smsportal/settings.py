@@ -12,6 +12,7 @@ from pathlib import Path
 
 import dj_database_url
 
+from providers import registry as sms_providers
 from smsportal.env import (
     env_bool,
     env_float,
@@ -232,14 +233,16 @@ SMS_RETRY_BASE_SECONDS = env_float("SMS_RETRY_BASE_SECONDS", 30.0, minimum=0)
 SMS_BATCH_SIZE = env_int("SMS_BATCH_SIZE", 500, minimum=1)
 SMS_LEASE_SECONDS = env_int("SMS_LEASE_SECONDS", 300, minimum=10)
 SMS_SANDBOX_DELAY_SECONDS = env_float("SMS_SANDBOX_DELAY_SECONDS", 1.0, minimum=0)
-PLIVO_API_URL = env_url("PLIVO_API_URL", "https://api.plivo.com", schemes=("http", "https")).rstrip("/")
-PLIVO_AUTH_ID = env_str("PLIVO_AUTH_ID", "")
-PLIVO_AUTH_TOKEN = env_secret("PLIVO_AUTH_TOKEN", "")
-FLOWROUTE_API_URL = env_url("FLOWROUTE_API_URL", "https://api.flowroute.com", schemes=("http", "https")).rstrip("/")
-FLOWROUTE_ACCESS_KEY = env_str("FLOWROUTE_ACCESS_KEY", "")
-FLOWROUTE_SECRET_KEY = env_secret("FLOWROUTE_SECRET_KEY", "")
-# Flowroute signs nothing: its callbacks carry this secret in the URL path.
-FLOWROUTE_WEBHOOK_SECRET = env_secret("FLOWROUTE_WEBHOOK_SECRET", "" if PRODUCTION else "dev-flowroute-webhook-secret")
+# Each provider's own settings (credentials, API URL, webhook secret) are declared in its
+# entry in providers/registry.py and read here from the environment variable of the same name.
+for _setting in sms_providers.provider_settings():
+    _default = _setting.default if PRODUCTION or _setting.dev_default is None else _setting.dev_default
+    if _setting.kind == "url":
+        globals()[_setting.name] = env_url(_setting.name, _default, schemes=("http", "https")).rstrip("/")
+    elif _setting.kind == "secret":
+        globals()[_setting.name] = env_secret(_setting.name, _default)
+    else:
+        globals()[_setting.name] = env_str(_setting.name, _default)
 
 SMS_STOP_REPLY = env_str(
     "SMS_STOP_REPLY",
@@ -318,10 +321,8 @@ LOGGING = {
 
 # --- Sending engine tuning (see README "Configuration") ---------------------
 SMS_RATE_BURST_SECONDS = env_float("SMS_RATE_BURST_SECONDS", 1.0, minimum=0.01)
-SMS_PROVIDER_MPS = {
-    "plivo": env_float("PLIVO_ACCOUNT_MPS", 0.0, minimum=0),
-    "flowroute": env_float("FLOWROUTE_ACCOUNT_MPS", 0.0, minimum=0),
-}
+# Each provider's account-wide limit, from <NAME>_ACCOUNT_MPS (the name in capitals); 0 = none.
+SMS_PROVIDER_MPS = {p.name: env_float(f"{p.name.upper()}_ACCOUNT_MPS", 0.0, minimum=0) for p in sms_providers.entries()}
 SMS_BATCHES_AHEAD = env_int("SMS_BATCHES_AHEAD", 6, minimum=1)
 SMS_LAUNCH_CHUNK = env_int("SMS_LAUNCH_CHUNK", 5000, minimum=100)
 SMS_AUTO_PAUSE_FAILURE_RATE = env_float("SMS_AUTO_PAUSE_FAILURE_RATE", 0.5, minimum=0)
@@ -331,11 +332,9 @@ SMS_FAILOVER_MIN_SENDS = env_int("SMS_FAILOVER_MIN_SENDS", 20, minimum=1)
 SMS_UNKNOWN_OUTCOME_HOURS = env_float("SMS_UNKNOWN_OUTCOME_HOURS", 72.0, minimum=0)
 SMS_REDISPATCH_SECONDS = env_int("SMS_REDISPATCH_SECONDS", 120, minimum=5)
 # The live backend (SMS_BACKEND=providers.backends.live.SMSBackend) sends each
-# message through the backend of its sender number's provider.
-SMS_PROVIDER_BACKENDS = {
-    "plivo": env_str("SMS_PLIVO_BACKEND", "providers.backends.plivo.SMSBackend"),
-    "flowroute": env_str("SMS_FLOWROUTE_BACKEND", "providers.backends.flowroute.SMSBackend"),
-}
+# message through the backend of its sender number's provider: the registry's,
+# unless SMS_<NAME>_BACKEND names another.
+SMS_PROVIDER_BACKENDS = {p.name: env_str(f"SMS_{p.name.upper()}_BACKEND", p.backend) for p in sms_providers.entries()}
 
 # --- Recipients and consent (docs/recipients.md) ------------------------------
 SMS_CONFIRMATION_TEXT = env_str(

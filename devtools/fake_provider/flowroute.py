@@ -235,3 +235,24 @@ def _media_item(m: Any) -> dict[str, Any]:
         "attributes": {"file_name": fname, "file_size": int(size), "mime_type": mime, "url": murl},
         "links": {"self": murl},
     }
+
+
+# -- what the provider contract tests need (tests/providers/test_contract.py) -------------
+
+# Flowroute signs nothing: smsportal puts this secret in its callback URLs.
+WEBHOOK_SECRET = "fake-flowroute-webhook-secret"
+
+
+def product_settings(config: Any, url: str) -> dict[str, str]:
+    """smsportal settings that send through the fake at ``url`` and accept its callbacks."""
+    return {
+        "FLOWROUTE_API_URL": url,
+        "FLOWROUTE_ACCESS_KEY": config.flowroute_access_key,
+        "FLOWROUTE_SECRET_KEY": config.flowroute_secret_key,
+        "FLOWROUTE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+    }
+
+
+def forged_inbound(url: str) -> tuple[str, dict[str, Any]]:
+    """An inbound post smsportal must refuse: the URL (with a wrong secret), and ``send_inbound``'s extra arguments."""
+    return url.replace(f"/{WEBHOOK_SECRET}/", "/not-the-webhook-secret/"), {}

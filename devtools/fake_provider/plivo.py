@@ -334,3 +334,16 @@ class PlivoAPI(ProviderAPI):
 
     def add_extra(self, payload: dict[str, Any], extra: dict[str, Any]) -> None:
         payload.update({k: str(v) for k, v in extra.items()})
+
+
+# -- what the provider contract tests need (tests/providers/test_contract.py) -------------
+
+
+def product_settings(config: Any, url: str) -> dict[str, str]:
+    """smsportal settings that send through the fake at ``url`` and accept its signed callbacks."""
+    return {"PLIVO_API_URL": url, "PLIVO_AUTH_ID": config.plivo_auth_id, "PLIVO_AUTH_TOKEN": config.plivo_auth_token}
+
+
+def forged_inbound(url: str) -> tuple[str, dict[str, Any]]:
+    """An inbound post smsportal must refuse: the URL, and ``send_inbound``'s extra arguments."""
+    return url, {"tamper_signature": True}

@@ -4,6 +4,9 @@ A backend turns :class:`OutboundSMS` into one provider request and classifies
 the answer into a :class:`SendOutcome`: accepted (with the provider's id) or an
 error from :mod:`providers.errors`. Backends never raise for a single message;
 the engine decides what an error means for the message and the campaign.
+
+A provider's backend is a :class:`ProviderBackend`: the send is one fixed
+sequence for every provider, and the provider module only fills in its hooks.
 """
 
 from __future__ import annotations
@@ -13,10 +16,12 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+import httpx
 from django.conf import settings
 
-from providers import runtime
-from providers.errors import ProviderError, TransientError
+from providers import registry, runtime
+from providers.errors import InvalidRecipient, PermanentError, ProviderError, TransientError
+from providers.http_errors import TRANSPORT_ERRORS, provider_error
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +33,7 @@ class OutboundSMS:
     sender: str  # E.164
     body: str
     media_urls: tuple[str, ...] = ()
-    provider: str = ""  # the sender number's provider: "plivo", "flowroute"
+    provider: str = ""  # the sender number's provider: a name in providers.registry
 
     @property
     def is_mms(self) -> bool:
@@ -92,3 +97,88 @@ class BaseBackend:
     def send_messages(self, messages: Sequence[OutboundSMS], *, guard: Guard | None = None) -> list[SendOutcome]:
         """Send from sync code, on the process's sender loop. Results keep input order."""
         return runtime.run(self.send_many(messages, guard=guard))
+
+
+class ProviderBackend(BaseBackend):
+    """The backend of a provider in :mod:`providers.registry`: one HTTP request per message.
+
+    Every provider sends in the same order: its credentials (missing ones are a
+    :class:`ConfigurationError`), the registry's capability checks (NANP-only,
+    body length, media count: refused before any request), the payload, one
+    POST on the shared client, :func:`providers.http_errors.provider_error` on
+    the answer, and the provider's message id. A subclass sets ``provider`` and
+    fills in the hooks below.
+    """
+
+    content_type = "application/json"
+    info: registry.ProviderInfo  # the registry entry named ``provider``, set on subclassing
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.info = registry.get(cls.provider)
+
+    # -- hooks ------------------------------------------------------------------
+
+    def credentials(self) -> tuple[str, str]:
+        """HTTP Basic user and password; raise :class:`ConfigurationError` when unset."""
+        raise NotImplementedError
+
+    def endpoint(self, user: str) -> str:
+        """The URL a message is POSTed to."""
+        raise NotImplementedError
+
+    def build_payload(self, message: OutboundSMS) -> dict[str, object]:
+        """The JSON body for one message; may raise a :class:`PermanentError`."""
+        raise NotImplementedError
+
+    def error_text(self, response: httpx.Response) -> str:
+        """The provider's own error text from a refusal's body."""
+        return response.text[:255]
+
+    def message_id(self, response: httpx.Response) -> str:
+        """The provider's id of an accepted message ("" when the answer has none)."""
+        raise NotImplementedError
+
+    # -- the send -----------------------------------------------------------------
+
+    def check(self, message: OutboundSMS) -> None:
+        """Refuse what the registry says this provider cannot send."""
+        info = self.info
+        if info.nanp_only:
+            if not info.can_send_to(message.to):
+                raise InvalidRecipient(f"{info.label} sends only to North American (+1) numbers")
+            if not info.can_send_to(message.sender):
+                raise PermanentError(f"{info.label} sends only from North American (+1) numbers")
+        if message.media_urls:
+            if not info.mms:
+                raise PermanentError(f"{info.label} does not send MMS")
+            if info.max_media is not None and len(message.media_urls) > info.max_media:
+                raise PermanentError(
+                    f"{info.label} accepts at most {info.max_media} media URLs, got {len(message.media_urls)}"
+                )
+        if info.max_body_chars is not None and len(message.body) > info.max_body_chars:
+            raise PermanentError(
+                f"{info.label} accepts at most {info.max_body_chars} characters, got {len(message.body)}"
+            )
+
+    async def send_one(self, message: OutboundSMS) -> SendOutcome:
+        user, password = self.credentials()
+        self.check(message)
+        payload = self.build_payload(message)
+        try:
+            response = await runtime.get_client().post(
+                self.endpoint(user),
+                json=payload,
+                headers=runtime.auth_headers(user, password, self.content_type),
+                timeout=runtime.request_timeout(settings.SMS_HTTP_TIMEOUT),
+            )
+        except TRANSPORT_ERRORS as exc:
+            return SendOutcome(ref=message.ref, provider=self.provider, error=provider_error(exc))
+        error = provider_error(response, detail="" if response.is_success else self.error_text(response))
+        if error is not None:
+            return SendOutcome(ref=message.ref, provider=self.provider, error=error)
+        provider_message_id = self.message_id(response)
+        if not provider_message_id:
+            # Accepted all the same: the callback URL carries our ref and settles it.
+            logger.warning("%s accepted message %s without a message id", self.provider, message.ref)
+        return SendOutcome(ref=message.ref, provider=self.provider, provider_message_id=provider_message_id)

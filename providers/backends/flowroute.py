@@ -1,25 +1,22 @@
 """Flowroute Messages API v2.1: ``POST {FLOWROUTE_API_URL}/v2.1/messages``.
 
-v2.1 wants NANP numbers as 11 digits without ``+``. Flowroute signs nothing,
-so each ``dlr_callback`` carries the first ``FLOWROUTE_WEBHOOK_SECRET`` in its
-path, plus our own message id.
+v2.1 wants NANP numbers as 11 digits without ``+`` (the registry entry says
+``nanp_only``, so other numbers are refused before this module sees them).
+Flowroute signs nothing, so each ``dlr_callback`` carries the first
+``FLOWROUTE_WEBHOOK_SECRET`` in its path, plus our own message id.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import httpx
 from django.conf import settings
 from django.urls import reverse
 
-from providers import runtime
-from providers.backends.base import BaseBackend, OutboundSMS, SendOutcome
-from providers.errors import ConfigurationError, InvalidRecipient, PermanentError
-from providers.http_errors import TRANSPORT_ERRORS, provider_error
+from providers.backends.base import OutboundSMS, ProviderBackend
+from providers.errors import ConfigurationError
 
-_NANP = re.compile(r"^\+1\d{10}$")
 CONTENT_TYPE = "application/vnd.api+json"
 
 
@@ -37,10 +34,6 @@ def status_callback_url(ref: str) -> str:
 
 
 def build_payload(message: OutboundSMS) -> dict[str, Any]:
-    if not _NANP.match(message.to):
-        raise InvalidRecipient("Flowroute v2.1 sends only to North American (+1) numbers")
-    if not _NANP.match(message.sender):
-        raise PermanentError("Flowroute v2.1 sends only from North American (+1) numbers")
     payload: dict[str, Any] = {
         "from": message.sender[1:],
         "to": message.to[1:],
@@ -69,25 +62,24 @@ def _message_id(response: httpx.Response) -> str:
         return ""
 
 
-class SMSBackend(BaseBackend):
+class SMSBackend(ProviderBackend):
     provider = "flowroute"
+    content_type = CONTENT_TYPE
 
-    async def send_one(self, message: OutboundSMS) -> SendOutcome:
+    def credentials(self) -> tuple[str, str]:
         key, secret = settings.FLOWROUTE_ACCESS_KEY, settings.FLOWROUTE_SECRET_KEY
         if not key or not secret:
             raise ConfigurationError("Flowroute is not configured: set FLOWROUTE_ACCESS_KEY and FLOWROUTE_SECRET_KEY")
-        payload = build_payload(message)
-        try:
-            response = await runtime.get_client().post(
-                f"{settings.FLOWROUTE_API_URL}/v2.1/messages",
-                json=payload,
-                headers=runtime.auth_headers(key, secret, CONTENT_TYPE),
-                timeout=runtime.request_timeout(settings.SMS_HTTP_TIMEOUT),
-            )
-        except TRANSPORT_ERRORS as exc:
-            error = provider_error(exc)
-        else:
-            error = provider_error(response, detail="" if response.is_success else _error_text(response))
-            if error is None:
-                return SendOutcome(ref=message.ref, provider=self.provider, provider_message_id=_message_id(response))
-        return SendOutcome(ref=message.ref, provider=self.provider, error=error)
+        return key, secret
+
+    def endpoint(self, user: str) -> str:
+        return f"{settings.FLOWROUTE_API_URL}/v2.1/messages"
+
+    def build_payload(self, message: OutboundSMS) -> dict[str, Any]:
+        return build_payload(message)
+
+    def error_text(self, response: httpx.Response) -> str:
+        return _error_text(response)
+
+    def message_id(self, response: httpx.Response) -> str:
+        return _message_id(response)

@@ -2,12 +2,12 @@
 
 Numbers go out as digits with country code (no ``+``). Every send carries a
 status-callback ``url`` naming our own message, so a report settles the
-message even when the send's answer was lost.
+message even when the send's answer was lost. Limits (1,600 characters, 10
+media) are in its :mod:`providers.registry` entry.
 """
 
 from __future__ import annotations
 
-import logging
 from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
@@ -16,14 +16,8 @@ import httpx
 from django.conf import settings
 from django.urls import reverse
 
-from providers import runtime
-from providers.backends.base import BaseBackend, OutboundSMS, SendOutcome
-from providers.errors import ConfigurationError, PermanentError
-from providers.http_errors import TRANSPORT_ERRORS, provider_error
-
-logger = logging.getLogger(__name__)
-MAX_MEDIA = 10
-MAX_TEXT = 1600
+from providers.backends.base import OutboundSMS, ProviderBackend
+from providers.errors import ConfigurationError
 
 
 @lru_cache(maxsize=8)
@@ -37,11 +31,7 @@ def status_callback_url(ref: str) -> str:
 
 
 def build_payload(message: OutboundSMS) -> dict[str, Any]:
-    """The JSON body for one message; raises :class:`PermanentError` for what Plivo would refuse."""
-    if len(message.media_urls) > MAX_MEDIA:
-        raise PermanentError(f"Plivo accepts at most {MAX_MEDIA} media URLs, got {len(message.media_urls)}")
-    if len(message.body) > MAX_TEXT:
-        raise PermanentError(f"Plivo accepts at most {MAX_TEXT} characters, got {len(message.body)}")
+    """The JSON body for one message (the registry's limits are checked before)."""
     payload: dict[str, Any] = {
         "src": message.sender.lstrip("+"),
         "dst": message.to.lstrip("+"),
@@ -73,30 +63,23 @@ def _message_uuid(response: httpx.Response) -> str:
         return ""
 
 
-class SMSBackend(BaseBackend):
+class SMSBackend(ProviderBackend):
     provider = "plivo"
 
-    async def send_one(self, message: OutboundSMS) -> SendOutcome:
+    def credentials(self) -> tuple[str, str]:
         auth_id, token = settings.PLIVO_AUTH_ID, settings.PLIVO_AUTH_TOKEN
         if not auth_id or not token:
             raise ConfigurationError("Plivo is not configured: set PLIVO_AUTH_ID and PLIVO_AUTH_TOKEN")
-        payload = build_payload(message)
-        url = f"{settings.PLIVO_API_URL}/v1/Account/{auth_id}/Message/"
-        try:
-            response = await runtime.get_client().post(
-                url,
-                json=payload,
-                headers=runtime.auth_headers(auth_id, token),
-                timeout=runtime.request_timeout(settings.SMS_HTTP_TIMEOUT),
-            )
-        except TRANSPORT_ERRORS as exc:
-            error = provider_error(exc)
-        else:
-            error = provider_error(response, detail="" if response.is_success else _error_text(response))
-            if error is None:
-                uuid = _message_uuid(response)
-                if not uuid:
-                    # Accepted all the same: the callback URL carries our ref and settles it.
-                    logger.warning("plivo accepted message %s without a message_uuid", message.ref)
-                return SendOutcome(ref=message.ref, provider=self.provider, provider_message_id=uuid)
-        return SendOutcome(ref=message.ref, provider=self.provider, error=error)
+        return auth_id, token
+
+    def endpoint(self, user: str) -> str:
+        return f"{settings.PLIVO_API_URL}/v1/Account/{user}/Message/"
+
+    def build_payload(self, message: OutboundSMS) -> dict[str, Any]:
+        return build_payload(message)
+
+    def error_text(self, response: httpx.Response) -> str:
+        return _error_text(response)
+
+    def message_id(self, response: httpx.Response) -> str:
+        return _message_uuid(response)

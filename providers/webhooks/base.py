@@ -5,6 +5,11 @@ class hierarchy runs before the body is parsed, so a mixin adds a check without
 calling ``super()``. A failed check answers 403, an unparseable body 400; in
 both cases nothing is stored. A provider that gets a 4xx does not retry with
 the same body, so a 500 is never the answer to bad input.
+
+A provider's webhook module subclasses :class:`StatusView` and
+:class:`InboundView` (they store what the provider's parser returns), maps its
+status words with :func:`map_status`, its numbers with :func:`e164`, and lists
+its ``urlpatterns`` (served under ``/webhooks/<provider>/``).
 """
 
 from __future__ import annotations
@@ -12,12 +17,16 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import re
+from collections.abc import Mapping
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
+
+from providers.status import DeliveryStatus, InboundSMS, StatusEvent
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +72,66 @@ class WebhookView(View):
 
     def handle(self, request: HttpRequest, **kwargs: Any) -> None:
         raise NotImplementedError
+
+
+class StatusView(WebhookView):
+    """One delivery report for our message ``ref`` (from the URL), stored for the drain to apply."""
+
+    def handle(self, request: HttpRequest, **kwargs: Any) -> None:
+        from providers.events import record_status_events
+
+        record_status_events(events=[self.parse_status(request, ref=kwargs["ref"])])
+
+    def parse_status(self, request: HttpRequest, *, ref: str) -> StatusEvent:
+        """The report as a :class:`StatusEvent`, or :class:`MalformedWebhook`."""
+        raise NotImplementedError
+
+
+class InboundView(WebhookView):
+    """One inbound message, stored and handed to the apps at once; a provider's retry is stored once."""
+
+    def handle(self, request: HttpRequest, **kwargs: Any) -> None:
+        from providers.events import record_inbound
+
+        inbound = self.parse_inbound(request)
+        if not inbound_seen(provider=self.provider, provider_message_id=inbound.provider_message_id):
+            record_inbound(inbound=inbound)
+
+    def parse_inbound(self, request: HttpRequest) -> InboundSMS:
+        """The message as an :class:`InboundSMS`, or :class:`MalformedWebhook`."""
+        raise NotImplementedError
+
+
+_UNDELIVERED_WORDS = re.compile(r"undeliver|expire|not delivered", re.IGNORECASE)
+_FAILED_WORDS = re.compile(r"fail|reject|error|invalid|block", re.IGNORECASE)
+
+
+def map_status(raw: str, known: Mapping[str, DeliveryStatus]) -> DeliveryStatus:
+    """A provider's status word as a normalized status.
+
+    ``known`` maps the provider's documented words (lower case, single spaces).
+    An unknown word counts as ``sent`` (never final) unless it clearly says the
+    message failed; the raw report is kept either way.
+    """
+    word = " ".join(raw.lower().split())
+    if word in known:
+        return known[word]
+    if _UNDELIVERED_WORDS.search(word):
+        return DeliveryStatus.UNDELIVERED
+    if _FAILED_WORDS.search(word):
+        return DeliveryStatus.FAILED
+    return DeliveryStatus.SENT
+
+
+def e164(value: Any, *, nanp: bool = False) -> str:
+    """A provider's number as E.164: digits get a ``+``; with ``nanp``, 10 digits get the country code 1.
+
+    Anything that is not plain digits (a short code with letters, already ``+``) is kept as it is.
+    """
+    digits = str(value or "").strip()
+    if nanp and len(digits) == 10 and digits.isdigit():  # a NANP number without its country code
+        digits = "1" + digits
+    return digits if digits.startswith("+") or not digits.isdigit() else "+" + digits
 
 
 class SecretInPathMixin:

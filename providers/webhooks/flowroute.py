@@ -6,16 +6,18 @@ in the path (compared in constant time; a comma-separated list allows rotation).
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest
+from django.urls import path, reverse
 from django.utils.dateparse import parse_datetime
 
 from providers.backends.flowroute import webhook_secrets
-from providers.events import record_inbound, record_status_events
 from providers.status import DeliveryStatus, InboundSMS, StatusEvent
-from providers.webhooks.base import MalformedWebhook, SecretInPathMixin, WebhookView, inbound_seen, json_body
+from providers.webhooks.base import InboundView, MalformedWebhook, SecretInPathMixin, StatusView, e164, json_body
+from providers.webhooks.base import map_status as _map_status
 
 PROVIDER = "flowroute"
 # The full list of DLR statuses is undocumented: unknown words count as "sent"
@@ -30,19 +32,10 @@ STATUSES = {
     "failed": DeliveryStatus.FAILED,
     "rejected": DeliveryStatus.FAILED,
 }
-_UNDELIVERED_WORDS = re.compile(r"undeliver|expire|not delivered", re.IGNORECASE)
-_FAILED_WORDS = re.compile(r"fail|reject|error|invalid|block", re.IGNORECASE)
 
 
 def map_status(raw: str) -> DeliveryStatus:
-    word = " ".join(raw.lower().split())
-    if word in STATUSES:
-        return STATUSES[word]
-    if _UNDELIVERED_WORDS.search(word):
-        return DeliveryStatus.UNDELIVERED
-    if _FAILED_WORDS.search(word):
-        return DeliveryStatus.FAILED
-    return DeliveryStatus.SENT
+    return _map_status(raw, STATUSES)
 
 
 def _attributes(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -53,10 +46,7 @@ def _attributes(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def _e164(value: Any) -> str:
-    digits = str(value or "").strip()
-    if len(digits) == 10 and digits.isdigit():  # a NANP number without its country code
-        digits = "1" + digits
-    return digits if digits.startswith("+") or not digits.isdigit() else "+" + digits
+    return e164(value, nanp=True)
 
 
 class FlowrouteSecretMixin(SecretInPathMixin):
@@ -64,35 +54,37 @@ class FlowrouteSecretMixin(SecretInPathMixin):
         return webhook_secrets()
 
 
-class StatusWebhookView(FlowrouteSecretMixin, WebhookView):
+class StatusWebhookView(FlowrouteSecretMixin, StatusView):
     """``POST /webhooks/flowroute/<secret>/status/<ref>/``: one delivery receipt."""
 
     provider = PROVIDER
 
-    def handle(self, request: HttpRequest, **kwargs: Any) -> None:
-        body = json_body(request)
-        data, attrs = _attributes(body)
-        raw_status = attrs.get("status")
-        if not isinstance(raw_status, str) or not raw_status.strip():
-            raise MalformedWebhook("no data.attributes.status")
-        status = map_status(raw_status)
-        failed = status in (DeliveryStatus.UNDELIVERED, DeliveryStatus.FAILED)
-        timestamp = attrs.get("timestamp")
-        try:
-            occurred = parse_datetime(timestamp) if isinstance(timestamp, str) else None
-        except ValueError:
-            occurred = None
-        event = StatusEvent(
-            provider=PROVIDER,
-            message_ref=kwargs["ref"],
-            status=status,
-            provider_message_id=str(data.get("id") or ""),
-            error_code=str(attrs.get("status_code") or "") if failed else "",
-            error_text=str(attrs.get("status_code_description") or raw_status) if failed else "",
-            occurred_at=occurred,
-            raw=body,
-        )
-        record_status_events(events=[event])
+    def parse_status(self, request: HttpRequest, *, ref: str) -> StatusEvent:
+        return parse_status(json_body(request), ref=ref)
+
+
+def parse_status(body: dict[str, Any], *, ref: str) -> StatusEvent:
+    data, attrs = _attributes(body)
+    raw_status = attrs.get("status")
+    if not isinstance(raw_status, str) or not raw_status.strip():
+        raise MalformedWebhook("no data.attributes.status")
+    status = map_status(raw_status)
+    failed = status in (DeliveryStatus.UNDELIVERED, DeliveryStatus.FAILED)
+    timestamp = attrs.get("timestamp")
+    try:
+        occurred = parse_datetime(timestamp) if isinstance(timestamp, str) else None
+    except ValueError:
+        occurred = None
+    return StatusEvent(
+        provider=PROVIDER,
+        message_ref=ref,
+        status=status,
+        provider_message_id=str(data.get("id") or ""),
+        error_code=str(attrs.get("status_code") or "") if failed else "",
+        error_text=str(attrs.get("status_code_description") or raw_status) if failed else "",
+        occurred_at=occurred,
+        raw=body,
+    )
 
 
 def parse_inbound(body: dict[str, Any]) -> InboundSMS:
@@ -120,12 +112,25 @@ def parse_inbound(body: dict[str, Any]) -> InboundSMS:
     )
 
 
-class InboundWebhookView(FlowrouteSecretMixin, WebhookView):
+class InboundWebhookView(FlowrouteSecretMixin, InboundView):
     """``POST /webhooks/flowroute/<secret>/inbound/``: the number's SMS and MMS callback."""
 
     provider = PROVIDER
 
-    def handle(self, request: HttpRequest, **kwargs: Any) -> None:
-        inbound = parse_inbound(json_body(request))
-        if not inbound_seen(provider=PROVIDER, provider_message_id=inbound.provider_message_id):
-            record_inbound(inbound=inbound)
+    def parse_inbound(self, request: HttpRequest) -> InboundSMS:
+        return parse_inbound(json_body(request))
+
+
+def inbound_url() -> str:
+    """What to set as the Flowroute SMS and MMS callback URL (it carries the newest webhook secret)."""
+    secrets = webhook_secrets()
+    if not secrets:
+        raise ImproperlyConfigured("FLOWROUTE_WEBHOOK_SECRET is not set")
+    return settings.PUBLIC_BASE_URL + reverse("webhooks:flowroute-inbound", kwargs={"secret": secrets[0]})
+
+
+# Served under /webhooks/flowroute/.
+urlpatterns = [
+    path("<str:secret>/status/<str:ref>/", StatusWebhookView.as_view(), name="flowroute-status"),
+    path("<str:secret>/inbound/", InboundWebhookView.as_view(), name="flowroute-inbound"),
+]

@@ -12,11 +12,19 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest
+from django.urls import path, reverse
 
-from providers.events import record_inbound, record_status_events
 from providers.signatures import plivo_v2_valid, plivo_v3_valid
 from providers.status import DeliveryStatus, InboundSMS, StatusEvent
-from providers.webhooks.base import MalformedWebhook, WebhookAuthError, WebhookView, form_params, inbound_seen
+from providers.webhooks.base import (
+    InboundView,
+    MalformedWebhook,
+    StatusView,
+    WebhookAuthError,
+    e164,
+    form_params,
+)
+from providers.webhooks.base import map_status as _map_status
 
 PROVIDER = "plivo"
 STATUSES = {
@@ -27,22 +35,12 @@ STATUSES = {
     "failed": DeliveryStatus.FAILED,
     "rejected": DeliveryStatus.FAILED,
 }
-OPTED_OUT_CODE = "200"  # "recipient sent STOP": the campaigns app opts them out
-_FAILED_WORDS = re.compile(r"fail|reject|error|invalid|block", re.IGNORECASE)
-_UNDELIVERED_WORDS = re.compile(r"undeliver|expire", re.IGNORECASE)
 _MEDIA_KEY = re.compile(r"^Media(\d+)$")
 
 
 def map_status(raw: str) -> DeliveryStatus:
     """Plivo's word as a normalized status; an unknown word is taken as ``sent`` (never final)."""
-    word = raw.strip().lower()
-    if word in STATUSES:
-        return STATUSES[word]
-    if _UNDELIVERED_WORDS.search(word):
-        return DeliveryStatus.UNDELIVERED
-    if _FAILED_WORDS.search(word):
-        return DeliveryStatus.FAILED
-    return DeliveryStatus.SENT
+    return _map_status(raw, STATUSES)
 
 
 def parse_time(value: str) -> datetime | None:
@@ -53,11 +51,6 @@ def parse_time(value: str) -> datetime | None:
         except ValueError:
             continue
     return None
-
-
-def _e164(digits: str) -> str:
-    digits = digits.strip()
-    return digits if digits.startswith("+") or not digits.isdigit() else "+" + digits
 
 
 def _one(params: dict[str, Any], key: str) -> str:
@@ -92,34 +85,36 @@ class PlivoSignatureMixin:
         raise WebhookAuthError("missing or invalid Plivo signature" if v3 or v2 else "unsigned request")
 
 
-class StatusWebhookView(PlivoSignatureMixin, WebhookView):
+class StatusWebhookView(PlivoSignatureMixin, StatusView):
     """``POST /webhooks/plivo/status/<ref>/``: one delivery report (one per part of a long message)."""
 
     provider = PROVIDER
 
-    def handle(self, request: HttpRequest, **kwargs: Any) -> None:
-        params = form_params(request)
-        raw_status = _one(params, "Status")
-        if not raw_status:
-            raise MalformedWebhook("no Status field")
-        status = map_status(raw_status)
-        code = _one(params, "ErrorCode").strip()
-        if code.strip("0") == "":  # "000" is Plivo's "success"
-            code = ""
-        # Parts of a long message report under their own uuid; the parent is what the send returned.
-        message_id = _one(params, "ParentMessageUUID") or _one(params, "MessageUUID")
-        occurred = parse_time(_one(params, "DeliveryReportTime") or _one(params, "SentTime") or "")
-        event = StatusEvent(
-            provider=PROVIDER,
-            message_ref=kwargs["ref"],
-            status=status,
-            provider_message_id=message_id,
-            error_code=code,
-            error_text=f"{raw_status} (Plivo error {code})" if code else "",
-            occurred_at=occurred,
-            raw=params,
-        )
-        record_status_events(events=[event])
+    def parse_status(self, request: HttpRequest, *, ref: str) -> StatusEvent:
+        return parse_status(form_params(request), ref=ref)
+
+
+def parse_status(params: dict[str, Any], *, ref: str) -> StatusEvent:
+    raw_status = _one(params, "Status")
+    if not raw_status:
+        raise MalformedWebhook("no Status field")
+    status = map_status(raw_status)
+    code = _one(params, "ErrorCode").strip()
+    if code.strip("0") == "":  # "000" is Plivo's "success"
+        code = ""
+    # Parts of a long message report under their own uuid; the parent is what the send returned.
+    message_id = _one(params, "ParentMessageUUID") or _one(params, "MessageUUID")
+    occurred = parse_time(_one(params, "DeliveryReportTime") or _one(params, "SentTime") or "")
+    return StatusEvent(
+        provider=PROVIDER,
+        message_ref=ref,
+        status=status,
+        provider_message_id=message_id,
+        error_code=code,
+        error_text=f"{raw_status} (Plivo error {code})" if code else "",
+        occurred_at=occurred,
+        raw=params,
+    )
 
 
 def parse_inbound(params: dict[str, Any]) -> InboundSMS:
@@ -135,8 +130,8 @@ def parse_inbound(params: dict[str, Any]) -> InboundSMS:
     )
     return InboundSMS(
         provider=PROVIDER,
-        sender=_e164(sender),
-        to=_e164(to),
+        sender=e164(sender),
+        to=e164(to),
         text=text,
         media_urls=tuple(url for _, url in media if url),
         provider_message_id=_one(params, "MessageUUID"),
@@ -144,12 +139,22 @@ def parse_inbound(params: dict[str, Any]) -> InboundSMS:
     )
 
 
-class InboundWebhookView(PlivoSignatureMixin, WebhookView):
+class InboundWebhookView(PlivoSignatureMixin, InboundView):
     """``POST /webhooks/plivo/inbound/``: the Plivo application's message URL."""
 
     provider = PROVIDER
 
-    def handle(self, request: HttpRequest, **kwargs: Any) -> None:
-        inbound = parse_inbound(form_params(request))
-        if not inbound_seen(provider=PROVIDER, provider_message_id=inbound.provider_message_id):
-            record_inbound(inbound=inbound)
+    def parse_inbound(self, request: HttpRequest) -> InboundSMS:
+        return parse_inbound(form_params(request))
+
+
+def inbound_url() -> str:
+    """What to set as the Plivo application's message URL."""
+    return settings.PUBLIC_BASE_URL + reverse("webhooks:plivo-inbound")
+
+
+# Served under /webhooks/plivo/.
+urlpatterns = [
+    path("status/<str:ref>/", StatusWebhookView.as_view(), name="plivo-status"),
+    path("inbound/", InboundWebhookView.as_view(), name="plivo-inbound"),
+]

@@ -1,13 +1,13 @@
-"""Provider webhooks, included at ``/webhooks/``. Every view authenticates its caller."""
+"""Provider webhooks, included at ``/webhooks/``. Every view authenticates its caller.
 
-from django.urls import path
+Each provider in :mod:`providers.registry` serves its webhook module's
+``urlpatterns`` under ``/webhooks/<name>/``; the URL names carry the provider's
+name (``plivo-status``, ``flowroute-inbound``).
+"""
 
-from providers.webhooks import flowroute, plivo
+from django.urls import include, path
+
+from providers import registry
 
 app_name = "webhooks"
-urlpatterns = [
-    path("plivo/status/<str:ref>/", plivo.StatusWebhookView.as_view(), name="plivo-status"),
-    path("plivo/inbound/", plivo.InboundWebhookView.as_view(), name="plivo-inbound"),
-    path("flowroute/<str:secret>/status/<str:ref>/", flowroute.StatusWebhookView.as_view(), name="flowroute-status"),
-    path("flowroute/<str:secret>/inbound/", flowroute.InboundWebhookView.as_view(), name="flowroute-inbound"),
-]
+urlpatterns = [path(f"{p.name}/", include(p.webhooks)) for p in registry.entries()]

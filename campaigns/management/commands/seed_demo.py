@@ -45,7 +45,7 @@ class Command(BaseCommand):
         else:
             self.stdout.write("Demo admin 'admin' exists (password unchanged).")
         sender, _ = AuthorizedSender.objects.get_or_create(
-            user=admin, number="+14155550100", defaults={"provider": "plivo", "label": "Demo number", "max_mps": 5}
+            user=admin, number="+14155550100", defaults={"label": "Demo number", "max_mps": 5}
         )
         demo_list, _ = RecipientList.objects.get_or_create(name="Demo list", defaults={"created_by": admin})
         for phone, first, last, consent in DEMO_PEOPLE:
