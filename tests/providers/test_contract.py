@@ -13,8 +13,8 @@ import pytest
 from django.conf import settings as django_settings
 from django.utils.module_loading import import_string
 
-from campaigns import engine
 from campaigns.models import Campaign
+from messaging import engine
 from messaging.models import Message
 from providers import registry
 from providers.backends import get_backend, live
