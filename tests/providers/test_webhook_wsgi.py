@@ -1,4 +1,4 @@
-"""The lean WSGI path for webhooks (``smsportal.wsgi.application``): same checks, less middleware."""
+"""The webhook WSGI app behind ``smsportal.wsgi.application``: same checks, less middleware, public API only."""
 
 from __future__ import annotations
 
@@ -6,12 +6,15 @@ import io
 from urllib.parse import urlencode
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
+from django.urls import Resolver404, resolve, reverse
 
 from providers.fake import plivo_signature_headers
 from providers.models import ProviderEvent
-from providers.webhooks.wsgi import WebhookHandler, WebhookRouter, webhook_middleware
+from providers.webhooks import urls
+from providers.webhooks.wsgi import PREFIX, URLCONF, WebhookApplication, WebhookRouter, webhook_middleware
 from tests.providers.conftest import PLIVO_TOKEN
 
 pytestmark = pytest.mark.django_db
@@ -47,7 +50,17 @@ def app():
         request_finished.connect(close_old_connections)
 
 
-def call(app, path: str, *, body: bytes = b"", headers: dict | None = None, host: str = "testserver"):
+def call(
+    app,
+    path: str,
+    *,
+    body: bytes = b"",
+    headers: dict | None = None,
+    host: str = "testserver",
+    content_type: str = "application/x-www-form-urlencoded",
+    close: bool = False,
+):
+    """One POST through ``app``; ``close`` calls the iterable's ``close()`` afterwards, as a WSGI server does."""
     environ = {
         "REQUEST_METHOD": "POST",
         "PATH_INFO": path,
@@ -55,7 +68,7 @@ def call(app, path: str, *, body: bytes = b"", headers: dict | None = None, host
         "SERVER_NAME": "testserver",
         "SERVER_PORT": "80",
         "HTTP_HOST": host,
-        "CONTENT_TYPE": "application/x-www-form-urlencoded",
+        "CONTENT_TYPE": content_type,
         "CONTENT_LENGTH": str(len(body)),
         "wsgi.input": io.BytesIO(body),
         "wsgi.url_scheme": "http",
@@ -68,7 +81,11 @@ def call(app, path: str, *, body: bytes = b"", headers: dict | None = None, host
         seen["status"] = int(status.split()[0])
         seen["headers"] = dict(response_headers)
 
-    seen["body"] = b"".join(app(environ, start_response))
+    result = app(environ, start_response)
+    seen["body"] = b"".join(result)
+    seen["result"] = result
+    if close:
+        result.close()
     return seen
 
 
@@ -76,8 +93,10 @@ def signed(params: dict, path: str = PATH, token: str = PLIVO_TOKEN) -> tuple[by
     return urlencode(params).encode(), plivo_signature_headers("POST", BASE + path, params, token)
 
 
-def test_production_app_routes_webhooks_to_the_lean_handler(app):
+def test_production_app_routes_webhooks_to_the_webhook_app(app):
     assert isinstance(app, WebhookRouter)
+    assert isinstance(app.webhooks, WebhookApplication)
+    assert app.webhooks.urlconf == URLCONF == "smsportal.webhook_urls"
     assert webhook_middleware() == [
         "django.middleware.security.SecurityMiddleware",
         "django.middleware.common.CommonMiddleware",
@@ -125,14 +144,26 @@ def test_host_outside_allowed_hosts_is_refused(app):
     assert not ProviderEvent.objects.exists()
 
 
-def test_only_webhook_urls_are_served_on_the_lean_path(rf):
-    handler = WebhookHandler()
-    request = rf.get("/accounts/login/")
-    from django.http import Http404
+def test_only_webhook_urls_are_served_on_the_lean_path(app):
+    with pytest.raises(Resolver404):
+        resolve("/accounts/login/", urlconf=URLCONF)
+    assert resolve(PATH, urlconf=URLCONF).namespaces == ["webhooks"]
+    # portal pages handed to the webhook app itself; "/admin" is not redirected to the portal's "/admin/"
+    for path in ("/accounts/login/", "/admin/", "/admin", "/api/v1/campaigns/"):
+        assert call(app.webhooks, path)["status"] == 404, path
 
-    with pytest.raises(Http404):
-        handler.resolve_request(request)
-    assert handler.resolve_request(rf.post(PATH)).namespaces == ["webhooks"]
+
+def test_the_webhook_urlconf_may_hold_nothing_but_the_webhooks():
+    with pytest.raises(ImproperlyConfigured, match="only include the 'webhooks' namespace"):
+        WebhookApplication(urlconf="smsportal.urls")
+
+
+def test_portal_and_webhook_app_serve_every_webhook_at_the_same_path_with_the_same_view():
+    assert urls.urlpatterns
+    for pattern in urls.urlpatterns:
+        path = reverse(f"webhooks:{pattern.name}", kwargs=dict.fromkeys(pattern.pattern.converters, "x"))
+        assert path.startswith(PREFIX)
+        assert resolve(path).func is resolve(path, urlconf=URLCONF).func is pattern.callback
 
 
 def test_unknown_path_under_the_prefix_is_a_404_not_a_500(app):
