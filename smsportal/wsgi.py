@@ -7,4 +7,5 @@ application = get_wsgi_application()
 
 from providers.webhooks.wsgi import WebhookRouter  # noqa: E402  (needs the app registry loaded above)
 
-application = WebhookRouter(application)  # webhooks skip the portal's user-facing middleware
+# /webhooks/… goes to a second WSGI app: the webhook URLs only, without the portal's user-facing middleware
+application = WebhookRouter(application)

@@ -1,17 +1,28 @@
-"""The lean WSGI path for webhooks (``smsportal.wsgi.application``): same checks, less middleware."""
+"""The webhook WSGI app behind ``smsportal.wsgi.application``: same checks, less middleware, public API only."""
 
 from __future__ import annotations
 
+import ast
 import io
+import logging
+import re
+from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
-from django.core.signals import request_finished, request_started
-from django.db import close_old_connections
+from django.core.exceptions import ImproperlyConfigured
+from django.core.handlers.base import BaseHandler
+from django.core.signals import got_request_exception, request_finished, request_started
+from django.db import close_old_connections, connection
+from django.http import HttpResponse
+from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
+from django.urls import Resolver404, resolve, reverse
 
+import smsportal
 from devtools.fake_provider import plivo_signature_headers
 from providers.models import ProviderEvent
-from providers.webhooks.wsgi import WebhookHandler, WebhookRouter, webhook_middleware
+from providers.webhooks import plivo, urls, wsgi
+from providers.webhooks.wsgi import PREFIX, URLCONF, WebhookApplication, WebhookRouter, webhook_middleware
 from tests.providers.conftest import PLIVO_TOKEN
 
 pytestmark = pytest.mark.django_db
@@ -47,7 +58,17 @@ def app():
         request_finished.connect(close_old_connections)
 
 
-def call(app, path: str, *, body: bytes = b"", headers: dict | None = None, host: str = "testserver"):
+def call(
+    app,
+    path: str,
+    *,
+    body: bytes = b"",
+    headers: dict | None = None,
+    host: str = "testserver",
+    content_type: str = "application/x-www-form-urlencoded",
+    close: bool = False,
+):
+    """One POST through ``app``; ``close`` calls the iterable's ``close()`` afterwards, as a WSGI server does."""
     environ = {
         "REQUEST_METHOD": "POST",
         "PATH_INFO": path,
@@ -55,7 +76,7 @@ def call(app, path: str, *, body: bytes = b"", headers: dict | None = None, host
         "SERVER_NAME": "testserver",
         "SERVER_PORT": "80",
         "HTTP_HOST": host,
-        "CONTENT_TYPE": "application/x-www-form-urlencoded",
+        "CONTENT_TYPE": content_type,
         "CONTENT_LENGTH": str(len(body)),
         "wsgi.input": io.BytesIO(body),
         "wsgi.url_scheme": "http",
@@ -68,7 +89,11 @@ def call(app, path: str, *, body: bytes = b"", headers: dict | None = None, host
         seen["status"] = int(status.split()[0])
         seen["headers"] = dict(response_headers)
 
-    seen["body"] = b"".join(app(environ, start_response))
+    result = app(environ, start_response)
+    seen["body"] = b"".join(result)
+    seen["result"] = result
+    if close:
+        result.close()
     return seen
 
 
@@ -76,8 +101,10 @@ def signed(params: dict, path: str = PATH, token: str = PLIVO_TOKEN) -> tuple[by
     return urlencode(params).encode(), plivo_signature_headers("POST", BASE + path, params, token)
 
 
-def test_production_app_routes_webhooks_to_the_lean_handler(app):
+def test_production_app_routes_webhooks_to_the_webhook_app(app):
     assert isinstance(app, WebhookRouter)
+    assert isinstance(app.webhooks, WebhookApplication)
+    assert app.webhooks.urlconf == URLCONF == "smsportal.webhook_urls"
     assert webhook_middleware() == [
         "django.middleware.security.SecurityMiddleware",
         "django.middleware.common.CommonMiddleware",
@@ -125,14 +152,26 @@ def test_host_outside_allowed_hosts_is_refused(app):
     assert not ProviderEvent.objects.exists()
 
 
-def test_only_webhook_urls_are_served_on_the_lean_path(rf):
-    handler = WebhookHandler()
-    request = rf.get("/accounts/login/")
-    from django.http import Http404
+def test_only_webhook_urls_are_served_on_the_lean_path(app):
+    with pytest.raises(Resolver404):
+        resolve("/accounts/login/", urlconf=URLCONF)
+    assert resolve(PATH, urlconf=URLCONF).namespaces == ["webhooks"]
+    # portal pages handed to the webhook app itself; "/admin" is not redirected to the portal's "/admin/"
+    for path in ("/accounts/login/", "/admin/", "/admin", "/api/v1/campaigns/"):
+        assert call(app.webhooks, path)["status"] == 404, path
 
-    with pytest.raises(Http404):
-        handler.resolve_request(request)
-    assert handler.resolve_request(rf.post(PATH)).namespaces == ["webhooks"]
+
+def test_the_webhook_urlconf_may_hold_nothing_but_the_webhooks():
+    with pytest.raises(ImproperlyConfigured, match="only include the 'webhooks' namespace"):
+        WebhookApplication(urlconf="smsportal.urls")
+
+
+def test_portal_and_webhook_app_serve_every_webhook_at_the_same_path_with_the_same_view():
+    assert urls.urlpatterns
+    for pattern in urls.urlpatterns:
+        path = reverse(f"webhooks:{pattern.name}", kwargs=dict.fromkeys(pattern.pattern.converters, "x"))
+        assert path.startswith(PREFIX)
+        assert resolve(path).func is resolve(path, urlconf=URLCONF).func is pattern.callback
 
 
 def test_unknown_path_under_the_prefix_is_a_404_not_a_500(app):
@@ -151,3 +190,128 @@ def test_a_urlconf_without_the_webhooks_passes_everything_through(settings):
     assert router.webhooks is None
     assert list(router({"PATH_INFO": PATH}, None)) == [b"ok"]
     assert seen == [PATH]
+
+
+def _private_names(source: str) -> set[str]:
+    """Underscore names the module uses: attributes, names, imports, definitions and getattr-style strings."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Attribute):
+            names.add(node.attr)
+        elif isinstance(node, ast.Name):
+            names.add(node.id)
+        elif isinstance(node, ast.alias):
+            names.add(node.asname or node.name)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and re.fullmatch(r"\w+", node.value):
+            names.add(node.value)
+    return {n for n in names if n.startswith("_") and not (n.startswith("__") and n.endswith("__"))}
+
+
+@pytest.mark.parametrize("path", [Path(wsgi.__file__), Path(smsportal.__file__).with_name("wsgi.py")])
+def test_the_wsgi_modules_touch_no_private_names(path):
+    source = path.read_text()
+    assert not re.search(r"\b_\w*middleware", source)  # _middleware_chain, _view_middleware, ...
+    assert _private_names(source) == set()
+
+
+def test_the_webhook_app_subclasses_nothing_of_django():
+    for cls in (WebhookApplication, WebhookRouter, wsgi.ClosingResponse):
+        assert [c for c in cls.__mro__ if c is not cls] == [object]
+    assert not isinstance(WebhookApplication(), BaseHandler)
+
+
+def test_an_exception_in_a_view_is_a_500_logged_once_with_its_traceback(app, monkeypatch, caplog):
+    def boom(self, request, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(plivo.StatusWebhookView, "handle", boom)
+    signalled = []
+
+    def on_exception(sender, request, **kwargs):
+        signalled.append(request.path)
+
+    got_request_exception.connect(on_exception)
+    try:
+        body, headers = signed(PARAMS)
+        with caplog.at_level(logging.INFO, logger="django.request"):
+            response = call(app, PATH, body=body, headers=headers)
+    finally:
+        got_request_exception.disconnect(on_exception)
+    assert response["status"] == 500
+    assert response["headers"]["X-Content-Type-Options"] == "nosniff"  # the middleware saw the 500 too
+    assert signalled == [PATH]
+    [record] = [r for r in caplog.records if r.name == "django.request"]
+    assert record.levelno == logging.ERROR
+    assert record.getMessage() == f"Internal Server Error: {PATH}"
+    assert record.exc_info[0] is RuntimeError
+
+
+def test_a_404_is_logged_once_as_a_warning(app, caplog):
+    with caplog.at_level(logging.INFO, logger="django.request"):
+        assert call(app, "/webhooks/nothing-here/")["status"] == 404
+    assert [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "django.request"] == [
+        (logging.WARNING, "Not Found: /webhooks/nothing-here/")
+    ]
+
+
+def test_uploaded_files_are_closed_with_the_response(app, monkeypatch):
+    files = []
+
+    def post(self, request, **kwargs):
+        files.append(request.FILES["f"])
+        return HttpResponse("ok")
+
+    monkeypatch.setattr(plivo.StatusWebhookView, "post", post)
+    body = encode_multipart(BOUNDARY, {"f": io.BytesIO(b"x" * 10)})
+    response = call(app, PATH, body=body, content_type=MULTIPART_CONTENT)
+    assert response["status"] == 200 and not files[0].closed
+    response["result"].close()
+    assert files[0].closed
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(("max_age", "kept"), [(0, False), (60, True)])
+def test_database_connection_is_closed_or_kept_per_request_as_django_does(monkeypatch, max_age, kept):
+    """request_started at the call, request_finished at close(): Django's close_old_connections does the rest."""
+    monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", max_age)
+    connection.close()  # the next connection is opened under this CONN_MAX_AGE
+    signals = []
+
+    def started(sender, environ, **kwargs):
+        signals.append(("started", environ["PATH_INFO"]))
+
+    def finished(sender, **kwargs):
+        signals.append(("finished",))
+
+    request_started.connect(started)
+    request_finished.connect(finished)
+    try:
+        body, headers = signed(PARAMS)
+        response = call(WebhookApplication(), PATH, body=body, headers=headers)
+        assert response["status"] == 200, response
+        assert signals == [("started", PATH)]
+        used = connection.connection
+        assert used is not None
+        response["result"].close()
+    finally:
+        request_started.disconnect(started)
+        request_finished.disconnect(finished)
+    assert signals == [("started", PATH), ("finished",)]
+    assert (connection.connection is used) is kept
+    assert (connection.connection is None) is not kept
+    assert ProviderEvent.objects.count() == 1  # committed, not left in a transaction
+
+
+@pytest.mark.django_db(transaction=True)
+def test_atomic_requests_wrap_the_view_in_a_transaction(monkeypatch):
+    seen = []
+    monkeypatch.setattr(
+        plivo.StatusWebhookView, "handle", lambda self, request, **kw: seen.append(connection.in_atomic_block)
+    )
+    for atomic in (False, True):
+        monkeypatch.setitem(connection.settings_dict, "ATOMIC_REQUESTS", atomic)
+        body, headers = signed(PARAMS)
+        assert call(WebhookApplication(), PATH, body=body, headers=headers, close=True)["status"] == 200
+    assert seen == [False, True]
