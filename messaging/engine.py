@@ -17,6 +17,7 @@ HTTP calls:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import time
@@ -27,7 +28,7 @@ from datetime import timedelta
 from functools import lru_cache
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -271,7 +272,8 @@ def _send_chunk(chunk: list[Row], result: BatchResult) -> bool:
         for r in go
     ]
     rates = _number_rates(go, campaign_ids)
-    guard = _send_guard(rates, {r.id: r.segments for r in go}, {r.id: r.kind for r in go}, watch)
+    recheck = ConsentRecheck([r.id for r in go if r.recipient_id])
+    guard = _send_guard(rates, {r.id: r.segments for r in go}, {r.id: r.kind for r in go}, watch, recheck)
     outcomes = get_backend().send_messages(outbound, guard=guard)
     _record(go, outcomes, result)
     return not halted
@@ -291,7 +293,47 @@ def _number_rates(rows: list[Row], campaign_ids: set[int]) -> dict[str, float]:
     return rates
 
 
-def _send_guard(rates: dict[str, float], segments: dict[int, int], kinds: dict[int, str], watch: RecentOptOuts):
+class ConsentRecheck:
+    """The chunk's consent read again from the database once its requests have waited a while.
+
+    The Redis signal (RecentOptOuts) covers opt-outs made while a chunk is on the wire, but a
+    Redis restart can lose it exactly when the rate limiter is holding the chunk back (it waits
+    out a Redis outage). The database never loses an opt-out, so a chunk older than
+    ``max_age`` seconds asks it again, at most once per ``max_age``.
+    """
+
+    def __init__(self, message_ids: Sequence[int], *, max_age: float = 1.0) -> None:
+        self.message_ids = list(message_ids)
+        self.max_age = max_age
+        self.checked = time.monotonic()
+        self.refused: set[int] = set()
+        self._lock = asyncio.Lock()
+
+    async def allows(self, message_id: int) -> bool:
+        if self.message_ids and time.monotonic() - self.checked > self.max_age:
+            async with self._lock:
+                if time.monotonic() - self.checked > self.max_age:
+                    self.refused = await asyncio.to_thread(self._refused_now)
+                    self.checked = time.monotonic()
+        return message_id not in self.refused
+
+    def _refused_now(self) -> set[int]:
+        try:
+            rows = Message.objects.filter(pk__in=self.message_ids).values_list(
+                "pk", "kind", "recipient__consent_status"
+            )
+            return {pk for pk, kind, consent in rows if not hooks.consent_allows(kind=kind, consent=consent)}
+        finally:
+            connection.close()  # this thread's own connection: never left open in the pool's threads
+
+
+def _send_guard(
+    rates: dict[str, float],
+    segments: dict[int, int],
+    kinds: dict[int, str],
+    watch: RecentOptOuts,
+    recheck: ConsentRecheck,
+):
     """Runs just before each request: waits for rate tokens, then re-checks for a fresh opt-out."""
     provider_rates = settings.SMS_PROVIDER_MPS
 
@@ -302,7 +344,9 @@ def _send_guard(rates: dict[str, float], segments: dict[int, int], kinds: dict[i
         await get_limiter().acquire(limits, segments.get(int(message.ref), 1))
         if kinds.get(int(message.ref)) == Message.Kind.REPLY:
             return True  # the one confirmation of a STOP goes to people who just opted out
-        return not await watch.contains(message.to)
+        if await watch.contains(message.to):
+            return False
+        return await recheck.allows(int(message.ref))
 
     return guard
 

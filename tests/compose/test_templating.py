@@ -103,18 +103,6 @@ def test_compiled_templates_are_cached():
     assert info.hits == 49
 
 
-def test_render_is_fast():
-    import time
-
-    template = 'Hi {{ first_name|default:"there" }}, your order {{ order }} ships {{ date }}.'
-    context = {"first_name": "Ana", "order": 12345, "date": "Tuesday"}
-    start = time.perf_counter()
-    for _ in range(10_000):
-        render(template, context)
-    # Thousands per second is the requirement; this is typically ~100x faster.
-    assert time.perf_counter() - start < 1.0
-
-
 # --- variables_in ------------------------------------------------------------
 
 

@@ -16,7 +16,7 @@ from django.core.signals import got_request_exception, request_finished, request
 from django.db import close_old_connections, connection
 from django.http import HttpResponse
 from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
-from django.urls import Resolver404, resolve, reverse
+from django.urls import Resolver404, URLResolver, resolve, reverse
 
 import smsportal
 from devtools.fake_provider import plivo_signature_headers
@@ -166,10 +166,21 @@ def test_the_webhook_urlconf_may_hold_nothing_but_the_webhooks():
         WebhookApplication(urlconf="smsportal.urls")
 
 
+def _webhook_patterns(patterns, converters=()):
+    """Every view pattern under the webhooks URLconf, with the path converters of the includes above it."""
+    for pattern in patterns:
+        found = (*converters, *pattern.pattern.converters)
+        if isinstance(pattern, URLResolver):
+            yield from _webhook_patterns(pattern.url_patterns, found)
+        else:
+            yield pattern, found
+
+
 def test_portal_and_webhook_app_serve_every_webhook_at_the_same_path_with_the_same_view():
-    assert urls.urlpatterns
-    for pattern in urls.urlpatterns:
-        path = reverse(f"webhooks:{pattern.name}", kwargs=dict.fromkeys(pattern.pattern.converters, "x"))
+    patterns = list(_webhook_patterns(urls.urlpatterns))
+    assert len(patterns) >= 4  # status and inbound for each provider
+    for pattern, converters in patterns:
+        path = reverse(f"webhooks:{pattern.name}", kwargs=dict.fromkeys(converters, "x"))
         assert path.startswith(PREFIX)
         assert resolve(path).func is resolve(path, urlconf=URLCONF).func is pattern.callback
 
