@@ -20,7 +20,7 @@ NAV = (
         "/lists/",
         False,
     ),
-    ("inbox", "Inbox", ("inbox",), "/inbox", False),
+    ("inbox", "Inbox", ("recipients:inbox",), "/inbox", False),
     ("senders", "Senders", ("accounts:senders",), "/senders/", False),
     ("tokens", "API tokens", ("accounts:tokens",), "/tokens/", False),
     ("relay", "Relay", ("relay:list",), "/relay/", False),

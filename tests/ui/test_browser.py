@@ -132,6 +132,13 @@ def test_compose_launch_and_watch_progress(page, bob, make_sender, celery_eager)
     InboundMessage.objects.create(
         provider="plivo", sender="+14152000002", to=sender.number, text="STOP", kind="opt_out"
     )
+    InboundMessage.objects.create(
+        provider="plivo",
+        sender="+14152000003",
+        to=sender.number,
+        text="Here is my receipt",
+        media_urls=["https://media.example/receipt.jpg"],
+    )
 
     sign_in(page, "bob")
     # Upload the recipients: the import page shows progress and the per-row report.
@@ -187,6 +194,8 @@ def test_compose_launch_and_watch_progress(page, bob, make_sender, celery_eager)
 
     page.get_by_role("link", name="Inbox").click()
     page.get_by_text("Thanks, see you there!").wait_for()
+    receipt = page.get_by_role("link", name="Attachment 1")
+    assert receipt.get_attribute("href") == "https://media.example/receipt.jpg"
     page.get_by_label("Search number or text").fill("2000002")
     page.get_by_role("button", name="Search").click()
     assert page.get_by_text("Thanks, see you there!").count() == 0
