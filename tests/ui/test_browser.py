@@ -148,7 +148,7 @@ def test_compose_launch_and_watch_progress(page, bob, make_sender, celery_eager)
     shot(page, "import-report")
     # A file that is not a usable CSV is refused with a visible error.
     upload(page, customers.pk, "photo.csv", "\x00\x01 just some bytes, no header\n")
-    error = page.locator(".error, [role=alert], .messages li").first
+    error = page.locator(".error, [role=alert]").first
     error.wait_for()
     assert "CSV" in error.inner_text()
     shot(page, "import-error")
