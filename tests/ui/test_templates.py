@@ -1,4 +1,4 @@
-"""Checks over the templates as a whole: flash messages are styled and shown from one partial."""
+"""Checks over the templates as a whole: every URL name resolves, flash messages are styled and shown once."""
 
 from __future__ import annotations
 
@@ -11,14 +11,53 @@ from django.conf import settings
 from django.contrib.messages import constants
 from django.contrib.messages.storage.base import Message
 from django.template.loader import render_to_string
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 
+from campaigns.templatetags.ui import NAV
 from recipients.models import RecipientList
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "templates"
 APP_CSS = ROOT / "static" / "css" / "app.css"
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+
+
+URL_TAG = re.compile(r"""{%\s*url\s+(['"])(?P<name>[^'"]+)\1(?P<rest>.*?)%}""")
+
+
+def url_tags() -> list[tuple[str, str, list[str], list[str]]]:
+    """(template, URL name, positional args, keyword names) for every ``{% url 'literal' ... %}``."""
+    found = []
+    for path in sorted(TEMPLATES.rglob("*.html")):
+        for match in URL_TAG.finditer(path.read_text()):
+            bits = match["rest"].split()
+            if len(bits) >= 2 and bits[-2] == "as":
+                bits = bits[:-2]
+            args = [b for b in bits if "=" not in b]
+            kwargs = [b.split("=", 1)[0] for b in bits if "=" in b]
+            found.append((str(path.relative_to(TEMPLATES)), match["name"], args, kwargs))
+    return found
+
+
+def test_the_url_tag_walk_sees_the_templates():
+    names = {name for _, name, _, _ in url_tags()}
+    assert {"account_logout", "recipients:inbox", "recipients:recipient_detail", "campaign_status"} <= names
+
+
+@pytest.mark.parametrize(
+    ("template", "name", "args", "kwargs"), [pytest.param(*tag, id=f"{tag[0]}:{tag[1]}") for tag in url_tags()]
+)
+def test_every_url_name_in_the_templates_resolves(template, name, args, kwargs):
+    """Dummy ints stand in for the arguments; the pattern must accept as many as the tag passes."""
+    try:
+        reverse(name, args=[1] * len(args)) if args else reverse(name, kwargs=dict.fromkeys(kwargs, 1))
+    except NoReverseMatch as exc:
+        pytest.fail(f"templates/{template}: {{% url '{name}' %}} does not resolve: {exc}")
+
+
+@pytest.mark.parametrize(("key", "label", "name", "admin_only"), NAV, ids=[entry[0] for entry in NAV])
+def test_every_navigation_entry_resolves(key, label, name, admin_only):
+    assert reverse(name).startswith("/")
 
 
 def css_classes() -> set[str]:
