@@ -65,16 +65,26 @@ def page(chromium, live_server):
 
 @pytest.fixture
 def celery_eager():
-    """Switch eager task execution on and off mid-test; restored afterwards."""
+    """Switch eager task execution on and off mid-test; restored afterwards.
+
+    The switch goes into Celery's own overrides (``app.conf.changes``), which win over Django settings,
+    so it is taken out again rather than set back: a value left there would make every later test's
+    ``settings.CELERY_TASK_ALWAYS_EAGER`` ineffective (tests/recipients/test_stop_mid_campaign.py ran
+    its tasks in-process after the browser tests).
+    """
     from smsportal.celery import app
 
-    before = app.conf.task_always_eager
+    changes = app.conf.changes
+    had, before = "task_always_eager" in changes, changes.get("task_always_eager")
 
     def set_eager(value: bool) -> None:
         app.conf.task_always_eager = value
 
     yield set_eager
-    app.conf.task_always_eager = before
+    if had:
+        changes["task_always_eager"] = before
+    else:
+        changes.pop("task_always_eager", None)
 
 
 def shot(page, name: str) -> None:
