@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from functools import wraps
 
-from django.contrib.auth.mixins import AccessMixin
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from rest_framework.permissions import SAFE_METHODS, BasePermission
@@ -58,18 +57,6 @@ def role_required(role: str):
     return decorator
 
 
-class RoleRequiredMixin(AccessMixin):
-    """Class-based view equivalent of :func:`role_required`; set ``required_role``."""
-
-    required_role = "viewer"
-
-    def dispatch(self, request, *args, **kwargs):
-        if not request.user.is_authenticated:
-            return self.handle_no_permission()
-        check_role(request.user, self.required_role)
-        return super().dispatch(request, *args, **kwargs)
-
-
 # --- Django REST framework ------------------------------------------------------
 
 
@@ -87,15 +74,6 @@ class IsPortalAdmin(BasePermission):
 
     def has_permission(self, request, view) -> bool:
         return has_role(request.user, "admin")
-
-
-class CanSend(BasePermission):
-    """Senders and admins. Which numbers they may use is checked per object (``user_can_send_from``)."""
-
-    message = "This needs the sender role."
-
-    def has_permission(self, request, view) -> bool:
-        return has_role(request.user, "sender")
 
 
 class ReadOnlyForViewers(BasePermission):

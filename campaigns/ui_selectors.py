@@ -1,4 +1,4 @@
-"""Reads for the staff web UI: progress bars, charts, failure reasons, message log, inbox.
+"""Reads for the staff web UI: progress bars, charts, failure reasons, message log.
 
 Progress comes from counters (never COUNT(*) over messages). Chart queries are
 bounded by a campaign id (index ``message_campaign_status``) and cached briefly,
@@ -18,7 +18,7 @@ from django.utils import timezone
 from campaigns.models import Campaign
 from campaigns.selectors import campaign_stats
 from messaging.models import Message, MessageStatus
-from recipients.models import InboundMessage, RecipientList
+from recipients.models import RecipientList
 
 S = MessageStatus
 FAILED_STATUSES = (S.FAILED, S.UNDELIVERED, S.EXPIRED)
@@ -187,20 +187,3 @@ def campaign_message_page(
 
 def lists_for_compose() -> QuerySet[RecipientList]:
     return RecipientList.objects.filter(is_archived=False).order_by("name")
-
-
-def inbox_page(*, query: str = "", before: int = 0, size: int = 50) -> tuple[list[InboundMessage], int | None]:
-    """Inbound messages, newest first, searched by number or text (keyset on id)."""
-    qs = InboundMessage.objects.select_related("recipient").order_by("-id")
-    query = query.strip()
-    if query:
-        digits = "".join(ch for ch in query if ch.isdigit())
-        cond = Q(text__icontains=query)
-        if len(digits) >= 3:
-            cond |= Q(sender__contains=digits) | Q(to__contains=digits)
-        qs = qs.filter(cond)
-    if before:
-        qs = qs.filter(id__lt=before)
-    rows = list(qs[: size + 1])
-    next_before = rows[size - 1].id if len(rows) > size else None
-    return rows[:size], next_before

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from campaigns import inbox_views, views
+from campaigns import views
 
 urlpatterns = [
     path("health", views.health, name="health"),
@@ -17,5 +17,4 @@ urlpatterns = [
     path("campaigns/<int:pk>/resume", views.campaign_resume, name="campaign_resume"),
     path("campaigns/<int:pk>/cancel", views.campaign_cancel, name="campaign_cancel"),
     path("campaigns/<int:pk>/retry-failed", views.campaign_retry_failed, name="campaign_retry_failed"),
-    path("inbox", inbox_views.inbox, name="inbox"),
 ]

@@ -148,6 +148,11 @@ class InboundMessage(models.Model):
     def __str__(self) -> str:
         return f"{self.sender} -> {self.to}: {self.text[:40]}"
 
+    @property
+    def media_links(self) -> list[str]:
+        """The MMS media URLs a page may link to: http(s) only, never ``javascript:`` or ``data:``."""
+        return [u for u in self.media_urls if isinstance(u, str) and u.lower().startswith(("https://", "http://"))]
+
 
 class ImportJob(models.Model):
     """One CSV import, with its progress and outcome.

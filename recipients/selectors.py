@@ -85,8 +85,27 @@ def import_job_errors(*, job: ImportJob) -> QuerySet[ImportRowError]:
     return job.row_errors.order_by("row_number", "id")
 
 
-def inbound_messages(*, kind: str = "") -> QuerySet[InboundMessage]:
-    messages = InboundMessage.objects.select_related("recipient")
+def inbox_page(
+    *, query: str = "", kind: str = "", before: int = 0, size: int = 50
+) -> tuple[list[InboundMessage], int | None]:
+    """One page of the inbox, newest first (keyset on id, no COUNT).
+
+    ``query`` matches the text, or the sender's or our number when it has three digits or more;
+    ``kind`` is one of ``InboundMessage.Kind`` (anything else means every kind). Returns the rows
+    and the id to continue before, or None on the last page.
+    """
+    qs = InboundMessage.objects.select_related("recipient").order_by("-id")
     if kind in InboundMessage.Kind.values:
-        messages = messages.filter(kind=kind)
-    return messages
+        qs = qs.filter(kind=kind)
+    query = query.strip()
+    if query:
+        digits = "".join(ch for ch in query if ch.isdigit())
+        cond = Q(text__icontains=query)
+        if len(digits) >= 3:
+            cond |= Q(sender__contains=digits) | Q(to__contains=digits)
+        qs = qs.filter(cond)
+    if before:
+        qs = qs.filter(id__lt=before)
+    rows = list(qs[: size + 1])
+    next_before = rows[size - 1].id if len(rows) > size else None
+    return rows[:size], next_before

@@ -1,9 +1,13 @@
-from django.urls import path
+"""Recipient pages under /recipients/, and the inbox at /inbox (included at the root by smsportal.urls)."""
+
+from django.urls import include, path
+from django.views.generic import RedirectView
 
 from recipients import views
 
 app_name = "recipients"
-urlpatterns = [
+
+recipient_urlpatterns = [
     path("lists/", views.list_index, name="list_index"),
     path("lists/new/", views.list_create, name="list_create"),
     path("lists/<int:pk>/", views.list_detail, name="list_detail"),
@@ -16,8 +20,18 @@ urlpatterns = [
     path("imports/<int:pk>/", views.import_detail, name="import_detail"),
     path("imports/<int:pk>/rejected.csv", views.import_errors_csv, name="import_errors_csv"),
     path("consent.csv", views.consent_export, name="consent_export"),
-    path("inbox/", views.inbox, name="inbox"),
+    # The inbox used to live here; old links and bookmarks keep working.
+    path(
+        "inbox/",
+        RedirectView.as_view(pattern_name="recipients:inbox", permanent=True, query_string=True),
+        name="inbox_old",
+    ),
     path("<int:pk>/", views.recipient_detail, name="recipient_detail"),
     path("<int:pk>/opt-out/", views.recipient_opt_out, name="recipient_opt_out"),
     path("<int:pk>/confirm/", views.recipient_confirm, name="recipient_confirm"),
+]
+
+urlpatterns = [
+    path("inbox", views.inbox, name="inbox"),
+    path("recipients/", include(recipient_urlpatterns)),
 ]

@@ -6,7 +6,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
@@ -239,9 +239,39 @@ def recipient_confirm(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("recipients:recipient_detail", pk=pk)
 
 
+def _paging_id(value: str) -> int:
+    """A keyset position from the query string; anything that is not a plausible id means the first page."""
+    return int(value) if value.isdigit() and len(value) < 18 else 0
+
+
 @require_GET
 @role_required("viewer")
 def inbox(request: HttpRequest) -> HttpResponse:
+    """Messages people sent to our numbers, newest first: search, filter by kind, MMS media linked."""
+    query = request.GET.get("q", "").strip()[:100]
     kind = request.GET.get("kind", "")
-    page = Paginator(selectors.inbound_messages(kind=kind), 50).get_page(request.GET.get("page"))
-    return render(request, "recipients/inbox.html", {"page": page, "kind": kind, "kinds": InboundMessage.Kind.choices})
+    if kind not in InboundMessage.Kind.values:
+        kind = ""
+    before = _paging_id(request.GET.get("before", ""))
+    rows, next_before = selectors.inbox_page(query=query, kind=kind, before=before)
+    filters = QueryDict(mutable=True)
+    for key, value in (("q", query), ("kind", kind)):
+        if value:
+            filters[key] = value
+    newest_url = f"?{filters.urlencode()}" if filters else request.path
+    next_url = None
+    if next_before:
+        filters["before"] = str(next_before)
+        next_url = f"?{filters.urlencode()}"
+    return render(
+        request,
+        "recipients/inbox.html",
+        {
+            "rows": rows,
+            "q": query,
+            "kind": kind,
+            "kinds": InboundMessage.Kind.choices,
+            "next_url": next_url,
+            "newest_url": newest_url if before else None,
+        },
+    )

@@ -9,7 +9,7 @@ urlpatterns = [
     path("api/v1/", include("api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
-    path("recipients/", include("recipients.urls")),
+    path("", include("recipients.urls")),
     path("", include("relay.urls")),
     path("", include("accounts.urls")),
     path("", include("campaigns.urls")),

@@ -3,39 +3,24 @@
 from __future__ import annotations
 
 from django import template
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 
 from accounts.permissions import has_role
 
 register = template.Library()
 
-# Sections built by other apps: the first URL name that resolves wins, else the path.
+# (key, label, URL name, admins only). Every name must resolve: tests/ui/test_templates.py checks.
 NAV = (
-    ("dashboard", "Dashboard", ("dashboard",), "/", False),
-    ("campaigns", "Campaigns", ("campaign_list",), "/campaigns/", False),
-    (
-        "lists",
-        "Lists",
-        ("recipients:list_index", "recipients:lists", "recipients:list_list", "list_index"),
-        "/lists/",
-        False,
-    ),
-    ("inbox", "Inbox", ("inbox",), "/inbox", False),
-    ("senders", "Senders", ("accounts:senders",), "/senders/", False),
-    ("tokens", "API tokens", ("accounts:tokens",), "/tokens/", False),
-    ("relay", "Relay", ("relay:list",), "/relay/", False),
-    ("users", "Users", ("accounts:users",), "/users/", True),
-    ("audit", "Audit", ("accounts:audit",), "/audit/", True),
+    ("dashboard", "Dashboard", "dashboard", False),
+    ("campaigns", "Campaigns", "campaign_list", False),
+    ("lists", "Lists", "recipients:list_index", False),
+    ("inbox", "Inbox", "recipients:inbox", False),
+    ("senders", "Senders", "accounts:senders", False),
+    ("tokens", "API tokens", "accounts:tokens", False),
+    ("relay", "Relay", "relay:list", False),
+    ("users", "Users", "accounts:users", True),
+    ("audit", "Audit", "accounts:audit", True),
 )
-
-
-def _first_url(names: tuple[str, ...], fallback: str) -> str:
-    for name in names:
-        try:
-            return reverse(name)
-        except NoReverseMatch:
-            continue
-    return fallback
 
 
 @register.inclusion_tag("_nav.html", takes_context=True)
@@ -45,10 +30,10 @@ def main_nav(context) -> dict:
     path = request.path if request else ""
     admin = user is not None and has_role(user, "admin")
     items = []
-    for key, label, names, fallback, admin_only in NAV:
+    for key, label, name, admin_only in NAV:
         if admin_only and not admin:
             continue
-        url = _first_url(names, fallback)
+        url = reverse(name)
         current = path == url if url == "/" else path.startswith(url.rstrip("/"))
         items.append({"key": key, "label": label, "url": url, "current": current})
     return {"items": items}

@@ -166,7 +166,6 @@ CAMPAIGN_WEB_ROWS = [
     Row("campaign_resume", "POST", E(302, 302, 403, 403, 302, 302), kwargs=lambda w: {"pk": w.campaign.pk}),
     Row("campaign_cancel", "POST", E(302, 302, 403, 403, 302, 302), kwargs=lambda w: {"pk": w.campaign.pk}),
     Row("campaign_retry_failed", "POST", E(302, 302, 403, 403, 302, 302), kwargs=lambda w: {"pk": w.campaign.pk}),
-    Row("inbox", "GET", E(302, 302, 200, 200, 200, 200)),
 ]
 
 RELAY_ROWS = [
@@ -305,6 +304,12 @@ RECIPIENT_ROWS = [
     Row("recipients:import_errors_csv", "GET", access("viewer"), kwargs=lambda w: {"pk": _import_job(w).pk}),
     Row("recipients:consent_export", "GET", access("viewer")),
     Row("recipients:inbox", "GET", access("viewer")),
+    Row(
+        "recipients:inbox_old",
+        "GET",
+        dict.fromkeys(PERSONAS, 301),
+        note="the inbox's old address: a permanent redirect to /inbox for everyone, which then checks the role",
+    ),
     Row("recipients:recipient_detail", "GET", access("viewer"), kwargs=_recipient_pk),
     Row("recipients:recipient_opt_out", "POST", access("sender", 302), kwargs=_recipient_pk, data=lambda w: {}),
     Row(

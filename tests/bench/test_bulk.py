@@ -1,4 +1,4 @@
-"""bulk_set (campaigns/bulk.py) writes per-row values of every column type it is used with."""
+"""bulk_set (messaging/bulk.py) writes per-row values of every column type it is used with."""
 
 from datetime import UTC, datetime, timedelta
 

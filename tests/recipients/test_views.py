@@ -8,6 +8,7 @@ import io
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from django.utils.html import escape
 
 from recipients.models import ConsentEvent, ImportJob, InboundMessage, Membership, Recipient, RecipientList
 
@@ -230,15 +231,84 @@ def test_a_sender_cannot_confirm_from_someone_elses_number(client, alice, bob, m
     assert not Message.objects.exists()
 
 
-def test_inbox_lists_inbound_messages(client, carol):
-    InboundMessage.objects.create(provider="plivo", sender="+14155552671", to="+14155550100", text="hi there")
-    InboundMessage.objects.create(
-        provider="plivo", sender="+14155552671", to="+14155550100", text="STOP", kind="opt_out"
+def inbound(text: str, *, sender: str = "+14155552671", kind: str = "message", **fields) -> InboundMessage:
+    return InboundMessage.objects.create(
+        provider="plivo", sender=sender, to="+14155550100", text=text, kind=kind, **fields
     )
+
+
+def test_inbox_lists_newest_first_searches_and_filters_by_kind(client, carol):
+    inbound("first hello", sender="+14155551111")
+    inbound("second thanks", sender="+14155552222")
+    inbound("STOP", sender="+14155552222", kind="opt_out")
     login(client, carol)
-    assert "hi there" in client.get(reverse("recipients:inbox")).content.decode()
-    only = client.get(reverse("recipients:inbox"), {"kind": "opt_out"})
-    assert [m.text for m in only.context["page"]] == ["STOP"]
+    page = client.get("/inbox").content.decode()
+    assert page.index("STOP") < page.index("second thanks") < page.index("first hello")
+    page = client.get("/inbox", {"q": "2222"}).content.decode()
+    assert "second thanks" in page and "STOP" in page and "first hello" not in page
+    page = client.get("/inbox", {"q": "HELLO"}).content.decode()
+    assert "first hello" in page and "second thanks" not in page
+    only = client.get("/inbox", {"kind": "opt_out"})
+    assert [m.text for m in only.context["rows"]] == ["STOP"]
+    both = client.get("/inbox", {"kind": "message", "q": "2222"})
+    assert [m.text for m in both.context["rows"]] == ["second thanks"]
+
+
+def test_inbox_shows_an_inbound_mms_with_its_media(client, carol):
+    inbound(
+        "look at this",
+        media_urls=["https://media.example/cat.jpg", "https://media.example/clip.mp4", "javascript:alert(1)"],
+    )
+    page = login(client, carol).get("/inbox").content.decode()
+    assert 'href="https://media.example/cat.jpg"' in page and ">Attachment 1</a>" in page
+    assert 'href="https://media.example/clip.mp4"' in page and ">Attachment 2</a>" in page
+    assert "javascript:" not in page  # only http(s) media become links
+
+
+def test_inbox_pages_by_keyset_and_keeps_the_filters(client, carol):
+    for i in range(52):
+        inbound(f"hello {i}")
+    inbound("STOP", kind="opt_out")
+    login(client, carol)
+    first = client.get("/inbox", {"q": "hello", "kind": "message"})
+    assert [m.text for m in first.context["rows"]][:2] == ["hello 51", "hello 50"]
+    assert len(first.context["rows"]) == 50 and first.context["newest_url"] is None
+    next_url = first.context["next_url"]
+    assert (
+        "q=hello" in next_url and "kind=message" in next_url and f'href="{escape(next_url)}"' in first.content.decode()
+    )
+    second = client.get("/inbox" + next_url)
+    assert [m.text for m in second.context["rows"]] == ["hello 1", "hello 0"]
+    assert second.context["next_url"] is None and second.context["newest_url"] == "?q=hello&kind=message"
+
+
+def test_inbox_links_known_senders_to_their_recipient_page(client, carol, make_recipients):
+    (person,) = make_recipients(1)
+    inbound("hi", sender=person.phone, recipient=person)
+    page = login(client, carol).get(reverse("recipients:inbox")).content.decode()
+    assert reverse("recipients:recipient_detail", args=[person.pk]) in page
+
+
+@pytest.mark.parametrize("value", ["99999999999999999999999999", "-1", "abc"])
+def test_garbage_paging_values_are_ignored(client, carol, value):
+    inbound("hi")
+    response = login(client, carol).get(reverse("recipients:inbox"), {"before": value})
+    assert response.status_code == 200 and len(response.context["rows"]) == 1
+
+
+def test_the_inbox_is_at_inbox_and_its_old_address_redirects_permanently(client, carol):
+    assert reverse("recipients:inbox") == "/inbox"
+    login(client, carol)
+    response = client.get("/recipients/inbox/", {"q": "hello", "kind": "message"})
+    assert response.status_code == 301
+    assert response["Location"] == "/inbox?q=hello&kind=message"
+    assert client.get("/recipients/inbox/", follow=True).status_code == 200
+
+
+def test_one_inbox_in_the_navigation(client, carol):
+    page = login(client, carol).get(reverse("recipients:list_index")).content.decode()
+    assert page.count(">Inbox</a>") == 1 and 'href="/inbox"' in page
+    assert "/recipients/inbox/" not in page
 
 
 def test_missing_objects_are_404(client, carol):

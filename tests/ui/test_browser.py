@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 
 import pytest
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 
 from campaigns.models import Campaign
 from campaigns.tasks import run_sweep
@@ -65,16 +65,26 @@ def page(chromium, live_server):
 
 @pytest.fixture
 def celery_eager():
-    """Switch eager task execution on and off mid-test; restored afterwards."""
+    """Switch eager task execution on and off mid-test; restored afterwards.
+
+    The switch goes into Celery's own overrides (``app.conf.changes``), which win over Django settings,
+    so it is taken out again rather than set back: a value left there would make every later test's
+    ``settings.CELERY_TASK_ALWAYS_EAGER`` ineffective (tests/recipients/test_stop_mid_campaign.py ran
+    its tasks in-process after the browser tests).
+    """
     from smsportal.celery import app
 
-    before = app.conf.task_always_eager
+    changes = app.conf.changes
+    had, before = "task_always_eager" in changes, changes.get("task_always_eager")
 
     def set_eager(value: bool) -> None:
         app.conf.task_always_eager = value
 
     yield set_eager
-    app.conf.task_always_eager = before
+    if had:
+        changes["task_always_eager"] = before
+    else:
+        changes.pop("task_always_eager", None)
 
 
 def shot(page, name: str) -> None:
@@ -88,15 +98,6 @@ def sign_in(page, username: str) -> None:
     page.fill("input[name=password]", "pw-" + username)
     page.click("#password-login button[type=submit]")
     page.wait_for_url(re.compile(r"/$"))
-
-
-def _first_url(*names: str) -> str | None:
-    for name in names:
-        try:
-            return reverse(name)
-        except NoReverseMatch:
-            continue
-    return None
 
 
 def expect_text(page, selector: str, text: str, timeout: float = 15_000) -> None:
@@ -132,6 +133,13 @@ def test_compose_launch_and_watch_progress(page, bob, make_sender, celery_eager)
     InboundMessage.objects.create(
         provider="plivo", sender="+14152000002", to=sender.number, text="STOP", kind="opt_out"
     )
+    InboundMessage.objects.create(
+        provider="plivo",
+        sender="+14152000003",
+        to=sender.number,
+        text="Here is my receipt",
+        media_urls=["https://media.example/receipt.jpg"],
+    )
 
     sign_in(page, "bob")
     # Upload the recipients: the import page shows progress and the per-row report.
@@ -141,7 +149,7 @@ def test_compose_launch_and_watch_progress(page, bob, make_sender, celery_eager)
     shot(page, "import-report")
     # A file that is not a usable CSV is refused with a visible error.
     upload(page, customers.pk, "photo.csv", "\x00\x01 just some bytes, no header\n")
-    error = page.locator(".error, [role=alert], .messages li").first
+    error = page.locator(".error, [role=alert]").first
     error.wait_for()
     assert "CSV" in error.inner_text()
     shot(page, "import-error")
@@ -187,16 +195,17 @@ def test_compose_launch_and_watch_progress(page, bob, make_sender, celery_eager)
 
     page.get_by_role("link", name="Inbox").click()
     page.get_by_text("Thanks, see you there!").wait_for()
+    receipt = page.get_by_role("link", name="Attachment 1")
+    assert receipt.get_attribute("href") == "https://media.example/receipt.jpg"
     page.get_by_label("Search number or text").fill("2000002")
     page.get_by_role("button", name="Search").click()
     assert page.get_by_text("Thanks, see you there!").count() == 0
     page.goto("/inbox")
     shot(page, "inbox")
 
-    lists_url = _first_url("recipients:lists", "recipients:list_index", "recipients:list_list")
-    if lists_url:
-        page.goto(lists_url)
-        shot(page, "lists")
+    page.get_by_role("link", name="Lists", exact=True).click()
+    page.get_by_role("heading", name="Lists", exact=True).wait_for()
+    shot(page, "lists")
 
     # The same dashboard on a phone.
     page.set_viewport_size({"width": 390, "height": 844})

@@ -8,7 +8,6 @@ from django.urls import reverse
 from campaigns.models import Campaign
 from messaging.models import Message
 from providers.backends import locmem
-from recipients.models import InboundMessage
 
 
 @pytest.fixture
@@ -37,7 +36,6 @@ READ_URLS = [
     ("campaign_list", False),
     ("campaign_detail", True),
     ("campaign_status", True),
-    ("inbox", False),
 ]
 ACTION_URLS = ["campaign_pause", "campaign_resume", "campaign_cancel", "campaign_retry_failed"]
 
@@ -309,18 +307,6 @@ def test_status_partial_stops_polling_when_done(client, carol, draft):
     assert "hx-trigger" not in client.get(reverse("campaign_status", args=[draft.pk])).content.decode()
 
 
-def test_inbox_lists_newest_first_and_searches(client, carol):
-    InboundMessage.objects.create(provider="plivo", sender="+14155551111", to="+14155550100", text="first hello")
-    InboundMessage.objects.create(provider="plivo", sender="+14155552222", to="+14155550100", text="second thanks")
-    login(client, carol)
-    page = client.get(reverse("inbox")).content.decode()
-    assert page.index("second thanks") < page.index("first hello")
-    page = client.get(reverse("inbox"), {"q": "2222"}).content.decode()
-    assert "second thanks" in page and "first hello" not in page
-    page = client.get(reverse("inbox"), {"q": "HELLO"}).content.decode()
-    assert "first hello" in page and "second thanks" not in page
-
-
 def test_dashboard_shows_running_progress_and_totals(client, carol, bob, draft, django_capture_on_commit_callbacks):
     from campaigns.services import campaign_launch
 
@@ -358,13 +344,6 @@ def test_unapproved_people_see_nothing(client, make_user, draft):
     assert draft.status == Campaign.Status.DRAFT
 
 
-def test_inbox_links_known_senders_to_their_recipient_page(client, carol, make_recipients):
-    (person,) = make_recipients(1)
-    InboundMessage.objects.create(provider="plivo", sender=person.phone, to="+14155550100", text="hi", recipient=person)
-    page = login(client, carol).get(reverse("inbox")).content.decode()
-    assert reverse("recipients:recipient_detail", args=[person.pk]) in page
-
-
 def test_polled_partials_read_counters_not_messages(
     client, carol, bob, draft, make_campaign, django_assert_max_num_queries
 ):
@@ -387,7 +366,6 @@ def test_polled_partials_read_counters_not_messages(
 @pytest.mark.parametrize("value", ["99999999999999999999999999", "-1", "abc"])
 def test_garbage_paging_values_are_ignored(client, carol, draft, value):
     login(client, carol)
-    assert client.get(reverse("inbox"), {"before": value}).status_code == 200
     assert client.get(reverse("campaign_detail", args=[draft.pk]), {"after": value}).status_code == 200
 
 
