@@ -4,3 +4,6 @@ from django.apps import AppConfig
 class ProvidersConfig(AppConfig):
     name = "providers"
     verbose_name = "SMS providers"
+
+    def ready(self) -> None:
+        from providers import tasks  # noqa: F401  (connects the drain scheduler to status_events_stored)

@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterable
 
 import psycopg
-from django.conf import settings
-from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
 from providers.models import ProviderEvent
-from providers.signals import inbound_received
+from providers.signals import inbound_received, status_events_stored
 from providers.status import InboundSMS, StatusEvent
 
 logger = logging.getLogger(__name__)
-_DRAIN_DEBOUNCE_KEY = "providers:drain-scheduled"
-DRAIN_DEBOUNCE_SECONDS = 0.5
 
 
 def record_status_events(*, events: Iterable[StatusEvent]) -> int:
@@ -43,7 +38,7 @@ def record_status_events(*, events: Iterable[StatusEvent]) -> int:
         _insert_one(rows[0])
     else:
         ProviderEvent.objects.bulk_create(rows)
-    transaction.on_commit(schedule_drain)
+    transaction.on_commit(_announce_stored)
     return len(rows)
 
 
@@ -86,23 +81,8 @@ def _insert_one(row: ProviderEvent) -> None:
         cursor.execute(_insert_sql[0], values, prepare=True)
 
 
-_last_scheduled = [0.0]  # per process: most callbacks skip the Redis round trip entirely
-
-
-def schedule_drain() -> None:
-    """Queue one drain task per second at most; the drain's trailing pass and beat catch the rest."""
-    from providers.tasks import apply_status_events
-
-    now = time.monotonic()
-    if not settings.CELERY_TASK_ALWAYS_EAGER:
-        if now - _last_scheduled[0] < DRAIN_DEBOUNCE_SECONDS:
-            return
-        _last_scheduled[0] = now
-    try:
-        if cache.add(_DRAIN_DEBOUNCE_KEY, 1, timeout=1):
-            apply_status_events.delay()
-    except Exception:  # Redis or the broker is down: the report is stored, beat applies it
-        logger.warning("could not queue the status drain; beat will apply stored reports", exc_info=True)
+def _announce_stored() -> None:
+    status_events_stored.send(sender=ProviderEvent)  # providers.tasks queues the drain
 
 
 def record_inbound(*, inbound: InboundSMS) -> ProviderEvent:

@@ -10,3 +10,6 @@ from django.dispatch import Signal
 status_received = Signal()
 # sender=webhook class; kwargs: inbound=InboundSMS
 inbound_received = Signal()
+
+# Delivery reports were stored (after commit); ``providers.tasks`` queues the drain that applies them.
+status_events_stored = Signal()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 
 from providers.backends.base import BaseBackend, OutboundSMS, SendOutcome
+from providers.tasks import schedule_sandbox_report
 
 
 class SMSBackend(BaseBackend):
@@ -27,7 +28,5 @@ class SMSBackend(BaseBackend):
             if o.accepted
         ]
         if accepted:
-            from providers.tasks import schedule_sandbox_report
-
             schedule_sandbox_report(accepted)
         return outcomes

@@ -26,6 +26,8 @@ from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
+from providers.events import record_inbound, record_status_events
+from providers.models import ProviderEvent
 from providers.status import DeliveryStatus, InboundSMS, StatusEvent
 
 logger = logging.getLogger(__name__)
@@ -78,8 +80,6 @@ class StatusView(WebhookView):
     """One delivery report for our message ``ref`` (from the URL), stored for the drain to apply."""
 
     def handle(self, request: HttpRequest, **kwargs: Any) -> None:
-        from providers.events import record_status_events
-
         record_status_events(events=[self.parse_status(request, ref=kwargs["ref"])])
 
     def parse_status(self, request: HttpRequest, *, ref: str) -> StatusEvent:
@@ -91,8 +91,6 @@ class InboundView(WebhookView):
     """One inbound message, stored and handed to the apps at once; a provider's retry is stored once."""
 
     def handle(self, request: HttpRequest, **kwargs: Any) -> None:
-        from providers.events import record_inbound
-
         inbound = self.parse_inbound(request)
         if not inbound_seen(provider=self.provider, provider_message_id=inbound.provider_message_id):
             record_inbound(inbound=inbound)
@@ -155,8 +153,6 @@ class SecretInPathMixin:
 
 def inbound_seen(*, provider: str, provider_message_id: str) -> bool:
     """Providers retry webhooks they think failed: a second copy must not act twice (two STOP replies)."""
-    from providers.models import ProviderEvent
-
     return bool(provider_message_id) and (
         ProviderEvent.objects.filter(
             provider=provider, kind=ProviderEvent.Kind.INBOUND, provider_message_id=provider_message_id[:100]
