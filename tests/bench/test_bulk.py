@@ -4,8 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from campaigns.bulk import bulk_set
-from campaigns.models import Message
+from messaging.bulk import bulk_set
+from messaging.models import Message
 
 pytestmark = pytest.mark.django_db
 
