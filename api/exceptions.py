@@ -11,6 +11,8 @@ from rest_framework import exceptions, status
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from campaigns.services import TransitionError
+from recipients.services import RecipientConflict
+from relay.services import PoolExhausted, RelayError
 
 
 class Conflict(exceptions.APIException):
@@ -31,8 +33,10 @@ def _django_validation_errors(exc: DjangoValidationError) -> dict[str, list[str]
 def _translate(exc: Exception) -> Exception:
     if isinstance(exc, DjangoValidationError):
         return exceptions.ValidationError(_django_validation_errors(exc))
-    if isinstance(exc, TransitionError):
+    if isinstance(exc, TransitionError | RecipientConflict | PoolExhausted):
         return Conflict(str(exc))
+    if isinstance(exc, RelayError):
+        return exceptions.ValidationError({exc.field or "non_field_errors": [exc.message]})
     if isinstance(exc, Http404 | ObjectDoesNotExist):
         return exceptions.NotFound()
     if isinstance(exc, IntegrityError):

@@ -4,6 +4,7 @@ from api.views.campaigns import CampaignViewSet
 from api.views.lists import RecipientListViewSet
 from api.views.messages import InboundMessageViewSet, MessageViewSet
 from api.views.recipients import RecipientViewSet
+from api.views.relay import RelayConversationViewSet, RelayNumberViewSet
 from api.views.senders import AuthorizedSenderViewSet
 
 app_name = "api"
@@ -15,5 +16,7 @@ router.register("campaigns", CampaignViewSet, basename="campaign")
 router.register("messages", MessageViewSet, basename="message")
 router.register("inbound-messages", InboundMessageViewSet, basename="inbound-message")
 router.register("senders", AuthorizedSenderViewSet, basename="sender")
+router.register("relay/conversations", RelayConversationViewSet, basename="relay-conversation")
+router.register("relay/numbers", RelayNumberViewSet, basename="relay-number")
 
 urlpatterns = router.urls

@@ -1,10 +1,18 @@
-"""Writes for campaign drafts: create and edit, before launch (campaigns/services.py does the rest)."""
+"""Writes for campaign drafts: create, edit and delete, before launch (campaigns/services.py does the rest).
+
+"Draft only" is checked on the row locked for the write (``SELECT ... FOR UPDATE``), in the
+transaction that writes, so a launch and an edit (or a delete) of the same campaign are
+serialized: whichever locks the row second sees the first one's result. A launch that
+wins makes the edit a TransitionError and changes nothing; an edit that wins is what the
+launch then validates and sends (``campaign_launch`` locks the row too).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
 from django.db import transaction
+from django.utils import timezone
 
 from campaigns.models import Campaign
 from campaigns.services import TransitionError, _audit
@@ -22,7 +30,17 @@ DRAFT_FIELDS = (
 )
 
 
-def campaign_create_draft(*, user, senders: Iterable, lists: Iterable, **fields) -> Campaign:
+def _lock_draft(campaign: Campaign, *, refusal: str) -> Campaign:
+    """The campaign's row, locked until the transaction ends; TransitionError unless it is still a draft."""
+    locked = Campaign.objects.select_for_update().filter(pk=campaign.pk).first()
+    if locked is None:
+        raise Campaign.DoesNotExist(f"Campaign {campaign.pk} no longer exists.")
+    if locked.status != Campaign.Status.DRAFT:
+        raise TransitionError(refusal)
+    return locked
+
+
+def campaign_create_draft(*, user, senders: Iterable = (), lists: Iterable = (), **fields) -> Campaign:
     """A new draft owned by ``user``. Fields are checked in full only at launch."""
     with transaction.atomic():
         campaign = Campaign.objects.create(created_by=user, **{k: v for k, v in fields.items() if k in DRAFT_FIELDS})
@@ -32,15 +50,32 @@ def campaign_create_draft(*, user, senders: Iterable, lists: Iterable, **fields)
     return campaign
 
 
-def campaign_update_draft(*, campaign: Campaign, user, senders: Iterable, lists: Iterable, **fields) -> Campaign:
-    """Edit a draft. Once launched, a campaign's content is fixed (TransitionError)."""
+def campaign_update_draft(
+    *, campaign: Campaign, user, senders: Iterable | None = None, lists: Iterable | None = None, **fields
+) -> Campaign:
+    """Edit a draft: the fields given, and ``senders`` / ``lists`` unless None (then they are kept).
+
+    Once launched, a campaign's content is fixed: TransitionError, and nothing is written.
+    """
     values = {k: v for k, v in fields.items() if k in DRAFT_FIELDS}
     with transaction.atomic():
-        changed = Campaign.objects.filter(pk=campaign.pk, status=Campaign.Status.DRAFT).update(**values)
-        if not changed:
-            raise TransitionError("Only a draft can be edited.")
+        _lock_draft(campaign, refusal="Only a draft campaign can be edited.")
+        Campaign.objects.filter(pk=campaign.pk).update(updated_at=timezone.now(), **values)
+        if senders is not None:
+            campaign.senders.set(list(senders))
+        if lists is not None:
+            campaign.lists.set(list(lists))
         campaign.refresh_from_db()
-        campaign.senders.set(list(senders))
-        campaign.lists.set(list(lists))
-        _audit(user, "campaign.edit", campaign)
+        changed = sorted(
+            [*values, *(["senders"] if senders is not None else []), *(["lists"] if lists is not None else [])]
+        )
+        _audit(user, "campaign.edit", campaign, ", ".join(changed))
     return campaign
+
+
+def campaign_delete_draft(*, campaign: Campaign, user) -> None:
+    """Delete a draft (a launched campaign is cancelled instead: TransitionError)."""
+    with transaction.atomic():
+        locked = _lock_draft(campaign, refusal="Only a draft campaign can be deleted; cancel it instead.")
+        _audit(user, "campaign.delete", locked)
+        locked.delete()

@@ -83,12 +83,18 @@ def campaign_validate_for_launch(*, campaign: Campaign, user) -> None:
 
 
 def campaign_launch(*, campaign: Campaign, user) -> Campaign:
-    """Launch a draft: now, or at ``send_at``. Launching twice, or racing, creates nothing twice."""
-    campaign_validate_for_launch(campaign=campaign, user=user)
-    now = timezone.now()
-    scheduled = campaign.send_at is not None and campaign.send_at > now + timedelta(seconds=5)
-    new_status = Campaign.Status.SCHEDULED if scheduled else Campaign.Status.SENDING
+    """Launch a draft: now, or at ``send_at``. Launching twice, or racing, creates nothing twice.
+
+    The row is locked before it is validated, so an edit in flight (campaigns/drafts.py locks it
+    too) either commits first and is what gets validated and sent, or finds it launched and fails.
+    """
     with transaction.atomic():
+        Campaign.objects.select_for_update().filter(pk=campaign.pk).first()
+        campaign.refresh_from_db()
+        campaign_validate_for_launch(campaign=campaign, user=user)
+        now = timezone.now()
+        scheduled = campaign.send_at is not None and campaign.send_at > now + timedelta(seconds=5)
+        new_status = Campaign.Status.SCHEDULED if scheduled else Campaign.Status.SENDING
         changed = Campaign.objects.filter(pk=campaign.pk, status=Campaign.Status.DRAFT).update(
             status=new_status, launched_at=now, updated_at=now
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Iterable
 from functools import cache
 
 import redis
@@ -29,10 +30,18 @@ def _client():
 
 def announce_opt_out(phone: str) -> None:
     """Publish an opt-out that was just committed. Failure only loses the shortcut, never the opt-out."""
+    announce_opt_outs([phone])
+
+
+def announce_opt_outs(phones: Iterable[str]) -> None:
+    """Publish several committed opt-outs in one round trip (a bulk upsert or import)."""
     now = time.time()
+    members = dict.fromkeys(phones, now)
+    if not members:
+        return
     try:
         pipe = _client().pipeline()
-        pipe.zadd(KEY, {phone: now})
+        pipe.zadd(KEY, members)
         pipe.zremrangebyscore(KEY, 0, now - KEEP_SECONDS)
         pipe.execute()
     except Exception:

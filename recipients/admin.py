@@ -13,7 +13,7 @@ from recipients.models import (
     Recipient,
     RecipientList,
 )
-from recipients.services import recipient_list_add_members, recipients_bulk_opt_out
+from recipients.services import recipient_create, recipient_list_add_members, recipient_update, recipients_bulk_opt_out
 from smsportal.phone import InvalidNumber, normalize
 
 
@@ -66,6 +66,25 @@ class RecipientAdmin(admin.ModelAdmin):
     show_full_result_count = False
     action_form = RecipientActionForm
     actions = ["opt_out", "add_to_list"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # Consent belongs to a number: a different number is a new recipient (recipient_update).
+        readonly = list(super().get_readonly_fields(request, obj))
+        return [*readonly, "phone"] if obj is not None else readonly
+
+    def save_model(self, request, obj, form, change):
+        """Through the recipients' upsert (recipients/upsert.py), like imports and the API."""
+        fields = {
+            name: form.cleaned_data[name]
+            for name in ("first_name", "last_name", "attributes")
+            if name in form.cleaned_data
+        }
+        if change:
+            saved = recipient_update(recipient=obj, actor=request.user, **fields)
+        else:
+            saved = recipient_create(phone=obj.phone, actor=request.user, **fields)
+        obj.pk = saved.pk
+        obj.refresh_from_db()
 
     def get_search_results(self, request, queryset, search_term):
         # A number typed in any format (e.g. "(415) 555-2671") finds its E.164 row.

@@ -1,9 +1,10 @@
 """Streaming CSV import: read, validate and upsert recipients chunk by chunk.
 
 The file is never held in memory: a csv reader runs over a text wrapper of the
-binary file, and every ``SMS_IMPORT_CHUNK_ROWS`` rows are written with one
-``INSERT ... ON CONFLICT (phone) DO UPDATE`` and committed. Callers go through
-``recipients.services`` (``import_job_create``, ``import_job_run``, ``import_csv``).
+binary file, and every ``SMS_IMPORT_CHUNK_ROWS`` rows are written with one call of
+``recipients.upsert.recipients_upsert`` (the upsert the API and the admin use too: one
+``INSERT ... ON CONFLICT (phone) DO UPDATE`` for the chunk, and the consent rules) and committed.
+Callers go through ``recipients.services`` (``import_job_create``, ``import_job_run``, ``import_csv``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import codecs
 import csv
 import functools
 import io
-import json
 import queue
 import re
 import threading
@@ -23,10 +23,11 @@ from pathlib import Path
 
 import phonenumbers
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from recipients.models import ConsentEvent, ConsentStatus, ImportJob, ImportRowError
+from recipients.upsert import KEPT_OPTED_OUT, ConsentSource, RecipientRow, recipients_upsert
 from smsportal.phone import InvalidNumber, parse_valid
 
 # csv refuses fields over this size with a clear csv.Error instead of growing without bound.
@@ -155,14 +156,7 @@ def map_columns(header: list[str], *, consent_column: str = "") -> Columns:
     return Columns(phone, first, last, full, consent, attributes)
 
 
-@dataclass(slots=True)
-class Parsed:
-    row_number: int
-    phone: str
-    first_name: str
-    last_name: str
-    attributes: dict[str, str]
-    consent: str | None
+Parsed = RecipientRow  # a valid row of the file; row_number is its line
 
 
 @dataclass
@@ -217,6 +211,12 @@ class Importer:
         self.chunk_rows = settings.SMS_IMPORT_CHUNK_ROWS
         self.started: datetime = timezone.now()
         self.evidence = f"CSV import job {job.pk}, file {job.original_name or Path(job.file).name!r}"
+        self.source = ConsentSource(
+            channel=ConsentEvent.Channel.IMPORT,
+            actor_id=job.created_by_id,
+            actor_description=f"import job {job.pk}",
+            evidence=self.evidence,
+        )
 
     # --- reading -------------------------------------------------------------
     def run(self) -> ImportJob:
@@ -361,21 +361,27 @@ class Importer:
     # --- writing -------------------------------------------------------------
     def _write(self, chunk: Chunk) -> None:
         job = self.job
-        now = timezone.now()
-        rows = list(chunk.rows.values())
         with transaction.atomic():
-            results = self._upsert(rows, now) if rows else []
-            changes = self._apply_consent(rows, results, now, chunk.errors)
+            result = recipients_upsert(
+                list(chunk.rows.values()),
+                source=self.source,
+                recipient_list_id=job.recipient_list_id,
+                fresh_since=self.started,
+            )
+            chunk.errors.extend(
+                ImportRowError(job_id=job.pk, row_number=row.row_number, phone=row.phone, reason=KEPT_OPTED_OUT)
+                for row in result.kept_opted_out
+            )
             if chunk.errors:
                 ImportRowError.objects.bulk_create(chunk.errors)
-            created = sum(1 for r in results if r[3])
-            in_file = sum(1 for r in results if not r[3] and r[4])
+            # A number created earlier in this file (another chunk) is a duplicate, not an update.
+            in_file = sum(1 for r in result.rows if not r.inserted and r.fresh)
             job.processed_rows += chunk.count
-            job.created_count += created
+            job.created_count += result.created
             job.duplicate_count += chunk.duplicates + in_file
-            job.updated_count += len(results) - created - in_file
-            job.rejected_count += sum(1 for e in chunk.errors if not e.reason.startswith("kept "))
-            job.consent_changes += changes
+            job.updated_count += result.updated - in_file
+            job.rejected_count += len(chunk.errors) - len(result.kept_opted_out)
+            job.consent_changes += result.consent_changes
             self._save(
                 "processed_rows",
                 "created_count",
@@ -384,134 +390,6 @@ class Importer:
                 "rejected_count",
                 "consent_changes",
             )
-
-    def _upsert(self, rows: list[Parsed], now: datetime) -> list[tuple]:
-        """One statement for the chunk: upsert recipients, add them to the list, and record the
-        stated consent of the new ones (``_apply_consent`` handles existing recipients).
-
-        Returns (id, phone, consent, inserted, created_by_this_job) per row.
-        """
-        # One json parameter, expanded server-side: psycopg quotes a list of Python strings into a
-        # text[] literal in Python, which cost more than the statement itself.
-        pending = ConsentStatus.PENDING
-        payload = json.dumps(
-            [
-                {
-                    "p": r.phone,
-                    "f": r.first_name,
-                    "l": r.last_name,
-                    "a": r.attributes,
-                    "s": r.consent or pending,
-                    "c": r.consent,
-                    "n": r.row_number,
-                }
-                for r in rows
-            ]
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(
-                """
-                WITH src AS MATERIALIZED (
-                    SELECT * FROM json_to_recordset(%(rows)s::json)
-                        AS t(p text, f text, l text, a jsonb, s text, c text, n int)
-                ), up AS (
-                INSERT INTO recipients_recipient
-                    (phone, first_name, last_name, attributes, consent_status, opted_in_at, opted_out_at,
-                     created_at, updated_at)
-                SELECT p, f, l, a, s,
-                       CASE WHEN s = 'opted_in' THEN %(now)s END, CASE WHEN s = 'opted_out' THEN %(now)s END,
-                       %(now)s, %(now)s
-                FROM src
-                ON CONFLICT (phone) DO UPDATE SET
-                    first_name = COALESCE(NULLIF(EXCLUDED.first_name, ''), recipients_recipient.first_name),
-                    last_name = COALESCE(NULLIF(EXCLUDED.last_name, ''), recipients_recipient.last_name),
-                    attributes = recipients_recipient.attributes || EXCLUDED.attributes,
-                    updated_at = EXCLUDED.updated_at
-                RETURNING id, phone, consent_status, (xmax = 0) AS inserted, created_at >= %(started)s AS fresh
-                ), members AS (
-                    INSERT INTO recipients_membership (recipient_list_id, recipient_id, added_at)
-                    SELECT %(list)s::bigint, id, %(now)s FROM up WHERE %(list)s::bigint IS NOT NULL
-                    ON CONFLICT (recipient_list_id, recipient_id) DO NOTHING
-                ), events AS (
-                    INSERT INTO recipients_consentevent (recipient_id, from_status, to_status, channel, actor_id,
-                        actor_description, evidence, created_at)
-                    SELECT up.id, %(pending)s, src.c, %(channel)s, %(actor)s, %(actor_description)s,
-                           %(evidence)s || ', row ' || src.n, %(now)s
-                    FROM up JOIN src ON src.p = up.phone
-                    WHERE up.inserted AND src.c IS NOT NULL
-                )
-                SELECT id, phone, consent_status, inserted, fresh FROM up
-                """,
-                {
-                    "list": self.job.recipient_list_id,
-                    "now": now,
-                    "started": self.started,
-                    "rows": payload,
-                    "pending": pending,
-                    "channel": ConsentEvent.Channel.IMPORT,
-                    "actor": self.job.created_by_id,
-                    "actor_description": f"import job {self.job.pk}",
-                    "evidence": self.evidence,
-                },
-            )
-            return cursor.fetchall()
-
-    def _apply_consent(self, rows: list[Parsed], results: list[tuple], now: datetime, errors: list) -> int:
-        """Record stated consent with the import as evidence. Never re-opts-in someone who opted out."""
-        by_phone = {r.phone: r for r in rows}
-        events: list[tuple] = []
-        created = 0  # their events were written by _upsert
-        moves: dict[tuple[str, str], list[int]] = {}
-        for rid, phone, current, inserted, _ in results:
-            row = by_phone[phone]
-            if row.consent is None:
-                continue
-            if inserted:
-                created += 1
-            elif current == row.consent:
-                continue
-            elif row.consent == ConsentStatus.OPTED_IN and current == ConsentStatus.OPTED_OUT:
-                errors.append(
-                    ImportRowError(
-                        job_id=self.job.pk,
-                        row_number=row.row_number,
-                        phone=phone,
-                        reason="kept opted out: an import cannot undo an opt-out (the person must text START); "
-                        "other fields were updated",
-                    )
-                )
-            else:
-                moves.setdefault((current, row.consent), []).append(rid)
-        row_of = {rid: by_phone[phone].row_number for rid, phone, *_ in results} if moves else {}
-        for (current, target), ids in moves.items():
-            stamp = "opted_in_at" if target == ConsentStatus.OPTED_IN else "opted_out_at"
-            with connection.cursor() as cursor:
-                # Conditional on the status we saw, so a STOP that lands meanwhile wins.
-                cursor.execute(
-                    f"UPDATE recipients_recipient SET consent_status = %s, {stamp} = %s, updated_at = %s "
-                    "WHERE id = ANY(%s) AND consent_status = %s RETURNING id",
-                    [target, now, now, ids, current],
-                )
-                changed = [r[0] for r in cursor.fetchall()]
-            events.extend(self._event(rid, current, target, row_of[rid]) for rid in changed)
-        if events:
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "INSERT INTO recipients_consentevent (recipient_id, from_status, to_status, channel, actor_id, "
-                    "actor_description, evidence, created_at) "
-                    "SELECT r, f, t, %s, %s, %s, e, %s FROM json_to_recordset(%s::json) AS x(r bigint, f text, t text, e text)",
-                    [
-                        ConsentEvent.Channel.IMPORT,
-                        self.job.created_by_id,
-                        f"import job {self.job.pk}",
-                        now,
-                        json.dumps([{"r": r, "f": f, "t": t, "e": e} for r, f, t, e in events]),
-                    ],
-                )
-        return created + len(events)
-
-    def _event(self, recipient_id: int, from_status: str, to_status: str, row_number: int) -> tuple:
-        return (recipient_id, from_status, to_status, f"{self.evidence}, row {row_number}")
 
     def _save(self, *fields: str) -> None:
         ImportJob.objects.filter(pk=self.job.pk).update(**{f: getattr(self.job, f) for f in fields})

@@ -1,10 +1,15 @@
-"""Writes for recipients and consent. Every consent change leaves a ConsentEvent."""
+"""Writes for recipients and consent. Every consent change leaves a ConsentEvent.
+
+Recipients are written through the one upsert in ``recipients/upsert.py`` (imports, the API's
+bulk upsert, create and update, the admin); the wrappers here add what a single write needs
+(lists, "already exists", the audit event).
+"""
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from pathlib import Path
 
@@ -33,9 +38,14 @@ from recipients.models import (
     Recipient,
     RecipientList,
 )
+from recipients.upsert import ConsentSource, RecipientRow, UpsertResult, recipients_upsert
 from smsportal.phone import InvalidNumber, normalize
 
 logger = logging.getLogger(__name__)
+
+
+class RecipientConflict(Exception):
+    """The recipient's state does not allow this (the API answers 409)."""
 
 
 def recipient_set_consent(
@@ -98,16 +108,148 @@ def recipient_opt_out(
     )
 
 
+# --- Recipients ------------------------------------------------------------
+
+
+def _e164(phone: str) -> str:
+    try:
+        return normalize(phone)
+    except InvalidNumber as exc:
+        raise ValidationError({"phone": f"{phone!r} is {exc}."}) from None
+
+
+def recipient_set_lists(*, recipient: Recipient, lists: Iterable[RecipientList]) -> None:
+    """Make ``lists`` exactly the lists the recipient is in."""
+    wanted = sorted({lst.pk for lst in lists})
+    Membership.objects.filter(recipient=recipient).exclude(recipient_list_id__in=wanted).delete()
+    if wanted:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO recipients_membership (recipient_list_id, recipient_id, added_at) "
+                "SELECT unnest(%s::bigint[]), %s, %s ON CONFLICT (recipient_list_id, recipient_id) DO NOTHING",
+                [wanted, recipient.pk, timezone.now()],
+            )
+
+
+def recipient_create(
+    *,
+    phone: str,
+    first_name: str = "",
+    last_name: str = "",
+    attributes: dict | None = None,
+    lists: Iterable[RecipientList] = (),
+    actor=None,
+) -> Recipient:
+    """A new recipient, ``pending``: being added is not consent. ValidationError for an invalid
+    number or one that is a recipient already (also when another request adds it at the same moment)."""
+    row = RecipientRow(0, _e164(phone), first_name, last_name, dict(attributes or {}))
+    with transaction.atomic():
+        (upserted,) = recipients_upsert([row], replace=True).rows
+        if not upserted.inserted:
+            raise ValidationError({"phone": "A recipient with this number already exists."})  # rolls the merge back
+        recipient = Recipient.objects.get(pk=upserted.id)
+        recipient_set_lists(recipient=recipient, lists=lists)
+        audit_record(actor=actor, action="recipient.create", target=recipient)
+    return recipient
+
+
+def recipient_update(
+    *,
+    recipient: Recipient,
+    actor=None,
+    phone: str | None = None,
+    first_name: str | None = None,
+    last_name: str | None = None,
+    attributes: dict | None = None,
+    lists: Iterable[RecipientList] | None = None,
+) -> Recipient:
+    """Set the fields given (None: keep). Consent is not edited here (``recipient_set_consent``).
+
+    The number cannot change: consent belongs to a number, so a new number is a new recipient
+    (moving an opted-in record to another number would opt that number in silently, and moving
+    an opted-out one would forget the opt-out).
+    """
+    with transaction.atomic():
+        current = Recipient.objects.select_for_update().get(pk=recipient.pk)
+        if phone is not None and _e164(phone) != current.phone:
+            raise ValidationError(
+                {
+                    "phone": "A recipient's number cannot be changed (consent belongs to the number); add a new recipient."
+                }
+            )
+        given = {"first_name": first_name, "last_name": last_name, "attributes": attributes}
+        row = RecipientRow(
+            0,
+            current.phone,
+            current.first_name if first_name is None else first_name,
+            current.last_name if last_name is None else last_name,
+            dict(current.attributes or {}) if attributes is None else dict(attributes),
+        )
+        recipients_upsert([row], replace=True)
+        if lists is not None:
+            recipient_set_lists(recipient=current, lists=lists)
+        changed = [name for name, value in given.items() if value is not None] + (
+            ["lists"] if lists is not None else []
+        )
+        audit_record(actor=actor, action="recipient.update", target=current, detail=", ".join(changed))
+    recipient.refresh_from_db()
+    return recipient
+
+
+def recipient_delete(*, recipient: Recipient, actor=None) -> None:
+    """Delete someone, unless they opted out: that record is what keeps us from texting them again
+    (RecipientConflict). Checked on the locked row, so a STOP arriving meanwhile is not lost."""
+    with transaction.atomic():
+        current = Recipient.objects.select_for_update().get(pk=recipient.pk)
+        if current.consent_status == ConsentStatus.OPTED_OUT:
+            raise RecipientConflict(
+                "An opted-out recipient is kept so that the opt-out is honoured if the number is added again."
+            )
+        audit_record(actor=actor, action="recipient.delete", target=current)
+        current.delete()
+
+
+def recipients_bulk_upsert(
+    *,
+    rows: Sequence[RecipientRow],
+    recipient_list: RecipientList | None,
+    actor=None,
+    channel: str = ConsentEvent.Channel.API,
+    evidence: str = "Stated in a bulk upsert through the API (rows numbered from 0)",
+) -> UpsertResult:
+    """Create or update recipients by number (distinct, E.164) with the import's rules: names and
+    attributes merged, stated consent recorded, an opt-out never undone (``kept_opted_out``)."""
+    source = ConsentSource(
+        channel=channel,
+        actor_id=getattr(actor, "pk", None),
+        actor_description="" if actor is not None else channel,
+        evidence=evidence,
+    )
+    with transaction.atomic():
+        result = recipients_upsert(
+            rows, source=source, recipient_list_id=recipient_list.pk if recipient_list is not None else None
+        )
+        if rows:
+            audit_record(
+                actor=actor,
+                action="recipient.bulk_upsert",
+                target=recipient_list,
+                detail=f"{result.created} created, {result.updated} updated, {result.consent_changes} consent changes, "
+                f"{len(result.kept_opted_out)} kept opted out (via {channel})",
+            )
+    return result
+
+
 # --- Lists -----------------------------------------------------------------
 
 
-def recipient_list_create(*, name: str, user=None, description: str = "") -> RecipientList:
+def recipient_list_create(*, name: str, user=None, description: str = "", is_archived: bool = False) -> RecipientList:
     name = name.strip()
     if not name:
         raise ValidationError({"name": "A list needs a name."})
     if RecipientList.objects.filter(name__iexact=name).exists():
         raise ValidationError({"name": f"A list named {name!r} already exists."})
-    return RecipientList.objects.create(name=name, description=description, created_by=user)
+    return RecipientList.objects.create(name=name, description=description, created_by=user, is_archived=is_archived)
 
 
 def recipient_list_rename(*, recipient_list: RecipientList, name: str) -> RecipientList:
@@ -119,6 +261,31 @@ def recipient_list_rename(*, recipient_list: RecipientList, name: str) -> Recipi
     recipient_list.name = name
     recipient_list.save(update_fields=["name"])
     return recipient_list
+
+
+def recipient_list_update(
+    *,
+    recipient_list: RecipientList,
+    name: str | None = None,
+    description: str | None = None,
+    is_archived: bool | None = None,
+) -> RecipientList:
+    """Change the fields given (None: keep)."""
+    if name is not None:
+        recipient_list_rename(recipient_list=recipient_list, name=name)
+    if description is not None:
+        recipient_list.description = description
+        recipient_list.save(update_fields=["description"])
+    if is_archived is not None:
+        recipient_list_archive(recipient_list=recipient_list, archived=is_archived)
+    return recipient_list
+
+
+def recipient_list_delete(*, recipient_list: RecipientList, actor=None) -> None:
+    """Delete a list and its memberships; the recipients stay."""
+    with transaction.atomic():
+        audit_record(actor=actor, action="list.delete", target=recipient_list)
+        recipient_list.delete()
 
 
 def recipient_list_archive(*, recipient_list: RecipientList, archived: bool = True) -> RecipientList:

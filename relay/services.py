@@ -74,6 +74,23 @@ def relay_number_create(*, number: str, provider: str, label: str = "", is_activ
     return RelayNumber.objects.create(number=e164, provider=provider, label=label, is_active=is_active)
 
 
+def relay_number_update(
+    *, relay_number: RelayNumber, provider: str | None = None, label: str | None = None, is_active: bool | None = None
+) -> RelayNumber:
+    """Change a pool number's provider, label or active flag (None: keep). The number itself never
+    changes, and numbers are never deleted: transcripts refer to them. An inactive number gets no
+    new conversations; those already on it go on."""
+    fields = {
+        name: value
+        for name, value in (("provider", provider), ("label", label), ("is_active", is_active))
+        if value is not None
+    }
+    if fields:
+        RelayNumber.objects.filter(pk=relay_number.pk).update(**fields)
+    relay_number.refresh_from_db()
+    return relay_number
+
+
 def _check_name(name: str, field: str) -> str:
     name = (name or "").strip()
     if len(name) > 50:

@@ -4,6 +4,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from recipients.models import ConsentEvent, ConsentStatus, Recipient, RecipientList
+from recipients.upsert import RecipientRow
 
 from .fields import clean_attributes, clean_phone
 
@@ -79,6 +80,38 @@ class BulkUpsertSerializer(serializers.Serializer):
     recipients = RowsField(min_length=1, max_length=MAX_BULK_ROWS)
 
 
+def bulk_rows(raw_rows: list) -> tuple[list[RecipientRow], list[dict]]:
+    """Each row checked on its own: (the valid rows, the errors of the others).
+
+    Row numbers are 0-based indexes in ``recipients``. A number that appears earlier in the
+    request is an error (the upsert takes each number once).
+    """
+    rows: dict[str, RecipientRow] = {}
+    errors: list[dict] = []
+    for index, raw in enumerate(raw_rows):
+        row = RecipientRowSerializer(data=raw)
+        if not row.is_valid():
+            errors.append({"row": index, "errors": _flatten(row.errors)})
+            continue
+        data = row.validated_data
+        if data["phone"] in rows:
+            errors.append({"row": index, "errors": {"phone": ["This number appears earlier in the request."]}})
+            continue
+        rows[data["phone"]] = RecipientRow(
+            index,
+            data["phone"],
+            data.get("first_name", ""),
+            data.get("last_name", ""),
+            data.get("attributes", {}),
+            data.get("consent"),
+        )
+    return list(rows.values()), errors
+
+
+def _flatten(errors) -> dict[str, list[str]]:
+    return {key: [str(m) for m in (value if isinstance(value, list) else [value])] for key, value in errors.items()}
+
+
 class RowErrorSerializer(serializers.Serializer):
     row = serializers.IntegerField(help_text="0-based index in `recipients`")
     errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
@@ -87,8 +120,12 @@ class RowErrorSerializer(serializers.Serializer):
 class BulkResultSerializer(serializers.Serializer):
     created = serializers.IntegerField()
     updated = serializers.IntegerField()
-    failed = serializers.IntegerField()
-    errors = RowErrorSerializer(many=True)
+    failed = serializers.IntegerField(help_text="Rows refused: as many as `errors`")
+    errors = RowErrorSerializer(many=True, help_text="Rows refused, and why; nothing of them was saved")
+    warnings = RowErrorSerializer(
+        many=True,
+        help_text="Rows saved, but not all as asked: `opted_in` for someone who opted out keeps them opted out",
+    )
 
 
 class ConsentChangeSerializer(serializers.Serializer):

@@ -44,8 +44,22 @@ class ReadOnlyViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
 
 
 class ModelViewSet(ApiMixin, viewsets.ModelViewSet):
+    """Writes go through the owning app's services: each view says how in ``perform_create`` /
+    ``perform_update`` / ``perform_destroy`` (setting ``serializer.instance`` to what the service
+    returns). DRF's defaults, ``serializer.save()`` and ``instance.delete()``, would skip the
+    services' rules and audit events, so they are refused here."""
+
     http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
 
     @idempotent
     def create(self, request, *args, **kwargs):
         return super().create(request, *args, **kwargs)
+
+    def perform_create(self, serializer):
+        raise NotImplementedError(f"{type(self).__name__}: create through the owning app's service")
+
+    def perform_update(self, serializer):
+        raise NotImplementedError(f"{type(self).__name__}: update through the owning app's service")
+
+    def perform_destroy(self, instance):
+        raise NotImplementedError(f"{type(self).__name__}: delete through the owning app's service")

@@ -6,7 +6,6 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
-from api.exceptions import Conflict
 from api.idempotency import idempotent
 from api.serializers.campaigns import (
     CampaignSerializer,
@@ -18,6 +17,7 @@ from api.serializers.campaigns import (
 from api.views.base import ModelViewSet
 from campaigns import services
 from campaigns.audience import audience_count, audience_sample
+from campaigns.drafts import campaign_create_draft, campaign_delete_draft, campaign_update_draft
 from campaigns.models import Campaign
 from campaigns.selectors import campaign_stats
 from messaging.compose import preview
@@ -50,17 +50,24 @@ class CampaignViewSet(ModelViewSet):
         return campaign
 
     def perform_create(self, serializer):
-        serializer.save(created_by=self.request.user)
+        fields = dict(serializer.validated_data)
+        serializer.instance = campaign_create_draft(
+            user=self.request.user, senders=fields.pop("senders", ()), lists=fields.pop("lists", ()), **fields
+        )
 
     def perform_update(self, serializer):
-        if serializer.instance.status != Campaign.Status.DRAFT:
-            raise Conflict("Only a draft campaign can be edited.")
-        serializer.save()
+        """Only while draft (409 otherwise), checked on the locked row: see campaigns/drafts.py."""
+        fields = dict(serializer.validated_data)
+        serializer.instance = campaign_update_draft(
+            campaign=serializer.instance,
+            user=self.request.user,
+            senders=fields.pop("senders", None),
+            lists=fields.pop("lists", None),
+            **fields,
+        )
 
     def perform_destroy(self, instance):
-        if instance.status != Campaign.Status.DRAFT:
-            raise Conflict("Only a draft campaign can be deleted; cancel it instead.")
-        instance.delete()
+        campaign_delete_draft(campaign=instance, user=self.request.user)
 
     def _campaign_response(self, campaign: Campaign) -> Response:
         campaign = self.get_queryset().get(pk=campaign.pk)

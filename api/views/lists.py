@@ -5,6 +5,7 @@ from drf_spectacular.utils import extend_schema, extend_schema_view
 from api.serializers.lists import RecipientListSerializer
 from api.views.base import ModelViewSet
 from recipients.models import RecipientList
+from recipients.services import recipient_list_create, recipient_list_delete, recipient_list_update
 
 
 @extend_schema_view(
@@ -18,4 +19,10 @@ class RecipientListViewSet(ModelViewSet):
     serializer_class = RecipientListSerializer
 
     def perform_create(self, serializer):
-        serializer.save(created_by=self.request.user)
+        serializer.instance = recipient_list_create(user=self.request.user, **serializer.validated_data)
+
+    def perform_update(self, serializer):
+        serializer.instance = recipient_list_update(recipient_list=serializer.instance, **serializer.validated_data)
+
+    def perform_destroy(self, instance):
+        recipient_list_delete(recipient_list=instance, actor=self.request.user)

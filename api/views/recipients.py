@@ -6,7 +6,6 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from api.idempotency import idempotent
-from api.recipient_writes import recipient_bulk_upsert, recipient_delete
 from api.serializers.recipients import (
     BulkResultSerializer,
     BulkUpsertSerializer,
@@ -14,10 +13,18 @@ from api.serializers.recipients import (
     ConsentEventSerializer,
     RecipientFilterSerializer,
     RecipientSerializer,
+    bulk_rows,
 )
 from api.views.base import ModelViewSet
 from recipients.models import ConsentEvent, ConsentStatus, Recipient
-from recipients.services import recipient_set_consent
+from recipients.services import (
+    recipient_create,
+    recipient_delete,
+    recipient_set_consent,
+    recipient_update,
+    recipients_bulk_upsert,
+)
+from recipients.upsert import KEPT_OPTED_OUT
 from smsportal.phone import InvalidNumber, normalize
 
 
@@ -47,8 +54,16 @@ class RecipientViewSet(ModelViewSet):
     def list(self, request, *args, **kwargs):
         return super().list(request, *args, **kwargs)
 
+    def perform_create(self, serializer):
+        serializer.instance = recipient_create(actor=self.request.user, **serializer.validated_data)
+
+    def perform_update(self, serializer):
+        serializer.instance = recipient_update(
+            recipient=serializer.instance, actor=self.request.user, **serializer.validated_data
+        )
+
     def perform_destroy(self, instance):
-        recipient_delete(recipient=instance)
+        recipient_delete(recipient=instance, actor=self.request.user)
 
     @extend_schema(
         summary="Create or update up to 5000 recipients by number",
@@ -60,12 +75,20 @@ class RecipientViewSet(ModelViewSet):
     def bulk(self, request):
         serializer = BulkUpsertSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        result = recipient_bulk_upsert(
-            rows=serializer.validated_data["recipients"],
-            recipient_list=serializer.validated_data.get("list"),
-            actor=request.user,
+        rows, errors = bulk_rows(serializer.validated_data["recipients"])
+        result = recipients_bulk_upsert(
+            rows=rows, recipient_list=serializer.validated_data.get("list"), actor=request.user
         )
-        data = {"created": result.created, "updated": result.updated, "failed": result.failed, "errors": result.errors}
+        data = {
+            "created": result.created,
+            "updated": result.updated,
+            "failed": len(errors),
+            "errors": errors,
+            "warnings": [
+                {"row": row.row_number, "errors": {"consent": [KEPT_OPTED_OUT]}}
+                for row in sorted(result.kept_opted_out, key=lambda r: r.row_number)
+            ],
+        }
         return Response(BulkResultSerializer(data).data)
 
     def _consent(self, request, status_to: str) -> Response:

@@ -1,7 +1,16 @@
 """Campaign endpoints: ownership, editing while draft, lifecycle actions, preview and stats."""
 
-import pytest
+import threading
+import time
+from datetime import timedelta
 
+import pytest
+from django.db import connection, transaction
+from django.utils import timezone
+
+from accounts.models import AuditEvent
+from campaigns import services
+from campaigns.drafts import campaign_update_draft
 from campaigns.models import Campaign
 from messaging.models import Message
 from providers.backends import locmem
@@ -138,3 +147,148 @@ def test_retry_failed(bob, draft, client_for, make_recipients):
     response = client_for(bob).post(f"{BASE}/{draft.pk}/retry-failed")
     assert response.status_code == 200
     assert response.json() == {"retried": 1}
+
+
+def _audit(campaign_pk: int) -> list[tuple[str, str | None]]:
+    events = AuditEvent.objects.filter(target_type="campaigns.campaign", target_id=str(campaign_pk))
+    return [(e.action, e.actor.username if e.actor else None) for e in events.order_by("pk")]
+
+
+def test_api_writes_go_through_the_draft_services_and_are_audited(bob, setup, client_for):
+    from recipients.models import RecipientList
+
+    client = client_for(bob)
+    customers = RecipientList.objects.get(name="customers")
+    created = client.post(BASE, {"name": "Sale", "body": "Hi", "lists": [customers.pk]}, format="json")
+    assert created.status_code == 201, created.json()
+    pk = created.json()["id"]
+    edited = client.patch(f"{BASE}/{pk}", {"body": "Hi there", "senders": [setup.pk]}, format="json")
+    assert edited.status_code == 200, edited.json()
+    # Fields not sent are kept: a PATCH of the body leaves the lists alone.
+    assert (edited.json()["body"], edited.json()["lists"], edited.json()["senders"]) == (
+        "Hi there",
+        [customers.pk],
+        [setup.pk],
+    )
+    assert _audit(pk) == [("campaign.create", "bob"), ("campaign.edit", "bob")]
+    assert AuditEvent.objects.get(action="campaign.edit").detail == "body, senders"
+    assert client.delete(f"{BASE}/{pk}").status_code == 204
+    assert not Campaign.objects.filter(pk=pk).exists()
+    assert _audit(pk)[-1] == ("campaign.delete", "bob")
+
+
+@pytest.mark.parametrize("status", ["scheduled", "sending", "paused", "completed", "cancelled"])
+def test_an_edit_or_delete_of_a_non_draft_is_409_and_changes_nothing(bob, draft, client_for, status):
+    from recipients.models import RecipientList
+
+    Campaign.objects.filter(pk=draft.pk).update(status=status)
+    before = Campaign.objects.get(pk=draft.pk)
+    other = RecipientList.objects.create(name="other")
+    client = client_for(bob)
+    for method, payload in [
+        ("patch", {"body": "Changed", "lists": [other.pk]}),
+        ("put", {"name": "Renamed", "body": "Changed", "lists": [other.pk]}),
+    ]:
+        response = getattr(client, method)(f"{BASE}/{draft.pk}", payload, format="json")
+        assert response.status_code == 409, response.json()
+        assert response.json()["message"] == "Only a draft campaign can be edited."
+    response = client.delete(f"{BASE}/{draft.pk}")
+    assert response.status_code == 409
+    assert "cancel it instead" in response.json()["message"]
+    after = Campaign.objects.get(pk=draft.pk)
+    assert (after.name, after.body, after.status, after.updated_at) == (
+        before.name,
+        before.body,
+        status,
+        before.updated_at,
+    )
+    assert [lst.name for lst in after.lists.all()] == ["customers"]
+    assert _audit(draft.pk) == []
+
+
+def _wait_for_a_lock_wait(timeout: float = 10.0) -> None:
+    """Until another connection of this database waits for a row lock (the racing request)."""
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            if cursor.fetchone()[0]:
+                return
+            time.sleep(0.02)
+    raise AssertionError("the second request never waited for the row lock")
+
+
+def _in_thread(target) -> threading.Thread:
+    def run():
+        try:
+            target()
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_edit_racing_a_launch_cannot_change_the_launched_campaign(bob, setup, make_campaign, client_for):
+    """The launch holds the row (launched, not yet committed) while the API edit arrives.
+
+    Checking "draft" and then saving would read the old status, wait, and overwrite the launched
+    campaign after the launch commits; the edit must instead see the launch and answer 409.
+    """
+    campaign = make_campaign(
+        bob, lists=["customers"], senders=[setup], body="Launched body", send_at=timezone.now() + timedelta(days=1)
+    )
+    launched, release, results = threading.Event(), threading.Event(), {}
+
+    def launch():
+        with transaction.atomic():
+            services.campaign_launch(campaign=Campaign.objects.get(pk=campaign.pk), user=bob)
+            launched.set()
+            release.wait(10)  # the row stays locked until this commit
+
+    def edit():
+        results["edit"] = client_for(bob).patch(f"{BASE}/{campaign.pk}", {"body": "Edited body"}, format="json")
+
+    launcher = _in_thread(launch)
+    assert launched.wait(10)
+    editor = _in_thread(edit)
+    _wait_for_a_lock_wait()
+    release.set()
+    launcher.join(10)
+    editor.join(10)
+    assert results["edit"].status_code == 409, results["edit"].json()
+    campaign.refresh_from_db()
+    assert (campaign.status, campaign.body) == ("scheduled", "Launched body")
+    assert [a for a, _ in _audit(campaign.pk)] == ["campaign.launch"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_launch_racing_an_edit_validates_what_the_edit_saved(bob, setup, make_campaign, client_for):
+    """The other order: an edit in flight holds the row, so the launch waits and checks the edited body."""
+    campaign = make_campaign(bob, lists=["customers"], senders=[setup], send_at=timezone.now() + timedelta(days=1))
+    edited, release, results = threading.Event(), threading.Event(), {}
+
+    def edit():
+        with transaction.atomic():
+            campaign_update_draft(campaign=Campaign.objects.get(pk=campaign.pk), user=bob, body="Hi {{ nickname }}")
+            edited.set()
+            release.wait(10)
+
+    def launch():
+        results["launch"] = client_for(bob).post(f"{BASE}/{campaign.pk}/launch")
+
+    editor = _in_thread(edit)
+    assert edited.wait(10)
+    launcher = _in_thread(launch)
+    _wait_for_a_lock_wait()
+    release.set()
+    editor.join(10)
+    launcher.join(10)
+    assert results["launch"].status_code == 400, results["launch"].json()
+    assert "nickname" in str(results["launch"].json()["errors"]["body"])
+    campaign.refresh_from_db()
+    assert (campaign.status, campaign.body) == ("draft", "Hi {{ nickname }}")

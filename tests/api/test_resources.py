@@ -2,9 +2,10 @@
 
 import pytest
 
-from accounts.models import AuthorizedSender
+from accounts.models import AuditEvent, AuthorizedSender
 from messaging.models import Message
 from recipients.models import ConsentEvent, InboundMessage, Membership, Recipient, RecipientList
+from recipients.upsert import KEPT_OPTED_OUT
 
 # --- persona matrix: every endpoint refuses anonymous people, viewers only read -----------------
 
@@ -134,7 +135,8 @@ def test_bulk_upsert_reports_bad_rows_and_keeps_the_good(bob, client_for, make_r
     assert response.status_code == 200, response.json()
     body = response.json()
     assert (body["created"], body["updated"], body["failed"]) == (2001, 1, 4)
-    assert [e["row"] for e in body["errors"]] == [2, 3, 4, 5]
+    assert [e["row"] for e in body["errors"]] == [2, 3, 4, 5]  # 0-based indexes in "recipients"
+    assert body["warnings"] == []
     assert "phone" in body["errors"][0]["errors"]
     existing.refresh_from_db()
     assert (existing.first_name, existing.attributes["tier"]) == ("Renamed", "gold")
@@ -142,6 +144,61 @@ def test_bulk_upsert_reports_bad_rows_and_keeps_the_good(bob, client_for, make_r
     new = Recipient.objects.get(phone="+14155552671")
     assert new.consent_status == "opted_in"
     assert ConsentEvent.objects.get(recipient=new).channel == "api"
+
+
+def test_bulk_upsert_never_undoes_an_opt_out_like_an_import(bob, client_for, make_recipients):
+    """The importer's rule, through the same code: the person must text START to opt back in."""
+    out, pending = make_recipients(2, consent="opted_out")
+    Recipient.objects.filter(pk=pending.pk).update(consent_status="pending")
+    rows = [
+        {"phone": "garbage"},
+        {"phone": out.phone, "first_name": "Still out", "consent": "opted_in"},
+        {"phone": pending.phone, "consent": "opted_out"},
+    ]
+    body = client_for(bob).post("/api/v1/recipients/bulk", {"recipients": rows}, format="json").json()
+    assert (body["created"], body["updated"], body["failed"]) == (0, 2, 1)
+    assert [e["row"] for e in body["errors"]] == [0]
+    assert body["warnings"] == [{"row": 1, "errors": {"consent": [KEPT_OPTED_OUT]}}]
+    out.refresh_from_db()
+    assert (out.consent_status, out.first_name) == ("opted_out", "Still out")
+    assert not ConsentEvent.objects.filter(recipient=out).exists()
+    event = ConsentEvent.objects.get(recipient=pending)
+    assert (event.to_status, event.channel, event.actor, event.evidence) == (
+        "opted_out",
+        "api",
+        bob,
+        "Stated in a bulk upsert through the API (rows numbered from 0), row 2",
+    )
+    audit = AuditEvent.objects.get(action="recipient.bulk_upsert")
+    assert audit.actor == bob and "1 consent changes" in audit.detail and "1 kept opted out" in audit.detail
+
+
+def test_bulk_upsert_merges_like_an_import(bob, client_for, make_recipients):
+    [person] = make_recipients(1, consent="pending", city="SF")
+    Recipient.objects.filter(pk=person.pk).update(last_name="Lee")
+    rows = [{"phone": person.phone, "first_name": "", "last_name": "Li", "attributes": {"tier": "gold"}}]
+    body = client_for(bob).post("/api/v1/recipients/bulk", {"recipients": rows}, format="json").json()
+    assert (body["created"], body["updated"], body["failed"], body["warnings"]) == (0, 1, 0, [])
+    person.refresh_from_db()
+    # An empty name keeps the stored one; attributes are merged.
+    assert (person.first_name, person.last_name, person.attributes) == ("P0", "Li", {"city": "SF", "tier": "gold"})
+
+
+def test_recipient_create_update_delete_go_through_the_services(bob, client_for):
+    client = client_for(bob)
+    created = client.post("/api/v1/recipients", {"phone": "+14155552671", "attributes": {"a": 1}}, format="json")
+    assert created.status_code == 201, created.json()
+    pk = created.json()["id"]
+    patched = client.patch(f"/api/v1/recipients/{pk}", {"attributes": {"b": 2}}, format="json")
+    assert patched.json()["attributes"] == {"b": 2}  # one recipient's attributes are set, not merged
+    put = client.put(f"/api/v1/recipients/{pk}", {"phone": "(415) 555-2671", "first_name": "Ann"}, format="json")
+    assert put.status_code == 200 and put.json()["first_name"] == "Ann"
+    moved = client.patch(f"/api/v1/recipients/{pk}", {"phone": "+14155552672"}, format="json")
+    assert moved.status_code == 400 and "cannot be changed" in moved.json()["errors"]["phone"][0]
+    assert Recipient.objects.get(pk=pk).phone == "+14155552671"
+    assert client.delete(f"/api/v1/recipients/{pk}").status_code == 204
+    actions = list(AuditEvent.objects.filter(target_id=str(pk)).order_by("pk").values_list("action", flat=True))
+    assert actions == ["recipient.create", "recipient.update", "recipient.update", "recipient.delete"]
 
 
 def test_bulk_upsert_is_bounded(bob, client_for):

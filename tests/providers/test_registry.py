@@ -44,7 +44,7 @@ def test_an_unknown_name_is_an_error():
 def test_models_forms_and_serializers_offer_the_registrys_choices():
     from accounts.forms import SenderForm
     from accounts.models import AuthorizedSender
-    from relay.apis import RelayNumberCreateSerializer, RelayNumberSerializer
+    from api.serializers.relay import RelayNumberCreateSerializer, RelayNumberSerializer
     from relay.models import RelayNumber
 
     expected = registry.choices()

@@ -96,3 +96,33 @@ def test_import_jobs_are_visible_read_only(admin_client, tmp_path):
 def test_viewers_without_staff_cannot_use_the_admin(client, carol):
     client.force_login(carol)
     assert client.get(CHANGELIST).status_code == 302
+
+
+def _inline_management(data: dict) -> dict:
+    for prefix in ("memberships", "consent_events"):
+        data.update({f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0", f"{prefix}-MAX_NUM_FORMS": "1000"})
+    return data
+
+
+def test_add_and_change_go_through_the_recipients_upsert(admin_client):
+    from accounts.models import AuditEvent
+    from recipients.models import Recipient
+
+    client, root = admin_client
+    response = client.post(
+        reverse("admin:recipients_recipient_add"),
+        _inline_management({"phone": "+14155552671", "first_name": "Ann", "last_name": "", "attributes": '{"a": "1"}'}),
+    )
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    person = Recipient.objects.get()
+    assert (person.first_name, person.attributes, person.consent_status) == ("Ann", {"a": "1"}, "pending")
+    change = reverse("admin:recipients_recipient_change", args=[person.pk])
+    assert 'name="phone"' not in client.get(change).content.decode()  # consent belongs to the number
+    data = _inline_management({"first_name": "Ann", "last_name": "Lee", "attributes": '{"b": "2"}'})
+    assert client.post(change, data).status_code == 302
+    person.refresh_from_db()
+    assert (person.phone, person.last_name, person.attributes) == ("+14155552671", "Lee", {"b": "2"})
+    assert [(e.action, e.actor) for e in AuditEvent.objects.filter(action__startswith="recipient.").order_by("pk")] == [
+        ("recipient.create", root),
+        ("recipient.update", root),
+    ]

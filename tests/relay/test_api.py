@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
+from messaging.models import Message
 from relay import services
 from relay.models import Conversation, RelayNumber
-from tests.relay.conftest import A, B
+from tests.relay.conftest import A, B, C
 
 pytestmark = pytest.mark.django_db
 API = "/api/v1/relay"
@@ -177,3 +179,36 @@ def test_a_malformed_id_is_a_json_404(alice, conversation, raw):
         assert response.status_code == 404, url
         assert response["Content-Type"] == "application/json", url
         assert response.json()["message"], url
+
+
+def test_a_replayed_create_returns_the_stored_response_and_opens_one_conversation(
+    bob, make_relay_numbers, django_capture_on_commit_callbacks
+):
+    make_relay_numbers(4)
+    api = client_for(bob)
+    payload = {"participant_a": A, "participant_b": B, "name_a": "Driver"}
+    with django_capture_on_commit_callbacks(execute=True):
+        first = api.post(f"{API}/conversations", payload, format="json", HTTP_IDEMPOTENCY_KEY="open-1")
+        again = api.post(f"{API}/conversations", payload, format="json", HTTP_IDEMPOTENCY_KEY="open-1")
+    assert (first.status_code, again.status_code) == (201, 201), first.json()
+    assert again.json() == first.json()
+    assert again["Idempotent-Replayed"] == "true"
+    assert Conversation.objects.count() == 1
+    assert Message.objects.count() == 2  # the two introductions, sent once
+    other = api.post(
+        f"{API}/conversations", {**payload, "participant_b": C}, format="json", HTTP_IDEMPOTENCY_KEY="open-1"
+    )
+    assert other.status_code == 422 and Conversation.objects.count() == 1
+
+    close = f"{API}/conversations/{first.json()['id']}/close"
+    closed = api.post(close, HTTP_IDEMPOTENCY_KEY="close-1")
+    replayed = api.post(close, HTTP_IDEMPOTENCY_KEY="close-1")
+    assert (closed.status_code, replayed.status_code) == (200, 200)
+    assert replayed["Idempotent-Replayed"] == "true" and replayed.json() == closed.json()
+    assert Message.objects.count() == 4  # and the two goodbyes, once
+
+
+def test_relay_posts_document_the_idempotency_key():
+    paths = SchemaGenerator().get_schema(request=None, public=True)["paths"]
+    for path in ["/api/v1/relay/conversations", "/api/v1/relay/conversations/{id}/close", "/api/v1/relay/numbers"]:
+        assert "Idempotency-Key" in [p["name"] for p in paths[path]["post"].get("parameters", [])], path

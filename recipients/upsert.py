@@ -1,0 +1,240 @@
+"""The one recipient upsert. CSV imports (a chunk at a time), the API (bulk, create, update)
+and the Django admin all write recipients through ``recipients_upsert``; the callers parse and
+validate their input (numbers in E.164, lengths) and turn the outcome into their own report.
+
+Set-based, whatever the number of rows: one statement upserts the recipients
+(``json_to_recordset`` → ``INSERT … ON CONFLICT (phone) DO UPDATE``), adds them to a list and
+records the stated consent of the new ones; then one conditional ``UPDATE`` per kind of consent
+move and one ``INSERT`` of their ConsentEvents. Rows are written in phone order, so two
+upserts that share numbers lock them in the same order and cannot deadlock.
+
+Fields, for a number that exists already:
+
+- merge (the default; imports and bulk upserts): a non-empty name replaces the stored one, an
+  empty one keeps it; attributes are merged into the stored ones (``stored || new``);
+- ``replace=True`` (editing one recipient): names and attributes are set as given.
+
+Consent (docs/recipients.md), when a row states one (``opted_in`` / ``opted_out``):
+
+- a new number starts with the stated status, and a ConsentEvent ``pending -> stated``;
+- an existing number moves to the stated status, with a ConsentEvent, unless it is there already;
+- **an upsert never undoes an opt-out**: a row that says ``opted_in`` for someone who opted out
+  leaves them opted out (its other fields are still written) and comes back in
+  ``UpsertResult.kept_opted_out``; only the person can opt back in, by texting START;
+- a row without consent keeps the stored status (new numbers are ``pending``).
+
+Every ConsentEvent carries the ``ConsentSource`` (channel, actor, evidence + ", row N"), and
+opt-outs are announced to the send path (``messaging.optouts``) once the transaction commits.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import NamedTuple
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from messaging.optouts import announce_opt_outs
+from recipients.models import ConsentStatus
+
+KEPT_OPTED_OUT = (
+    "kept opted out: an opt-out is undone only by the person texting START, not by an import or the API; "
+    "other fields were updated"
+)
+
+
+@dataclass(slots=True)
+class RecipientRow:
+    """One recipient to write. ``phone`` is E.164; ``row_number`` is the caller's, for evidence and reports."""
+
+    row_number: int
+    phone: str
+    first_name: str = ""
+    last_name: str = ""
+    attributes: dict = field(default_factory=dict)
+    consent: str | None = None  # opted_in / opted_out as stated by the source, or None: keep
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentSource:
+    """Who or what states the rows' consent, as recorded on each ConsentEvent."""
+
+    channel: str
+    actor_id: int | None = None
+    actor_description: str = ""
+    evidence: str = ""  # each event's evidence is this + ", row <row_number>"
+
+
+class Upserted(NamedTuple):
+    id: int
+    phone: str
+    consent_status: str  # before this upsert's consent moves (for a new number: its first status)
+    inserted: bool
+    fresh: bool  # created at or after ``fresh_since`` (e.g. earlier in the same import)
+
+
+@dataclass
+class UpsertResult:
+    rows: list[Upserted] = field(default_factory=list)  # one per input row, in no particular order
+    consent_changes: int = 0  # ConsentEvents written
+    kept_opted_out: list[RecipientRow] = field(default_factory=list)
+
+    @property
+    def created(self) -> int:
+        return sum(1 for r in self.rows if r.inserted)
+
+    @property
+    def updated(self) -> int:
+        return len(self.rows) - self.created
+
+
+_UPSERT = """
+WITH src AS MATERIALIZED (
+    SELECT * FROM json_to_recordset(%(rows)s::json)
+        AS t(p text, f text, l text, a jsonb, s text, c text, n bigint)
+), up AS (
+INSERT INTO recipients_recipient
+    (phone, first_name, last_name, attributes, consent_status, opted_in_at, opted_out_at, created_at, updated_at)
+SELECT p, f, l, a, s,
+       CASE WHEN s = 'opted_in' THEN %(now)s END, CASE WHEN s = 'opted_out' THEN %(now)s END,
+       %(now)s, %(now)s
+FROM src
+ORDER BY p
+ON CONFLICT (phone) DO UPDATE SET
+    first_name = CASE WHEN %(replace)s THEN EXCLUDED.first_name
+                      ELSE COALESCE(NULLIF(EXCLUDED.first_name, ''), recipients_recipient.first_name) END,
+    last_name = CASE WHEN %(replace)s THEN EXCLUDED.last_name
+                     ELSE COALESCE(NULLIF(EXCLUDED.last_name, ''), recipients_recipient.last_name) END,
+    attributes = CASE WHEN %(replace)s THEN EXCLUDED.attributes
+                      ELSE recipients_recipient.attributes || EXCLUDED.attributes END,
+    updated_at = EXCLUDED.updated_at
+RETURNING id, phone, consent_status, (xmax = 0) AS inserted, created_at >= %(fresh_since)s AS fresh
+), members AS (
+    INSERT INTO recipients_membership (recipient_list_id, recipient_id, added_at)
+    SELECT %(list)s::bigint, id, %(now)s FROM up WHERE %(list)s::bigint IS NOT NULL
+    ON CONFLICT (recipient_list_id, recipient_id) DO NOTHING
+), events AS (
+    INSERT INTO recipients_consentevent (recipient_id, from_status, to_status, channel, actor_id,
+        actor_description, evidence, created_at)
+    SELECT up.id, %(pending)s, src.c, %(channel)s, %(actor)s, %(actor_description)s,
+           %(evidence)s || ', row ' || src.n, %(now)s
+    FROM up JOIN src ON src.p = up.phone
+    WHERE up.inserted AND src.c IS NOT NULL
+)
+SELECT id, phone, consent_status, inserted, fresh FROM up
+"""
+
+
+def recipients_upsert(
+    rows: Sequence[RecipientRow],
+    *,
+    source: ConsentSource | None = None,
+    recipient_list_id: int | None = None,
+    replace: bool = False,
+    now: datetime | None = None,
+    fresh_since: datetime | None = None,
+) -> UpsertResult:
+    """Create or update ``rows`` by phone number, add them to the list, apply their stated consent.
+
+    ``rows`` must have distinct numbers (callers merge or reject repeats: their rule). ``source``
+    is required when a row states consent. One transaction; the caller's, if it has one.
+    """
+    if not rows:
+        return UpsertResult()
+    if len({r.phone for r in rows}) != len(rows):
+        raise ValueError("recipients_upsert: the same number twice in one call")
+    if source is None:
+        if any(r.consent is not None for r in rows):
+            raise ValueError("recipients_upsert: rows state consent, so say who states it (source)")
+        source = ConsentSource(channel="")
+    now = now or timezone.now()
+    pending = ConsentStatus.PENDING
+    # One json parameter, expanded server-side: psycopg quotes a list of Python strings into a
+    # text[] literal in Python, which cost more than the statement itself.
+    payload = json.dumps(
+        [
+            {
+                "p": r.phone,
+                "f": r.first_name,
+                "l": r.last_name,
+                "a": r.attributes,
+                "s": r.consent or pending,
+                "c": r.consent,
+                "n": r.row_number,
+            }
+            for r in rows
+        ]
+    )
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _UPSERT,
+                {
+                    "rows": payload,
+                    "list": recipient_list_id,
+                    "replace": replace,
+                    "now": now,
+                    "fresh_since": fresh_since or now,
+                    "pending": pending,
+                    "channel": source.channel,
+                    "actor": source.actor_id,
+                    "actor_description": source.actor_description,
+                    "evidence": source.evidence,
+                },
+            )
+            result = UpsertResult(rows=[Upserted._make(r) for r in cursor.fetchall()])
+        _apply_consent(rows, result, source, now)
+    return result
+
+
+def _apply_consent(rows: Sequence[RecipientRow], result: UpsertResult, source: ConsentSource, now: datetime) -> None:
+    """Stated consent of existing recipients (new ones got theirs in the upsert). Never undoes an opt-out."""
+    by_phone = {r.phone: r for r in rows}
+    moves: dict[tuple[str, str], list[int]] = {}
+    for rid, phone, current, inserted, _ in result.rows:
+        row = by_phone[phone]
+        if row.consent is None:
+            continue
+        if inserted:
+            result.consent_changes += 1  # its event was written by the upsert
+        elif current == row.consent:
+            continue
+        elif row.consent == ConsentStatus.OPTED_IN and current == ConsentStatus.OPTED_OUT:
+            result.kept_opted_out.append(row)
+        else:
+            moves.setdefault((current, row.consent), []).append(rid)
+    if not moves:
+        return
+    row_of = {rid: by_phone[phone].row_number for rid, phone, *_ in result.rows}
+    events: list[dict] = []
+    opted_out: list[str] = []
+    for (current, target), ids in moves.items():
+        stamp = "opted_in_at" if target == ConsentStatus.OPTED_IN else "opted_out_at"
+        with connection.cursor() as cursor:
+            # Conditional on the status we saw: belt and braces, the upsert holds these rows' locks.
+            cursor.execute(
+                f"UPDATE recipients_recipient SET consent_status = %s, {stamp} = %s, updated_at = %s "
+                "WHERE id = ANY(%s) AND consent_status = %s RETURNING id, phone",
+                [target, now, now, ids, current],
+            )
+            changed = cursor.fetchall()
+        events.extend(
+            {"r": rid, "f": current, "t": target, "e": f"{source.evidence}, row {row_of[rid]}"} for rid, _ in changed
+        )
+        if target == ConsentStatus.OPTED_OUT:
+            opted_out.extend(phone for _, phone in changed)
+    if events:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO recipients_consentevent (recipient_id, from_status, to_status, channel, actor_id, "
+                "actor_description, evidence, created_at) "
+                "SELECT r, f, t, %s, %s, %s, e, %s FROM json_to_recordset(%s::json) AS x(r bigint, f text, t text, e text)",
+                [source.channel, source.actor_id, source.actor_description, now, json.dumps(events)],
+            )
+        result.consent_changes += len(events)
+    if opted_out:
+        transaction.on_commit(lambda: announce_opt_outs(opted_out))
