@@ -181,7 +181,7 @@ def form_params(request: HttpRequest) -> dict[str, str | list[str]]:
     Built once per request (the signature check and the handler both need it);
     callers must not mutate the result.
     """
-    cached = getattr(request, "_webhook_form_params", None)
+    cached: dict[str, str | list[str]] | None = getattr(request, "_webhook_form_params", None)
     if cached is not None:
         return cached
     try:
