@@ -21,7 +21,7 @@ import logging
 import random
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import lru_cache
@@ -42,6 +42,7 @@ from messaging.ratelimit import get_limiter
 from messaging.signals import recipients_refused
 from messaging.transitions import move
 from providers.backends import OutboundSMS, SendOutcome, get_backend
+from providers.backends.base import Guard
 from providers.errors import AuthenticationFailed, ConfigurationError, ProviderError, RecipientOptedOut
 
 logger = logging.getLogger(__name__)
@@ -193,7 +194,7 @@ def _segments(text: str) -> int:
     return analyze(text).segments or 1
 
 
-def _chunks(rows: list[Row], campaign_ids: set[int]):
+def _chunks(rows: list[Row], campaign_ids: set[int]) -> Iterator[list[Row]]:
     """Short chunks, so pause and opt-out act within a second and a crash leaves few outcomes unknown."""
     if not rows:
         return
@@ -291,7 +292,9 @@ def _number_rates(rows: list[Row], campaign_ids: set[int]) -> dict[str, float]:
     return rates
 
 
-def _send_guard(rates: dict[str, float], segments: dict[int, int], kinds: dict[int, str], watch: RecentOptOuts):
+def _send_guard(
+    rates: dict[str, float], segments: dict[int, int], kinds: dict[int, str], watch: RecentOptOuts
+) -> Guard:
     """Runs just before each request: waits for rate tokens, then re-checks for a fresh opt-out."""
     provider_rates = settings.SMS_PROVIDER_MPS
 
