@@ -50,7 +50,7 @@ def webhook_middleware() -> list[str]:
     return [path for path in settings.MIDDLEWARE if path in KEPT_MIDDLEWARE]
 
 
-def _exceptions_to_responses(get_response: GetResponse) -> GetResponse:
+def exceptions_to_responses(get_response: GetResponse) -> GetResponse:
     """``convert_exception_to_response``, which keeps a sync ``get_response`` sync (its stub allows an awaitable)."""
     return cast(GetResponse, convert_exception_to_response(get_response))
 
@@ -84,13 +84,13 @@ class WebhookApplication:
                 raise ImproperlyConfigured(f"{urlconf} may only include the {NAMESPACE!r} namespace, not {entry!r}")
         self.urlconf = urlconf
         self.atomic_aliases = [alias for alias in connections if connections[alias].settings_dict["ATOMIC_REQUESTS"]]
-        handler = _exceptions_to_responses(self.view_response)
+        handler = exceptions_to_responses(self.view_response)
         for path in reversed(webhook_middleware()):
             middleware = import_string(path)(handler)
             hooks = [name for name in VIEW_HOOKS if hasattr(middleware, name)]
             if hooks:
                 raise ImproperlyConfigured(f"{path} needs {', '.join(hooks)}, which the webhook app does not run")
-            handler = _exceptions_to_responses(middleware)
+            handler = exceptions_to_responses(middleware)
         self.middleware_chain = handler
 
     def view_response(self, request: HttpRequest) -> HttpResponseBase:
