@@ -25,6 +25,7 @@ from accounts.selectors import user_is_approved
 
 if TYPE_CHECKING:
     from django.views import View as _MixinBase  # the mixin goes before a View
+    from django_htmx.middleware import HtmxDetails
 else:
     _MixinBase = object
 
@@ -38,6 +39,7 @@ class AuthenticatedHttpRequest(HttpRequest):
     """The request of a view behind :func:`role_required`: its ``user`` signed in. For annotations only."""
 
     user: User
+    htmx: HtmxDetails  # django_htmx.middleware.HtmxMiddleware, in every portal request
 
 
 def signed_in_user(request: HttpRequest) -> User:
