@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 
 from accounts.models import AuthorizedSender
+from smsportal.forms import form_field
 
 
 class ListForm(forms.Form):
@@ -42,6 +43,4 @@ class ConfirmationForm(forms.Form):
 
     def __init__(self, *args: Any, senders: Iterable[AuthorizedSender] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        sender = self.fields["sender"]
-        assert isinstance(sender, forms.ChoiceField)  # declared above
-        sender.choices = [(str(s.pk), str(s)) for s in senders]
+        form_field(self, "sender", forms.ChoiceField).choices = [(str(s.pk), str(s)) for s in senders]
