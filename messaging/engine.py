@@ -43,7 +43,7 @@ from messaging.signals import recipients_refused
 from messaging.transitions import move
 from providers.backends import OutboundSMS, SendOutcome, get_backend
 from providers.backends.base import Guard
-from providers.errors import AuthenticationFailed, ConfigurationError, ProviderError, RecipientOptedOut
+from providers.errors import AuthenticationFailed, ConfigurationError, RecipientOptedOut
 
 logger = logging.getLogger(__name__)
 S = MessageStatus
@@ -338,7 +338,8 @@ def _record(rows: list[Row], outcomes: list[SendOutcome], result: BatchResult) -
         if outcome.skipped:
             released.append(row.id)
             continue
-        if outcome.accepted:
+        error = outcome.error
+        if error is None:  # accepted (not skipped: see above)
             accepted.append(
                 {
                     "id": row.id,
@@ -348,7 +349,6 @@ def _record(rows: list[Row], outcomes: list[SendOutcome], result: BatchResult) -
             )
             stats[row.provider][0] += 1
             continue
-        error: ProviderError = outcome.error  # type: ignore[assignment]
         stats[row.provider][1] += 1
         code, text = (
             (error.code or (str(error.http_status) if error.http_status else ""))[:20],
