@@ -8,16 +8,23 @@ account is created, and the refusal goes into the audit log.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from accounts.http import client_ip
+from accounts.models import User
 from accounts.services import audit_record
 
+if TYPE_CHECKING:
+    from allauth.socialaccount.models import SocialLogin
 
-def refuse_sign_in(request, *, who: str, reason: str, user=None):
+
+def refuse_sign_in(request: HttpRequest, *, who: str, reason: str, user: User | None = None) -> HttpResponse:
     """Record a refused sign-in and return the page that explains it (HTTP 403)."""
     audit_record(
         actor=None,
@@ -31,10 +38,10 @@ def refuse_sign_in(request, *, who: str, reason: str, user=None):
 
 
 class AccountAdapter(DefaultAccountAdapter):
-    def is_open_for_signup(self, request) -> bool:
+    def is_open_for_signup(self, request: HttpRequest) -> bool:
         return False
 
-    def pre_login(self, request, user, **kwargs):
+    def pre_login(self, request: HttpRequest, user: User, **kwargs: Any) -> HttpResponse | None:
         # allauth logs in a user whose password matched even when a backend refused
         # them (so it can show "inactive"); unapproved people must not get through.
         if user.is_active and not user.is_approved:
@@ -44,14 +51,15 @@ class AccountAdapter(DefaultAccountAdapter):
             return refuse_sign_in(
                 request, who=user.get_username(), reason="Your account has not been approved yet.", user=user
             )
-        return super().pre_login(request, user, **kwargs)
+        response: HttpResponse | None = super().pre_login(request, user, **kwargs)
+        return response
 
 
 class SocialAccountAdapter(DefaultSocialAccountAdapter):
-    def is_open_for_signup(self, request, sociallogin) -> bool:
+    def is_open_for_signup(self, request: HttpRequest, sociallogin: SocialLogin) -> bool:
         return False
 
-    def pre_social_login(self, request, sociallogin) -> None:
+    def pre_social_login(self, request: HttpRequest, sociallogin: SocialLogin) -> None:
         provider = sociallogin.account.provider
         emails = [e.email for e in sociallogin.email_addresses]
         who = f"{provider}:{emails[0] if emails else sociallogin.account.uid}"
@@ -72,4 +80,4 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
                 refuse_sign_in(request, who=who, reason="Your account has not been approved yet.", user=user)
             )
         # Lets the sign-in audit event say which provider vouched for this person.
-        request.sign_in_provider = provider
+        request.sign_in_provider = provider  # type: ignore[attr-defined]  # read with getattr() in accounts.receivers

@@ -1,14 +1,22 @@
 """Django admin for accounts. Changes to roles, approvals, senders and tokens are audited."""
 
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
 from accounts import services
 from accounts.http import client_ip
 from accounts.models import ApiToken, AuditEvent, AuthorizedSender, User
+from accounts.permissions import signed_in_user
 
 
-def _changes(form, fields) -> str:
+def _changes(form: forms.ModelForm, fields: Iterable[str]) -> str:
     return "; ".join(
         f"{f}: {form.initial.get(f)} -> {form.cleaned_data.get(f)}" for f in fields if f in form.changed_data
     )
@@ -18,9 +26,9 @@ def _changes(form, fields) -> str:
 class UserAdmin(BaseUserAdmin):
     list_display = ["username", "email", "role", "is_approved", "is_active", "last_login"]
     list_filter = ["role", "is_approved", "is_active"]
-    fieldsets = (*BaseUserAdmin.fieldsets, ("Portal", {"fields": ("role", "is_approved")}))
+    fieldsets = (*(BaseUserAdmin.fieldsets or ()), ("Portal", {"fields": ("role", "is_approved")}))
 
-    def save_model(self, request, obj, form, change) -> None:
+    def save_model(self, request: HttpRequest, obj: User, form: forms.ModelForm, change: bool) -> None:
         super().save_model(request, obj, form, change)
         ip = client_ip(request)
         if not change:
@@ -38,7 +46,7 @@ class UserAdmin(BaseUserAdmin):
                 actor=request.user, action="user.set_access", target=obj, detail=_changes(form, access), ip=ip
             )
 
-    def delete_model(self, request, obj) -> None:
+    def delete_model(self, request: HttpRequest, obj: User) -> None:
         services.audit_record(actor=request.user, action="user.delete", target=obj, ip=client_ip(request))
         super().delete_model(request, obj)
 
@@ -49,17 +57,17 @@ class AuthorizedSenderAdmin(admin.ModelAdmin):
     list_filter = ["provider", "is_active"]
     search_fields = ["number", "label", "user__username", "user__email"]
 
-    def save_model(self, request, obj, form, change) -> None:
+    def save_model(self, request: HttpRequest, obj: AuthorizedSender, form: forms.ModelForm, change: bool) -> None:
         super().save_model(request, obj, form, change)
         detail = _changes(form, form.changed_data) if change else f"user={obj.user}"
         action = "sender.update" if change else "sender.create"
         services.audit_record(actor=request.user, action=action, target=obj, detail=detail, ip=client_ip(request))
 
-    def delete_model(self, request, obj) -> None:
+    def delete_model(self, request: HttpRequest, obj: AuthorizedSender) -> None:
         services.audit_record(actor=request.user, action="sender.delete", target=obj, ip=client_ip(request))
         super().delete_model(request, obj)
 
-    def delete_queryset(self, request, queryset) -> None:
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[AuthorizedSender]) -> None:
         for obj in queryset:
             services.audit_record(actor=request.user, action="sender.delete", target=obj, ip=client_ip(request))
         super().delete_queryset(request, queryset)
@@ -76,16 +84,16 @@ class ApiTokenAdmin(admin.ModelAdmin):
     exclude = ["hashed_secret"]
     actions = ["revoke"]
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: ApiToken | None = None) -> bool:
         return False
 
     @admin.action(description="Revoke selected tokens")
-    def revoke(self, request, queryset) -> None:
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
         for token in queryset.select_related("user"):
-            services.api_token_revoke(actor=request.user, token=token, ip=client_ip(request))
+            services.api_token_revoke(actor=signed_in_user(request), token=token, ip=client_ip(request))
 
 
 @admin.register(AuditEvent)
@@ -97,11 +105,11 @@ class AuditEventAdmin(admin.ModelAdmin):
     search_fields = ["actor_description", "action", "target_repr", "detail"]
     date_hierarchy = "created_at"
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: AuditEvent | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: AuditEvent | None = None) -> bool:
         return False

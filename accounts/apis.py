@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import User
-from accounts.permissions import IsApproved
+from accounts.permissions import IsApproved, signed_in_user
 from accounts.selectors import sender_grants_for
 
 
@@ -25,11 +26,12 @@ class MeApi(APIView):
     permission_classes = [IsApproved]
 
     @extend_schema(operation_id="v1_accounts_me_retrieve", summary="Who am I", responses=MeSerializer)
-    def get(self, request):
+    def get(self, request: Request) -> Response:
+        user = signed_in_user(request)  # IsApproved let only a signed-in person in
         data = {
-            "username": request.user.username,
-            "email": request.user.email,
-            "role": request.user.role,
-            "senders": list(sender_grants_for(user=request.user).values_list("number", flat=True)),
+            "username": user.username,
+            "email": user.email,
+            "role": user.role,
+            "senders": list(sender_grants_for(user=user).values_list("number", flat=True)),
         }
         return Response(MeSerializer(data).data)

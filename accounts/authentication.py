@@ -5,7 +5,9 @@ from __future__ import annotations
 from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.request import Request
 
+from accounts.models import ApiToken, User
 from accounts.selectors import api_token_find
 from accounts.services import api_token_touch
 
@@ -15,7 +17,7 @@ KEYWORDS = {b"bearer", b"token"}
 class ApiTokenAuthentication(BaseAuthentication):
     keyword = "Bearer"
 
-    def authenticate(self, request):
+    def authenticate(self, request: Request) -> tuple[User, ApiToken] | None:
         header = get_authorization_header(request).split()
         if not header or header[0].lower() not in KEYWORDS:
             return None  # not ours: let the next authenticator (the session) try
@@ -39,6 +41,6 @@ class ApiTokenAuthentication(BaseAuthentication):
         api_token_touch(token=token, now=now)
         return user, token
 
-    def authenticate_header(self, request) -> str:
+    def authenticate_header(self, request: Request) -> str:
         # A non-empty value makes DRF answer 401 (not 403) to unauthenticated requests.
         return 'Bearer realm="api"'

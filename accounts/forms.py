@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, time
+from typing import Any
 
 from django import forms
 from django.utils import timezone
@@ -29,7 +30,7 @@ class TokenForm(forms.Form):
         queryset=User.objects.filter(is_active=True, is_approved=True).order_by("username"), required=False
     )
 
-    def __init__(self, *args, is_admin: bool, **kwargs):
+    def __init__(self, *args: Any, is_admin: bool, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if not is_admin:
             del self.fields["user"]

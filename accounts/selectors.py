@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hmac
 
+from django.contrib.auth.models import AnonymousUser
 from django.db.models import QuerySet
 
 from accounts.models import ApiToken, AuditEvent, AuthorizedSender, User
 
 
-def user_is_approved(*, user) -> bool:
+def user_is_approved(*, user: User | AnonymousUser | None) -> bool:
     """Signed in, active and approved: the floor for seeing anything in the portal."""
     return bool(
         getattr(user, "is_authenticated", False)
@@ -18,14 +19,14 @@ def user_is_approved(*, user) -> bool:
     )
 
 
-def sender_grants_for(*, user) -> QuerySet[AuthorizedSender]:
+def sender_grants_for(*, user: User | AnonymousUser) -> QuerySet[AuthorizedSender]:
     """The active numbers ``user`` may send from: rows that name them, and only if their role may send."""
-    if not user_is_approved(user=user) or not user.can_send:
+    if not user_is_approved(user=user) or not isinstance(user, User) or not user.can_send:
         return AuthorizedSender.objects.none()
     return AuthorizedSender.objects.filter(user=user, is_active=True)
 
 
-def user_can_send_from(*, user, number: str | AuthorizedSender) -> bool:
+def user_can_send_from(*, user: User | AnonymousUser, number: str | AuthorizedSender) -> bool:
     """Whether ``user`` holds an active grant for ``number`` (an E.164 string or a grant row)."""
     grants = sender_grants_for(user=user)
     if isinstance(number, AuthorizedSender):

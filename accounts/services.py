@@ -9,10 +9,12 @@ from __future__ import annotations
 import logging
 import secrets
 from datetime import datetime, timedelta
+from typing import Any
 
+from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Model, Q
 from django.utils import timezone
 
 from accounts.models import ApiToken, AuditEvent, AuthorizedSender, User
@@ -23,7 +25,7 @@ logger = logging.getLogger("smsportal.audit")
 TOKEN_PREFIX = "smsp"
 
 
-def _describe_actor(actor) -> str:
+def _describe_actor(actor: User | AnonymousUser | str | None) -> str:
     if actor is None:
         return "system"
     if isinstance(actor, str):
@@ -33,9 +35,9 @@ def _describe_actor(actor) -> str:
 
 def audit_record(
     *,
-    actor,
+    actor: User | AnonymousUser | str | None,
     action: str,
-    target=None,
+    target: Model | None = None,
     detail: str = "",
     ip: str | None = None,
     actor_description: str = "",
@@ -134,7 +136,7 @@ def _sender_save(sender: AuthorizedSender) -> None:
     sender.save()
 
 
-def sender_create(*, actor: User, ip: str | None = None, **fields) -> AuthorizedSender:
+def sender_create(*, actor: User, ip: str | None = None, **fields: Any) -> AuthorizedSender:
     """Grant ``user`` the right to send from ``number``."""
     sender = AuthorizedSender(**{k: v for k, v in fields.items() if k in SENDER_FIELDS})
     with transaction.atomic():
@@ -143,7 +145,7 @@ def sender_create(*, actor: User, ip: str | None = None, **fields) -> Authorized
     return sender
 
 
-def sender_update(*, actor: User, sender: AuthorizedSender, ip: str | None = None, **fields) -> AuthorizedSender:
+def sender_update(*, actor: User, sender: AuthorizedSender, ip: str | None = None, **fields: Any) -> AuthorizedSender:
     changes = []
     for name, value in fields.items():
         if name in SENDER_FIELDS and getattr(sender, name) != value:

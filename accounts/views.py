@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -14,10 +15,10 @@ from accounts import selectors, services
 from accounts.forms import InviteForm, SenderForm, TokenForm, UserEditForm
 from accounts.http import client_ip
 from accounts.models import AuthorizedSender, User
-from accounts.permissions import role_required
+from accounts.permissions import AuthenticatedHttpRequest, role_required
 
 
-def _apply_errors(form, exc: ValidationError) -> None:
+def _apply_errors(form: forms.BaseForm, exc: ValidationError) -> None:
     """Put a service's ValidationError onto the form, field by field where possible."""
     if hasattr(exc, "error_dict"):
         for field, errors in exc.message_dict.items():
@@ -31,13 +32,13 @@ def _apply_errors(form, exc: ValidationError) -> None:
 
 @require_http_methods(["GET"])
 @role_required("admin")
-def senders_list(request: HttpRequest) -> HttpResponse:
+def senders_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     return render(request, "accounts/senders_list.html", {"senders": selectors.senders_list()})
 
 
 @require_http_methods(["GET", "POST"])
 @role_required("admin")
-def sender_create(request: HttpRequest) -> HttpResponse:
+def sender_create(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = SenderForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -54,7 +55,7 @@ def sender_create(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @role_required("admin")
-def sender_edit(request: HttpRequest, pk: int) -> HttpResponse:
+def sender_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     sender = get_object_or_404(AuthorizedSender, pk=pk)
     initial = {f: getattr(sender, f) for f in services.SENDER_FIELDS}
     form = SenderForm(request.POST or None, initial=initial)
@@ -74,7 +75,7 @@ def sender_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @role_required("admin")
-def sender_deactivate(request: HttpRequest, pk: int) -> HttpResponse:
+def sender_deactivate(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     sender = get_object_or_404(AuthorizedSender, pk=pk)
     services.sender_deactivate(actor=request.user, sender=sender, ip=client_ip(request))
     messages.success(request, f"{sender.number} deactivated for {sender.user}.")
@@ -86,7 +87,7 @@ def sender_deactivate(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @role_required("viewer")
-def tokens(request: HttpRequest) -> HttpResponse:
+def tokens(request: AuthenticatedHttpRequest) -> HttpResponse:
     """List the tokens you may see and create one; the new token is shown on this response only."""
     is_admin = request.user.is_portal_admin
     form = TokenForm(request.POST or None, is_admin=is_admin)
@@ -118,7 +119,7 @@ def tokens(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @role_required("viewer")
-def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+def token_revoke(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     # Someone else's token is "not found", not "forbidden": it does not reveal that it exists.
     token = get_object_or_404(selectors.api_tokens_visible_to(user=request.user), pk=pk)
     services.api_token_revoke(actor=request.user, token=token, ip=client_ip(request))
@@ -131,13 +132,13 @@ def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_http_methods(["GET"])
 @role_required("admin")
-def users_list(request: HttpRequest) -> HttpResponse:
+def users_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     return render(request, "accounts/users_list.html", {"users": selectors.users_list()})
 
 
 @require_http_methods(["GET", "POST"])
 @role_required("admin")
-def user_invite(request: HttpRequest) -> HttpResponse:
+def user_invite(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = InviteForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -152,7 +153,7 @@ def user_invite(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @role_required("admin")
-def user_edit(request: HttpRequest, pk: int) -> HttpResponse:
+def user_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     person = get_object_or_404(User, pk=pk)
     form = UserEditForm(
         request.POST or None,
@@ -184,7 +185,7 @@ def user_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_http_methods(["GET"])
 @role_required("admin")
-def audit_list(request: HttpRequest) -> HttpResponse:
+def audit_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     filters = {k: request.GET.get(k, "").strip()[:64] for k in ("action", "actor", "target_type")}
     page = Paginator(selectors.audit_events_list(**filters), 100).get_page(request.GET.get("page"))
     return render(request, "accounts/audit_list.html", {"page": page, "filters": filters})

@@ -1,5 +1,9 @@
+from __future__ import annotations
+
 from django.contrib import admin
 from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
 from campaigns.models import Campaign, CampaignCounter, CampaignEvent
 from campaigns.selectors import campaign_stats
@@ -37,7 +41,7 @@ class CampaignAdmin(admin.ModelAdmin):
         return str(campaign_stats(campaign=obj)) if obj.pk else "-"
 
     @admin.action(description="Launch selected draft campaigns")
-    def launch(self, request, queryset) -> None:
+    def launch(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
         for campaign in queryset:
             try:
                 campaign_launch(campaign=campaign, user=request.user)

@@ -12,7 +12,7 @@ from campaigns.models import CampaignCounter
 from messaging.models import MessageStatus
 
 # Statuses that a person sees as one number.
-BUCKET = {
+BUCKET: dict[str, str] = {
     MessageStatus.PENDING: "waiting",
     MessageStatus.CLAIMED: "waiting",
     MessageStatus.SENDING: "waiting",

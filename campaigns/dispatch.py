@@ -9,6 +9,7 @@ batches (backpressure: the broker never holds a million ids).
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from django.conf import settings
 from django.core.cache import cache
@@ -65,7 +66,7 @@ def materialize_chunk(*, campaign: Campaign, list_ids: list[int], chunk: int | N
     return inserted
 
 
-def dispatch(*, campaign_id: int, now=None) -> int:
+def dispatch(*, campaign_id: int, now: datetime | None = None) -> int:
     """Queue the campaign's next due batches if it is sending. Returns ids queued."""
     with transaction.atomic():
         campaign = Campaign.objects.select_for_update(skip_locked=True).filter(pk=campaign_id).first()

@@ -5,17 +5,19 @@ from __future__ import annotations
 import zoneinfo
 from datetime import datetime
 from functools import lru_cache
+from typing import Any
 
 from django import forms
 from django.conf import settings
 from django.utils import timezone
 
-from accounts.models import AuthorizedSender
+from accounts.models import AuthorizedSender, User
 from accounts.selectors import sender_grants_for
 from campaigns.models import Campaign
 from campaigns.ui_selectors import lists_for_compose
 from messaging.compose import validate_media_urls
 from messaging.models import MessageStatus
+from smsportal.forms import form_field
 
 
 @lru_cache(maxsize=1)
@@ -27,7 +29,7 @@ def timezone_choices() -> list[tuple[str, str]]:
 class LocalDateTimeInput(forms.DateTimeInput):
     input_type = "datetime-local"
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(format="%Y-%m-%dT%H:%M", **kwargs)
 
 
@@ -93,7 +95,9 @@ class CampaignForm(forms.Form):
         required=False, widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"), label="and"
     )
 
-    def __init__(self, *args, user, tz: str | None = None, campaign: Campaign | None = None, **kwargs):
+    def __init__(
+        self, *args: Any, user: User, tz: str | None = None, campaign: Campaign | None = None, **kwargs: Any
+    ) -> None:
         tz = tz if tz in dict(timezone_choices()) else settings.TIME_ZONE
         if campaign is not None and "initial" not in kwargs:
             zone = zoneinfo.ZoneInfo(tz)
@@ -115,10 +119,10 @@ class CampaignForm(forms.Form):
         kwargs.setdefault("initial", {})["timezone"] = tz
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
-        self.fields["timezone"].choices = timezone_choices()
+        form_field(self, "timezone", forms.ChoiceField).choices = timezone_choices()
         # Only the numbers this person holds an active grant for.
-        self.fields["senders"].queryset = sender_grants_for(user=user)
-        self.fields["lists"].queryset = lists_for_compose()
+        form_field(self, "senders", forms.ModelMultipleChoiceField).queryset = sender_grants_for(user=user)
+        form_field(self, "lists", forms.ModelMultipleChoiceField).queryset = lists_for_compose()
 
     def clean_media_urls(self) -> list[str]:
         try:
@@ -126,8 +130,9 @@ class CampaignForm(forms.Form):
         except ValueError as exc:
             raise forms.ValidationError(str(exc)) from None
 
-    def clean(self):
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
         tz = data.get("timezone")
         zone = zoneinfo.ZoneInfo(tz) if tz else timezone.get_current_timezone()
         for name in ("send_at", "valid_until"):

@@ -43,7 +43,7 @@ class CampaignSending:
         }
         verdict = Prepared()
         for row in rows:
-            campaign = campaigns[row.campaign_id]  # type: ignore[index]
+            campaign = campaigns[row.campaign_id]  # type: ignore[index]  # a campaign row: campaign_id is set
             if campaign.valid_until and now >= campaign.valid_until:
                 verdict.expired.append(row.id)
                 continue

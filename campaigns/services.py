@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -19,6 +21,11 @@ from messaging.templating import STANDARD_VARIABLES, TemplateError, validate
 from messaging.transitions import move
 from recipients.selectors import attribute_keys_for_lists
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser
+
+    from accounts.models import User
+
 logger = logging.getLogger(__name__)
 S = MessageStatus
 
@@ -27,7 +34,7 @@ class TransitionError(Exception):
     """A campaign cannot move from its current status to the one asked for (HTTP 409)."""
 
 
-def _audit(actor, action: str, campaign: Campaign, detail: str = "") -> None:
+def _audit(actor: User | AnonymousUser, action: str, campaign: Campaign, detail: str = "") -> None:
     audit_record(actor=actor, action=action, target=campaign, detail=detail)
 
 
@@ -38,7 +45,7 @@ def campaign_known_variables(*, campaign: Campaign) -> set[str]:
     )
 
 
-def campaign_validate_for_launch(*, campaign: Campaign, user) -> None:
+def campaign_validate_for_launch(*, campaign: Campaign, user: User | AnonymousUser) -> None:
     """Everything that must be true before launch, as one ValidationError with field messages."""
     errors: dict[str, list[str]] = {}
     if not campaign.body.strip():
@@ -123,7 +130,7 @@ def campaign_start_scheduled(*, campaign_id: int) -> bool:
     return bool(changed)
 
 
-def _set_status(campaign: Campaign, *, to: str, allowed: set[str], **fields) -> Campaign:
+def _set_status(campaign: Campaign, *, to: str, allowed: Collection[str], **fields: Any) -> Campaign:
     now = timezone.now()
     changed = Campaign.objects.filter(pk=campaign.pk, status__in=allowed).update(status=to, updated_at=now, **fields)
     campaign.refresh_from_db()
@@ -132,7 +139,7 @@ def _set_status(campaign: Campaign, *, to: str, allowed: set[str], **fields) -> 
     return campaign
 
 
-def campaign_pause(*, campaign: Campaign, user, reason: str = "") -> Campaign:
+def campaign_pause(*, campaign: Campaign, user: User, reason: str = "") -> Campaign:
     """Stop new claims at once; messages already on the wire finish."""
     campaign = _set_status(
         campaign,
@@ -154,7 +161,7 @@ def campaign_auto_pause(*, campaign_id: int, reason: str) -> bool:
     return bool(changed)
 
 
-def campaign_resume(*, campaign: Campaign, user) -> Campaign:
+def campaign_resume(*, campaign: Campaign, user: User) -> Campaign:
     """Continue where it stopped: only rows still pending are sent, so no duplicates and no gaps."""
     campaign = _set_status(campaign, to=Campaign.Status.SENDING, allowed={Campaign.Status.PAUSED}, pause_reason="")
     _audit(user, "campaign.resume", campaign)
@@ -166,7 +173,7 @@ def _kick(campaign_id: int) -> None:
     tasks.materialize.delay(campaign_id)
 
 
-def campaign_cancel(*, campaign: Campaign, user) -> Campaign:
+def campaign_cancel(*, campaign: Campaign, user: User) -> Campaign:
     """Cancel: nothing more is sent; the rest of the messages become cancelled."""
     active = {
         Campaign.Status.DRAFT,
@@ -201,7 +208,7 @@ def cancel_pending(*, campaign_id: int, chunk: int = 5000) -> int:
         )
 
 
-def campaign_retry_failed(*, campaign: Campaign, user) -> int:
+def campaign_retry_failed(*, campaign: Campaign, user: User) -> int:
     """Send again only messages that failed for a transient reason, as a new attempt on the same row."""
     if campaign.status not in {
         Campaign.Status.SENDING,

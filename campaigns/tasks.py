@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from celery import shared_task
 from django.core.cache import cache
@@ -54,7 +54,7 @@ def sweep() -> None:
         cache.delete("lock:sweep")
 
 
-def run_sweep(now=None) -> None:
+def run_sweep(now: datetime | None = None) -> None:
     """Start due campaigns, expire and complete sending ones, finish cancelling cancelled ones.
 
     The send path's own repairs (leases, lost tasks) are messaging's sweeper.

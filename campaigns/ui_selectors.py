@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import TypedDict
 
 from django.core.cache import cache
 from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import TruncDate, TruncDay, TruncHour, TruncMinute
+from django.db.models.functions.datetime import TruncBase
 from django.utils import timezone
 
 from campaigns.models import Campaign
@@ -128,6 +130,7 @@ def campaign_timeline(*, campaign: Campaign) -> list[dict]:
         return []
     end = campaign.completed_at or campaign.cancelled_at or timezone.now()
     span = end - campaign.launched_at
+    trunc: type[TruncBase]
     if span <= timedelta(hours=2):
         trunc, step = TruncMinute, timedelta(minutes=1)
     elif span <= timedelta(days=3):
@@ -135,7 +138,7 @@ def campaign_timeline(*, campaign: Campaign) -> list[dict]:
     else:
         trunc, step = TruncDay, timedelta(days=1)
     key = f"ui:timeline:{campaign.pk}:{campaign.status}:{step.total_seconds():.0f}"
-    cached = cache.get(key)
+    cached: list[dict] | None = cache.get(key)
     if cached is not None:
         return cached
     messages = Message.objects.filter(campaign=campaign)
@@ -154,7 +157,14 @@ def campaign_timeline(*, campaign: Campaign) -> list[dict]:
     return series
 
 
-def campaign_failure_reasons(*, campaign: Campaign, limit: int = 20) -> list[dict]:
+class FailureReason(TypedDict):
+    status: str
+    error_code: str
+    error_text: str
+    n: int
+
+
+def campaign_failure_reasons(*, campaign: Campaign, limit: int = 20) -> list[FailureReason]:
     """Failed messages grouped by error, most frequent first."""
     return list(
         Message.objects.filter(campaign=campaign, status__in=FAILED_STATUSES)

@@ -7,15 +7,20 @@ checks the role server-side, whatever buttons the page shows.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.contrib import messages
+from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.forms import ModelMultipleChoiceField
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.permissions import has_role, role_required
+from accounts.models import User
+from accounts.permissions import AuthenticatedHttpRequest, has_role, role_required
 from campaigns import services
 from campaigns.audience import audience_count, audience_sample
 from campaigns.charts import stacked_bars
@@ -33,6 +38,7 @@ from campaigns.ui_selectors import (
 )
 from messaging.compose import preview as compose_preview
 from messaging.models import MessageStatus
+from smsportal.forms import form_field
 
 TZ_SESSION_KEY = "ui_timezone"
 ACTIVE = {Campaign.Status.SENDING, Campaign.Status.PAUSED, Campaign.Status.SCHEDULED}
@@ -41,15 +47,15 @@ RETRYABLE = {Campaign.Status.SENDING, Campaign.Status.PAUSED, Campaign.Status.CO
 
 # --- roles ----------------------------------------------------------------
 # Admins manage every campaign; senders manage their own; viewers only read.
-def can_compose(user) -> bool:
+def can_compose(user: User | AnonymousUser) -> bool:
     return has_role(user, "sender")
 
 
-def can_manage(user, campaign: Campaign) -> bool:
+def can_manage(user: User | AnonymousUser, campaign: Campaign) -> bool:
     return has_role(user, "admin") or (can_compose(user) and campaign.created_by_id == user.pk)
 
 
-def _actions(user, campaign: Campaign, failed: int) -> dict[str, bool]:
+def _actions(user: User | AnonymousUser, campaign: Campaign, failed: int) -> dict[str, bool]:
     manage = can_manage(user, campaign)
     return {
         "edit": manage and campaign.status == Campaign.Status.DRAFT,
@@ -75,7 +81,7 @@ def _with_progress(campaigns: list[Campaign]) -> list[tuple[Campaign, object]]:
 
 @role_required("viewer")
 @require_GET
-def dashboard(request: HttpRequest) -> HttpResponse:
+def dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
     running, recent = campaign_list_for_dashboard()
     per_day = messages_per_day(days=14)
     chart = stacked_bars(
@@ -98,7 +104,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 @role_required("viewer")
 @require_GET
-def dashboard_running(request: HttpRequest) -> HttpResponse:
+def dashboard_running(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The polled partial: running campaigns and their progress bars."""
     running, _ = campaign_list_for_dashboard(limit=0)
     return render(request, "campaigns/_running.html", {"running": _with_progress(running)})
@@ -106,7 +112,7 @@ def dashboard_running(request: HttpRequest) -> HttpResponse:
 
 @role_required("viewer")
 @require_GET
-def campaign_list(request: HttpRequest) -> HttpResponse:
+def campaign_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     qs = Campaign.objects.select_related("created_by").order_by("-created_at", "-id")
     status = request.GET.get("status", "")
     if status in Campaign.Status.values:
@@ -151,7 +157,7 @@ def _int_list(values: list[str]) -> list[int]:
     return [int(v) for v in values if v.isdigit()]
 
 
-def _save_draft(request: HttpRequest, form: CampaignForm, campaign: Campaign | None) -> Campaign | None:
+def _save_draft(request: AuthenticatedHttpRequest, form: CampaignForm, campaign: Campaign | None) -> Campaign | None:
     """Save the form as a draft; service errors become form errors. Returns None on failure."""
     fields = form.draft_fields()
     request.session[TZ_SESSION_KEY] = form.cleaned_data["timezone"]
@@ -174,7 +180,7 @@ def _save_draft(request: HttpRequest, form: CampaignForm, campaign: Campaign | N
     return None
 
 
-def _composer(request: HttpRequest, campaign: Campaign | None) -> HttpResponse:
+def _composer(request: AuthenticatedHttpRequest, campaign: Campaign | None) -> HttpResponse:
     if request.method == "POST":
         form = CampaignForm(request.POST, user=request.user, tz=_tz(request))
         if form.is_valid():
@@ -192,10 +198,11 @@ def _composer(request: HttpRequest, campaign: Campaign | None) -> HttpResponse:
         footer = form.initial.get("add_stop_footer", form.fields["add_stop_footer"].initial)
         smart = form.initial.get("smart_encoding", form.fields["smart_encoding"].initial)
         status = 200
+    senders = form_field(form, "senders", ModelMultipleChoiceField).queryset  # set in CampaignForm.__init__
     context = {
         "form": form,
         "campaign": campaign,
-        "no_senders": not form.fields["senders"].queryset.exists(),
+        "no_senders": senders is None or not senders.exists(),
         **_preview_context(body=body, list_ids=list_ids, add_stop_footer=footer, smart_encoding=smart),
     }
     return render(request, "campaigns/compose.html", context, status=status)
@@ -203,7 +210,7 @@ def _composer(request: HttpRequest, campaign: Campaign | None) -> HttpResponse:
 
 @role_required("viewer")
 @require_http_methods(["GET", "POST"])
-def campaign_new(request: HttpRequest) -> HttpResponse:
+def campaign_new(request: AuthenticatedHttpRequest) -> HttpResponse:
     if not can_compose(request.user):
         raise PermissionDenied("Your role may not create campaigns.")  # viewers
     return _composer(request, None)
@@ -211,7 +218,7 @@ def campaign_new(request: HttpRequest) -> HttpResponse:
 
 @role_required("viewer")
 @require_http_methods(["GET", "POST"])
-def campaign_edit(request: HttpRequest, pk: int) -> HttpResponse:
+def campaign_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     campaign = get_object_or_404(Campaign, pk=pk)
     if not can_manage(request.user, campaign):
         raise PermissionDenied("You may not edit this campaign.")
@@ -223,7 +230,7 @@ def campaign_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 @role_required("viewer")
 @require_POST
-def campaign_preview(request: HttpRequest) -> HttpResponse:
+def campaign_preview(request: AuthenticatedHttpRequest) -> HttpResponse:
     """htmx partial: counter, encoding, personalization preview and audience for the form as typed."""
     if not can_compose(request.user):
         raise PermissionDenied
@@ -238,7 +245,7 @@ def campaign_preview(request: HttpRequest) -> HttpResponse:
 
 @role_required("viewer")
 @require_http_methods(["GET", "POST"])
-def campaign_confirm(request: HttpRequest, pk: int) -> HttpResponse:
+def campaign_confirm(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """The confirmation step: what will be sent to how many people; POST launches."""
     campaign = get_object_or_404(Campaign.objects.select_related("created_by"), pk=pk)
     if not can_manage(request.user, campaign):
@@ -298,7 +305,7 @@ def _status_context(request: HttpRequest, campaign: Campaign) -> dict:
 
 @role_required("viewer")
 @require_GET
-def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def campaign_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     campaign = get_object_or_404(Campaign.objects.select_related("created_by"), pk=pk)
     filters = MessageFilterForm(request.GET or None)
     status = number = ""
@@ -341,13 +348,13 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @role_required("viewer")
 @require_GET
-def campaign_status(request: HttpRequest, pk: int) -> HttpResponse:
+def campaign_status(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """The polled partial: status, progress bar, breakdown and the buttons that fit the status."""
     campaign = get_object_or_404(Campaign, pk=pk)
     return render(request, "campaigns/_status.html", _status_context(request, campaign))
 
 
-def _action(request: HttpRequest, pk: int, run, done: str) -> HttpResponse:
+def _action(request: HttpRequest, pk: int, run: Callable[[Campaign], object], done: str) -> HttpResponse:
     campaign = get_object_or_404(Campaign, pk=pk)
     if not can_manage(request.user, campaign):
         raise PermissionDenied("Only an admin or the campaign's creator may do this.")
@@ -362,19 +369,19 @@ def _action(request: HttpRequest, pk: int, run, done: str) -> HttpResponse:
 
 @role_required("viewer")
 @require_POST
-def campaign_pause(request: HttpRequest, pk: int) -> HttpResponse:
+def campaign_pause(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     return _action(request, pk, lambda c: services.campaign_pause(campaign=c, user=request.user), "Campaign paused.")
 
 
 @role_required("viewer")
 @require_POST
-def campaign_resume(request: HttpRequest, pk: int) -> HttpResponse:
+def campaign_resume(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     return _action(request, pk, lambda c: services.campaign_resume(campaign=c, user=request.user), "Campaign resumed.")
 
 
 @role_required("viewer")
 @require_POST
-def campaign_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+def campaign_cancel(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     return _action(
         request, pk, lambda c: services.campaign_cancel(campaign=c, user=request.user), "Campaign cancelled."
     )
@@ -382,7 +389,7 @@ def campaign_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 
 @role_required("viewer")
 @require_POST
-def campaign_retry_failed(request: HttpRequest, pk: int) -> HttpResponse:
+def campaign_retry_failed(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     return _action(
         request,
         pk,

@@ -1,4 +1,7 @@
+from __future__ import annotations
+
 from django.contrib import admin
+from django.http import HttpRequest
 
 from messaging.models import Message
 
@@ -22,8 +25,8 @@ class MessageAdmin(admin.ModelAdmin):
     list_select_related = ["campaign"]
     show_full_result_count = False
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Message | None = None) -> bool:
         return False

@@ -3,24 +3,34 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from django.db import connection
+from django.db.models import Field
 
 from messaging.models import Message
 
 _PLAIN = (str, int, float, bool, type(None))
 
 
-def _prep(col, value):
+def _prep(col: Field[Any, Any], value: Any) -> Any:
     """psycopg adapts plain values itself; Django's per-value preparation costs ~20 µs each."""
     if isinstance(value, _PLAIN) or (isinstance(value, datetime) and value.tzinfo is not None):
         return value
     return col.get_db_prep_save(value, connection)
 
 
-def bulk_set(rows: Sequence[dict], fields: Sequence[str]) -> None:
+def _concrete_field(name: str) -> Field[Any, Any]:
+    """``Message``'s field ``name`` (``get_field`` may also return a reverse relation, which has no column)."""
+    field = Message._meta.get_field(name)
+    if not isinstance(field, Field):
+        raise TypeError(f"Message.{name} is not a concrete field")
+    return field
+
+
+def bulk_set(rows: Sequence[Mapping[str, Any]], fields: Sequence[str]) -> None:
     """``rows`` are dicts with ``id`` and every name in ``fields``.
 
     One ``UPDATE … FROM unnest(arrays)``.
@@ -31,8 +41,8 @@ def bulk_set(rows: Sequence[dict], fields: Sequence[str]) -> None:
     # VALUES list has 4,000 placeholders, and parsing that query string client-side
     # (psycopg does not cache long queries) cost a third of a send batch's CPU.
     table = Message._meta.db_table
-    columns = {f: Message._meta.get_field(f) for f in fields}
-    arrays: list = [[r["id"] for r in rows]]
+    columns = {f: _concrete_field(f) for f in fields}
+    arrays: list[list[Any]] = [[r["id"] for r in rows]]
     casts = ["%s::bigint[]"]
     selects = []
     for f, col in columns.items():

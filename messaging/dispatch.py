@@ -30,12 +30,12 @@ def queue_due(*, campaign_id: int | None, now: datetime | None = None) -> int:
     batch = settings.SMS_BATCH_SIZE
     room = settings.SMS_BATCHES_AHEAD * batch
     with transaction.atomic():
-        queued = Message.objects.filter(campaign_id=campaign_id, status=S.PENDING, enqueued_at__isnull=False)
+        queued = Message.objects.filter(campaign=campaign_id, status=S.PENDING, enqueued_at__isnull=False)
         room -= queued.count()
         if room < batch // 2:
             return 0
         ids = list(
-            Message.objects.filter(campaign_id=campaign_id, status=S.PENDING, enqueued_at__isnull=True, due_at__lte=now)
+            Message.objects.filter(campaign=campaign_id, status=S.PENDING, enqueued_at__isnull=True, due_at__lte=now)
             .order_by("due_at", "id")
             .values_list("id", flat=True)[:room]
         )

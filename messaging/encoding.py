@@ -16,7 +16,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Final, Literal
 
 from providers import registry as sms_providers
 
@@ -33,8 +33,9 @@ __all__ = [
 #: The longest body every provider accepts (providers.registry), in characters.
 MAX_BODY_CHARS = sms_providers.max_body_chars()
 
-GSM7 = "GSM-7"
-UCS2 = "UCS-2"
+GSM7: Final = "GSM-7"
+UCS2: Final = "UCS-2"
+Encoding = Literal["GSM-7", "UCS-2"]
 
 GSM7_SINGLE_LIMIT = 160
 GSM7_MULTI_LIMIT = 153
@@ -70,7 +71,7 @@ class SegmentInfo:
     ``remaining_in_segment`` the units still free in the last segment.
     """
 
-    encoding: Literal["GSM-7", "UCS-2"]
+    encoding: Encoding
     characters: int
     units: int
     segments: int
@@ -101,6 +102,7 @@ def _pack(costs: Iterable[int], limit: int) -> tuple[int, int]:
 
 def analyze(text: str) -> SegmentInfo:
     """Work out the encoding and segment count of an SMS body."""
+    encoding: Encoding
     if is_gsm7(text):
         encoding = GSM7
         costs = [2 if ch in GSM7_EXTENSION else 1 for ch in text]

@@ -22,7 +22,7 @@ import logging
 import random
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import lru_cache
@@ -43,7 +43,8 @@ from messaging.ratelimit import get_limiter
 from messaging.signals import recipients_refused
 from messaging.transitions import move
 from providers.backends import OutboundSMS, SendOutcome, get_backend
-from providers.errors import AuthenticationFailed, ConfigurationError, ProviderError, RecipientOptedOut
+from providers.backends.base import Guard
+from providers.errors import AuthenticationFailed, ConfigurationError, RecipientOptedOut
 
 logger = logging.getLogger(__name__)
 S = MessageStatus
@@ -194,7 +195,7 @@ def _segments(text: str) -> int:
     return analyze(text).segments or 1
 
 
-def _chunks(rows: list[Row], campaign_ids: set[int]):
+def _chunks(rows: list[Row], campaign_ids: set[int]) -> Iterator[list[Row]]:
     """Short chunks, so pause and opt-out act within a second and a crash leaves few outcomes unknown."""
     if not rows:
         return
@@ -333,7 +334,7 @@ def _send_guard(
     kinds: dict[int, str],
     watch: RecentOptOuts,
     recheck: ConsentRecheck,
-):
+) -> Guard:
     """Runs just before each request: waits for rate tokens, then re-checks for a fresh opt-out."""
     provider_rates = settings.SMS_PROVIDER_MPS
 
@@ -379,7 +380,8 @@ def _record(rows: list[Row], outcomes: list[SendOutcome], result: BatchResult) -
         if outcome.skipped:
             released.append(row.id)
             continue
-        if outcome.accepted:
+        error = outcome.error
+        if error is None:  # accepted (not skipped: see above)
             accepted.append(
                 {
                     "id": row.id,
@@ -389,7 +391,6 @@ def _record(rows: list[Row], outcomes: list[SendOutcome], result: BatchResult) -
             )
             stats[row.provider][0] += 1
             continue
-        error: ProviderError = outcome.error  # type: ignore[assignment]
         stats[row.provider][1] += 1
         code, text = (
             (error.code or (str(error.http_status) if error.http_status else ""))[:20],

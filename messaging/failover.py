@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import time
+from typing import Protocol, TypeVar
 
 from django.conf import settings
 from django.core.cache import cache
@@ -19,6 +20,14 @@ from messaging import hooks
 
 WINDOW_SECONDS = 30
 PROBE_SHARE = 0.1
+
+
+class _AtProvider(Protocol):
+    @property
+    def provider(self) -> str: ...
+
+
+N = TypeVar("N", bound=_AtProvider)
 
 
 def _keys(provider: str) -> list[str]:
@@ -40,8 +49,8 @@ def record(*, provider: str, ok: int, failed: int, campaign_ids: list[int]) -> N
 
 def is_healthy(provider: str) -> bool:
     values = cache.get_many([f"{k}:{s}" for k in _keys(provider) for s in ("ok", "bad")])
-    ok = sum(v for k, v in values.items() if k.endswith(":ok"))
-    bad = sum(v for k, v in values.items() if k.endswith(":bad"))
+    ok: int = sum(v for k, v in values.items() if k.endswith(":ok"))
+    bad: int = sum(v for k, v in values.items() if k.endswith(":bad"))
     total = ok + bad
     return total < settings.SMS_FAILOVER_MIN_SENDS or bad / total <= settings.SMS_FAILOVER_ERROR_RATE
 
@@ -57,7 +66,7 @@ def _note_switch(provider: str, campaign_ids: list[int]) -> None:
         hooks.campaigns().provider_health_changed(provider=provider, healthy=healthy, campaign_ids=campaign_ids)
 
 
-def usable(pool: list) -> list:
+def usable(pool: list[N]) -> list[N]:
     """The pool's numbers to use now: all of them unless a provider is failing."""
     providers = {s.provider for s in pool}
     if len(providers) < 2:

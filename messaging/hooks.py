@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypedDict
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Q
@@ -80,7 +80,12 @@ class CampaignSending(Protocol):
         ...
 
 
-_registered: dict[str, object] = {}
+class _Registered(TypedDict, total=False):
+    consent_rule: ConsentRule
+    campaigns: CampaignSending
+
+
+_registered: _Registered = {}
 
 
 def register(*, consent_rule: ConsentRule | None = None, campaigns: CampaignSending | None = None) -> None:
@@ -94,11 +99,11 @@ def consent_allows(*, kind: str, consent: str | None) -> bool:
     rule = _registered.get("consent_rule")
     if rule is None:
         raise ImproperlyConfigured("No consent rule is registered: is the recipients app installed?")
-    return rule(kind=kind, consent=consent)  # type: ignore[operator]
+    return rule(kind=kind, consent=consent)
 
 
 def campaigns() -> CampaignSending:
     registered = _registered.get("campaigns")
     if registered is None:
         raise ImproperlyConfigured("No campaign sending hooks are registered: is the campaigns app installed?")
-    return registered  # type: ignore[return-value]
+    return registered

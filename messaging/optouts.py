@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Iterable
 from functools import cache
+from typing import cast
 
 import redis
 import redis.asyncio as aioredis
@@ -24,7 +25,7 @@ KEEP_SECONDS = 3600
 
 
 @cache
-def _client():
+def _client() -> redis.Redis:
     return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
 
 
@@ -56,7 +57,7 @@ def withdraw_opt_out(phone: str) -> None:
         logger.warning("could not remove an opt-out from Redis", exc_info=True)
 
 
-_async_clients: dict[int, object] = {}
+_async_clients: dict[int, aioredis.Redis] = {}
 
 
 class RecentOptOuts:
@@ -77,14 +78,15 @@ class RecentOptOuts:
         if now - self._checked >= self.interval:
             self._checked = now
             try:
-                members = await self._redis().zrangebyscore(KEY, self.since, "+inf")
+                # Without withscores only the members come back; redis-py types the scored form too.
+                members = cast("list[bytes | str]", await self._redis().zrangebyscore(KEY, self.since, "+inf"))
                 self.numbers = {m.decode() if isinstance(m, bytes) else m for m in members}
             except Exception:
                 logger.warning("could not read recent opt-outs from Redis", exc_info=True)
         return phone in self.numbers
 
     @staticmethod
-    def _redis():
+    def _redis() -> aioredis.Redis:
         loop_id = id(asyncio.get_running_loop())
         client = _async_clients.get(loop_id)
         if client is None:

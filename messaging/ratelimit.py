@@ -15,6 +15,7 @@ import time
 
 import redis.asyncio as aioredis
 from django.conf import settings
+from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
@@ -64,13 +65,13 @@ class RateLimiter:
     """Waits until ``cost`` tokens are free in every bucket named. Use on the sender loop."""
 
     def __init__(self) -> None:
-        self._redis = None
-        self._script = None
+        self._redis: aioredis.Redis | None = None
+        self._script: AsyncScript | None = None
         self._local = _LocalBuckets()
         self._burst_seconds = settings.SMS_RATE_BURST_SECONDS
         self._down_since: float | None = None
 
-    def _redis_script(self):
+    def _redis_script(self) -> AsyncScript | None:
         if self._script is None and settings.REDIS_URL:
             self._redis = aioredis.from_url(settings.REDIS_URL)
             self._script = self._redis.register_script(_LUA)

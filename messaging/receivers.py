@@ -25,7 +25,7 @@ _FINAL = {S.DELIVERED, S.UNDELIVERED, S.FAILED}
 
 
 @receiver(status_received)
-def apply_status_events(sender, events: list[StatusEvent], **kwargs) -> None:
+def apply_status_events(sender: object, events: list[StatusEvent], **kwargs: object) -> None:
     apply_events(events)
 
 
@@ -36,7 +36,7 @@ def apply_events(events: list[StatusEvent]) -> None:
     send outcome was lost (worker killed) still settles it.
     """
     now = timezone.now()
-    groups: dict[tuple[str, str, str], list[int]] = defaultdict(list)
+    groups: dict[tuple[MessageStatus, str, str], list[int]] = defaultdict(list)
     provider_ids: dict[int, str] = {}
     for event in events:
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from django.db import transaction
 from django.utils import timezone
@@ -10,6 +11,9 @@ from django.utils import timezone
 from messaging.encoding import analyze
 from messaging.models import Message
 from messaging.tasks import send_batch
+
+if TYPE_CHECKING:
+    from accounts.models import User
 
 
 def message_enqueue(
@@ -21,7 +25,7 @@ def message_enqueue(
     body: str,
     media_urls: Sequence[str] = (),
     recipient_id: int | None = None,
-    created_by=None,
+    created_by: User | None = None,
 ) -> Message:
     """Create one message that is not a campaign's and send it as soon as the transaction commits.
 

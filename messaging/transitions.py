@@ -43,7 +43,8 @@ def move(
     if not ids:
         return []
     with transaction.atomic():
-        rows = list(
+        # campaign_id is a nullable foreign key; the plugin types it as a plain int in values_list().
+        rows: list[tuple[int, int | None, str]] = list(
             Message.objects.select_for_update(of=("self",))
             .filter(pk__in=ids, status__in=allowed_from)
             .order_by("pk")

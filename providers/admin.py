@@ -1,4 +1,7 @@
+from __future__ import annotations
+
 from django.contrib import admin
+from django.http import HttpRequest
 
 from providers.models import ProviderEvent
 
@@ -19,5 +22,5 @@ class ProviderEventAdmin(admin.ModelAdmin):
     search_fields = ["message_ref", "provider_message_id"]
     show_full_result_count = False
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: ProviderEvent | None = None) -> bool:
         return False

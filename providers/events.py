@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from typing import Any
 
 import psycopg
 from django.db import connection, transaction
+from django.db.models import Field
 from django.utils import timezone
 
 from providers.models import ProviderEvent
@@ -57,6 +59,14 @@ _INSERT_FIELDS = (
 _insert_sql: list[str] = []  # built once per process
 
 
+def _concrete_field(name: str) -> tuple[Field[Any, Any], str]:
+    """``ProviderEvent``'s field ``name`` and its column (``get_field`` may also return a reverse relation)."""
+    field = ProviderEvent._meta.get_field(name)
+    if not isinstance(field, Field) or field.column is None:
+        raise TypeError(f"ProviderEvent.{name} has no column")
+    return field, field.column
+
+
 def _insert_one(row: ProviderEvent) -> None:
     """One plain INSERT (autocommit: durable when it returns), without the ORM's per-save machinery.
 
@@ -65,14 +75,14 @@ def _insert_one(row: ProviderEvent) -> None:
     (nobody needs it). Signals: ``ProviderEvent`` has no save receivers.
     """
     row.received_at = timezone.now()
-    fields = [ProviderEvent._meta.get_field(name) for name in _INSERT_FIELDS]
+    fields = [_concrete_field(name) for name in _INSERT_FIELDS]
     if not _insert_sql:
         quote = connection.ops.quote_name
-        columns = ", ".join(quote(f.column) for f in fields)
+        columns = ", ".join(quote(column) for _, column in fields)
         _insert_sql.append(
             f"INSERT INTO {quote(ProviderEvent._meta.db_table)} ({columns}) VALUES ({', '.join(['%s'] * len(fields))})"
         )
-    values = [f.get_db_prep_save(getattr(row, f.attname), connection) for f in fields]
+    values = [f.get_db_prep_save(getattr(row, f.attname), connection) for f, _ in fields]
     # Server-side binding of a statement prepared once per connection: PostgreSQL skips
     # parse and plan, and psycopg skips quoting every value into the SQL text.
     connection.ensure_connection()

@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import TypedDict
 
 import aiohttp
 import httpx
@@ -46,6 +47,11 @@ _MAX_RETRY_AFTER = 3600.0
 TRANSPORT_ERRORS = (httpx.HTTPError, aiohttp.ClientError, TimeoutError, OSError)
 
 
+class _ErrorFields(TypedDict):
+    code: str
+    http_status: int
+
+
 def provider_error(result: httpx.Response | BaseException, *, detail: str = "", code: str = "") -> ProviderError | None:
     """Classify ``result``; ``None`` means the provider accepted the request.
 
@@ -60,7 +66,7 @@ def provider_error(result: httpx.Response | BaseException, *, detail: str = "", 
     if 200 <= status < 300:
         return None
     text = (detail or result.reason_phrase or f"HTTP {status}")[:255]
-    kwargs = {"code": code, "http_status": status}
+    kwargs: _ErrorFields = {"code": code, "http_status": status}
     if status == 429:
         return RateLimited(text, retry_after=retry_after_seconds(result.headers.get("Retry-After")), **kwargs)
     if status == 408 or status >= 500:

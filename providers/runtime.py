@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import base64
+import concurrent.futures
 import contextlib
 import os
 import threading
@@ -26,7 +27,17 @@ from django.conf import settings
 T = TypeVar("T")
 
 _lock = threading.Lock()
-_state: dict[str, Any] = {"pid": None, "loop": None, "client": None}
+
+
+class _State:
+    """What this process started; a ``pid`` other than ours means we are a forked child."""
+
+    pid: int | None = None
+    loop: asyncio.AbstractEventLoop | None = None
+    client: httpx.AsyncClient | None = None
+
+
+_state = _State()
 
 
 def _start_loop() -> asyncio.AbstractEventLoop:
@@ -39,16 +50,18 @@ def _start_loop() -> asyncio.AbstractEventLoop:
 def get_loop() -> asyncio.AbstractEventLoop:
     """The process's sender loop, created lazily and again after a fork."""
     with _lock:
-        if _state["pid"] != os.getpid():
-            _state.update(pid=os.getpid(), loop=_start_loop(), client=None)
-        return _state["loop"]
+        loop = _state.loop
+        if loop is None or _state.pid != os.getpid():
+            loop = _start_loop()
+            _state.pid, _state.loop, _state.client = os.getpid(), loop, None
+        return loop
 
 
 @atexit.register
 def _close() -> None:
     """Close the shared client at exit so its connections are not reported as leaked."""
-    loop, client = _state["loop"], _state["client"]
-    if loop is None or client is None or _state["pid"] != os.getpid() or not loop.is_running():
+    loop, client = _state.loop, _state.client
+    if loop is None or client is None or _state.pid != os.getpid() or not loop.is_running():
         return
     with contextlib.suppress(Exception):
         asyncio.run_coroutine_threadsafe(client.aclose(), loop).result(timeout=5)
@@ -59,9 +72,9 @@ def run(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
     return asyncio.run_coroutine_threadsafe(coro, get_loop()).result(timeout)
 
 
-def submit(coro: Coroutine[Any, Any, T]) -> asyncio.Future[T]:
+def submit(coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
     """Schedule ``coro`` on the sender loop; returns a concurrent future."""
-    return asyncio.run_coroutine_threadsafe(coro, get_loop())  # type: ignore[return-value]
+    return asyncio.run_coroutine_threadsafe(coro, get_loop())
 
 
 @lru_cache(maxsize=16)
@@ -78,7 +91,7 @@ def request_timeout(seconds: float) -> httpx.Timeout:
 
 def get_client() -> httpx.AsyncClient:
     """The shared client. Call only from code running on the sender loop."""
-    client = _state["client"]
+    client = _state.client
     if client is None:
         from httpx_aiohttp import AiohttpTransport
 
@@ -92,5 +105,5 @@ def get_client() -> httpx.AsyncClient:
             timeout=httpx.Timeout(settings.SMS_HTTP_TIMEOUT, connect=min(5.0, settings.SMS_HTTP_TIMEOUT)),
             headers={"User-Agent": "smsportal/0.1"},
         )
-        _state["client"] = client
+        _state.client = client
     return client

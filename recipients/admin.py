@@ -1,9 +1,14 @@
+from __future__ import annotations
+
 import contextlib
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
+from accounts.permissions import signed_in_user
 from recipients.models import (
     ConsentEvent,
     ImportJob,
@@ -43,9 +48,9 @@ class ConsentEventInline(admin.TabularInline):
         "actor_description",
         "evidence",
     ]
-    fields = readonly_fields
+    fields = tuple(readonly_fields)
 
-    def has_add_permission(self, request, obj=None) -> bool:
+    def has_add_permission(self, request: HttpRequest, obj: Recipient | None = None) -> bool:
         return False
 
 
@@ -94,17 +99,17 @@ class RecipientAdmin(admin.ModelAdmin):
         return results, distinct
 
     @admin.action(description="Opt out (records a consent event for each)")
-    def opt_out(self, request, queryset):
+    def opt_out(self, request: HttpRequest, queryset: QuerySet[Recipient]) -> None:
         changed = recipients_bulk_opt_out(
             recipient_ids=queryset.values_list("pk", flat=True),
             channel=ConsentEvent.Channel.ADMIN,
             evidence="bulk opt-out in the Django admin",
-            actor=request.user,
+            actor=signed_in_user(request),
         )
         self.message_user(request, f"{changed} recipient(s) opted out.")
 
     @admin.action(description="Add to the list chosen below")
-    def add_to_list(self, request, queryset):
+    def add_to_list(self, request: HttpRequest, queryset: QuerySet[Recipient]) -> None:
         list_id = request.POST.get("recipient_list", "")
         recipient_list = (
             RecipientList.objects.filter(pk=int(list_id), is_archived=False).first() if list_id.isdigit() else None
@@ -137,10 +142,10 @@ class ConsentEventAdmin(admin.ModelAdmin):
     list_filter = ["channel", "to_status"]
     raw_id_fields = ["recipient"]
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: ConsentEvent | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: ConsentEvent | None = None) -> bool:
         return False
 
 
@@ -156,10 +161,10 @@ class ImportRowErrorInline(admin.TabularInline):
     extra = 0
     can_delete = False
     readonly_fields = ["row_number", "phone", "reason", "raw"]
-    fields = readonly_fields
+    fields = tuple(readonly_fields)
     max_num = 0
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ImportRowError]:
         return super().get_queryset(request).order_by("row_number")
 
 
@@ -170,7 +175,7 @@ class ImportJobAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in ImportJob._meta.fields]
     inlines = [ImportRowErrorInline]
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
 
@@ -184,8 +189,8 @@ class ImportRowErrorAdmin(admin.ModelAdmin):
     raw_id_fields = ["job"]
     show_full_result_count = False
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: ImportRowError | None = None) -> bool:
         return False

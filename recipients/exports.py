@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 
 from recipients.models import ImportJob, RecipientList
 from recipients.selectors import attribute_keys_for_lists, consent_events_for_export, import_job_errors
@@ -28,7 +29,7 @@ def csv_lines(rows: Iterable[list[str]]) -> Iterator[str]:
         yield writer.writerow(row)
 
 
-def _iso(value) -> str:
+def _iso(value: datetime | None) -> str:
     return value.isoformat() if value else ""
 
 

@@ -1,7 +1,14 @@
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from django import forms
 from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+
+from accounts.models import AuthorizedSender
+from smsportal.forms import form_field
 
 
 class ListForm(forms.Form):
@@ -24,9 +31,9 @@ class ImportForm(forms.Form):
     region = forms.CharField(max_length=2, required=False, help_text="For numbers without +country, e.g. US")
     consent_column = forms.CharField(max_length=100, required=False, help_text="Default: a column named consent")
 
-    def clean_file(self):
-        upload = self.cleaned_data["file"]
-        if upload.size > settings.SMS_IMPORT_MAX_UPLOAD_MB * 1024 * 1024:
+    def clean_file(self) -> UploadedFile:
+        upload: UploadedFile = self.cleaned_data["file"]
+        if (upload.size or 0) > settings.SMS_IMPORT_MAX_UPLOAD_MB * 1024 * 1024:  # size: None only for no file
             raise forms.ValidationError(f"The file is larger than {settings.SMS_IMPORT_MAX_UPLOAD_MB} MB.")
         return upload
 
@@ -34,6 +41,6 @@ class ImportForm(forms.Form):
 class ConfirmationForm(forms.Form):
     sender = forms.ChoiceField(label="Send from")
 
-    def __init__(self, *args, senders=(), **kwargs):
+    def __init__(self, *args: Any, senders: Iterable[AuthorizedSender] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["sender"].choices = [(str(s.pk), str(s)) for s in senders]
+        form_field(self, "sender", forms.ChoiceField).choices = [(str(s.pk), str(s)) for s in senders]

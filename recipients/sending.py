@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
+from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
+from accounts.models import AuthorizedSender, User
 from messaging.compose import compose_body, validate_media_urls
 from messaging.encoding import MAX_BODY_CHARS
 from messaging.models import Message
@@ -18,7 +20,7 @@ from smsportal.phone import InvalidNumber, normalize
 logger = logging.getLogger(__name__)
 
 
-def _sender_grant(*, user, sender_number: str | None, errors: dict[str, list[str]]):
+def _sender_grant(*, user: User, sender_number: str | None, errors: dict[str, list[str]]) -> AuthorizedSender | None:
     grants = list(user.sender_grants.filter(is_active=True).order_by("number"))
     if sender_number:
         try:
@@ -42,7 +44,12 @@ def _sender_grant(*, user, sender_number: str | None, errors: dict[str, list[str
 
 
 def message_send_single(
-    *, user, to: str, body: str, media_urls: Sequence[str] = (), sender_number: str | None = None
+    *,
+    user: User | AnonymousUser,
+    to: str,
+    body: str,
+    media_urls: Sequence[str] = (),
+    sender_number: str | None = None,
 ) -> Message:
     """Create one message and queue it at once. Raises ValidationError with field messages.
 
@@ -50,9 +57,10 @@ def message_send_single(
     (pending for a new number); an opted-out number is refused. The send
     itself happens in a worker, after this transaction commits.
     """
-    if not getattr(user, "can_send", False):
+    if not isinstance(user, User) or not user.can_send:
         raise PermissionDenied("Your role may not send messages.")
     errors: dict[str, list[str]] = {}
+    phone: str | None
     try:
         phone = normalize(to)
     except InvalidNumber as exc:
@@ -71,7 +79,7 @@ def message_send_single(
             f"The message is {len(text):,} characters long; the maximum is {MAX_BODY_CHARS:,}."
         )
     grant = _sender_grant(user=user, sender_number=sender_number, errors=errors)
-    if errors:
+    if errors or phone is None or grant is None:  # no number or no grant: errors says why
         raise ValidationError(errors)
 
     with transaction.atomic():

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import phonenumbers
 from django.conf import settings
@@ -41,6 +42,13 @@ from recipients.models import (
 from recipients.upsert import ConsentSource, RecipientRow, UpsertResult, recipients_upsert
 from smsportal.phone import InvalidNumber, normalize
 
+if TYPE_CHECKING:
+    from django.core.files import File
+
+    from accounts.models import User
+    from providers.models import ProviderEvent
+    from providers.status import InboundSMS
+
 logger = logging.getLogger(__name__)
 
 
@@ -53,7 +61,7 @@ def recipient_set_consent(
     recipient: Recipient,
     status: str,
     channel: str,
-    actor=None,
+    actor: User | None = None,
     actor_description: str = "",
     evidence: str = "",
 ) -> bool:
@@ -96,7 +104,7 @@ def recipient_set_consent(
 
 
 def recipient_opt_out(
-    *, recipient: Recipient, channel: str, evidence: str, actor=None, actor_description: str = ""
+    *, recipient: Recipient, channel: str, evidence: str, actor: User | None = None, actor_description: str = ""
 ) -> bool:
     return recipient_set_consent(
         recipient=recipient,
@@ -307,7 +315,8 @@ def recipient_list_add_members(*, recipient_list: RecipientList, recipient_ids: 
             "ON CONFLICT (recipient_list_id, recipient_id) DO NOTHING",
             [recipient_list.pk, timezone.now(), ids],
         )
-        return cursor.rowcount
+        added: int = cursor.rowcount
+        return added
 
 
 def recipient_list_remove_members(*, recipient_list: RecipientList, recipient_ids: Iterable[int]) -> int:
@@ -315,7 +324,9 @@ def recipient_list_remove_members(*, recipient_list: RecipientList, recipient_id
     return deleted
 
 
-def recipient_add_by_phone(*, recipient_list: RecipientList, phone: str, first_name: str = "", last_name: str = ""):
+def recipient_add_by_phone(
+    *, recipient_list: RecipientList, phone: str, first_name: str = "", last_name: str = ""
+) -> tuple[Recipient, bool]:
     """Add one number to a list, creating the recipient as pending if new (staff may not opt people in here)."""
     try:
         e164 = normalize(phone)
@@ -333,9 +344,9 @@ def recipient_add_by_phone(*, recipient_list: RecipientList, phone: str, first_n
 
 def import_job_create(
     *,
-    uploaded_file,
+    uploaded_file: File,
     recipient_list: RecipientList | None,
-    user=None,
+    user: User | None = None,
     region: str = "",
     consent_column: str = "",
     run: bool = True,
@@ -398,7 +409,7 @@ def import_csv(
     *,
     path: str | Path,
     recipient_list: RecipientList | None,
-    user=None,
+    user: User | None = None,
     region: str = "",
     consent_column: str = "",
     progress: Callable[[ImportJob], None] | None = None,
@@ -419,7 +430,9 @@ def import_csv(
 # --- Double opt-in ---------------------------------------------------------
 
 
-def recipient_request_confirmation(*, recipient: Recipient, sender_number: str, provider: str, user=None):
+def recipient_request_confirmation(
+    *, recipient: Recipient, sender_number: str, provider: str, user: User | None = None
+) -> Message:
     """Text a pending recipient asking them to reply YES. Their YES opts them in (see inbound_handle)."""
     recipient.refresh_from_db()
     if recipient.consent_status != ConsentStatus.PENDING:
@@ -457,7 +470,7 @@ def inbound_keyword_kind(text: str) -> str:
     return _KIND_OF_KEYWORD[classify(text)]
 
 
-def inbound_handle(*, inbound, event=None) -> InboundMessage | None:
+def inbound_handle(*, inbound: InboundSMS, event: ProviderEvent | None = None) -> InboundMessage | None:
     """Store an inbound SMS and act on keywords. Routers (the relay) may take it first."""
     if route_inbound(inbound):
         return None
@@ -483,7 +496,8 @@ def inbound_handle(*, inbound, event=None) -> InboundMessage | None:
         )
         evidence = f"inbound message {message.pk} to {message.to}: {message.text[:200]!r}"
         reply = ""
-        if kind == InboundMessage.Kind.OPT_OUT:
+        # Opt-outs and opt-ins always have a recipient by now (created above when new).
+        if kind == InboundMessage.Kind.OPT_OUT and recipient is not None:
             recently = (
                 recipient.consent_status == ConsentStatus.OPTED_OUT
                 and recipient.opted_out_at is not None
@@ -491,7 +505,7 @@ def inbound_handle(*, inbound, event=None) -> InboundMessage | None:
             )
             recipient_opt_out(recipient=recipient, channel=ConsentEvent.Channel.SMS, evidence=evidence)
             reply = "" if recently else settings.SMS_STOP_REPLY
-        elif kind == InboundMessage.Kind.OPT_IN:
+        elif kind == InboundMessage.Kind.OPT_IN and recipient is not None:
             recently = (
                 recipient.consent_status == ConsentStatus.OPTED_IN
                 and recipient.opted_in_at is not None
@@ -523,7 +537,9 @@ def _send_reply(*, to: str, our_number: str, provider: str, body: str, recipient
     )
 
 
-def recipients_bulk_opt_out(*, recipient_ids: Iterable[int], channel: str, evidence: str, actor=None) -> int:
+def recipients_bulk_opt_out(
+    *, recipient_ids: Iterable[int], channel: str, evidence: str, actor: User | None = None
+) -> int:
     """Opt several recipients out, one ConsentEvent each. Returns how many changed."""
     changed = 0
     for recipient in Recipient.objects.filter(pk__in=list(recipient_ids)).exclude(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
@@ -11,13 +13,13 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import AuthorizedSender
-from accounts.permissions import role_required
+from accounts.permissions import AuthenticatedHttpRequest, role_required
 from recipients import exports, selectors, services
 from recipients.forms import AddMemberForm, ConfirmationForm, ImportForm, ListForm, RenameForm
 from recipients.models import ConsentEvent, ConsentStatus, ImportJob, InboundMessage, Recipient, RecipientList
 
 
-def _csv_response(rows, filename: str) -> StreamingHttpResponse:
+def _csv_response(rows: Iterable[list[str]], filename: str) -> StreamingHttpResponse:
     response = StreamingHttpResponse(exports.csv_lines(rows), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
@@ -30,7 +32,7 @@ def _form_errors(request: HttpRequest, exc: ValidationError) -> None:
 
 @require_GET
 @role_required("viewer")
-def list_index(request: HttpRequest) -> HttpResponse:
+def list_index(request: AuthenticatedHttpRequest) -> HttpResponse:
     return render(
         request,
         "recipients/list_index.html",
@@ -40,7 +42,7 @@ def list_index(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @role_required("sender")
-def list_create(request: HttpRequest) -> HttpResponse:
+def list_create(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = ListForm(request.POST)
     if form.is_valid():
         try:
@@ -57,7 +59,7 @@ def list_create(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @role_required("viewer")
-def list_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def list_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     recipient_list = get_object_or_404(RecipientList, pk=pk)
     search, consent = request.GET.get("q", "").strip(), request.GET.get("consent", "")
     members = selectors.recipient_list_members(recipient_list=recipient_list, search=search, consent=consent)
@@ -82,7 +84,7 @@ def list_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @role_required("sender")
-def list_rename(request: HttpRequest, pk: int) -> HttpResponse:
+def list_rename(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     recipient_list = get_object_or_404(RecipientList, pk=pk)
     form = RenameForm(request.POST)
     if not form.is_valid():
@@ -97,7 +99,7 @@ def list_rename(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @role_required("sender")
-def list_archive(request: HttpRequest, pk: int) -> HttpResponse:
+def list_archive(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     recipient_list = get_object_or_404(RecipientList, pk=pk)
     services.recipient_list_archive(recipient_list=recipient_list, archived=request.POST.get("archived") != "0")
     return redirect("recipients:list_detail", pk=pk)
@@ -105,7 +107,7 @@ def list_archive(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @role_required("sender")
-def list_add_member(request: HttpRequest, pk: int) -> HttpResponse:
+def list_add_member(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     recipient_list = get_object_or_404(RecipientList, pk=pk)
     form = AddMemberForm(request.POST)
     if not form.is_valid():
@@ -120,7 +122,7 @@ def list_add_member(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @role_required("sender")
-def list_remove_member(request: HttpRequest, pk: int, recipient_pk: int) -> HttpResponse:
+def list_remove_member(request: AuthenticatedHttpRequest, pk: int, recipient_pk: int) -> HttpResponse:
     recipient_list = get_object_or_404(RecipientList, pk=pk)
     services.recipient_list_remove_members(recipient_list=recipient_list, recipient_ids=[recipient_pk])
     return redirect("recipients:list_detail", pk=pk)
@@ -128,14 +130,14 @@ def list_remove_member(request: HttpRequest, pk: int, recipient_pk: int) -> Http
 
 @require_GET
 @role_required("viewer")
-def list_export(request: HttpRequest, pk: int) -> StreamingHttpResponse:
+def list_export(request: AuthenticatedHttpRequest, pk: int) -> StreamingHttpResponse:
     recipient_list = get_object_or_404(RecipientList, pk=pk)
     return _csv_response(exports.list_members_rows(recipient_list=recipient_list), f"list-{pk}.csv")
 
 
 @require_GET
 @role_required("viewer")
-def consent_export(request: HttpRequest) -> StreamingHttpResponse:
+def consent_export(request: AuthenticatedHttpRequest) -> StreamingHttpResponse:
     recipient_list = None
     if request.GET.get("list", "").isdigit():
         recipient_list = get_object_or_404(RecipientList, pk=int(request.GET["list"]))
@@ -145,13 +147,13 @@ def consent_export(request: HttpRequest) -> StreamingHttpResponse:
 
 @require_POST
 @role_required("sender")
-def list_import(request: HttpRequest, pk: int) -> HttpResponse:
+def list_import(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     recipient_list = get_object_or_404(RecipientList, pk=pk)
     form = ImportForm(request.POST, request.FILES)
     if not form.is_valid():
         for errors in form.errors.values():
             for error in errors:
-                messages.error(request, error)
+                messages.error(request, str(error))
         return redirect("recipients:list_detail", pk=pk)
     try:
         with transaction.atomic():
@@ -170,7 +172,7 @@ def list_import(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_GET
 @role_required("viewer")
-def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def import_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     job = get_object_or_404(ImportJob.objects.select_related("recipient_list", "created_by"), pk=pk)
     template = "recipients/_import_progress.html" if request.htmx else "recipients/import_detail.html"
     errors = selectors.import_job_errors(job=job)[:100] if job.is_finished else []
@@ -179,14 +181,14 @@ def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_GET
 @role_required("viewer")
-def import_errors_csv(request: HttpRequest, pk: int) -> StreamingHttpResponse:
+def import_errors_csv(request: AuthenticatedHttpRequest, pk: int) -> StreamingHttpResponse:
     job = get_object_or_404(ImportJob, pk=pk)
     return _csv_response(exports.import_errors_rows(job=job), f"import-{pk}-rejected-rows.csv")
 
 
 @require_GET
 @role_required("viewer")
-def recipient_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def recipient_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     recipient = get_object_or_404(Recipient, pk=pk)
     senders = AuthorizedSender.objects.filter(user=request.user, is_active=True)
     return render(
@@ -204,7 +206,7 @@ def recipient_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @role_required("sender")
-def recipient_opt_out(request: HttpRequest, pk: int) -> HttpResponse:
+def recipient_opt_out(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     recipient = get_object_or_404(Recipient, pk=pk)
     reason = request.POST.get("reason", "").strip()[:500]
     services.recipient_opt_out(
@@ -219,7 +221,7 @@ def recipient_opt_out(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @role_required("sender")
-def recipient_confirm(request: HttpRequest, pk: int) -> HttpResponse:
+def recipient_confirm(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Send the double opt-in request from one of the user's own sender numbers."""
     recipient = get_object_or_404(Recipient, pk=pk)
     senders = AuthorizedSender.objects.filter(user=request.user, is_active=True)

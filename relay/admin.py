@@ -1,4 +1,8 @@
+from __future__ import annotations
+
 from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
 from relay.models import Conversation, ConversationLeg, RelayMessage, RelayNumber
 from relay.services import conversation_close
@@ -17,7 +21,7 @@ class LegInline(admin.TabularInline):
     can_delete = False
     readonly_fields = ["real_number", "virtual_number", "is_open"]
 
-    def has_add_permission(self, request, obj=None) -> bool:
+    def has_add_permission(self, request: HttpRequest, obj: Conversation | None = None) -> bool:
         return False
 
 
@@ -25,10 +29,10 @@ class TranscriptInline(admin.TabularInline):
     model = RelayMessage
     extra = 0
     can_delete = False
-    fields = ["received_at", "direction", "outcome", "from_number", "to_virtual", "text", "media_urls", "message"]
+    fields = ("received_at", "direction", "outcome", "from_number", "to_virtual", "text", "media_urls", "message")
     readonly_fields = fields
 
-    def has_add_permission(self, request, obj=None) -> bool:
+    def has_add_permission(self, request: HttpRequest, obj: Conversation | None = None) -> bool:
         return False
 
 
@@ -43,11 +47,11 @@ class ConversationAdmin(admin.ModelAdmin):
     inlines = [LegInline, TranscriptInline]
     actions = ["close_selected"]
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
     @admin.action(description="Close selected conversations")
-    def close_selected(self, request, queryset):
+    def close_selected(self, request: HttpRequest, queryset: QuerySet[Conversation]) -> None:
         closed = sum(conversation_close(conversation=c, reason=f"closed by {request.user}") for c in queryset)
         self.message_user(request, f"Closed {closed} conversation(s).", messages.SUCCESS)
 
@@ -58,7 +62,7 @@ class RelayMessageAdmin(admin.ModelAdmin):
     list_filter = ["outcome", "direction"]
     readonly_fields = [f.name for f in RelayMessage._meta.fields]
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
 
@@ -70,8 +74,8 @@ class ConversationLegAdmin(admin.ModelAdmin):
     list_filter = ["is_open"]
     raw_id_fields = ["conversation"]
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: ConversationLeg | None = None) -> bool:
         return False

@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
+from django.contrib.auth.models import AnonymousUser
 from django.db.models import QuerySet
 
+from accounts.models import User
 from accounts.permissions import has_role
 from relay.models import Conversation, RelayMessage, RelayNumber
 from smsportal.logging import mask_phone
 
 
-def relay_can_see_numbers(*, user) -> bool:
+def relay_can_see_numbers(*, user: User | AnonymousUser) -> bool:
     return has_role(user, "admin")
 
 
-def relay_can_manage(*, user) -> bool:
+def relay_can_manage(*, user: User | AnonymousUser) -> bool:
     """Admins and senders create and close conversations; viewers only read."""
     return has_role(user, "sender")
 
 
-def shown_number(*, number: str, user) -> str:
+def shown_number(*, number: str, user: User | AnonymousUser) -> str:
     return number if relay_can_see_numbers(user=user) else mask_phone(number)
 
 
@@ -42,7 +44,7 @@ def relay_number_list(*, active_only: bool = False) -> QuerySet[RelayNumber]:
     return numbers.filter(is_active=True) if active_only else numbers
 
 
-def conversation_view(*, conversation: Conversation, user) -> dict:
+def conversation_view(*, conversation: Conversation, user: User | AnonymousUser) -> dict:
     """A conversation as the given user may see it."""
     return {
         "id": conversation.pk,
@@ -61,7 +63,7 @@ def conversation_view(*, conversation: Conversation, user) -> dict:
     }
 
 
-def transcript_view(*, conversation: Conversation, user) -> list[dict]:
+def transcript_view(*, conversation: Conversation, user: User | AnonymousUser) -> list[dict]:
     return [
         {
             "id": m.pk,

@@ -6,7 +6,8 @@ import hashlib
 import logging
 import re
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 import phonenumbers
 from django.conf import settings
@@ -24,6 +25,9 @@ from recipients.models import ConsentStatus, Recipient
 from relay.models import Conversation, ConversationLeg, RelayMessage, RelayNumber
 from smsportal.phone import InvalidNumber, normalize
 
+if TYPE_CHECKING:
+    from accounts.models import User
+
 logger = logging.getLogger(__name__)
 
 _MOBILE_TYPES = {phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE}
@@ -32,7 +36,7 @@ _DIGIT_RUN = re.compile(r"\d[\d\s().+-]{5,}\d")
 _CREATE_ATTEMPTS = 5
 
 
-def relay_setting(name: str):
+def relay_setting(name: str) -> Any:
     """A RELAY_* setting; the defaults and their environment variables are in smsportal/settings.py."""
     return getattr(settings, name)
 
@@ -40,7 +44,7 @@ def relay_setting(name: str):
 class RelayError(Exception):
     """A refusal the user can act on; ``field`` names the input at fault, if any."""
 
-    def __init__(self, message: str, *, field: str | None = None):
+    def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
@@ -131,7 +135,9 @@ def _free_number(real_number: str) -> RelayNumber:
     return candidate
 
 
-def _queue(*, to: str, via: RelayNumber, body: str, media_urls: Sequence[str] = (), created_by=None) -> Message:
+def _queue(
+    *, to: str, via: RelayNumber, body: str, media_urls: Sequence[str] = (), created_by: User | None = None
+) -> Message:
     """An outbound relay message, sent after commit. The engine refuses it if ``to`` has opted out portal-wide."""
     return message_enqueue(
         kind=Message.Kind.RELAY,
@@ -146,7 +152,8 @@ def _queue(*, to: str, via: RelayNumber, body: str, media_urls: Sequence[str] = 
 
 
 def _intro(name: str) -> str:
-    return relay_setting("RELAY_INTRO_MESSAGE").replace("{name}", name or relay_setting("RELAY_DEFAULT_NAME"))
+    template: str = relay_setting("RELAY_INTRO_MESSAGE")
+    return template.replace("{name}", name or relay_setting("RELAY_DEFAULT_NAME"))
 
 
 def conversation_create(
@@ -156,7 +163,7 @@ def conversation_create(
     name_a: str = "",
     name_b: str = "",
     ttl: timedelta | None = None,
-    created_by=None,
+    created_by: User | None = None,
 ) -> Conversation:
     """Open a conversation, pick a virtual number for each side and introduce them."""
     a = participant_normalize(raw=participant_a, field="participant_a")
@@ -237,7 +244,7 @@ def conversation_close(
     return True
 
 
-def conversations_expire(*, now=None) -> int:
+def conversations_expire(*, now: datetime | None = None) -> int:
     """Expire open conversations whose time is up. Safe to run concurrently."""
     now = now or timezone.now()
     due = Conversation.objects.filter(status=Conversation.Status.OPEN, expires_at__lte=now).select_related(

@@ -6,11 +6,11 @@ from datetime import timedelta
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts.permissions import role_required
+from accounts.permissions import AuthenticatedHttpRequest, role_required
 from accounts.services import audit_record
 from relay import selectors, services
 from relay.forms import ConversationForm
@@ -19,11 +19,11 @@ from relay.models import Conversation
 
 @role_required("viewer")
 @require_http_methods(["GET", "POST"])
-def conversation_list(request: HttpRequest) -> HttpResponse:
+def conversation_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     can_manage = selectors.relay_can_manage(user=request.user)
     form = ConversationForm(request.POST if request.method == "POST" else None) if can_manage else None
     if request.method == "POST":
-        if not can_manage:
+        if not can_manage or form is None:  # form: None exactly when the user may not manage
             raise PermissionDenied("Only admins and senders may create relay conversations.")
         if form.is_valid():
             data = form.cleaned_data
@@ -65,7 +65,7 @@ def conversation_list(request: HttpRequest) -> HttpResponse:
 
 
 @role_required("viewer")
-def conversation_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def conversation_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     conversation = selectors.conversation_get(pk=pk)
     if conversation is None:
         raise Http404("No such conversation")
@@ -83,7 +83,7 @@ def conversation_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @role_required("sender")
 @require_POST
-def conversation_close(request: HttpRequest, pk: int) -> HttpResponse:
+def conversation_close(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     if not selectors.relay_can_manage(user=request.user):
         raise PermissionDenied("Only admins and senders may close relay conversations.")
     conversation = selectors.conversation_get(pk=pk)

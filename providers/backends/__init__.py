@@ -14,7 +14,8 @@ __all__ = ["BaseBackend", "OutboundSMS", "SendOutcome", "get_backend"]
 
 @cache
 def _load(path: str) -> BaseBackend:
-    return import_string(path)()
+    backend: BaseBackend = import_string(path)()
+    return backend
 
 
 def get_backend(path: str | None = None) -> BaseBackend:

@@ -9,8 +9,9 @@ function the provider webhooks use.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
-from providers.backends.base import BaseBackend, OutboundSMS, SendOutcome
+from providers.backends.base import BaseBackend, Guard, OutboundSMS, SendOutcome
 from providers.tasks import schedule_sandbox_report
 
 
@@ -20,7 +21,7 @@ class SMSBackend(BaseBackend):
     async def send_one(self, message: OutboundSMS) -> SendOutcome:
         return SendOutcome(ref=message.ref, provider=self.provider, provider_message_id=f"sandbox-{uuid.uuid4()}")
 
-    def send_messages(self, messages, *, guard=None):  # type: ignore[override]
+    def send_messages(self, messages: Sequence[OutboundSMS], *, guard: Guard | None = None) -> list[SendOutcome]:
         outcomes = super().send_messages(messages, guard=guard)
         accepted = [
             (o.ref, o.provider_message_id, m.to.endswith("666"))

@@ -177,7 +177,7 @@ def form_params(request: HttpRequest) -> dict[str, str | list[str]]:
     Built once per request (the signature check and the handler both need it);
     callers must not mutate the result.
     """
-    cached = getattr(request, "_webhook_form_params", None)
+    cached: dict[str, str | list[str]] | None = getattr(request, "_webhook_form_params", None)
     if cached is not None:
         return cached
     try:
@@ -185,5 +185,5 @@ def form_params(request: HttpRequest) -> dict[str, str | list[str]]:
     except Exception:  # a broken multipart body: Django raises several types
         raise MalformedWebhook("body is not a form") from None
     params = {k: (v[0] if len(v) == 1 else v) for k, v in fields}
-    request._webhook_form_params = params  # type: ignore[attr-defined]
+    request._webhook_form_params = params  # type: ignore[attr-defined]  # read back with getattr() above
     return params

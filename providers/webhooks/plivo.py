@@ -7,6 +7,7 @@ Plivo's, so the URL is rebuilt from ``PUBLIC_BASE_URL`` and the request path.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -53,7 +54,7 @@ def parse_time(value: str) -> datetime | None:
     return None
 
 
-def _one(params: dict[str, Any], key: str) -> str:
+def _one(params: Mapping[str, str | list[str]], key: str) -> str:
     value = params.get(key, "")
     return value[-1] if isinstance(value, list) else value
 

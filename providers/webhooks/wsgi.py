@@ -20,7 +20,7 @@ are closed or reused per request exactly as in the portal.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, cast
 
 from asgiref.sync import async_to_sync, iscoroutinefunction
 from django.conf import settings
@@ -29,7 +29,7 @@ from django.core.handlers.exception import convert_exception_to_response
 from django.core.handlers.wsgi import WSGIRequest, get_script_name
 from django.core.signals import request_started
 from django.db import connections, transaction
-from django.http import HttpRequest, HttpResponseBase
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.urls import URLResolver, get_resolver, resolve, set_script_prefix
 from django.utils.log import log_response
 from django.utils.module_loading import import_string
@@ -42,10 +42,17 @@ KEPT_MIDDLEWARE = ("django.middleware.security.SecurityMiddleware", "django.midd
 # Middleware hooks that only Django's own handler runs; a kept middleware must not rely on them.
 VIEW_HOOKS = ("process_view", "process_exception", "process_template_response")
 
+GetResponse = Callable[[HttpRequest], HttpResponseBase]
+
 
 def webhook_middleware() -> list[str]:
     """``settings.MIDDLEWARE`` minus everything webhooks do not need, in the project's order."""
     return [path for path in settings.MIDDLEWARE if path in KEPT_MIDDLEWARE]
+
+
+def exceptions_to_responses(get_response: GetResponse) -> GetResponse:
+    """``convert_exception_to_response``, which keeps a sync ``get_response`` sync (its stub allows an awaitable)."""
+    return cast(GetResponse, convert_exception_to_response(get_response))
 
 
 class ClosingResponse:
@@ -77,13 +84,13 @@ class WebhookApplication:
                 raise ImproperlyConfigured(f"{urlconf} may only include the {NAMESPACE!r} namespace, not {entry!r}")
         self.urlconf = urlconf
         self.atomic_aliases = [alias for alias in connections if connections[alias].settings_dict["ATOMIC_REQUESTS"]]
-        handler = convert_exception_to_response(self.view_response)
+        handler = exceptions_to_responses(self.view_response)
         for path in reversed(webhook_middleware()):
             middleware = import_string(path)(handler)
             hooks = [name for name in VIEW_HOOKS if hasattr(middleware, name)]
             if hooks:
                 raise ImproperlyConfigured(f"{path} needs {', '.join(hooks)}, which the webhook app does not run")
-            handler = convert_exception_to_response(middleware)
+            handler = exceptions_to_responses(middleware)
         self.middleware_chain = handler
 
     def view_response(self, request: HttpRequest) -> HttpResponseBase:
@@ -95,11 +102,12 @@ class WebhookApplication:
             view = async_to_sync(view)
         for alias in self.atomic_aliases:  # ATOMIC_REQUESTS, as Django's handler does
             view = transaction.atomic(using=alias)(view)
-        response = view(request, *match.args, **match.kwargs)
+        response: HttpResponseBase | None = view(request, *match.args, **match.kwargs)
         if response is None:
             raise ValueError(f"The view {match.view_name} didn't return an HttpResponse object. It returned None.")
-        if callable(getattr(response, "render", None)):  # a TemplateResponse
-            response = response.render()
+        render = getattr(response, "render", None)
+        if callable(render):  # a TemplateResponse
+            response = render()
         return response
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -109,7 +117,9 @@ class WebhookApplication:
         request.urlconf = self.urlconf  # CommonMiddleware's APPEND_SLASH and the DEBUG 404 page look here
         response = self.middleware_chain(request)
         if response.status_code >= 400:  # once: convert_exception_to_response may have logged it already
-            log_response("%s: %s", response.reason_phrase, request.path, response=response, request=request)
+            # django-stubs narrows ``response`` to HttpResponse; Django's own handler passes any HttpResponseBase.
+            logged = cast(HttpResponse, response)
+            log_response("%s: %s", response.reason_phrase, request.path, response=logged, request=request)
         headers = [*response.items(), *(("Set-Cookie", c.output(header="")) for c in response.cookies.values())]
         start_response(f"{response.status_code} {response.reason_phrase}", headers)
         return ClosingResponse(response, request)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from campaigns.models import Campaign
 from campaigns.services import TransitionError, campaign_launch
@@ -13,11 +15,11 @@ from campaigns.services import TransitionError, campaign_launch
 class Command(BaseCommand):
     help = "Launch a draft campaign as the given user (who must be authorized for its senders)."
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("campaign_id", type=int)
         parser.add_argument("--user", required=True, help="Username of the person launching it")
 
-    def handle(self, *args, campaign_id: int, user: str, **options) -> None:
+    def handle(self, *args: Any, campaign_id: int, user: str, **options: Any) -> None:
         campaign = Campaign.objects.filter(pk=campaign_id).first()
         if campaign is None:
             raise CommandError(f"No campaign with id {campaign_id}.")

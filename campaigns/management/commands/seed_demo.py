@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
 from accounts.models import AuthorizedSender, User
@@ -27,12 +28,12 @@ DEMO_PEOPLE = [
 class Command(BaseCommand):
     help = "Seed a demo admin, sender, list and draft campaign (idempotent). Prints the admin login."
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--password", help="Demo admin password (default: random, printed)")
         parser.add_argument("--launch", action="store_true", help="Also launch the demo campaign if it is a draft")
 
     @transaction.atomic
-    def handle(self, *args, password: str | None = None, launch: bool = False, **options) -> None:
+    def handle(self, *args: Any, password: str | None = None, launch: bool = False, **options: Any) -> None:
         admin = User.objects.filter(username="admin").first()
         if admin is None:
             password = password or secrets.token_urlsafe(9)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from recipients.models import ImportJob, ImportRowError, RecipientList
 from recipients.services import import_csv
@@ -15,14 +16,23 @@ from recipients.services import import_csv
 class Command(BaseCommand):
     help = "Import recipients from a CSV file (streamed; any size) into a list."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("file")
         parser.add_argument("--list", dest="list_name", required=True, help="List name; created if missing")
         parser.add_argument("--region", default="", help="Region for numbers without +country, e.g. US")
         parser.add_argument("--consent-column", default="", help="Header of the consent column (default: consent)")
         parser.add_argument("--show-errors", type=int, default=20, help="Rejected rows to print (0 = none)")
 
-    def handle(self, *args, file, list_name, region, consent_column, show_errors, **options):
+    def handle(
+        self,
+        *args: Any,
+        file: str,
+        list_name: str,
+        region: str,
+        consent_column: str,
+        show_errors: int,
+        **options: Any,
+    ) -> None:
         path = Path(file)
         if not path.is_file():
             raise CommandError(f"No such file: {file}")

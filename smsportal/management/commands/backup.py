@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from smsportal.management.commands import _pgtools
 
@@ -13,10 +14,10 @@ from smsportal.management.commands import _pgtools
 class Command(BaseCommand):
     help = "Write a backup of the database to a file (default: var/backups/smsportal-<time>.dump)."
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("output", nargs="?", help="file to write")
 
-    def handle(self, *args, output: str | None, **options) -> None:
+    def handle(self, *args: Any, output: str | None, **options: Any) -> None:
         path = Path(output) if output else _pgtools.default_backup_path()
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(path.name + ".partial")

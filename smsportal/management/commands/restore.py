@@ -6,9 +6,10 @@ import fcntl
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 
 from smsportal.management.commands import _pgtools
@@ -17,11 +18,11 @@ from smsportal.management.commands import _pgtools
 class Command(BaseCommand):
     help = "Restore the database from a backup file. Everything in the database now is replaced."
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("backup", help="a file written by `manage.py backup`")
         parser.add_argument("--noinput", "--no-input", action="store_false", dest="interactive")
 
-    def handle(self, *args, backup: str, interactive: bool, **options) -> None:
+    def handle(self, *args: Any, backup: str, interactive: bool, **options: Any) -> None:
         path = Path(backup)
         if not path.is_file():
             raise CommandError(f"{path} is not a file")

@@ -20,10 +20,12 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from types import FrameType
+from typing import Any, NoReturn
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 _PR_SET_PDEATHSIG = 1
 
@@ -41,14 +43,14 @@ class _Stop(Exception):
 class Command(BaseCommand):
     help = "Set up and run the portal on this machine: gunicorn, a Celery worker and beat."
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("addrport", nargs="?", default="127.0.0.1:8000", help="host:port to serve on")
         parser.add_argument("--no-demo", action="store_true", help="Do not seed or launch the demo")
         parser.add_argument("--password", help="Demo admin password (default: random, printed)")
         parser.add_argument("--web-workers", type=int, default=2, help="gunicorn worker processes (default 2)")
         parser.add_argument("--worker-concurrency", type=int, default=2, help="Celery worker processes (default 2)")
 
-    def handle(self, *args, addrport: str, no_demo: bool, password: str | None, **options) -> None:
+    def handle(self, *args: Any, addrport: str, no_demo: bool, password: str | None, **options: Any) -> None:
         host, port = _parse_addrport(addrport)
         lock_fd = _single_instance(Path(settings.VAR_DIR))
         try:
@@ -73,7 +75,7 @@ class Command(BaseCommand):
         }  # fmt: skip
         children: dict[str, subprocess.Popen] = {}
 
-        def stop_requested(signum, frame):
+        def stop_requested(signum: int, frame: FrameType | None) -> NoReturn:
             raise _Stop
 
         previous = {sig: signal.signal(sig, stop_requested) for sig in (signal.SIGTERM, signal.SIGINT)}
