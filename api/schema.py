@@ -11,7 +11,7 @@ from api.idempotency import IDEMPOTENCY_PARAMETER
 
 class ErrorSerializer(serializers.Serializer):
     message = serializers.CharField()
-    errors = serializers.DictField(child=serializers.JSONField(), help_text="Field name -> list of messages")
+    errors = serializers.DictField(child=serializers.JSONField(), help_text="Field name -> list of messages")  # type: ignore[assignment]  # a field named like a Serializer attribute; DRF's metaclass moves it
 
 
 _ERRORS = {

@@ -3,7 +3,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from accounts.models import AuthorizedSender
+from accounts.models import AuthorizedSender, User
 from campaigns.models import Campaign
 from messaging.compose import MAX_MEDIA_URLS, validate_media_urls
 from recipients.models import RecipientList
@@ -41,7 +41,7 @@ class CampaignSerializer(serializers.ModelSerializer):
     )
     senders = _OwnSenders(many=True, required=False, help_text="Ids of your own authorized senders")
     lists = serializers.PrimaryKeyRelatedField(many=True, queryset=RecipientList.objects.all(), required=False)
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by = serializers.SlugRelatedField[User](slug_field="username", read_only=True)
 
     class Meta:
         model = Campaign
@@ -119,4 +119,4 @@ class PreviewSerializer(serializers.Serializer):
     per_segment_limit = serializers.IntegerField()
     remaining_in_segment = serializers.IntegerField()
     max_characters = serializers.IntegerField()
-    errors = serializers.ListField(child=serializers.CharField())
+    errors = serializers.ListField(child=serializers.CharField())  # type: ignore[assignment]  # a field named like a Serializer attribute; DRF's metaclass moves it

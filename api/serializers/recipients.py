@@ -3,6 +3,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from accounts.models import User
 from recipients.models import ConsentEvent, ConsentStatus, Recipient, RecipientList
 from recipients.upsert import RecipientRow
 
@@ -114,14 +115,14 @@ def _flatten(errors) -> dict[str, list[str]]:
 
 class RowErrorSerializer(serializers.Serializer):
     row = serializers.IntegerField(help_text="0-based index in `recipients`")
-    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))  # type: ignore[assignment]  # a field named like a Serializer attribute; DRF's metaclass moves it
 
 
 class BulkResultSerializer(serializers.Serializer):
     created = serializers.IntegerField()
     updated = serializers.IntegerField()
     failed = serializers.IntegerField(help_text="Rows refused: as many as `errors`")
-    errors = RowErrorSerializer(many=True, help_text="Rows refused, and why; nothing of them was saved")
+    errors = RowErrorSerializer(many=True, help_text="Rows refused, and why; nothing of them was saved")  # type: ignore[assignment]  # a field named like a Serializer attribute; DRF's metaclass moves it
     warnings = RowErrorSerializer(
         many=True,
         help_text="Rows saved, but not all as asked: `opted_in` for someone who opted out keeps them opted out",
@@ -133,7 +134,7 @@ class ConsentChangeSerializer(serializers.Serializer):
 
 
 class ConsentEventSerializer(serializers.ModelSerializer):
-    actor = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    actor = serializers.SlugRelatedField[User](slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = ConsentEvent

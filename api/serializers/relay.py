@@ -64,5 +64,5 @@ class RelayNumberSerializer(serializers.ModelSerializer):
 class RelayNumberCreateSerializer(serializers.Serializer):
     number = serializers.CharField(max_length=40, help_text="Phone number; E.164 or national")
     provider = serializers.ChoiceField(choices=sms_providers.choices(), default=sms_providers.default_name())
-    label = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    label = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")  # type: ignore[assignment]  # a field named like a Field attribute; DRF's metaclass moves it
     is_active = serializers.BooleanField(default=True)

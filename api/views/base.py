@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
-from rest_framework import viewsets
-from rest_framework.exceptions import NotFound, ValidationError
+from django.db.models import Model
+from rest_framework import serializers, viewsets
+from rest_framework.exceptions import NotAuthenticated, NotFound, ValidationError
+from rest_framework.generics import GenericAPIView
+from rest_framework.request import Request
+from rest_framework.response import Response
 
+from accounts.models import User
 from api.idempotency import idempotent
 from api.pagination import IdCursorPagination
 from api.permissions import ReadOnlyUnlessSender
@@ -16,27 +22,34 @@ _PK = re.compile(r"[0-9]{1,19}")
 _MAX_PK = 2**63 - 1
 
 
-class ApiMixin:
+def api_user(request: Request) -> User:
+    """The signed-in user of an API request (every API view requires one)."""
+    if not isinstance(request.user, User):
+        raise NotAuthenticated()
+    return request.user
+
+
+class ApiMixin(GenericAPIView):  # each view names its model
     permission_classes = [ReadOnlyUnlessSender]
     throttle_classes = [TokenRateThrottle]
     pagination_class = IdCursorPagination
-    filter_serializer_class = None
+    filter_serializer_class: type[serializers.Serializer] | None = None
     lookup_value_regex = "[^/]+"  # any id reaches the view, so a malformed one is a JSON 404
 
-    def get_object(self):
+    def get_object(self) -> Any:  # the view's model
         raw = str(self.kwargs.get(self.lookup_url_kwarg or self.lookup_field, ""))
         if not _PK.fullmatch(raw) or int(raw) > _MAX_PK:
             raise NotFound()
         return super().get_object()
 
-    def get_filters(self) -> dict:
+    def get_filters(self) -> dict[str, Any]:
         """Query-string filters, validated: a bad value is a 400, not silently ignored."""
         if self.filter_serializer_class is None:
             return {}
         serializer = self.filter_serializer_class(data=self.request.query_params)
         if not serializer.is_valid():
             raise ValidationError(serializer.errors)
-        return serializer.validated_data
+        return dict(serializer.validated_data)
 
 
 class ReadOnlyViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
@@ -52,14 +65,14 @@ class ModelViewSet(ApiMixin, viewsets.ModelViewSet):
     http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
 
     @idempotent
-    def create(self, request, *args, **kwargs):
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().create(request, *args, **kwargs)
 
-    def perform_create(self, serializer):
+    def perform_create(self, serializer: serializers.BaseSerializer) -> None:
         raise NotImplementedError(f"{type(self).__name__}: create through the owning app's service")
 
-    def perform_update(self, serializer):
+    def perform_update(self, serializer: serializers.BaseSerializer) -> None:
         raise NotImplementedError(f"{type(self).__name__}: update through the owning app's service")
 
-    def perform_destroy(self, instance):
+    def perform_destroy(self, instance: Model) -> None:
         raise NotImplementedError(f"{type(self).__name__}: delete through the owning app's service")

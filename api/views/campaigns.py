@@ -14,7 +14,7 @@ from api.serializers.campaigns import (
     RetryResultSerializer,
     StatsSerializer,
 )
-from api.views.base import ModelViewSet
+from api.views.base import ModelViewSet, api_user
 from campaigns import services
 from campaigns.audience import audience_count, audience_sample
 from campaigns.drafts import campaign_create_draft, campaign_delete_draft, campaign_update_draft
@@ -44,7 +44,7 @@ class CampaignViewSet(ModelViewSet):
     def get_object(self):
         campaign = super().get_object()
         if self.request.method not in ("GET", "HEAD", "OPTIONS"):
-            user = self.request.user
+            user = api_user(self.request)
             if campaign.created_by_id != user.pk and not user.is_portal_admin:
                 raise PermissionDenied("Only the campaign's creator or an admin may change it.")
         return campaign

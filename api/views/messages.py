@@ -14,7 +14,7 @@ from api.serializers.messages import (
     MessageSerializer,
     SendSerializer,
 )
-from api.views.base import ReadOnlyViewSet
+from api.views.base import ReadOnlyViewSet, api_user
 from messaging.models import Message
 from recipients.models import InboundMessage
 from recipients.sending import message_send_single
@@ -84,7 +84,7 @@ class InboundMessageViewSet(ReadOnlyViewSet):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return InboundMessage.objects.none()
-        user = self.request.user
+        user = api_user(self.request)
         qs = InboundMessage.objects.all()
         if user.is_portal_admin or user.role == user.Role.VIEWER:
             return qs

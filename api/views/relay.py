@@ -64,7 +64,7 @@ class RelayConversationViewSet(ApiMixin, viewsets.GenericViewSet):
         responses=ConversationSerializer(many=True),
     )
     def list(self, request):
-        page = self.paginate_queryset(self.get_queryset())
+        page = self.paginate_queryset(self.get_queryset()) or []
         return self.get_paginated_response([self._shown(c) for c in page])
 
     @extend_schema(
@@ -128,7 +128,7 @@ class RelayNumberViewSet(ApiMixin, viewsets.GenericViewSet):
     deleted (transcripts refer to them)."""
 
     serializer_class = RelayNumberSerializer
-    pagination_class = None
+    pagination_class = None  # type: ignore[assignment]  # a short list, never paged
 
     def get_queryset(self):
         return selectors.relay_number_list()

@@ -9,7 +9,7 @@ from accounts.models import AuthorizedSender
 from accounts.services import sender_create, sender_deactivate, sender_update
 from api.permissions import ReadOnlyUnlessAdmin
 from api.serializers.senders import AuthorizedSenderSerializer
-from api.views.base import ModelViewSet
+from api.views.base import ModelViewSet, api_user
 
 
 class AuthorizedSenderViewSet(ModelViewSet):
@@ -22,20 +22,23 @@ class AuthorizedSenderViewSet(ModelViewSet):
         if getattr(self, "swagger_fake_view", False):
             return AuthorizedSender.objects.none()
         qs = AuthorizedSender.objects.select_related("user")
-        user = self.request.user
+        user = api_user(self.request)
         return qs if user.is_portal_admin else qs.filter(user=user)
 
     def perform_create(self, serializer):
         serializer.instance = sender_create(
-            actor=self.request.user, ip=client_ip(self.request), **serializer.validated_data
+            actor=api_user(self.request), ip=client_ip(self.request), **serializer.validated_data
         )
 
     def perform_update(self, serializer):
         serializer.instance = sender_update(
-            actor=self.request.user, sender=serializer.instance, ip=client_ip(self.request), **serializer.validated_data
+            actor=api_user(self.request),
+            sender=serializer.instance,
+            ip=client_ip(self.request),
+            **serializer.validated_data,
         )
 
     @extend_schema(summary="Deactivate a grant (kept for the audit trail)", responses={204: None})
     def destroy(self, request, *args, **kwargs):
-        sender_deactivate(actor=request.user, sender=self.get_object(), ip=client_ip(request))
+        sender_deactivate(actor=api_user(request), sender=self.get_object(), ip=client_ip(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
