@@ -220,7 +220,7 @@ def run(args) -> dict:
         if profile is not None:
             _stop_profile(profile)
         # let the last batches record their outcomes before counting
-        from campaigns.models import Message
+        from messaging.models import Message
 
         t_rec = time.monotonic()
         while time.monotonic() - t_rec < (5 if args.stop_after else 60):

@@ -101,8 +101,8 @@ def run(args) -> dict:
         from django.db.models import Count
 
         from bench.fanout import seed
-        from campaigns.models import FINAL_STATUSES, Message
         from campaigns.services import campaign_launch
+        from messaging.models import FINAL_STATUSES, Message
         from recipients.models import Recipient
         from recipients.services import recipient_opt_out
 

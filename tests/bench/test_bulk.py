@@ -1,11 +1,11 @@
-"""bulk_set (campaigns/bulk.py) writes per-row values of every column type it is used with."""
+"""bulk_set (messaging/bulk.py) writes per-row values of every column type it is used with."""
 
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from campaigns.bulk import bulk_set
-from campaigns.models import Message
+from messaging.bulk import bulk_set
+from messaging.models import Message
 
 pytestmark = pytest.mark.django_db
 

@@ -10,11 +10,11 @@ import types
 
 import pytest
 
-from campaigns import ratelimit
+from messaging import ratelimit
 
 
 class FakeClock:
-    """Stands in for the ``time`` and ``asyncio`` modules inside campaigns.ratelimit."""
+    """Stands in for the ``time`` and ``asyncio`` modules inside messaging.ratelimit."""
 
     def __init__(self, now: float = 1_000_000.0):
         self.now = now
