@@ -87,8 +87,8 @@ def test_production_mode_passes_check_deploy_without_warnings(tmp_path):
         ALLOWED_HOSTS="sms.example.org",
         PUBLIC_BASE_URL="https://sms.example.org",
         FLOWROUTE_WEBHOOK_SECRET="a-long-unguessable-secret",
-        DATABASE_URL="postgresql://postgres@127.0.0.1:5432/postgres",
-        REDIS_URL="redis://127.0.0.1:6379/14",
+        DATABASE_URL=os.environ["DATABASE_URL"],  # the suite's servers (nothing connects in `check`)
+        REDIS_URL=os.environ["REDIS_URL"],
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "WARNINGS" not in result.stdout + result.stderr
