@@ -80,6 +80,12 @@ class CampaignSerializer(serializers.ModelSerializer):
             "completed_at",
             "cancelled_at",
         ]
+        extra_kwargs = {
+            "add_stop_footer": {
+                "help_text": 'Append "Reply STOP to opt out" unless the body already says how to opt out.'
+                " Defaults to true."
+            }
+        }
 
     def validate_media_urls(self, value: list[str]) -> list[str]:
         try:

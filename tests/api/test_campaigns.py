@@ -45,6 +45,21 @@ def test_a_sender_creates_a_campaign_from_own_numbers(bob, setup, client_for):
     assert response.json()["created_by"] == "bob"
 
 
+def test_the_stop_footer_is_on_unless_turned_off(bob, client_for):
+    client = client_for(bob)
+    default = client.post(BASE, {"name": "a", "body": "Sale today"}, format="json")
+    assert default.status_code == 201, default.json()
+    assert default.json()["add_stop_footer"] is True
+    assert Campaign.objects.get(pk=default.json()["id"]).add_stop_footer is True
+    off = client.post(BASE, {"name": "b", "body": "Sale", "add_stop_footer": False}, format="json")
+    assert off.json()["add_stop_footer"] is False
+    # A PATCH of something else keeps the choice.
+    patched = client.patch(f"{BASE}/{off.json()['id']}", {"body": "Sale!"}, format="json")
+    assert patched.json()["add_stop_footer"] is False
+    preview = client.get(f"{BASE}/{default.json()['id']}/preview").json()
+    assert preview["text"] == "Sale today\nReply STOP to opt out"
+
+
 def test_another_persons_sender_cannot_be_chosen(bob, dave, setup, client_for):
     response = client_for(dave).post(BASE, {"name": "x", "body": "x", "senders": [setup.pk]}, format="json")
     assert response.status_code == 400
