@@ -141,6 +141,31 @@ def test_launch_validation_errors_are_400(bob, make_campaign, client_for):
     assert {"lists", "senders"} <= set(response.json()["errors"])
 
 
+@pytest.mark.parametrize(
+    ("members", "reason"),
+    [
+        ({}, "The chosen lists are empty"),
+        ({"opted_out": 2}, "All 2 members of the chosen lists have opted out"),
+        ({"pending": 2, "opted_out": 1}, "Nobody has opted in: none of the 3 members"),
+    ],
+)
+def test_a_launch_that_would_reach_nobody_is_400_on_lists(
+    bob, make_sender, make_recipients, make_campaign, client_for, members, reason
+):
+    from recipients.models import RecipientList
+
+    empty = RecipientList.objects.create(name="nobody here")
+    for consent, n in members.items():
+        make_recipients(n, recipient_list=empty, consent=consent)
+    campaign = make_campaign(bob, lists=[empty], senders=[make_sender(bob)])
+    response = client_for(bob).post(f"{BASE}/{campaign.pk}/launch")
+    assert response.status_code == 400, response.json()
+    (message,) = response.json()["errors"]["lists"]
+    assert reason in message
+    campaign.refresh_from_db()
+    assert campaign.status == "draft"
+
+
 def test_pause_resume_cancel_and_wrong_transitions(bob, alice, draft, client_for):
     client = client_for(bob)
     assert client.post(f"{BASE}/{draft.pk}/pause").status_code == 409

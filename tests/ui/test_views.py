@@ -230,6 +230,33 @@ def test_launch_problems_show_on_the_confirm_page(client, bob, draft):
     assert draft.status == Campaign.Status.DRAFT
 
 
+@pytest.mark.parametrize(
+    ("members", "reason"),
+    [
+        ({}, "The chosen lists are empty"),
+        ({"opted_out": 2}, "All 2 members of the chosen lists have opted out"),
+        ({"pending": 2}, "Nobody has opted in: none of the 2 members"),
+    ],
+)
+def test_the_confirm_step_refuses_a_campaign_that_would_reach_nobody(
+    client, bob, make_sender, make_recipients, make_campaign, members, reason
+):
+    from recipients.models import RecipientList
+
+    lst = RecipientList.objects.create(name="nobody here")
+    for consent, n in members.items():
+        make_recipients(n, recipient_list=lst, consent=consent)
+    campaign = make_campaign(bob, lists=[lst], senders=[make_sender(bob, number="+14155550188")])
+    login(client, bob)
+    page = client.get(reverse("campaign_confirm", args=[campaign.pk]))
+    assert page.status_code == 200 and reason in page.content.decode()
+    response = client.post(reverse("campaign_confirm", args=[campaign.pk]))
+    assert response.status_code == 400
+    assert "cannot be launched yet" in response.content.decode() and reason in response.content.decode()
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.DRAFT
+
+
 def test_edit_only_while_draft(client, bob, sending):
     response = login(client, bob).get(reverse("campaign_edit", args=[sending.pk]), follow=True)
     assert "Only a draft can be edited." in response.content.decode()
