@@ -108,7 +108,18 @@ def test_preview_counts_opted_in_people_and_segments(bob, draft, client_for):
     body = response.json()
     assert body["recipient_count"] == 3
     assert body["text"].startswith("Hello P")
+    assert body["sample"] is False  # a real opted-in member
     assert (body["segments"], body["encoding"], body["errors"]) == (1, "GSM-7", [])
+
+
+def test_preview_says_sample_when_nobody_is_opted_in(bob, make_recipients, make_campaign, client_for):
+    from recipients.models import RecipientList
+
+    pending = RecipientList.objects.create(name="pending only")
+    make_recipients(2, recipient_list=pending, consent="pending")
+    campaign = make_campaign(bob, lists=[pending])
+    body = client_for(bob).get(f"{BASE}/{campaign.pk}/preview").json()
+    assert (body["sample"], body["recipient_count"]) == (True, 0)
 
 
 def test_launch_sends_and_stats_come_from_counters(bob, draft, client_for, django_capture_on_commit_callbacks):

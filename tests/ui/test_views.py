@@ -287,6 +287,28 @@ def test_preview_partial_counts_and_personalizes(client, bob, draft):
     assert "2 segments" in response.content.decode()
 
 
+def test_the_preview_says_when_it_uses_sample_data(client, bob, make_recipients):
+    from recipients.models import RecipientList
+
+    pending = RecipientList.objects.create(name="pending only")
+    make_recipients(2, recipient_list=pending, consent="pending")
+    login(client, bob)
+    page = client.post(reverse("campaign_preview"), {"body": "Hi {{ first_name }}", "lists": [pending.pk]})
+    text = page.content.decode()
+    assert "Hi Alex" in text and "(sample: no opted-in member yet" in text
+    page = client.post(reverse("campaign_preview"), {"body": "Hi {{ first_name }}"})
+    assert "(sample: no opted-in member yet" in page.content.decode()
+
+
+def test_the_preview_of_a_real_member_is_not_called_a_sample(client, bob, draft):
+    login(client, bob)
+    lists = [lst.pk for lst in draft.lists.all()]
+    text = client.post(reverse("campaign_preview"), {"body": "Hi {{ first_name }}", "lists": lists}).content.decode()
+    assert "Hi P0" in text and "Preview for" in text and "(sample:" not in text
+    confirm = client.get(reverse("campaign_confirm", args=[draft.pk])).content.decode()
+    assert "(sample:" not in confirm
+
+
 def test_detail_shows_failure_reasons_and_filters_the_log(
     client, carol, bob, draft, django_capture_on_commit_callbacks
 ):
