@@ -7,14 +7,48 @@ them), so they are not filtered here.
 
 from __future__ import annotations
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Count, Exists, OuterRef, QuerySet
 
 from recipients.models import ConsentStatus, Membership, Recipient
 
 
-def audience(*, list_ids: list[int]) -> QuerySet[Recipient]:
+def _members(*, list_ids: list[int]) -> QuerySet[Recipient]:
     member = Membership.objects.filter(recipient_id=OuterRef("pk"), recipient_list_id__in=list_ids)
-    return Recipient.objects.filter(consent_status=ConsentStatus.OPTED_IN).filter(Exists(member))
+    return Recipient.objects.filter(Exists(member))
+
+
+def audience(*, list_ids: list[int]) -> QuerySet[Recipient]:
+    return _members(list_ids=list_ids).filter(consent_status=ConsentStatus.OPTED_IN)
+
+
+def members_by_consent(*, list_ids: list[int]) -> dict[str, int]:
+    """The distinct members of the lists by consent status: {"pending": n, "opted_in": n, "opted_out": n, "total": n}."""
+    counts = dict.fromkeys(ConsentStatus.values, 0)
+    if list_ids:
+        rows = _members(list_ids=list_ids).values_list("consent_status").annotate(n=Count("id")).order_by()
+        for status, n in rows:
+            counts[status] = n
+    counts["total"] = sum(counts.values())
+    return counts
+
+
+def nobody_reachable_reason(*, list_ids: list[int]) -> str | None:
+    """Why a campaign to these lists would reach nobody (launch refuses it), or None if someone is opted in."""
+    if not list_ids:
+        return None  # "Choose at least one recipient list." is launch's own message.
+    counts = members_by_consent(list_ids=list_ids)
+    total, pending, opted_out = counts["total"], counts[ConsentStatus.PENDING], counts[ConsentStatus.OPTED_OUT]
+    if counts[ConsentStatus.OPTED_IN]:
+        return None
+    if not total:
+        return "The chosen lists are empty: nobody would get this campaign."
+    people = f"{total:,} member{'s' if total != 1 else ''}"
+    if opted_out == total:
+        return f"All {people} of the chosen lists have opted out: nobody would get this campaign."
+    return (
+        f"Nobody has opted in: none of the {people} of the chosen lists has ({pending:,} pending, "
+        f"{opted_out:,} opted out), and only opted-in people get campaigns."
+    )
 
 
 def audience_count(*, list_ids: list[int]) -> int:

@@ -63,7 +63,7 @@ class CampaignForm(forms.Form):
         help_text="One https URL per line; leave empty for SMS.",
     )
     add_stop_footer = forms.BooleanField(
-        required=False, initial=True, label="Add “Reply STOP to opt out” unless the message mentions STOP"
+        required=False, initial=True, label="Add “Reply STOP to opt out” unless the message already says how to opt out"
     )
     smart_encoding = forms.BooleanField(
         required=False,

@@ -34,7 +34,7 @@ class Campaign(models.Model):
     name = models.CharField(max_length=200)
     body = models.TextField(help_text='Template: {{ first_name }}, {{ city|default:"there" }}')
     media_urls = models.JSONField(default=list, blank=True)
-    add_stop_footer = models.BooleanField(default=False)
+    add_stop_footer = models.BooleanField(default=True)
     smart_encoding = models.BooleanField(default=True)
     senders = models.ManyToManyField("accounts.AuthorizedSender", related_name="campaigns", blank=True)
     lists = models.ManyToManyField("recipients.RecipientList", related_name="campaigns", blank=True)

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from accounts.services import audit_record
 from campaigns import tasks
+from campaigns.audience import nobody_reachable_reason
 from campaigns.models import Campaign, CampaignEvent
 from messaging.compose import compose_body, validate_media_urls
 from messaging.encoding import MAX_BODY_CHARS
@@ -71,6 +72,8 @@ def campaign_validate_for_launch(*, campaign: Campaign, user: User | AnonymousUs
         errors.setdefault("lists", []).append("Choose at least one recipient list.")
     if any(lst.is_archived for lst in lists):
         errors.setdefault("lists", []).append("Archived lists cannot be targeted.")
+    elif lists and (nobody := nobody_reachable_reason(list_ids=[lst.pk for lst in lists])):
+        errors.setdefault("lists", []).append(nobody)
     senders = list(campaign.senders.all())
     if not senders:
         errors.setdefault("senders", []).append("Choose at least one sender number.")

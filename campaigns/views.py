@@ -137,6 +137,7 @@ def _tz(request: HttpRequest) -> str | None:
 
 def _preview_context(*, body: str, list_ids: list[int], add_stop_footer: bool, smart_encoding: bool) -> dict:
     sample = audience_sample(list_ids=list_ids)
+    # A real opted-in member when there is one; else invented data, and the page says so.
     context = (
         sample.template_context()
         if sample

@@ -35,7 +35,16 @@ MAX_MEDIA_URLS = sms_providers.max_media()
 #: Longest accepted media URL, in characters.
 MAX_MEDIA_URL_LENGTH = 2000
 
-_MENTIONS_STOP = re.compile(r"\bstop\b", re.IGNORECASE)
+_Q = "[\"'\u201c\u201d\u2018\u2019]?"
+#: Opt-out wording that makes the footer redundant: "reply STOP", "text STOP to 12345",
+#: "STOP to end", "STOP=opt out", "opt out", "opt-out", "unsubscribe". A bare "stop"
+#: ("Stop by our store") is not opt-out wording.
+_HAS_OPT_OUT_WORDING = re.compile(
+    rf"\b(?:reply|text|txt|send|sms)\s+(?:with\s+)?{_Q}stop\b"
+    rf"|\bstop{_Q}\s*(?:to|=|:|-)\s*(?:opt|unsub|end|cancel|quit|stop)"
+    r"|\bopt[\s_-]?out\b|\bunsubscribe\b",
+    re.IGNORECASE,
+)
 _NEWLINES = re.compile(r"\r\n?")
 _HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 _BAD_URL_CHARS = re.compile(r"[\s\x00-\x1f\x7f<>\"]")
@@ -49,13 +58,15 @@ def compose_body(body: str, *, add_stop_footer: bool, smart_encoding: bool) -> s
     Unicode look-alikes are replaced by GSM-7 characters (see
     :func:`messaging.encoding.smart_encode`). With ``add_stop_footer``,
     :data:`STOP_FOOTER` is appended on its own line unless the body already
-    mentions the word STOP (any case); trailing whitespace of the body is
-    dropped first.
+    has opt-out wording ("reply STOP", "text STOP to …", "STOP to end", "opt
+    out", "unsubscribe"; any case), so it is never there twice; a bare "stop"
+    ("Stop by our store") still gets the footer. Trailing whitespace of the
+    body is dropped first.
     """
     text = _NEWLINES.sub("\n", body)
     if smart_encoding:
         text = smart_encode(text)
-    if add_stop_footer and not _MENTIONS_STOP.search(text):
+    if add_stop_footer and not _HAS_OPT_OUT_WORDING.search(text):
         text = text.rstrip()
         text = f"{text}\n{STOP_FOOTER}" if text else STOP_FOOTER
     return text

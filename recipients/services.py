@@ -459,6 +459,8 @@ def recipient_request_confirmation(
 
 _KIND_OF_KEYWORD = {
     Keyword.OPT_OUT: InboundMessage.Kind.OPT_OUT,
+    # "please stop texting me": FCC 24-18, revocation by any reasonable means (docs/recipients.md).
+    Keyword.OPT_OUT_REQUEST: InboundMessage.Kind.OPT_OUT,
     Keyword.OPT_IN: InboundMessage.Kind.OPT_IN,
     Keyword.HELP: InboundMessage.Kind.HELP,
     Keyword.NONE: InboundMessage.Kind.MESSAGE,
@@ -495,6 +497,9 @@ def inbound_handle(*, inbound: InboundSMS, event: ProviderEvent | None = None) -
             recipient=recipient,
         )
         evidence = f"inbound message {message.pk} to {message.to}: {message.text[:200]!r}"
+        if kind == InboundMessage.Kind.OPT_OUT and classify(inbound.text) == Keyword.OPT_OUT_REQUEST:
+            evidence = f"opt-out request phrase, not a keyword: {evidence}"
+            logger.info("inbound %s from %s is an opt-out request phrase; treated as STOP", message.pk, phone)
         reply = ""
         # Opt-outs and opt-ins always have a recipient by now (created above when new).
         if kind == InboundMessage.Kind.OPT_OUT and recipient is not None:

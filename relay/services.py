@@ -16,7 +16,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from messaging.keywords import Keyword, classify
+from messaging.keywords import opts_out
 from messaging.models import Message
 from messaging.services import message_enqueue
 from providers import registry as sms_providers
@@ -256,7 +256,8 @@ def conversations_expire(*, now: datetime | None = None) -> int:
 
 
 def _is_stop(text: str) -> bool:
-    return classify(text) == Keyword.OPT_OUT
+    """A STOP keyword or an opt-out request phrase ("please stop texting me"): both end the conversation."""
+    return opts_out(text)
 
 
 def relay_route_inbound(inbound: InboundSMS) -> bool:

@@ -80,6 +80,12 @@ class CampaignSerializer(serializers.ModelSerializer):
             "completed_at",
             "cancelled_at",
         ]
+        extra_kwargs = {
+            "add_stop_footer": {
+                "help_text": 'Append "Reply STOP to opt out" unless the body already says how to opt out.'
+                " Defaults to true."
+            }
+        }
 
     def validate_media_urls(self, value: list[str]) -> list[str]:
         try:
@@ -111,7 +117,11 @@ class StatsSerializer(serializers.Serializer):
 
 class PreviewSerializer(serializers.Serializer):
     recipient_count = serializers.IntegerField(help_text="Opted-in people in the lists, each once")
-    text = serializers.CharField(help_text="The message for a sample recipient")
+    sample = serializers.BooleanField(
+        help_text="True when no list member is opted in yet, so the text was rendered with empty"
+        " personal fields; false when it is the message for a real opted-in member"
+    )
+    text = serializers.CharField(help_text="The message for the first opted-in member (or sample data: see sample)")
     encoding = serializers.CharField()
     characters = serializers.IntegerField()
     units = serializers.IntegerField()

@@ -129,4 +129,5 @@ class CampaignViewSet(ModelViewSet):
             add_stop_footer=campaign.add_stop_footer,
             smart_encoding=campaign.smart_encoding,
         )
-        return Response(PreviewSerializer({"recipient_count": audience_count(list_ids=list_ids), **result}).data)
+        data = {"recipient_count": audience_count(list_ids=list_ids), "sample": sample is None, **result}
+        return Response(PreviewSerializer(data).data)

@@ -45,6 +45,21 @@ def test_a_sender_creates_a_campaign_from_own_numbers(bob, setup, client_for):
     assert response.json()["created_by"] == "bob"
 
 
+def test_the_stop_footer_is_on_unless_turned_off(bob, client_for):
+    client = client_for(bob)
+    default = client.post(BASE, {"name": "a", "body": "Sale today"}, format="json")
+    assert default.status_code == 201, default.json()
+    assert default.json()["add_stop_footer"] is True
+    assert Campaign.objects.get(pk=default.json()["id"]).add_stop_footer is True
+    off = client.post(BASE, {"name": "b", "body": "Sale", "add_stop_footer": False}, format="json")
+    assert off.json()["add_stop_footer"] is False
+    # A PATCH of something else keeps the choice.
+    patched = client.patch(f"{BASE}/{off.json()['id']}", {"body": "Sale!"}, format="json")
+    assert patched.json()["add_stop_footer"] is False
+    preview = client.get(f"{BASE}/{default.json()['id']}/preview").json()
+    assert preview["text"] == "Sale today\nReply STOP to opt out"
+
+
 def test_another_persons_sender_cannot_be_chosen(bob, dave, setup, client_for):
     response = client_for(dave).post(BASE, {"name": "x", "body": "x", "senders": [setup.pk]}, format="json")
     assert response.status_code == 400
@@ -93,7 +108,18 @@ def test_preview_counts_opted_in_people_and_segments(bob, draft, client_for):
     body = response.json()
     assert body["recipient_count"] == 3
     assert body["text"].startswith("Hello P")
+    assert body["sample"] is False  # a real opted-in member
     assert (body["segments"], body["encoding"], body["errors"]) == (1, "GSM-7", [])
+
+
+def test_preview_says_sample_when_nobody_is_opted_in(bob, make_recipients, make_campaign, client_for):
+    from recipients.models import RecipientList
+
+    pending = RecipientList.objects.create(name="pending only")
+    make_recipients(2, recipient_list=pending, consent="pending")
+    campaign = make_campaign(bob, lists=[pending])
+    body = client_for(bob).get(f"{BASE}/{campaign.pk}/preview").json()
+    assert (body["sample"], body["recipient_count"]) == (True, 0)
 
 
 def test_launch_sends_and_stats_come_from_counters(bob, draft, client_for, django_capture_on_commit_callbacks):
@@ -124,6 +150,31 @@ def test_launch_validation_errors_are_400(bob, make_campaign, client_for):
     response = client_for(bob).post(f"{BASE}/{campaign.pk}/launch")
     assert response.status_code == 400
     assert {"lists", "senders"} <= set(response.json()["errors"])
+
+
+@pytest.mark.parametrize(
+    ("members", "reason"),
+    [
+        ({}, "The chosen lists are empty"),
+        ({"opted_out": 2}, "All 2 members of the chosen lists have opted out"),
+        ({"pending": 2, "opted_out": 1}, "Nobody has opted in: none of the 3 members"),
+    ],
+)
+def test_a_launch_that_would_reach_nobody_is_400_on_lists(
+    bob, make_sender, make_recipients, make_campaign, client_for, members, reason
+):
+    from recipients.models import RecipientList
+
+    empty = RecipientList.objects.create(name="nobody here")
+    for consent, n in members.items():
+        make_recipients(n, recipient_list=empty, consent=consent)
+    campaign = make_campaign(bob, lists=[empty], senders=[make_sender(bob)])
+    response = client_for(bob).post(f"{BASE}/{campaign.pk}/launch")
+    assert response.status_code == 400, response.json()
+    (message,) = response.json()["errors"]["lists"]
+    assert reason in message
+    campaign.refresh_from_db()
+    assert campaign.status == "draft"
 
 
 def test_pause_resume_cancel_and_wrong_transitions(bob, alice, draft, client_for):

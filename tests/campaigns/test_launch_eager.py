@@ -66,3 +66,49 @@ def test_it_refuses_to_launch_without(field, bob, ready_campaign):
     assert field in exc.value.message_dict
     ready_campaign.refresh_from_db()
     assert ready_campaign.status == Campaign.Status.DRAFT
+
+
+# --- Nobody reachable: launch is refused, with the reason ------------------------------
+
+NOBODY_REASONS = [
+    pytest.param({}, "The chosen lists are empty", id="empty-lists"),
+    pytest.param({"opted_out": 3}, "All 3 members of the chosen lists have opted out", id="all-opted-out"),
+    pytest.param({"pending": 2}, "Nobody has opted in: none of the 2 members", id="nobody-opted-in"),
+    pytest.param({"pending": 1, "opted_out": 2}, "(1 pending, 2 opted out)", id="pending-and-opted-out"),
+]
+
+
+@pytest.fixture
+def unreachable(bob, make_sender, make_recipients, make_campaign):
+    """``unreachable({"pending": n, ...})``: a draft whose list has only these members (none opted in)."""
+    from recipients.models import RecipientList
+
+    def make(members: dict[str, int]):
+        customers = RecipientList.objects.create(name="customers")
+        for consent, n in members.items():
+            make_recipients(n, recipient_list=customers, consent=consent)
+        return make_campaign(bob, lists=[customers], senders=[make_sender(bob)])
+
+    return make
+
+
+@pytest.mark.parametrize(("members", "reason"), NOBODY_REASONS)
+def test_a_launch_that_would_reach_nobody_is_refused_with_the_reason(bob, unreachable, members, reason):
+    campaign = unreachable(members)
+    with pytest.raises(ValidationError) as err:
+        campaign_launch(campaign=campaign, user=bob)
+    (message,) = err.value.message_dict["lists"]
+    assert reason in message
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.DRAFT
+    assert not Message.objects.filter(campaign=campaign).exists()
+
+
+def test_one_opted_in_member_in_any_chosen_list_is_enough(bob, unreachable, make_recipients, make_campaign):
+    from recipients.models import RecipientList
+
+    campaign = unreachable({"opted_out": 2})
+    other = RecipientList.objects.create(name="other")
+    make_recipients(1, recipient_list=other)
+    campaign.lists.add(other)
+    assert campaign_launch(campaign=campaign, user=bob).status == Campaign.Status.SENDING

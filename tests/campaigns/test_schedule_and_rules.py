@@ -55,6 +55,31 @@ def test_quiet_hours_hold_messages_until_the_window_opens_in_the_recipients_zone
     )
 
 
+HAWAII, NEW_YORK = "+18085550123", "+12125550123"
+HONOLULU = ZoneInfo("Pacific/Honolulu")
+
+
+def test_the_send_window_is_the_recipients_own_hawaii_and_new_york_differ_at_the_same_instant():
+    start, end = time(8), time(21)
+    # 19:00 UTC in winter: 09:00 in Honolulu (HST, UTC-10), 14:00 in New York (EST, UTC-5): both allowed.
+    at = datetime(2026, 1, 15, 19, 0, tzinfo=UTC)
+    assert next_allowed(HAWAII, at, start, end) is None
+    assert next_allowed(NEW_YORK, at, start, end) is None
+    # 13:00 UTC: 03:00 in Honolulu, held until 08:00 HST = 18:00 UTC; 08:00 in New York, allowed.
+    at = datetime(2026, 1, 15, 13, 0, tzinfo=UTC)
+    assert next_allowed(HAWAII, at, start, end) == datetime(2026, 1, 15, 8, 0, tzinfo=HONOLULU)
+    assert next_allowed(HAWAII, at, start, end) == datetime(2026, 1, 15, 18, 0, tzinfo=UTC)
+    assert next_allowed(NEW_YORK, at, start, end) is None
+    # 02:30 UTC: 16:30 in Honolulu, allowed; 21:30 in New York, held until 08:00 EST = 13:00 UTC.
+    at = datetime(2026, 1, 16, 2, 30, tzinfo=UTC)
+    assert next_allowed(HAWAII, at, start, end) is None
+    assert next_allowed(NEW_YORK, at, start, end) == datetime(2026, 1, 16, 13, 0, tzinfo=UTC)
+    # Summer: New York is on EDT (UTC-4), Hawaii has no DST. 12:00 UTC is 08:00 in New York, 02:00 in Honolulu.
+    at = datetime(2026, 7, 15, 12, 0, tzinfo=UTC)
+    assert next_allowed(NEW_YORK, at, start, end) is None
+    assert next_allowed(HAWAII, at, start, end) == datetime(2026, 7, 15, 18, 0, tzinfo=UTC)
+
+
 def test_quiet_hours_defer_sends(bob, make_sender, make_recipients, make_campaign, django_capture_on_commit_callbacks):
     make_recipients(2, recipient_list="l")
     now_la = timezone.now().astimezone(ZoneInfo("America/Los_Angeles"))

@@ -41,6 +41,21 @@ def test_stop_footer_text():
         # Only the whole word counts.
         ("Nonstop deals!", "Nonstop deals!\nReply STOP to opt out"),
         ("Grab a stopwatch", "Grab a stopwatch\nReply STOP to opt out"),
+        # Opt-out wording already there: the footer is not added twice.
+        ("Sale! Reply STOP to opt out", "Sale! Reply STOP to opt out"),
+        ("Sale!\nreply stop to unsubscribe", "Sale!\nreply stop to unsubscribe"),
+        ("Sale! Text STOP to 12345", "Sale! Text STOP to 12345"),
+        ("Sale! txt stop", "Sale! txt stop"),
+        ("Sale! Reply \u201cSTOP\u201d to end", "Sale! Reply \u201cSTOP\u201d to end"),
+        ("Sale! STOP to end", "Sale! STOP to end"),
+        ("Sale! To opt out, reply STOP.", "Sale! To opt out, reply STOP."),
+        ("Sale! Opt-out: example.com/o", "Sale! Opt-out: example.com/o"),
+        ("Sale! Opt out anytime", "Sale! Opt out anytime"),
+        ("Sale! Unsubscribe at example.com/u", "Sale! Unsubscribe at example.com/u"),
+        # "stop" that is not opt-out wording still gets the footer.
+        ("Stop by our store today!", "Stop by our store today!\nReply STOP to opt out"),
+        ("Last stop: Main St.", "Last stop: Main St.\nReply STOP to opt out"),
+        ("Don't stop now", "Don't stop now\nReply STOP to opt out"),
     ],
 )
 def test_stop_footer(body, expected):

@@ -94,6 +94,9 @@ def replies() -> list[tuple[str, str, str]]:
         "opt out",
         "Opt-Out",
         "\nSTOP\n",
+        "stop!!",
+        "unsubscribe me",
+        "STOP ALL",
     ],
 )
 def test_every_opt_out_keyword_opts_out_through_the_plivo_webhook(client, settings, text, make_recipients):
@@ -151,7 +154,26 @@ def test_help_keywords_get_the_help_reply_and_change_nothing(client, settings, t
     assert len(locmem.outbox) == 1  # at most one help reply a minute: no auto-responder ping-pong
 
 
-@pytest.mark.parametrize("text", ["Please stop texting me", "STOP IT", "when is the sale?", "", "yes please"])
+@pytest.mark.parametrize(
+    "text", ["Please stop texting me", "remove me", "take me off your list", "don't text me", "unsubscribe me"]
+)
+def test_a_clear_request_to_stop_opts_out_with_evidence_that_it_was_a_phrase(client, settings, text, make_recipients):
+    """FCC 24-18: consent may be revoked by any reasonable means, not only by a keyword."""
+    (person,) = make_recipients(1)
+    plivo_inbound(client, text, sender=person.phone)
+
+    person.refresh_from_db()
+    assert person.consent_status == "opted_out"
+    inbound = InboundMessage.objects.get()
+    assert (inbound.kind, inbound.text) == ("opt_out", text)  # kept in the inbox for review
+    event = ConsentEvent.objects.get(recipient=person)
+    assert f"inbound message {inbound.pk}" in event.evidence
+    phrase = event.evidence.startswith("opt-out request phrase, not a keyword")
+    assert phrase is (text != "unsubscribe me")  # "unsubscribe me" is a keyword (docs/recipients.md)
+    assert replies() == [(person.phone, OUR_NUMBER, settings.SMS_STOP_REPLY)]
+
+
+@pytest.mark.parametrize("text", ["STOP IT", "stop by the store tomorrow?", "when is the sale?", "", "yes please"])
 def test_everything_else_goes_to_the_inbox(client, text, make_recipients):
     (person,) = make_recipients(1)
     plivo_inbound(client, text, sender=person.phone)

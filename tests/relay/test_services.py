@@ -174,12 +174,36 @@ def test_an_unmatched_message_gets_the_configured_reply_once_and_is_stored_not_r
     assert not conversation.transcript.exists()
 
 
+def test_stop_by_the_store_is_relayed_not_a_stop(conversation, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        inbound(B, conversation.virtual_for_b.number, "stop by the store tomorrow?")
+    conversation.refresh_from_db()
+    assert conversation.status == "open"
+    assert [(m.to, m.body) for m in locmem.outbox] == [(A, "stop by the store tomorrow?")]
+
+
 def test_a_message_to_a_number_that_is_not_a_relay_number_is_left_to_the_inbox(conversation):
     assert services.relay_route_inbound(InboundSMS(provider="plivo", sender=A, to="+14155559999", text="x")) is False
     assert not RelayMessage.objects.exists()
 
 
-@pytest.mark.parametrize("word", ["STOP", "stop", " Opt out ", "unsubscribe", "STOP.", "Stop!", "opt-out"])
+@pytest.mark.parametrize(
+    "word",
+    [
+        "STOP",
+        "stop",
+        " Opt out ",
+        "unsubscribe",
+        "STOP.",
+        "Stop!",
+        "opt-out",
+        "stopall",
+        "quit",
+        "revoke",
+        "Please stop texting me",
+        "remove me",
+    ],
+)
 def test_stop_ends_the_conversation_is_not_relayed_and_frees_the_numbers(
     conversation, django_capture_on_commit_callbacks, word, settings
 ):

@@ -230,6 +230,33 @@ def test_launch_problems_show_on_the_confirm_page(client, bob, draft):
     assert draft.status == Campaign.Status.DRAFT
 
 
+@pytest.mark.parametrize(
+    ("members", "reason"),
+    [
+        ({}, "The chosen lists are empty"),
+        ({"opted_out": 2}, "All 2 members of the chosen lists have opted out"),
+        ({"pending": 2}, "Nobody has opted in: none of the 2 members"),
+    ],
+)
+def test_the_confirm_step_refuses_a_campaign_that_would_reach_nobody(
+    client, bob, make_sender, make_recipients, make_campaign, members, reason
+):
+    from recipients.models import RecipientList
+
+    lst = RecipientList.objects.create(name="nobody here")
+    for consent, n in members.items():
+        make_recipients(n, recipient_list=lst, consent=consent)
+    campaign = make_campaign(bob, lists=[lst], senders=[make_sender(bob, number="+14155550188")])
+    login(client, bob)
+    page = client.get(reverse("campaign_confirm", args=[campaign.pk]))
+    assert page.status_code == 200 and reason in page.content.decode()
+    response = client.post(reverse("campaign_confirm", args=[campaign.pk]))
+    assert response.status_code == 400
+    assert "cannot be launched yet" in response.content.decode() and reason in response.content.decode()
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.DRAFT
+
+
 def test_edit_only_while_draft(client, bob, sending):
     response = login(client, bob).get(reverse("campaign_edit", args=[sending.pk]), follow=True)
     assert "Only a draft can be edited." in response.content.decode()
@@ -258,6 +285,28 @@ def test_preview_partial_counts_and_personalizes(client, bob, draft):
     assert "GSM-7" in response.content.decode()
     response = client.post(reverse("campaign_preview"), {"body": "x" * 161})
     assert "2 segments" in response.content.decode()
+
+
+def test_the_preview_says_when_it_uses_sample_data(client, bob, make_recipients):
+    from recipients.models import RecipientList
+
+    pending = RecipientList.objects.create(name="pending only")
+    make_recipients(2, recipient_list=pending, consent="pending")
+    login(client, bob)
+    page = client.post(reverse("campaign_preview"), {"body": "Hi {{ first_name }}", "lists": [pending.pk]})
+    text = page.content.decode()
+    assert "Hi Alex" in text and "(sample: no opted-in member yet" in text
+    page = client.post(reverse("campaign_preview"), {"body": "Hi {{ first_name }}"})
+    assert "(sample: no opted-in member yet" in page.content.decode()
+
+
+def test_the_preview_of_a_real_member_is_not_called_a_sample(client, bob, draft):
+    login(client, bob)
+    lists = [lst.pk for lst in draft.lists.all()]
+    text = client.post(reverse("campaign_preview"), {"body": "Hi {{ first_name }}", "lists": lists}).content.decode()
+    assert "Hi P0" in text and "Preview for" in text and "(sample:" not in text
+    confirm = client.get(reverse("campaign_confirm", args=[draft.pk])).content.decode()
+    assert "(sample:" not in confirm
 
 
 def test_detail_shows_failure_reasons_and_filters_the_log(
