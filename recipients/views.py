@@ -114,7 +114,7 @@ def list_add_member(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         messages.error(request, "Enter a phone number.")
     else:
         try:
-            services.recipient_add_by_phone(recipient_list=recipient_list, **form.cleaned_data)
+            services.recipient_add_by_phone(recipient_list=recipient_list, actor=request.user, **form.cleaned_data)
         except ValidationError as exc:
             _form_errors(request, exc)
     return redirect("recipients:list_detail", pk=pk)
