@@ -110,6 +110,12 @@ class RecipientAdmin(admin.ModelAdmin):
         for recipient in queryset:
             recipient_delete(recipient=recipient, actor=signed_in_user(request))
 
+    def get_deleted_objects(self, objs, request):
+        """The consent history goes with the recipient (its opt-out lives on in the suppression list):
+        the read-only ConsentEvent admin must not block the delete."""
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        return deleted, counts, perms_needed - {str(ConsentEvent._meta.verbose_name)}, protected
+
     def has_override_permission(self, request: HttpRequest) -> bool:
         """The consent override is the admin role's alone (the service checks again)."""
         return has_role(request.user, "admin")
