@@ -1,4 +1,7 @@
-"""One JSON error shape for the whole API: ``{"message": ..., "errors": {field: [...]}}``."""
+"""One JSON error shape for the whole API: ``{"message": ..., "errors": {field: [...]}}``.
+
+A 409 also says why in ``code``: ``conflict`` in general, ``consent_revoked`` when only the person
+may undo their opt-out (``recipients.services.ConsentRevoked``)."""
 
 from __future__ import annotations
 
@@ -33,7 +36,9 @@ def _django_validation_errors(exc: DjangoValidationError) -> dict[str, list[str]
 def _translate(exc: Exception) -> Exception:
     if isinstance(exc, DjangoValidationError):
         return exceptions.ValidationError(_django_validation_errors(exc))
-    if isinstance(exc, TransitionError | RecipientConflict | PoolExhausted):
+    if isinstance(exc, RecipientConflict):
+        return Conflict(str(exc), code=exc.code)
+    if isinstance(exc, TransitionError | PoolExhausted):
         return Conflict(str(exc))
     if isinstance(exc, RelayError):
         return exceptions.ValidationError({exc.field or "non_field_errors": [exc.message]})
@@ -73,6 +78,8 @@ def exception_handler(exc, context):
         response.data = {"message": message, "errors": errors}
     elif isinstance(data, dict) and "detail" in data:
         response.data = {"message": str(data["detail"]), "errors": {}}
+        if isinstance(exc, Conflict):
+            response.data["code"] = exc.get_codes()  # e.g. consent_revoked: a client can tell why
     else:
         response.data = {"message": "Request failed.", "errors": _as_errors(data)}
     return response

@@ -5,10 +5,11 @@ import contextlib
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from accounts.permissions import signed_in_user
+from accounts.permissions import has_role, signed_in_user
 from recipients.models import (
     ConsentEvent,
     ImportJob,
@@ -17,8 +18,17 @@ from recipients.models import (
     Membership,
     Recipient,
     RecipientList,
+    Suppression,
 )
-from recipients.services import recipient_create, recipient_list_add_members, recipient_update, recipients_bulk_opt_out
+from recipients.services import (
+    RecipientConflict,
+    recipient_consent_override,
+    recipient_create,
+    recipient_delete,
+    recipient_list_add_members,
+    recipient_update,
+    recipients_bulk_opt_out,
+)
 from smsportal.phone import InvalidNumber, normalize
 
 
@@ -26,6 +36,7 @@ class RecipientActionForm(ActionForm):
     recipient_list = forms.ModelChoiceField(
         queryset=RecipientList.objects.filter(is_archived=False), required=False, label="List"
     )
+    reason = forms.CharField(required=False, max_length=2000, label="Override reason")
 
 
 class MembershipInline(admin.TabularInline):
@@ -70,7 +81,7 @@ class RecipientAdmin(admin.ModelAdmin):
     inlines = [MembershipInline, ConsentEventInline]
     show_full_result_count = False
     action_form = RecipientActionForm
-    actions = ["opt_out", "add_to_list"]
+    actions = ["opt_out", "add_to_list", "consent_override"]
 
     def get_readonly_fields(self, request, obj=None):
         # Consent belongs to a number: a different number is a new recipient (recipient_update).
@@ -87,9 +98,27 @@ class RecipientAdmin(admin.ModelAdmin):
         if change:
             saved = recipient_update(recipient=obj, actor=request.user, **fields)
         else:
-            saved = recipient_create(phone=obj.phone, actor=request.user, **fields)
+            saved = recipient_create(phone=obj.phone, actor=request.user, channel=ConsentEvent.Channel.ADMIN, **fields)
         obj.pk = saved.pk
         obj.refresh_from_db()
+
+    def delete_model(self, request: HttpRequest, obj: Recipient) -> None:
+        """Through the service: an opted-out number goes on the suppression list."""
+        recipient_delete(recipient=obj, actor=signed_in_user(request))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Recipient]) -> None:
+        for recipient in queryset:
+            recipient_delete(recipient=recipient, actor=signed_in_user(request))
+
+    def get_deleted_objects(self, objs, request):
+        """The consent history goes with the recipient (its opt-out lives on in the suppression list):
+        the read-only ConsentEvent admin must not block the delete."""
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        return deleted, counts, perms_needed - {str(ConsentEvent._meta.verbose_name)}, protected
+
+    def has_override_permission(self, request: HttpRequest) -> bool:
+        """The consent override is the admin role's alone (the service checks again)."""
+        return has_role(request.user, "admin")
 
     def get_search_results(self, request, queryset, search_term):
         # A number typed in any format (e.g. "(415) 555-2671") finds its E.164 row.
@@ -107,6 +136,28 @@ class RecipientAdmin(admin.ModelAdmin):
             actor=signed_in_user(request),
         )
         self.message_user(request, f"{changed} recipient(s) opted out.")
+
+    @admin.action(
+        description="Override an opt-out (admins only; needs the reason typed below)", permissions=["override"]
+    )
+    def consent_override(self, request: HttpRequest, queryset: QuerySet[Recipient]) -> None:
+        reason = request.POST.get("reason", "").strip()
+        if not reason:
+            self.message_user(request, "Type the reason for the override.", level=messages.ERROR)
+            return
+        done, refused = 0, 0
+        for recipient in queryset:
+            try:
+                recipient_consent_override(recipient=recipient, actor=signed_in_user(request), reason=reason)
+            except (RecipientConflict, ValidationError, PermissionDenied):
+                refused += 1
+            else:
+                done += 1
+        self.message_user(request, f"{done} opt-out(s) overridden.")
+        if refused:
+            self.message_user(
+                request, f"{refused} recipient(s) were not opted out; nothing changed for them.", level=messages.WARNING
+            )
 
     @admin.action(description="Add to the list chosen below")
     def add_to_list(self, request: HttpRequest, queryset: QuerySet[Recipient]) -> None:
@@ -147,6 +198,24 @@ class ConsentEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: ConsentEvent | None = None) -> bool:
         return False
+
+
+@admin.register(Suppression)
+class SuppressionAdmin(admin.ModelAdmin):
+    """Numbers that opted out and whose recipient was deleted (written by recipient_delete only)."""
+
+    list_display = ["phone", "reason", "created_at"]
+    search_fields = ["phone"]
+    readonly_fields = ["phone", "reason", "evidence", "created_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Suppression | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Suppression | None = None) -> bool:
+        return False  # it is the opt-out itself; only the person's START (on a new recipient) ends it
 
 
 @admin.register(InboundMessage)

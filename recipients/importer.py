@@ -25,6 +25,7 @@ import phonenumbers
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
 
 from recipients.models import ConsentEvent, ConsentStatus, ImportJob, ImportRowError
 from recipients.upsert import KEPT_OPTED_OUT, ConsentSource, RecipientRow, recipients_upsert
@@ -56,6 +57,12 @@ FIRST_NAME_HEADERS = {"first_name", "firstname", "first", "given_name", "givenna
 LAST_NAME_HEADERS = {"last_name", "lastname", "last", "surname", "family_name", "familyname"}
 FULL_NAME_HEADERS = {"name", "full_name", "fullname", "contact_name"}
 CONSENT_HEADERS = {"consent", "consent_status", "opt_in", "optin", "opted_in", "subscribed"}
+EVIDENCE_HEADERS = {"consent_evidence", "consent_text", "consent_url", "evidence"}
+CONSENT_AT_HEADERS = {"consent_at", "consented_at", "consent_date", "consent_time", "opted_in_at"}
+NO_EVIDENCE = (
+    "opted_in needs evidence: a consent_evidence column (the text or URL of the consent) "
+    "and a consent_at column (when, e.g. 2024-05-01)"
+)
 
 CONSENT_VALUES = {
     **dict.fromkeys(
@@ -127,6 +134,8 @@ class Columns:
     last_name: int | None
     full_name: int | None
     consent: int | None
+    evidence: int | None = None
+    consent_at: int | None = None
     attributes: list[tuple[int, str]] = field(default_factory=list)
 
 
@@ -151,9 +160,10 @@ def map_columns(header: list[str], *, consent_column: str = "") -> Columns:
         consent = find(CONSENT_HEADERS)
     first, last = find(FIRST_NAME_HEADERS), find(LAST_NAME_HEADERS)
     full = find(FULL_NAME_HEADERS) if first is None and last is None else None
-    used = {phone, first, last, full, consent}
+    evidence, consent_at = find(EVIDENCE_HEADERS), find(CONSENT_AT_HEADERS)
+    used = {phone, first, last, full, consent, evidence, consent_at}
     attributes = [(i, k) for i, k in enumerate(keys) if i not in used and k]
-    return Columns(phone, first, last, full, consent, attributes)
+    return Columns(phone, first, last, full, consent, evidence, consent_at, attributes)
 
 
 Parsed = RecipientRow  # a valid row of the file; row_number is its line
@@ -194,6 +204,13 @@ def _hand_over(out: queue.Queue, stop: threading.Event, item: object) -> bool:
 
 def _raw(values: list[str]) -> str:
     return ",".join(values)[:500]
+
+
+def _is_date(text: str) -> bool:
+    try:
+        return parse_datetime(text) is not None or parse_date(text) is not None
+    except ValueError:  # well formed but impossible, e.g. 2024-13-45
+        return False
 
 
 def _cell(values: list[str], index: int | None) -> str:
@@ -325,6 +342,17 @@ class Importer:
                 reason = f"unrecognised consent value {consent_text[:30]!r} (use opted_in / opted_out)"
                 chunk.errors.append(self._error(row_number, raw_phone, reason, values))
                 return
+        evidence = ""
+        if consent == ConsentStatus.OPTED_IN:
+            proof, when = _cell(values, columns.evidence), _cell(values, columns.consent_at)
+            if not proof or not when or len(proof) > MAX_VALUE_CHARS:
+                chunk.errors.append(self._error(row_number, raw_phone, NO_EVIDENCE, values))
+                return
+            if not _is_date(when):
+                reason = f"consent_at {when[:30]!r} is not a date (use e.g. 2024-05-01 or 2024-05-01T10:00Z)"
+                chunk.errors.append(self._error(row_number, raw_phone, reason, values))
+                return
+            evidence = f"consented {when}: {proof}"
         if columns.full_name is not None:
             first, _, last = _cell(values, columns.full_name).partition(" ")
             last = last.strip()
@@ -343,7 +371,7 @@ class Importer:
             return
         seen = chunk.rows.get(phone)
         if seen is None:
-            chunk.rows[phone] = Parsed(row_number, phone, first, last, attributes, consent)
+            chunk.rows[phone] = Parsed(row_number, phone, first, last, attributes, consent, evidence)
             return
         # The same person twice in one chunk: merge, later values win.
         chunk.duplicates += 1
@@ -351,7 +379,7 @@ class Importer:
         seen.last_name = last or seen.last_name
         seen.attributes.update(attributes)
         if consent is not None:
-            seen.consent, seen.row_number = consent, row_number
+            seen.consent, seen.row_number, seen.evidence = consent, row_number, evidence
 
     def _error(self, row_number: int, phone: str, reason: str, values: list[str]) -> ImportRowError:
         return ImportRowError(

@@ -21,7 +21,7 @@ class Recipient(models.Model):
 
         pending --(double opt-in YES/START, import with stated consent, staff)--> opted_in
         pending | opted_in --(STOP keyword, staff, provider error 200)--> opted_out
-        opted_out --(START / UNSTOP / YES reply)--> opted_in
+        opted_out --(their own START / UNSTOP / YES from this number; admin override with a reason)--> opted_in
 
     Only ``opted_in`` recipients receive campaign messages, and the send path
     checks this when it claims each message, so an opt-out acts at once.
@@ -120,6 +120,27 @@ class ConsentEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.recipient} {self.from_status} -> {self.to_status} via {self.channel}"
+
+
+class Suppression(models.Model):
+    """A number that opted out and whose recipient was deleted: the opt-out outlives the record.
+
+    Written by ``recipients.services.recipient_delete`` for an opted-out person. Whoever creates a
+    recipient for a suppressed number (import, API, admin, an inbound text) creates it ``opted_out``
+    with a ConsentEvent citing this row, and the row is then removed: the recipient carries the
+    opt-out again. Only the person's own START/YES (or an admin override) opts them back in.
+    """
+
+    phone = models.CharField(max_length=16, unique=True, validators=[validate_e164])
+    reason = models.CharField(max_length=255, blank=True)
+    evidence = models.TextField(blank=True, help_text="The opt-out it keeps (the last opt-out event)")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.phone} suppressed"
 
 
 class InboundMessage(models.Model):

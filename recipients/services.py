@@ -22,6 +22,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import AuthorizedSender
+from accounts.permissions import check_role
 from accounts.services import audit_record
 from messaging.keywords import Keyword, classify
 from messaging.models import Message
@@ -38,8 +39,9 @@ from recipients.models import (
     Membership,
     Recipient,
     RecipientList,
+    Suppression,
 )
-from recipients.upsert import ConsentSource, RecipientRow, UpsertResult, recipients_upsert
+from recipients.upsert import ConsentSource, RecipientRow, UpsertResult, recipients_upsert, suppression_evidence
 from smsportal.phone import InvalidNumber, normalize
 
 if TYPE_CHECKING:
@@ -55,21 +57,39 @@ logger = logging.getLogger(__name__)
 class RecipientConflict(Exception):
     """The recipient's state does not allow this (the API answers 409)."""
 
+    code = "conflict"
 
-def recipient_set_consent(
+
+class ConsentRevoked(RecipientConflict):
+    """An opt-out that only the person (or an admin override with a reason) may undo (API: 409 ``consent_revoked``)."""
+
+    code = "consent_revoked"
+
+
+CONSENT_REVOKED = (
+    "This person opted out. Only they can opt back in, by texting START (or YES) from their own number; "
+    "an admin may override with a written reason."
+)
+OVERRIDE_MARK = "admin override"  # the actor_description of an override's ConsentEvent
+
+
+def _consent_change(
     *,
     recipient: Recipient,
     status: str,
     channel: str,
-    actor: User | None = None,
-    actor_description: str = "",
-    evidence: str = "",
+    actor: User | None,
+    actor_description: str,
+    evidence: str,
+    allow: Callable[[Recipient], None],
+    action: str = "",
 ) -> bool:
-    """Change consent under a row lock and record it. Returns False if nothing changed."""
+    """The one writer of a single recipient's consent: lock, check (``allow`` raises), update, record."""
     with transaction.atomic():
         locked = Recipient.objects.select_for_update().get(pk=recipient.pk)
         if locked.consent_status == status:
             return False
+        allow(locked)
         now = timezone.now()
         fields = {"consent_status": status, "updated_at": now}
         if status == ConsentStatus.OPTED_IN:
@@ -91,9 +111,9 @@ def recipient_set_consent(
         audit_record(
             actor=actor,
             actor_description=actor_description or channel,
-            action=f"consent.{status}",
+            action=action or f"consent.{status}",
             target=locked,
-            detail=f"{locked.consent_status} -> {status} via {channel}",
+            detail=f"{locked.consent_status} -> {status} via {channel}" + (f": {evidence[:200]}" if action else ""),
         )
         phone = locked.phone
         if status == ConsentStatus.OPTED_OUT:
@@ -101,6 +121,48 @@ def recipient_set_consent(
         elif locked.consent_status == ConsentStatus.OPTED_OUT:
             transaction.on_commit(lambda: withdraw_opt_out(phone))
     return True
+
+
+def recipient_set_consent(
+    *,
+    recipient: Recipient,
+    status: str,
+    channel: str,
+    actor: User | None = None,
+    actor_description: str = "",
+    evidence: str = "",
+    from_number: str = "",
+) -> bool:
+    """Change consent under a row lock and record it. Returns False if nothing changed.
+
+    The rules (docs/recipients.md, "Who may change consent"):
+
+    - anyone may record an opt-out (staff, API, import, provider, the person's STOP);
+    - an opt-in needs evidence (``ValidationError`` on ``evidence`` otherwise);
+    - ``opted_out -> opted_in`` only by the person's own message: ``channel="sms"`` and
+      ``from_number`` (E.164) equal to the recipient's number; anything else raises
+      ``ConsentRevoked`` and changes nothing (``recipient_consent_override`` is the admin's way).
+    """
+
+    def allow(locked: Recipient) -> None:
+        if status != ConsentStatus.OPTED_IN:
+            return
+        if locked.consent_status == ConsentStatus.OPTED_OUT and not (
+            channel == ConsentEvent.Channel.SMS and from_number and from_number == locked.phone
+        ):
+            raise ConsentRevoked(CONSENT_REVOKED)
+        if not evidence.strip():
+            raise ValidationError({"evidence": "An opt-in needs evidence: where, when and how the person consented."})
+
+    return _consent_change(
+        recipient=recipient,
+        status=status,
+        channel=channel,
+        actor=actor,
+        actor_description=actor_description,
+        evidence=evidence,
+        allow=allow,
+    )
 
 
 def recipient_opt_out(
@@ -114,6 +176,38 @@ def recipient_opt_out(
         actor_description=actor_description,
         evidence=evidence,
     )
+
+
+def recipient_consent_override(*, recipient: Recipient, actor: User, reason: str) -> bool:
+    """Opt an opted-out person back in against their recorded STOP: admins only, with a written reason.
+
+    ``PermissionDenied`` for anyone below the admin role, ``ValidationError`` for an empty reason,
+    ``RecipientConflict`` if the person is not opted out (an override only undoes an opt-out).
+    Recorded as a ConsentEvent (channel admin, ``actor_description`` "admin override", the reason as
+    evidence) and in the audit log as ``consent.override``; the recipient's page shows it.
+    """
+    check_role(actor, "admin")
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "An override needs a written reason."})
+
+    def allow(locked: Recipient) -> None:
+        if locked.consent_status != ConsentStatus.OPTED_OUT:
+            raise RecipientConflict("Only an opted-out person's consent can be overridden.")
+
+    changed = _consent_change(
+        recipient=recipient,
+        status=ConsentStatus.OPTED_IN,
+        channel=ConsentEvent.Channel.ADMIN,
+        actor=actor,
+        actor_description=OVERRIDE_MARK,
+        evidence=reason[:2000],
+        allow=allow,
+        action="consent.override",
+    )
+    if not changed:
+        raise RecipientConflict("Only an opted-out person's consent can be overridden.")
+    return changed
 
 
 # --- Recipients ------------------------------------------------------------
@@ -147,12 +241,17 @@ def recipient_create(
     attributes: dict | None = None,
     lists: Iterable[RecipientList] = (),
     actor=None,
+    channel: str = ConsentEvent.Channel.API,
 ) -> Recipient:
-    """A new recipient, ``pending``: being added is not consent. ValidationError for an invalid
-    number or one that is a recipient already (also when another request adds it at the same moment)."""
+    """A new recipient, ``pending``: being added is not consent (``opted_out`` if the number is on the
+    suppression list). ValidationError for an invalid number or one that is a recipient already
+    (also when another request adds it at the same moment)."""
     row = RecipientRow(0, _e164(phone), first_name, last_name, dict(attributes or {}))
+    source = ConsentSource(
+        channel=channel, actor_id=getattr(actor, "pk", None), evidence=f"recipient added ({channel})"
+    )
     with transaction.atomic():
-        (upserted,) = recipients_upsert([row], replace=True).rows
+        (upserted,) = recipients_upsert([row], source=source, replace=True).rows
         if not upserted.inserted:
             raise ValidationError({"phone": "A recipient with this number already exists."})  # rolls the merge back
         recipient = Recipient.objects.get(pk=upserted.id)
@@ -205,16 +304,56 @@ def recipient_update(
 
 
 def recipient_delete(*, recipient: Recipient, actor=None) -> None:
-    """Delete someone, unless they opted out: that record is what keeps us from texting them again
-    (RecipientConflict). Checked on the locked row, so a STOP arriving meanwhile is not lost."""
+    """Delete someone. An opted-out person's number goes on the suppression list first, so the
+    opt-out outlives the record: whoever adds the number again gets it opted out. Checked on the
+    locked row, so a STOP arriving meanwhile is not lost."""
     with transaction.atomic():
         current = Recipient.objects.select_for_update().get(pk=recipient.pk)
+        detail = ""
         if current.consent_status == ConsentStatus.OPTED_OUT:
-            raise RecipientConflict(
-                "An opted-out recipient is kept so that the opt-out is honoured if the number is added again."
+            last = (
+                ConsentEvent.objects.filter(recipient=current, to_status=ConsentStatus.OPTED_OUT)
+                .order_by("-created_at", "-id")
+                .first()
             )
-        audit_record(actor=actor, action="recipient.delete", target=current)
+            evidence = f"{last.get_channel_display()}: {last.evidence}" if last else "opted out"
+            Suppression.objects.update_or_create(
+                phone=current.phone,
+                defaults={"reason": "opted out, then deleted", "evidence": evidence[:2000]},
+            )
+            detail = "opted out: number added to the suppression list"
+        audit_record(actor=actor, action="recipient.delete", target=current, detail=detail)
         current.delete()
+
+
+def recipient_get_or_create(
+    *, phone: str, channel: str, first_name: str = "", last_name: str = "", actor: User | None = None
+) -> tuple[Recipient, bool]:
+    """The recipient for an E.164 number, created ``pending`` if new (being added is not consent),
+    or ``opted_out`` if the number is on the suppression list (with a ConsentEvent saying why)."""
+    with transaction.atomic():
+        recipient, created = Recipient.objects.get_or_create(
+            phone=phone, defaults={"first_name": first_name.strip()[:100], "last_name": last_name.strip()[:100]}
+        )
+        if created:
+            suppression = Suppression.objects.select_for_update().filter(phone=phone).first()
+            if suppression is not None:
+                now = timezone.now()
+                Recipient.objects.filter(pk=recipient.pk).update(
+                    consent_status=ConsentStatus.OPTED_OUT, opted_out_at=now
+                )
+                recipient.consent_status, recipient.opted_out_at = ConsentStatus.OPTED_OUT, now
+                ConsentEvent.objects.create(
+                    recipient=recipient,
+                    from_status=ConsentStatus.PENDING,
+                    to_status=ConsentStatus.OPTED_OUT,
+                    channel=channel,
+                    actor=actor,
+                    actor_description="suppression list",
+                    evidence=suppression_evidence(suppression),
+                )
+                suppression.delete()
+    return recipient, created
 
 
 def recipients_bulk_upsert(
@@ -325,15 +464,15 @@ def recipient_list_remove_members(*, recipient_list: RecipientList, recipient_id
 
 
 def recipient_add_by_phone(
-    *, recipient_list: RecipientList, phone: str, first_name: str = "", last_name: str = ""
+    *, recipient_list: RecipientList, phone: str, first_name: str = "", last_name: str = "", actor: User | None = None
 ) -> tuple[Recipient, bool]:
     """Add one number to a list, creating the recipient as pending if new (staff may not opt people in here)."""
     try:
         e164 = normalize(phone)
     except InvalidNumber as exc:
         raise ValidationError({"phone": str(exc)}) from None
-    recipient, created = Recipient.objects.get_or_create(
-        phone=e164, defaults={"first_name": first_name.strip()[:100], "last_name": last_name.strip()[:100]}
+    recipient, created = recipient_get_or_create(
+        phone=e164, channel=ConsentEvent.Channel.WEB, first_name=first_name, last_name=last_name, actor=actor
     )
     recipient_list_add_members(recipient_list=recipient_list, recipient_ids=[recipient.pk])
     return recipient, created
@@ -485,7 +624,7 @@ def inbound_handle(*, inbound: InboundSMS, event: ProviderEvent | None = None) -
     with transaction.atomic():
         recipient = Recipient.objects.filter(phone=phone).first()
         if recipient is None and kind in {InboundMessage.Kind.OPT_OUT, InboundMessage.Kind.OPT_IN}:
-            recipient, _ = Recipient.objects.get_or_create(phone=phone)
+            recipient, _ = recipient_get_or_create(phone=phone, channel=ConsentEvent.Channel.SMS)
         message = InboundMessage.objects.create(
             provider=inbound.provider,
             provider_message_id=(inbound.provider_message_id or "")[:100],
@@ -516,8 +655,13 @@ def inbound_handle(*, inbound: InboundSMS, event: ProviderEvent | None = None) -
                 and recipient.opted_in_at is not None
                 and recipient.opted_in_at >= quiet
             )
+            # The person's own START/YES from this number: the only thing that undoes their STOP.
             recipient_set_consent(
-                recipient=recipient, status=ConsentStatus.OPTED_IN, channel=ConsentEvent.Channel.SMS, evidence=evidence
+                recipient=recipient,
+                status=ConsentStatus.OPTED_IN,
+                channel=ConsentEvent.Channel.SMS,
+                evidence=evidence,
+                from_number=phone,
             )
             reply = "" if recently else settings.SMS_START_REPLY
         elif kind == InboundMessage.Kind.HELP and cache.add(f"recipients:help:{phone}", 1, timeout=60):

@@ -21,7 +21,11 @@ Consent (docs/recipients.md), when a row states one (``opted_in`` / ``opted_out`
 - **an upsert never undoes an opt-out**: a row that says ``opted_in`` for someone who opted out
   leaves them opted out (its other fields are still written) and comes back in
   ``UpsertResult.kept_opted_out``; only the person can opt back in, by texting START;
-- a row without consent keeps the stored status (new numbers are ``pending``).
+- a row without consent keeps the stored status (new numbers are ``pending``);
+- a row stating ``opted_in`` must carry its evidence (``RecipientRow.evidence``: where, when, the
+  text or URL of the consent); callers refuse such rows without it, and the upsert raises if one slips by;
+- a new number on the suppression list (``Suppression``: it opted out, then its recipient was
+  deleted) is created ``opted_out`` whatever the row says, with an event citing the suppression.
 
 Every ConsentEvent carries the ``ConsentSource`` (channel, actor, evidence + ", row N"), and
 opt-outs are announced to the send path (``messaging.optouts``) once the transaction commits.
@@ -39,7 +43,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from messaging.optouts import announce_opt_outs
-from recipients.models import ConsentStatus
+from recipients.models import ConsentStatus, Suppression
 
 KEPT_OPTED_OUT = (
     "kept opted out: an opt-out is undone only by the person texting START, not by an import or the API; "
@@ -57,6 +61,7 @@ class RecipientRow:
     last_name: str = ""
     attributes: dict = field(default_factory=dict)
     consent: str | None = None  # opted_in / opted_out as stated by the source, or None: keep
+    evidence: str = ""  # this row's consent evidence (required for opted_in: source, when, text or URL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +100,7 @@ class UpsertResult:
 _UPSERT = """
 WITH src AS MATERIALIZED (
     SELECT * FROM json_to_recordset(%(rows)s::json)
-        AS t(p text, f text, l text, a jsonb, s text, c text, n bigint)
+        AS t(p text, f text, l text, a jsonb, s text, c text, n bigint, e text)
 ), up AS (
 INSERT INTO recipients_recipient
     (phone, first_name, last_name, attributes, consent_status, opted_in_at, opted_out_at, created_at, updated_at)
@@ -120,8 +125,7 @@ RETURNING id, phone, consent_status, (xmax = 0) AS inserted, created_at >= %(fre
 ), events AS (
     INSERT INTO recipients_consentevent (recipient_id, from_status, to_status, channel, actor_id,
         actor_description, evidence, created_at)
-    SELECT up.id, %(pending)s, src.c, %(channel)s, %(actor)s, %(actor_description)s,
-           %(evidence)s || ', row ' || src.n, %(now)s
+    SELECT up.id, %(pending)s, src.c, %(channel)s, %(actor)s, %(actor_description)s, src.e, %(now)s
     FROM up JOIN src ON src.p = up.phone
     WHERE up.inserted AND src.c IS NOT NULL
 )
@@ -151,25 +155,32 @@ def recipients_upsert(
         if any(r.consent is not None for r in rows):
             raise ValueError("recipients_upsert: rows state consent, so say who states it (source)")
         source = ConsentSource(channel="")
+    if any(r.consent == ConsentStatus.OPTED_IN and not r.evidence.strip() for r in rows):
+        raise ValueError("recipients_upsert: an opted_in row needs its evidence (callers reject such rows)")
     now = now or timezone.now()
     pending = ConsentStatus.PENDING
     # One json parameter, expanded server-side: psycopg quotes a list of Python strings into a
     # text[] literal in Python, which cost more than the statement itself.
-    payload = json.dumps(
-        [
-            {
-                "p": r.phone,
-                "f": r.first_name,
-                "l": r.last_name,
-                "a": r.attributes,
-                "s": r.consent or pending,
-                "c": r.consent,
-                "n": r.row_number,
-            }
-            for r in rows
-        ]
-    )
     with transaction.atomic():
+        # Numbers whose recipient was deleted after an opt-out come back opted out (if new here).
+        suppressed = {
+            s.phone: s for s in Suppression.objects.select_for_update().filter(phone__in=[r.phone for r in rows])
+        }
+        payload = json.dumps(
+            [
+                {
+                    "p": r.phone,
+                    "f": r.first_name,
+                    "l": r.last_name,
+                    "a": r.attributes,
+                    "s": ConsentStatus.OPTED_OUT if r.phone in suppressed else (r.consent or pending),
+                    "c": ConsentStatus.OPTED_OUT if r.phone in suppressed else r.consent,
+                    "n": r.row_number,
+                    "e": suppression_evidence(suppressed[r.phone]) if r.phone in suppressed else _evidence(source, r),
+                }
+                for r in rows
+            ]
+        )
         with connection.cursor() as cursor:
             cursor.execute(
                 _UPSERT,
@@ -187,16 +198,39 @@ def recipients_upsert(
                 },
             )
             result = UpsertResult(rows=[Upserted._make(r) for r in cursor.fetchall()])
-        _apply_consent(rows, result, source, now)
+        restored = [u.phone for u in result.rows if u.inserted and u.phone in suppressed]
+        if restored:
+            # The new recipient carries the opt-out again (with its event); the suppression is spent.
+            Suppression.objects.filter(phone__in=restored).delete()
+        _apply_consent(rows, result, source, now, restored=set(restored))
     return result
 
 
-def _apply_consent(rows: Sequence[RecipientRow], result: UpsertResult, source: ConsentSource, now: datetime) -> None:
+def _evidence(source: ConsentSource, row: RecipientRow) -> str:
+    text = f"{source.evidence}, row {row.row_number}"
+    return f"{text}: {row.evidence}" if row.evidence else text
+
+
+def suppression_evidence(suppression: Suppression) -> str:
+    return (
+        f"number on the suppression list since {suppression.created_at:%Y-%m-%d %H:%M} UTC "
+        f"({suppression.reason or 'opted out, then deleted'}): {suppression.evidence}"
+    )[:2000]
+
+
+def _apply_consent(
+    rows: Sequence[RecipientRow], result: UpsertResult, source: ConsentSource, now: datetime, restored: set[str]
+) -> None:
     """Stated consent of existing recipients (new ones got theirs in the upsert). Never undoes an opt-out."""
     by_phone = {r.phone: r for r in rows}
     moves: dict[tuple[str, str], list[int]] = {}
     for rid, phone, current, inserted, _ in result.rows:
         row = by_phone[phone]
+        if phone in restored:
+            result.consent_changes += 1  # created opted out from the suppression list, its event written
+            if row.consent == ConsentStatus.OPTED_IN:
+                result.kept_opted_out.append(row)
+            continue
         if row.consent is None:
             continue
         if inserted:
@@ -209,7 +243,6 @@ def _apply_consent(rows: Sequence[RecipientRow], result: UpsertResult, source: C
             moves.setdefault((current, row.consent), []).append(rid)
     if not moves:
         return
-    row_of = {rid: by_phone[phone].row_number for rid, phone, *_ in result.rows}
     events: list[dict] = []
     opted_out: list[str] = []
     for (current, target), ids in moves.items():
@@ -223,7 +256,7 @@ def _apply_consent(rows: Sequence[RecipientRow], result: UpsertResult, source: C
             )
             changed = cursor.fetchall()
         events.extend(
-            {"r": rid, "f": current, "t": target, "e": f"{source.evidence}, row {row_of[rid]}"} for rid, _ in changed
+            {"r": rid, "f": current, "t": target, "e": _evidence(source, by_phone[phone])} for rid, phone in changed
         )
         if target == ConsentStatus.OPTED_OUT:
             opted_out.extend(phone for _, phone in changed)

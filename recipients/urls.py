@@ -29,6 +29,7 @@ recipient_urlpatterns = [
     path("<int:pk>/", views.recipient_detail, name="recipient_detail"),
     path("<int:pk>/opt-out/", views.recipient_opt_out, name="recipient_opt_out"),
     path("<int:pk>/confirm/", views.recipient_confirm, name="recipient_confirm"),
+    path("<int:pk>/consent-override/", views.recipient_consent_override, name="recipient_consent_override"),
 ]
 
 urlpatterns = [

@@ -114,7 +114,7 @@ def list_add_member(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         messages.error(request, "Enter a phone number.")
     else:
         try:
-            services.recipient_add_by_phone(recipient_list=recipient_list, **form.cleaned_data)
+            services.recipient_add_by_phone(recipient_list=recipient_list, actor=request.user, **form.cleaned_data)
         except ValidationError as exc:
             _form_errors(request, exc)
     return redirect("recipients:list_detail", pk=pk)
@@ -197,6 +197,9 @@ def recipient_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse
         {
             "recipient": recipient,
             "history": selectors.recipient_consent_history(recipient=recipient),
+            "overrides": recipient.consent_events.filter(actor_description=services.OVERRIDE_MARK).select_related(
+                "actor"
+            ),
             "lists": recipient.lists.all(),
             "inbound": recipient.inbound.all()[:20],
             "confirm_form": ConfirmationForm(senders=senders),
@@ -216,6 +219,24 @@ def recipient_opt_out(request: AuthenticatedHttpRequest, pk: int) -> HttpRespons
         actor=request.user,
     )
     messages.success(request, "Opted out.")
+    return redirect("recipients:recipient_detail", pk=pk)
+
+
+@require_POST
+@role_required("admin")
+def recipient_consent_override(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    """Undo an opt-out against the person's STOP: admins only, with a written reason (audited)."""
+    recipient = get_object_or_404(Recipient, pk=pk)
+    try:
+        services.recipient_consent_override(
+            recipient=recipient, actor=request.user, reason=request.POST.get("reason", "")[:2000]
+        )
+    except ValidationError as exc:
+        _form_errors(request, exc)
+    except services.RecipientConflict as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "Opt-out overridden; the reason is on the consent history.")
     return redirect("recipients:recipient_detail", pk=pk)
 
 

@@ -21,7 +21,7 @@ from messaging.models import Message
 from messaging.services import message_enqueue
 from providers import registry as sms_providers
 from providers.status import InboundSMS
-from recipients.models import ConsentStatus, Recipient
+from recipients.models import ConsentStatus, Recipient, Suppression
 from relay.models import Conversation, ConversationLeg, RelayMessage, RelayNumber
 from smsportal.phone import InvalidNumber, normalize
 
@@ -173,7 +173,10 @@ def conversation_create(
     for number, field in ((a, "participant_a"), (b, "participant_b")):
         if RelayNumber.objects.filter(number=number).exists():
             raise RelayError(f"{number} is one of our relay numbers, not a person.", field=field)
-        if Recipient.objects.filter(phone=number, consent_status=ConsentStatus.OPTED_OUT).exists():
+        if (
+            Recipient.objects.filter(phone=number, consent_status=ConsentStatus.OPTED_OUT).exists()
+            or Suppression.objects.filter(phone=number).exists()
+        ):
             raise RelayError(f"{number} has opted out of messages from us.", field=field)
     name_a, name_b = _check_name(name_a, "name_a"), _check_name(name_b, "name_b")
     if ttl is not None and ttl <= timedelta(0):

@@ -47,6 +47,34 @@ class RecipientSerializer(serializers.ModelSerializer):
         return clean_attributes(value)
 
 
+class ConsentEvidenceSerializer(serializers.Serializer):
+    """How the person consented: required with ``consent: opted_in``."""
+
+    source = serializers.CharField(  # type: ignore[assignment]  # a field named like a Field attribute; DRF's metaclass moves it
+        max_length=200, help_text="Where they consented, e.g. 'signup form on example.com'"
+    )
+    collected_at = serializers.DateTimeField(help_text="When they consented")
+    text = serializers.CharField(
+        max_length=1000, required=False, allow_blank=True, help_text="The consent text they agreed to"
+    )
+    url = serializers.URLField(max_length=500, required=False, allow_blank=True, help_text="Or a URL showing it")
+
+    def validate(self, attrs: dict) -> dict:
+        if not (attrs.get("text") or "").strip() and not (attrs.get("url") or "").strip():
+            raise serializers.ValidationError("Give the text or the URL of the consent.")
+        return attrs
+
+
+def evidence_text(evidence: dict) -> str:
+    """The evidence as recorded on the ConsentEvent."""
+    parts = [f"source {evidence['source']!r}", f"collected {evidence['collected_at'].isoformat()}"]
+    if evidence.get("text"):
+        parts.append(f"text {evidence['text']!r}")
+    if evidence.get("url"):
+        parts.append(f"url {evidence['url']}")
+    return "; ".join(parts)
+
+
 class RecipientRowSerializer(serializers.Serializer):
     """One row of a bulk upsert."""
 
@@ -57,8 +85,17 @@ class RecipientRowSerializer(serializers.Serializer):
     consent = serializers.ChoiceField(
         choices=[ConsentStatus.OPTED_IN, ConsentStatus.OPTED_OUT],
         required=False,
-        help_text="Stated consent; recorded as a consent event with channel api",
+        help_text="Stated consent; recorded as a consent event with channel api. "
+        "opted_in needs `evidence`, and never undoes an opt-out",
     )
+    evidence = ConsentEvidenceSerializer(required=False, help_text="Required with consent opted_in")
+
+    def validate(self, attrs: dict) -> dict:
+        if attrs.get("consent") == ConsentStatus.OPTED_IN and not attrs.get("evidence"):
+            raise serializers.ValidationError(
+                {"evidence": ["opted_in needs evidence: source, collected_at, and the text or url of the consent."]}
+            )
+        return attrs
 
     def validate_phone(self, value: str) -> str:
         return clean_phone(value)
@@ -105,6 +142,7 @@ def bulk_rows(raw_rows: list) -> tuple[list[RecipientRow], list[dict]]:
             data.get("last_name", ""),
             data.get("attributes", {}),
             data.get("consent"),
+            evidence_text(data["evidence"]) if data.get("evidence") else "",
         )
     return list(rows.values()), errors
 
@@ -130,7 +168,13 @@ class BulkResultSerializer(serializers.Serializer):
 
 
 class ConsentChangeSerializer(serializers.Serializer):
-    evidence = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+    evidence = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=2000,
+        help_text="Required to opt in (where, when, the text or URL of the consent). "
+        "An opt-out is undone only by the person's START: opt-in answers 409 consent_revoked",
+    )
 
 
 class ConsentEventSerializer(serializers.ModelSerializer):

@@ -320,6 +320,14 @@ RECIPIENT_ROWS = [
     Row("recipients:recipient_detail", "GET", access("viewer"), kwargs=_recipient_pk),
     Row("recipients:recipient_opt_out", "POST", access("sender", 302), kwargs=_recipient_pk, data=lambda w: {}),
     Row(
+        "recipients:recipient_consent_override",
+        "POST",
+        access("admin", 302),
+        kwargs=_recipient_pk,
+        data=lambda w: {"reason": ""},
+        note="admins only; an empty reason (or someone not opted out) is refused with a message",
+    ),
+    Row(
         "recipients:recipient_confirm",
         "POST",
         access("sender", 302),

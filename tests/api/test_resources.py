@@ -115,27 +115,41 @@ def test_opt_in_opt_out_and_history(bob, client_for, make_recipients):
         ("pending", "opted_in", "api", "bob"),
     ]
     assert history[1]["evidence"] == "signed form"
-    # An opted-out person is kept, so the opt-out holds if the number comes back.
-    assert client.delete(f"/api/v1/recipients/{person.pk}").status_code == 409
-    assert Recipient.objects.filter(pk=person.pk).exists()
+    # Only the person undoes their opt-out: 409 consent_revoked, nothing changes.
+    response = client.post(f"/api/v1/recipients/{person.pk}/opt-in", {"evidence": "they said so"}, format="json")
+    assert response.status_code == 409 and response.json()["code"] == "consent_revoked"
+    assert ConsentEvent.objects.filter(recipient=person).count() == 2
+    # Deleting them keeps the opt-out: the number comes back opted out.
+    assert client.delete(f"/api/v1/recipients/{person.pk}").status_code == 204
+    again = client.post("/api/v1/recipients", {"phone": person.phone}, format="json")
+    assert again.status_code == 201 and again.json()["consent_status"] == "opted_out"
 
 
 def test_bulk_upsert_reports_bad_rows_and_keeps_the_good(bob, client_for, make_recipients):
     [existing] = make_recipients(1, consent="pending")
     lst = RecipientList.objects.create(name="imported")
     rows = [
-        {"phone": "+14155552671", "first_name": "New", "consent": "opted_in"},
+        {
+            "phone": "+14155552671",
+            "first_name": "New",
+            "consent": "opted_in",
+            "evidence": {"source": "signup form", "collected_at": "2024-05-01T10:00:00Z", "text": "Yes, text me"},
+        },
         {"phone": existing.phone, "first_name": "Renamed", "attributes": {"tier": "gold"}},
         {"phone": "garbage"},
         {"phone": "+14155552671"},
         {"first_name": "no phone"},
         "not an object",
+        {"phone": "+14155552699", "consent": "opted_in"},
+        {"phone": "+14155552698", "consent": "opted_in", "evidence": {"source": "x", "collected_at": "2024-05-01"}},
     ] + [{"phone": f"+1415{3000000 + i:07d}"} for i in range(2000)]
     response = client_for(bob).post("/api/v1/recipients/bulk", {"list": lst.pk, "recipients": rows}, format="json")
     assert response.status_code == 200, response.json()
     body = response.json()
-    assert (body["created"], body["updated"], body["failed"]) == (2001, 1, 4)
-    assert [e["row"] for e in body["errors"]] == [2, 3, 4, 5]  # 0-based indexes in "recipients"
+    assert (body["created"], body["updated"], body["failed"]) == (2001, 1, 6)
+    assert [e["row"] for e in body["errors"]] == [2, 3, 4, 5, 6, 7]  # 0-based indexes in "recipients"
+    assert "opted_in needs evidence" in body["errors"][4]["errors"]["evidence"][0]
+    assert "text or the URL" in str(body["errors"][5]["errors"]["evidence"])
     assert body["warnings"] == []
     assert "phone" in body["errors"][0]["errors"]
     existing.refresh_from_db()
@@ -143,7 +157,9 @@ def test_bulk_upsert_reports_bad_rows_and_keeps_the_good(bob, client_for, make_r
     assert Membership.objects.filter(recipient_list=lst).count() == 2002
     new = Recipient.objects.get(phone="+14155552671")
     assert new.consent_status == "opted_in"
-    assert ConsentEvent.objects.get(recipient=new).channel == "api"
+    event = ConsentEvent.objects.get(recipient=new)
+    assert event.channel == "api" and "source 'signup form'; collected 2024-05-01T10:00:00+00:00" in event.evidence
+    assert "text 'Yes, text me'" in event.evidence
 
 
 def test_bulk_upsert_never_undoes_an_opt_out_like_an_import(bob, client_for, make_recipients):
@@ -152,7 +168,12 @@ def test_bulk_upsert_never_undoes_an_opt_out_like_an_import(bob, client_for, mak
     Recipient.objects.filter(pk=pending.pk).update(consent_status="pending")
     rows = [
         {"phone": "garbage"},
-        {"phone": out.phone, "first_name": "Still out", "consent": "opted_in"},
+        {
+            "phone": out.phone,
+            "first_name": "Still out",
+            "consent": "opted_in",
+            "evidence": {"source": "signup form", "collected_at": "2024-05-01T10:00:00Z", "text": "Yes, text me"},
+        },
         {"phone": pending.phone, "consent": "opted_out"},
     ]
     body = client_for(bob).post("/api/v1/recipients/bulk", {"recipients": rows}, format="json").json()

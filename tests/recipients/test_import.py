@@ -98,8 +98,9 @@ def test_stated_consent_is_recorded_with_the_import_as_evidence(tmp_path, custom
     job = import_csv(
         path=write(
             tmp_path,
-            "phone,consent\n4155552671,yes\n4155552672,\n4155552673,opted_in\n4155552674,TRUE\n4155552675,no\n"
-            "4155552676,maybe\n",
+            "phone,consent,consent_evidence,consent_at\n4155552671,yes,signup form,2024-05-01\n4155552672,,,\n"
+            "4155552673,opted_in,https://example.com/form/3,2024-05-02T10:00Z\n4155552674,TRUE,paper,2024-05-01\n"
+            "4155552675,no,,\n4155552676,maybe,,\n4155552677,yes,,\n4155552678,yes,a form,last spring\n",
             name="spring.csv",
         ),
         recipient_list=customers,
@@ -116,20 +117,31 @@ def test_stated_consent_is_recorded_with_the_import_as_evidence(tmp_path, custom
     event = ConsentEvent.objects.get(recipient__phone="+14155552671")
     assert (event.from_status, event.to_status, event.channel, event.actor) == ("pending", "opted_in", "import", alice)
     assert f"job {job.pk}" in event.evidence and "spring.csv" in event.evidence and "row 2" in event.evidence
-    assert ConsentEvent.objects.get(recipient__phone="+14155552673").evidence.endswith("row 4")
+    assert event.evidence.endswith("row 2: consented 2024-05-01: signup form")
+    assert ConsentEvent.objects.get(recipient__phone="+14155552673").evidence.endswith(
+        "row 4: consented 2024-05-02T10:00Z: https://example.com/form/3"
+    )
     assert ConsentEvent.objects.get(recipient__phone="+14155552675").to_status == "opted_out"
     assert not ConsentEvent.objects.filter(recipient__phone__in=["+14155552672", "+14155552674"]).exists()
     reasons = dict(ImportRowError.objects.filter(job=job).values_list("row_number", "reason"))
     assert reasons[5].startswith("kept opted out")
     assert "unrecognised consent value 'maybe'" in reasons[7]
-    assert job.rejected_count == 1 and job.consent_changes == 3
+    assert reasons[8].startswith("opted_in needs evidence")  # no opt-in without its evidence
+    assert "'last spring' is not a date" in reasons[9]
+    assert not Recipient.objects.filter(phone__in=["+14155552677", "+14155552678"]).exists()
+    assert job.rejected_count == 3 and job.consent_changes == 3
 
 
 def test_a_named_consent_column_must_exist(tmp_path, customers):
     job = run(tmp_path, customers, "phone,ok\n4155552671,yes\n", consent_column="agreed")
     assert job.status == ImportJob.Status.FAILED
     assert "'agreed'" in job.error
-    job = run(tmp_path, customers, "phone,Agreed\n4155552671,yes\n", consent_column="agreed")
+    job = run(
+        tmp_path,
+        customers,
+        "phone,Agreed,consent_evidence,consent_at\n4155552671,yes,form,2024-01-01\n",
+        consent_column="agreed",
+    )
     assert Recipient.objects.get().consent_status == "opted_in"
 
 
@@ -198,11 +210,12 @@ def test_the_command_imports_and_reports(tmp_path, customers, capsys):
 
 def _big_file(path, rows: int) -> None:
     with open(path, "w", encoding="utf-8") as f:
-        f.write("phone,first_name,last_name,city,consent\n")
+        f.write("phone,first_name,last_name,city,consent,consent_evidence,consent_at\n")
         for i in range(rows):
             bad = i % 1000 == 999
             phone = "12345" if bad else f"+1415{2000000 + i:07d}"
-            f.write(f"{phone},First{i},Last{i},City{i % 50},{'yes' if i % 3 == 0 else ''}\n")
+            consent = "yes,web form,2024-05-01" if i % 3 == 0 else ",,"
+            f.write(f"{phone},First{i},Last{i},City{i % 50},{consent}\n")
 
 
 def test_a_large_file_streams_in_bounded_memory(tmp_path, customers):

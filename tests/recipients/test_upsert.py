@@ -9,12 +9,12 @@ from django.core.exceptions import ValidationError
 
 from accounts.models import AuditEvent
 from messaging.optouts import KEY
-from recipients.models import ConsentEvent, Recipient, RecipientList
+from recipients.models import ConsentEvent, Recipient, RecipientList, Suppression
 from recipients.services import (
-    RecipientConflict,
     import_csv,
     recipient_create,
     recipient_delete,
+    recipient_opt_out,
     recipient_update,
     recipients_bulk_upsert,
 )
@@ -47,7 +47,9 @@ def _outcome():
 def test_a_csv_import_and_the_api_bulk_upsert_apply_the_same_consent_rules(tmp_path, alice):
     """Every (stored status, stated consent) pair, once through a CSV and once through the API's service."""
     words = {None: "", "opted_in": "yes", "opted_out": "no"}
-    lines = ["phone,first_name,consent"] + [f"{p},New,{words[stated]}" for p, _, stated in CASES]
+    lines = ["phone,first_name,consent,consent_evidence,consent_at"] + [
+        f"{p},New,{words[stated]},signed form,2024-05-01" for p, _, stated in CASES
+    ]
     path = tmp_path / "people.csv"
     path.write_text("\n".join(lines) + "\n")
     _seed()
@@ -57,7 +59,7 @@ def test_a_csv_import_and_the_api_bulk_upsert_apply_the_same_consent_rules(tmp_p
 
     Recipient.objects.all().delete()
     _seed()
-    rows = [RecipientRow(i, p, "New", "", {}, stated) for i, (p, _, stated) in enumerate(CASES)]
+    rows = [RecipientRow(i, p, "New", "", {}, stated, "signed form") for i, (p, _, stated) in enumerate(CASES)]
     result = recipients_bulk_upsert(rows=rows, recipient_list=RecipientList.objects.create(name="api"), actor=alice)
     assert _outcome() == by_csv
     assert sorted(r.phone for r in result.kept_opted_out) == kept_csv
@@ -81,7 +83,10 @@ def test_consent_events_say_who_and_which_row_and_opt_outs_reach_the_send_path(
     client = redis.Redis.from_url(settings.REDIS_URL)
     with django_capture_on_commit_callbacks(execute=True):
         recipients_upsert(
-            [RecipientRow(7, "+14155553001", consent="opted_out"), RecipientRow(8, "+14155553002", consent="opted_in")],
+            [
+                RecipientRow(7, "+14155553001", consent="opted_out"),
+                RecipientRow(8, "+14155553002", consent="opted_in", evidence="web form"),
+            ],
             source=ConsentSource(channel="api", actor_id=alice.pk, evidence="stated somewhere"),
         )
     out = ConsentEvent.objects.get(recipient__phone="+14155553001")
@@ -93,7 +98,11 @@ def test_consent_events_say_who_and_which_row_and_opt_outs_reach_the_send_path(
         alice,
         "stated somewhere, row 7",
     )
-    assert (new.from_status, new.to_status, new.evidence) == ("pending", "opted_in", "stated somewhere, row 8")
+    assert (new.from_status, new.to_status, new.evidence) == (
+        "pending",
+        "opted_in",
+        "stated somewhere, row 8: web form",
+    )
     assert client.zscore(KEY, "+14155553001") is not None
     assert client.zscore(KEY, "+14155553002") is None
 
@@ -146,13 +155,21 @@ def test_create_is_pending_and_update_sets_only_what_is_given(bob):
     assert AuditEvent.objects.order_by("pk").last().detail == "attributes"
 
 
-def test_delete_keeps_an_opted_out_person(bob):
+def test_deleting_an_opted_out_person_keeps_the_opt_out_on_the_suppression_list(bob):
     person = recipient_create(phone="+14155553001", actor=bob)
-    Recipient.objects.filter(pk=person.pk).update(consent_status="opted_out")
-    with pytest.raises(RecipientConflict):
-        recipient_delete(recipient=person, actor=bob)
-    assert Recipient.objects.filter(pk=person.pk).exists()
-    Recipient.objects.filter(pk=person.pk).update(consent_status="opted_in")
+    recipient_opt_out(recipient=person, channel="web", evidence="asked by phone", actor=bob)
     recipient_delete(recipient=person, actor=bob)
     assert not Recipient.objects.exists()
+    suppression = Suppression.objects.get(phone="+14155553001")
+    assert "asked by phone" in suppression.evidence
     assert AuditEvent.objects.filter(action="recipient.delete", target_id=str(person.pk)).exists()
+    again = recipient_create(phone="+14155553001", actor=bob)
+    assert again.consent_status == "opted_out"
+    event = ConsentEvent.objects.get(recipient=again)
+    assert (event.from_status, event.to_status, event.channel) == ("pending", "opted_out", "api")
+    assert "suppression list" in event.evidence and "asked by phone" in event.evidence
+    assert not Suppression.objects.exists()  # the recipient carries the opt-out again
+    # An opted-in person leaves nothing behind.
+    Recipient.objects.filter(pk=again.pk).update(consent_status="opted_in")
+    recipient_delete(recipient=again, actor=bob)
+    assert not Suppression.objects.exists()
