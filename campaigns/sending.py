@@ -41,7 +41,7 @@ class CampaignSending:
             c.pk: failover.usable(sorted((s for s in c.senders.all() if s.is_active), key=lambda s: s.number))
             for c in campaigns.values()
         }
-        verdict = Prepared()
+        verdict = Prepared(number_rates={s.number: s.max_mps for c in campaigns.values() for s in c.senders.all()})
         for row in rows:
             campaign = campaigns[row.campaign_id]  # type: ignore[index]  # a campaign row: campaign_id is set
             if campaign.valid_until and now >= campaign.valid_until:
@@ -68,9 +68,6 @@ class CampaignSending:
             .exclude(status=Campaign.Status.SENDING)
             .values_list("pk", flat=True)
         )
-
-    def number_rates(self, campaign_ids: Iterable[int]) -> dict[str, float]:
-        return dict(AuthorizedSender.objects.filter(campaigns__in=list(campaign_ids)).values_list("number", "max_mps"))
 
     def record_transitions(self, moves: Iterable[tuple[int | None, str, str]]) -> None:
         counters.record_transitions(moves)

@@ -29,7 +29,7 @@ def queue_due(*, campaign_id: int | None, now: datetime | None = None) -> int:
     now = now or timezone.now()
     batch = settings.SMS_BATCH_SIZE
     room = settings.SMS_BATCHES_AHEAD * batch
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # inside the campaign's lock: no savepoint round trips
         queued = Message.objects.filter(campaign=campaign_id, status=S.PENDING, enqueued_at__isnull=False)
         room -= queued.count()
         if room < batch // 2:

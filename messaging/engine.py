@@ -23,12 +23,13 @@ import random
 import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import lru_cache
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import close_old_connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -87,10 +88,11 @@ def send_batch(*, message_ids: Sequence[int]) -> BatchResult:
     if not rows:
         return result
     result.campaigns = {r.campaign_id for r in rows if r.campaign_id}
-    ready = _prepare(rows, result)
-    chunks = list(_chunks(ready, result.campaigns))
+    ready, pool_rates = _prepare(rows, result)
+    rates = _number_rates(ready, pool_rates)  # once per batch: the pools do not change in a second
+    chunks = list(_chunks(ready, rates))
     for i, chunk in enumerate(chunks):
-        if not _send_chunk(chunk, result):
+        if not _send_chunk(chunk, rates, result):
             _release([r.id for later in chunks[i + 1 :] for r in later], result)
             break
     return result
@@ -150,7 +152,7 @@ def _claim(message_ids: Sequence[int]) -> list[Row]:
     return rows
 
 
-def _prepare(rows: list[Row], result: BatchResult) -> list[Row]:
+def _prepare(rows: list[Row], result: BatchResult) -> tuple[list[Row], dict[str, float]]:
     now = timezone.now()
     allowed = [r for r in rows if hooks.consent_allows(kind=r.kind, consent=r.consent)]
     skipped = [r.id for r in rows if r not in allowed]
@@ -187,7 +189,7 @@ def _prepare(rows: list[Row], result: BatchResult) -> list[Row]:
         )
         move(ids=list(verdict.deferred), to=S.PENDING, allowed_from=[S.CLAIMED])
         result.deferred += len(verdict.deferred)
-    return ready
+    return ready, verdict.number_rates
 
 
 @lru_cache(maxsize=4096)
@@ -195,11 +197,10 @@ def _segments(text: str) -> int:
     return analyze(text).segments or 1
 
 
-def _chunks(rows: list[Row], campaign_ids: set[int]) -> Iterator[list[Row]]:
+def _chunks(rows: list[Row], rates: dict[str, float]) -> Iterator[list[Row]]:
     """Short chunks, so pause and opt-out act within a second and a crash leaves few outcomes unknown."""
     if not rows:
         return
-    rates = _number_rates(rows, campaign_ids)
     total_rate = sum(rates.get(sender, 0) for sender in {r.sender for r in rows})
     unlimited = any(rates.get(r.sender, 0) <= 0 for r in rows)
     # A quarter second of sending per chunk: rows become "sending" just before their requests.
@@ -208,7 +209,7 @@ def _chunks(rows: list[Row], campaign_ids: set[int]) -> Iterator[list[Row]]:
         yield rows[start : start + size]
 
 
-def _send_chunk(chunk: list[Row], result: BatchResult) -> bool:
+def _send_chunk(chunk: list[Row], rates: dict[str, float], result: BatchResult) -> bool:
     """Send one chunk. Returns False when the rest of the batch must not be sent."""
     now = timezone.now()
     campaign_ids = {r.campaign_id for r in chunk if r.campaign_id}
@@ -272,7 +273,6 @@ def _send_chunk(chunk: list[Row], result: BatchResult) -> bool:
         )
         for r in go
     ]
-    rates = _number_rates(go, campaign_ids)
     recheck = ConsentRecheck([r.id for r in go if r.recipient_id])
     guard = _send_guard(rates, {r.id: r.segments for r in go}, {r.id: r.kind for r in go}, watch, recheck)
     outcomes = get_backend().send_messages(outbound, guard=guard)
@@ -280,9 +280,9 @@ def _send_chunk(chunk: list[Row], result: BatchResult) -> bool:
     return not halted
 
 
-def _number_rates(rows: list[Row], campaign_ids: set[int]) -> dict[str, float]:
+def _number_rates(rows: list[Row], pool_rates: dict[str, float]) -> dict[str, float]:
     """Messages-per-second per sender number: the campaign's pool, else the number's grants."""
-    rates = hooks.campaigns().number_rates(campaign_ids) if campaign_ids else {}
+    rates = dict(pool_rates)
     others = {r.sender for r in rows if r.sender not in rates}
     if others:
         for number, mps in AuthorizedSender.objects.filter(number__in=others, is_active=True).values_list(
@@ -314,18 +314,25 @@ class ConsentRecheck:
         if self.message_ids and time.monotonic() - self.checked > self.max_age:
             async with self._lock:
                 if time.monotonic() - self.checked > self.max_age:
-                    self.refused = await asyncio.to_thread(self._refused_now)
+                    loop = asyncio.get_running_loop()
+                    self.refused = await loop.run_in_executor(_RECHECK_THREAD, self._refused_now)
                     self.checked = time.monotonic()
         return message_id not in self.refused
 
     def _refused_now(self) -> set[int]:
+        # The thread's one connection lives by CONN_MAX_AGE, as a request's does (checked before and after).
+        close_old_connections()
         try:
             rows = Message.objects.filter(pk__in=self.message_ids).values_list(
                 "pk", "kind", "recipient__consent_status"
             )
             return {pk for pk, kind, consent in rows if not hooks.consent_allows(kind=kind, consent=consent)}
         finally:
-            connection.close()  # this thread's own connection: never left open in the pool's threads
+            close_old_connections()
+
+
+# One thread per process for the rechecks, so they reuse one database connection.
+_RECHECK_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="consent-recheck")
 
 
 def _send_guard(

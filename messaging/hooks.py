@@ -36,6 +36,7 @@ class Prepared:
     skipped: list[int] = field(default_factory=list)
     expired: list[int] = field(default_factory=list)
     deferred: dict[int, datetime] = field(default_factory=dict)  # id -> when the send window opens
+    number_rates: dict[str, float] = field(default_factory=dict)  # messages/s per number of the pools
 
 
 @dataclass(frozen=True)
@@ -52,15 +53,12 @@ class CampaignSending(Protocol):
         ...
 
     def prepare(self, rows: Sequence[Row], *, now: datetime) -> Prepared:
-        """Render bodies and choose senders for campaign rows, in place; say which wait or drop."""
+        """Render bodies and choose senders for campaign rows, in place; say which wait or drop,
+        and the rate of each number in the campaigns' pools."""
         ...
 
     def halted(self, campaign_ids: Iterable[int]) -> set[int]:
         """Those of the campaigns that stopped sending (paused, cancelled) since the claim."""
-        ...
-
-    def number_rates(self, campaign_ids: Iterable[int]) -> dict[str, float]:
-        """Messages per second per sender number of the campaigns' pools."""
         ...
 
     def record_transitions(self, moves: Iterable[tuple[int | None, str, str]]) -> None:
