@@ -30,7 +30,8 @@ def generate(path, n: int, invalid: float, seed: int = 9) -> list[str]:
     phones = []
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["phone", "first_name", "last_name", "city", "consent"])
+        # An opt-in needs its evidence (docs/recipients.md): the text of the consent and when.
+        w.writerow(["phone", "first_name", "last_name", "city", "consent", "consent_evidence", "consent_at"])
         for i in range(n):
             local = 2000000 + i
             if rng.random() < invalid:
@@ -44,7 +45,8 @@ def generate(path, n: int, invalid: float, seed: int = 9) -> list[str]:
                 else:
                     phone = f"1-415-{str(local)[:3]}-{str(local)[3:]}"
             phones.append(phone)
-            w.writerow([phone, f"First{i}", f"Last{i}", rng.choice(["Oakland", "Fresno", "Napa"]), "yes"])
+            city = rng.choice(["Oakland", "Fresno", "Napa"])
+            w.writerow([phone, f"First{i}", f"Last{i}", city, "yes", "web form: text me offers", "2026-05-01"])
     return phones
 
 

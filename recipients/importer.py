@@ -206,6 +206,7 @@ def _raw(values: list[str]) -> str:
     return ",".join(values)[:500]
 
 
+@functools.lru_cache(maxsize=1024)  # a file usually holds a handful of distinct dates
 def _is_date(text: str) -> bool:
     try:
         return parse_datetime(text) is not None or parse_date(text) is not None

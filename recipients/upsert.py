@@ -40,6 +40,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 from django.db import connection, transaction
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from messaging.optouts import announce_opt_outs
@@ -163,9 +164,9 @@ def recipients_upsert(
     # text[] literal in Python, which cost more than the statement itself.
     with transaction.atomic():
         # Numbers whose recipient was deleted after an opt-out come back opted out (if new here).
-        suppressed = {
-            s.phone: s for s in Suppression.objects.select_for_update().filter(phone__in=[r.phone for r in rows])
-        }
+        # The numbers go as one json parameter too (2,000 placeholders cost more than the lookup).
+        phones = RawSQL("SELECT jsonb_array_elements_text(%s::jsonb)", [json.dumps([r.phone for r in rows])])
+        suppressed = {s.phone: s for s in Suppression.objects.select_for_update().filter(phone__in=phones)}
         payload = json.dumps(
             [
                 {
