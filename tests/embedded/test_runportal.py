@@ -181,8 +181,10 @@ def test_the_readme_command_runs_the_whole_job_and_survives_a_kill(checkout):
     response = _post(client, "/recipients/lists/new/", data={"name": "Customers"})
     assert response.status_code == 302, response.text[:2000]
     list_path = response.headers["location"]
-    rows = [f"+1415200{i:04d},Person{i},yes" for i in range(PEOPLE)] + ["not-a-number,Bad,yes", ",Empty,yes"]
-    csv = ("phone,first_name,consent\n" + "\n".join(rows) + "\n").encode()
+    proof = "web form: text me,2026-05-01"  # an opt-in needs its evidence and date
+    rows = [f"+1415200{i:04d},Person{i},yes,{proof}" for i in range(PEOPLE)]
+    rows += [f"not-a-number,Bad,yes,{proof}", f",Empty,yes,{proof}"]
+    csv = ("phone,first_name,consent,consent_evidence,consent_at\n" + "\n".join(rows) + "\n").encode()
     response = _post(client, f"{list_path}import/", files={"file": ("people.csv", csv, "text/csv")})
     assert response.status_code == 302, response.text[:2000]
     job_path = response.headers["location"]

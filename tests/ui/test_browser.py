@@ -107,11 +107,13 @@ def expect_text(page, selector: str, text: str, timeout: float = 15_000) -> None
 
 
 CSV = (
-    "phone,first_name,city,consent\n"
+    "phone,first_name,city,consent,consent_evidence,consent_at\n"
     + "".join(
-        f"+1415300000{i},{name},Oakland,opted_in\n" for i, name in enumerate(["Ann", "Ben", "Cy", "Di", "Ed", "Flo"])
+        f"+1415300000{i},{name},Oakland,opted_in,signed up at the counter,2026-05-01\n"
+        for i, name in enumerate(["Ann", "Ben", "Cy", "Di", "Ed", "Flo"])
     )
-    + "+14153000006,Gus,Oakland,opted_out\n+14153000007,Hal,Oakland,opted_out\nnot-a-number,Ivy,Oakland,opted_in\n"
+    + "+14153000006,Gus,Oakland,opted_out,,\n+14153000007,Hal,Oakland,opted_out,,\n"
+    + "not-a-number,Ivy,Oakland,opted_in,signed up at the counter,2026-05-01\n"
 )
 
 
