@@ -243,7 +243,7 @@ def test_pause_and_resume_from_the_detail_page(page, bob, make_sender, make_reci
     celery_eager(True)
     run_sweep()
     expect_text(page, "[data-testid=percent]", "100.0%")
-    assert sorted(m.body for m in locmem.outbox) == ["News for you"] * 4
+    assert sorted(m.body for m in locmem.outbox) == ["News for you\nReply STOP to opt out"] * 4  # footer is on
 
 
 def test_viewer_sees_no_compose_or_action_buttons(page, carol, bob, make_sender, make_recipients, make_campaign):
