@@ -4,6 +4,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from accounts.permissions import signed_in_user
 from relay.models import Conversation, ConversationLeg, RelayMessage, RelayNumber
 from relay.services import conversation_close
 
@@ -52,7 +53,8 @@ class ConversationAdmin(admin.ModelAdmin):
 
     @admin.action(description="Close selected conversations")
     def close_selected(self, request: HttpRequest, queryset: QuerySet[Conversation]) -> None:
-        closed = sum(conversation_close(conversation=c, reason=f"closed by {request.user}") for c in queryset)
+        actor = signed_in_user(request)
+        closed = sum(conversation_close(conversation=c, reason=f"closed by {actor}", actor=actor) for c in queryset)
         self.message_user(request, f"Closed {closed} conversation(s).", messages.SUCCESS)
 
 

@@ -16,6 +16,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from accounts.services import audit_record
 from messaging.keywords import opts_out
 from messaging.models import Message
 from messaging.services import message_enqueue
@@ -68,18 +69,30 @@ def participant_normalize(*, raw: str, field: str = "number") -> str:
     return e164
 
 
-def relay_number_create(*, number: str, provider: str, label: str = "", is_active: bool = True) -> RelayNumber:
+def relay_number_create(
+    *, number: str, provider: str, label: str = "", is_active: bool = True, actor: User | None = None
+) -> RelayNumber:
+    """Add a number to the pool; recorded in the audit log when a person did it."""
     try:
         e164 = normalize(number)
     except InvalidNumber as exc:
         raise RelayError(f"{number}: {exc}", field="number") from None
     if RelayNumber.objects.filter(number=e164).exists():
         raise RelayError(f"{e164} is already a relay number", field="number")
-    return RelayNumber.objects.create(number=e164, provider=provider, label=label, is_active=is_active)
+    with transaction.atomic():
+        relay_number = RelayNumber.objects.create(number=e164, provider=provider, label=label, is_active=is_active)
+        if actor is not None:
+            audit_record(actor=actor, action="relay.number_add", target=relay_number)
+    return relay_number
 
 
 def relay_number_update(
-    *, relay_number: RelayNumber, provider: str | None = None, label: str | None = None, is_active: bool | None = None
+    *,
+    relay_number: RelayNumber,
+    provider: str | None = None,
+    label: str | None = None,
+    is_active: bool | None = None,
+    actor: User | None = None,
 ) -> RelayNumber:
     """Change a pool number's provider, label or active flag (None: keep). The number itself never
     changes, and numbers are never deleted: transcripts refer to them. An inactive number gets no
@@ -89,8 +102,11 @@ def relay_number_update(
         for name, value in (("provider", provider), ("label", label), ("is_active", is_active))
         if value is not None
     }
-    if fields:
-        RelayNumber.objects.filter(pk=relay_number.pk).update(**fields)
+    with transaction.atomic():
+        if fields:
+            RelayNumber.objects.filter(pk=relay_number.pk).update(**fields)
+        if actor is not None:
+            audit_record(actor=actor, action="relay.number_update", target=relay_number)
     relay_number.refresh_from_db()
     return relay_number
 
@@ -165,7 +181,7 @@ def conversation_create(
     ttl: timedelta | None = None,
     created_by: User | None = None,
 ) -> Conversation:
-    """Open a conversation, pick a virtual number for each side and introduce them."""
+    """Open a conversation, pick a virtual number for each side and introduce them (audited as ``created_by``)."""
     a = participant_normalize(raw=participant_a, field="participant_a")
     b = participant_normalize(raw=participant_b, field="participant_b")
     if a == b:
@@ -204,6 +220,8 @@ def conversation_create(
                 )
                 _queue(to=a, via=v_a, body=_intro(name_b), created_by=created_by)
                 _queue(to=b, via=v_b, body=_intro(name_a), created_by=created_by)
+                if created_by is not None:
+                    audit_record(actor=created_by, action="relay.create", target=conversation)
                 return conversation
         except IntegrityError:
             # Someone took the same (real, virtual) pair in between (only without advisory locks).
@@ -218,6 +236,7 @@ def conversation_close(
     status: str = Conversation.Status.CLOSED,
     notify: bool = True,
     stopped_by: str | None = None,
+    actor: User | None = None,
 ) -> bool:
     """Close an open conversation and free its numbers. False if it was no longer open.
 
@@ -233,6 +252,8 @@ def conversation_close(
             return False
         ConversationLeg.objects.filter(conversation_id=conversation.pk, is_open=True).update(is_open=False)
         conversation.refresh_from_db()
+        if actor is not None:  # a person closed it (not expiry, not a participant's STOP)
+            audit_record(actor=actor, action="relay.close", target=conversation)
         if notify:
             sides = [
                 (conversation.participant_a, conversation.virtual_for_a),

@@ -11,7 +11,6 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.permissions import AuthenticatedHttpRequest, role_required
-from accounts.services import audit_record
 from relay import selectors, services
 from relay.forms import ConversationForm
 from relay.models import Conversation
@@ -40,7 +39,6 @@ def conversation_list(request: AuthenticatedHttpRequest) -> HttpResponse:
             except services.RelayError as exc:
                 form.add_error(exc.field if exc.field in form.fields else None, exc.message)
             else:
-                audit_record(actor=request.user, action="relay.create", target=conversation)
                 messages.success(request, f"Conversation {conversation.pk} opened; both sides were introduced.")
                 return redirect("relay:detail", pk=conversation.pk)
     status = request.GET.get("status") or None
@@ -89,8 +87,9 @@ def conversation_close(request: AuthenticatedHttpRequest, pk: int) -> HttpRespon
     conversation = selectors.conversation_get(pk=pk)
     if conversation is None:
         raise Http404("No such conversation")
-    if services.conversation_close(conversation=conversation, reason=f"closed by {request.user.username}"):
-        audit_record(actor=request.user, action="relay.close", target=conversation)
+    if services.conversation_close(
+        conversation=conversation, reason=f"closed by {request.user.username}", actor=request.user
+    ):
         messages.success(request, "Conversation closed; its relay numbers are free again.")
     else:
         messages.info(request, f"The conversation was already {conversation.status}.")

@@ -15,7 +15,6 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from accounts.permissions import IsApproved, IsPortalAdmin
-from accounts.services import audit_record
 from api.exceptions import Conflict
 from api.idempotency import idempotent
 from api.permissions import ReadOnlyUnlessSender
@@ -27,7 +26,7 @@ from api.serializers.relay import (
     RelayNumberSerializer,
     TranscriptEntrySerializer,
 )
-from api.views.base import ApiMixin
+from api.views.base import ApiMixin, api_user
 from relay import selectors, services
 from relay.models import Conversation, RelayNumber
 
@@ -86,9 +85,8 @@ class RelayConversationViewSet(ApiMixin, viewsets.GenericViewSet):
             name_a=data["name_a"],
             name_b=data["name_b"],
             ttl=timedelta(hours=hours) if hours else None,
-            created_by=request.user,
+            created_by=api_user(request),
         )
-        audit_record(actor=request.user, action="relay.create", target=conversation)
         return Response(self._shown(conversation), status=status.HTTP_201_CREATED)
 
     @extend_schema(operation_id="v1_relay_conversations_retrieve", responses=ConversationSerializer)
@@ -106,10 +104,10 @@ class RelayConversationViewSet(ApiMixin, viewsets.GenericViewSet):
     @idempotent
     def close(self, request, pk=None):
         conversation = self.get_object()
-        if not services.conversation_close(conversation=conversation, reason=f"closed by {request.user.username}"):
+        user = api_user(request)
+        if not services.conversation_close(conversation=conversation, reason=f"closed by {user.username}", actor=user):
             conversation.refresh_from_db()
             raise Conflict(f"The conversation is already {conversation.status}.")
-        audit_record(actor=request.user, action="relay.close", target=conversation)
         return Response(self._shown(conversation))
 
     @extend_schema(
@@ -156,8 +154,7 @@ class RelayNumberViewSet(ApiMixin, viewsets.GenericViewSet):
     def create(self, request):
         payload = RelayNumberCreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        number = services.relay_number_create(**payload.validated_data)
-        audit_record(actor=request.user, action="relay.number_add", target=number)
+        number = services.relay_number_create(actor=api_user(request), **payload.validated_data)
         return Response(RelayNumberSerializer(number).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(operation_id="v1_relay_numbers_retrieve", responses=RelayNumberSerializer)
@@ -174,6 +171,5 @@ class RelayNumberViewSet(ApiMixin, viewsets.GenericViewSet):
         number: RelayNumber = self.get_object()
         payload = RelayNumberSerializer(number, data=request.data, partial=True)
         payload.is_valid(raise_exception=True)
-        number = services.relay_number_update(relay_number=number, **payload.validated_data)
-        audit_record(actor=request.user, action="relay.number_update", target=number)
+        number = services.relay_number_update(relay_number=number, actor=api_user(request), **payload.validated_data)
         return Response(RelayNumberSerializer(number).data)
