@@ -4,10 +4,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from django import forms
-from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 
 from accounts.models import AuthorizedSender
+from recipients.uploads import upload_cap_bytes, upload_cap_message
 from smsportal.forms import form_field
 
 
@@ -33,8 +33,8 @@ class ImportForm(forms.Form):
 
     def clean_file(self) -> UploadedFile:
         upload: UploadedFile = self.cleaned_data["file"]
-        if (upload.size or 0) > settings.SMS_IMPORT_MAX_UPLOAD_MB * 1024 * 1024:  # size: None only for no file
-            raise forms.ValidationError(f"The file is larger than {settings.SMS_IMPORT_MAX_UPLOAD_MB} MB.")
+        if (upload.size or 0) > upload_cap_bytes():  # size: None only for no file
+            raise forms.ValidationError(upload_cap_message())
         return upload
 
 

@@ -498,7 +498,7 @@ def import_job_create(
     region = (region or "").strip().upper()
     if region and region not in phonenumbers.SUPPORTED_REGIONS:
         raise ValidationError({"region": f"Unknown region {region!r}; use a two-letter code such as US."})
-    folder = Path(settings.MEDIA_ROOT) / "imports"
+    folder = import_upload_folder()
     folder.mkdir(parents=True, exist_ok=True)
     original = Path(getattr(uploaded_file, "name", "") or "upload.csv").name[:255]
     path = folder / f"{uuid.uuid4().hex}.csv"
@@ -516,6 +516,20 @@ def import_job_create(
     if run:
         transaction.on_commit(lambda: tasks.run_import.delay(job.pk))
     return job
+
+
+def import_upload_folder() -> Path:
+    return Path(settings.MEDIA_ROOT) / "imports"
+
+
+def import_upload_discard(*, job: ImportJob) -> None:
+    """Delete a finished job's uploaded copy (personal data); its counters and row report stay.
+
+    Only our own uploads under MEDIA_ROOT/imports/ are deleted, never a file the command line
+    imported from where it lies."""
+    path = Path(job.file)
+    if job.file and path.resolve().parent == import_upload_folder().resolve():
+        path.unlink(missing_ok=True)
 
 
 def import_job_run(*, job: ImportJob, progress: Callable[[ImportJob], None] | None = None) -> ImportJob:
@@ -537,6 +551,7 @@ def import_job_run(*, job: ImportJob, progress: Callable[[ImportJob], None] | No
     else:
         job.status = ImportJob.Status.COMPLETED
     job.finished_at = timezone.now()
+    import_upload_discard(job=job)
     ImportJob.objects.filter(pk=job.pk).update(
         status=job.status, error=job.error, finished_at=job.finished_at, processed_bytes=job.processed_bytes
     )
