@@ -10,12 +10,16 @@ Bodies streamed by the API's import endpoint are also counted as they are copied
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import BinaryIO
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
+
+
+class _Writable(Protocol):
+    def write(self, data: bytes, /) -> object: ...
 
 
 class UploadTooLarge(Exception):
@@ -32,7 +36,7 @@ def upload_cap_message() -> str:
     )
 
 
-def copy_capped(pieces: Iterable[bytes], out: BinaryIO) -> int:
+def copy_capped(pieces: Iterable[bytes], out: _Writable) -> int:
     """Write ``pieces`` to ``out``; raise UploadTooLarge as soon as they pass the cap."""
     cap, total = upload_cap_bytes(), 0
     for piece in pieces:
