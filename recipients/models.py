@@ -180,8 +180,12 @@ class ImportJob(models.Model):
 
     Lifecycle::
 
-        pending --worker starts--> running --end of file--> completed
-                                          \\--unreadable file / fatal error--> failed
+        draft --columns mapped, started--> pending --worker starts--> running --end of file--> completed
+                                                                    \\--unreadable file / fatal error--> failed
+
+    ``draft``: uploaded on the web import page, waiting for its column mapping and preview
+    (the API and the command line start at ``pending``). The uploaded copy is deleted when the
+    job ends (or its draft is cancelled); the counters and row report stay.
 
     Counters are updated after every chunk, so a page or an API can poll them.
     ``total_bytes``/``processed_bytes`` give the progress estimate (rows are not
@@ -189,6 +193,7 @@ class ImportJob(models.Model):
     """
 
     class Status(models.TextChoices):
+        DRAFT = "draft", "Not started"
         PENDING = "pending", "Waiting"
         RUNNING = "running", "Running"
         COMPLETED = "completed", "Completed"
@@ -202,6 +207,14 @@ class ImportJob(models.Model):
     original_name = models.CharField(max_length=255, blank=True)
     region = models.CharField(max_length=2, blank=True, help_text="Default region for numbers without +country")
     consent_column = models.CharField(max_length=100, blank=True)
+    mapping = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Column per role, by header name, e.g. {"phone": "Mobile", "consent": ""} ("" = none); '
+        'roles not named are found by header name; "ignore": [headers] are not kept as attributes',
+    )
+    consent_evidence = models.TextField(blank=True, help_text="Evidence for opted_in rows without their own")
+    consent_at = models.CharField(max_length=40, blank=True, help_text="Date for opted_in rows without their own")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
     encoding = models.CharField(max_length=20, blank=True)
     total_bytes = models.BigIntegerField(default=0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import connection
 from django.db.models import Count, Q, QuerySet
 
+from accounts.models import User
 from recipients.models import (
     ConsentEvent,
     ConsentStatus,
@@ -79,6 +80,20 @@ def consent_events_for_export(*, recipient_list: RecipientList | None = None) ->
     if recipient_list is not None:
         events = events.filter(recipient__memberships__recipient_list=recipient_list)
     return events
+
+
+def recipient_lists_importable_by(*, user: User) -> QuerySet[RecipientList]:
+    """The lists ``user`` may import into (web page and API alike). Lists are shared by the whole
+    portal (docs/recipients.md): a sender or admin may fill any of them; roles are checked by the views."""
+    return RecipientList.objects.all()
+
+
+def import_jobs_visible_to(*, user: User) -> QuerySet[ImportJob]:
+    """Imports ``user`` may see (and, with the sender role, map and start): those into lists they may
+    import into, those into no list (the command line's, or a deleted list's), and their own."""
+    lists = recipient_lists_importable_by(user=user)
+    into = Q(recipient_list__in=lists) | Q(recipient_list__isnull=True) | Q(created_by=user)
+    return ImportJob.objects.filter(into).select_related("recipient_list", "created_by")
 
 
 def import_job_errors(*, job: ImportJob) -> QuerySet[ImportRowError]:

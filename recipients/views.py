@@ -10,13 +10,15 @@ from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import AuthorizedSender
 from accounts.permissions import AuthenticatedHttpRequest, role_required
 from recipients import exports, selectors, services
-from recipients.forms import AddMemberForm, ConfirmationForm, ImportForm, ListForm, RenameForm
+from recipients.forms import AddMemberForm, ConfirmationForm, ImportForm, ImportMappingForm, ListForm, RenameForm
+from recipients.importer import ImportFailed
 from recipients.models import ConsentEvent, ConsentStatus, ImportJob, InboundMessage, Recipient, RecipientList
+from recipients.uploads import UploadTooLarge
 
 
 def _csv_response(rows: Iterable[list[str]], filename: str) -> StreamingHttpResponse:
@@ -77,7 +79,6 @@ def list_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
             "imports": recipient_list.imports.all()[:10],
             "rename_form": RenameForm(initial={"name": recipient_list.name}),
             "add_form": AddMemberForm(),
-            "import_form": ImportForm(),
         },
     )
 
@@ -145,35 +146,103 @@ def consent_export(request: AuthenticatedHttpRequest) -> StreamingHttpResponse:
     return _csv_response(exports.consent_history_rows(recipient_list=recipient_list), f"consent-history{suffix}.csv")
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @role_required("sender")
 def list_import(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    recipient_list = get_object_or_404(RecipientList, pk=pk)
-    form = ImportForm(request.POST, request.FILES)
-    if not form.is_valid():
-        for errors in form.errors.values():
-            for error in errors:
-                messages.error(request, str(error))
-        return redirect("recipients:list_detail", pk=pk)
+    """Import, step 1: upload. The file is kept as a draft until its columns are mapped (step 2)."""
+    recipient_list = get_object_or_404(selectors.recipient_lists_importable_by(user=request.user), pk=pk)
+    form = ImportForm(request.POST, request.FILES) if request.method == "POST" else ImportForm()
+    if request.method == "POST" and form.is_valid():
+        try:
+            with transaction.atomic():
+                job = services.import_job_create(
+                    uploaded_file=form.cleaned_data["file"],
+                    recipient_list=recipient_list,
+                    user=request.user,
+                    region=form.cleaned_data["region"],
+                    draft=True,
+                )
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        except UploadTooLarge as exc:
+            form.add_error("file", str(exc))
+        else:
+            try:
+                services.import_job_header(job=job)
+            except ImportFailed as exc:
+                services.import_job_cancel(job=job)
+                form.add_error("file", str(exc))
+            else:
+                return redirect("recipients:import_mapping", pk=job.pk)
+    status = 400 if request.method == "POST" else 200
+    return render(request, "recipients/import_start.html", {"list": recipient_list, "form": form}, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+@role_required("sender")
+def import_mapping(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    """Import, step 2: which column is what, a preview of the first rows checked, then run (step 3)."""
+    job = get_object_or_404(selectors.import_jobs_visible_to(user=request.user), pk=pk)
+    if job.status != ImportJob.Status.DRAFT:
+        return redirect("recipients:import_detail", pk=job.pk)
+    back = redirect("recipients:list_detail", pk=job.recipient_list_id) if job.recipient_list_id else redirect("/")
     try:
-        with transaction.atomic():
-            job = services.import_job_create(
-                uploaded_file=form.cleaned_data["file"],
-                recipient_list=recipient_list,
-                user=request.user,
+        header = services.import_job_header(job=job)
+    except ImportFailed as exc:  # checked at upload; only a file changed on disk gets here
+        services.import_job_cancel(job=job)
+        messages.error(request, str(exc))
+        return back
+    if request.method == "POST" and "cancel" in request.POST:
+        services.import_job_cancel(job=job)
+        messages.success(request, "Import cancelled; the uploaded file was deleted.")
+        return back
+    form = ImportMappingForm(request.POST if request.method == "POST" else None, header=header)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.import_job_configure(
+                job=job,
+                mapping=form.mapping(),
                 region=form.cleaned_data["region"],
-                consent_column=form.cleaned_data["consent_column"],
+                consent_evidence=form.cleaned_data["consent_evidence"],
+                consent_at=form.cleaned_data["consent_at"],
             )
-    except ValidationError as exc:
-        _form_errors(request, exc)
-        return redirect("recipients:list_detail", pk=pk)
-    return redirect("recipients:import_detail", pk=job.pk)
+            if "run" in request.POST:
+                services.import_job_preview(job=job, rows=1)  # the mapping must fit the file
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        except ImportFailed as exc:
+            form.add_error(None, str(exc))
+        else:
+            if "run" in request.POST:
+                services.import_job_start(job=job)
+                return redirect("recipients:import_detail", pk=job.pk)
+            return redirect("recipients:import_mapping", pk=job.pk)
+    preview, problem = None, ""
+    try:
+        preview = services.import_job_preview(job=job)
+    except ImportFailed as exc:
+        problem = str(exc)
+    if request.method == "GET":
+        roles = preview.roles if preview else {}
+        form = ImportMappingForm(
+            header=header,
+            initial={
+                **ImportMappingForm.initial_for(header, job.mapping, roles),
+                "region": job.region,
+                "consent_evidence": job.consent_evidence,
+                "consent_at": job.consent_at,
+            },
+        )
+    context = {"job": job, "form": form, "preview": preview, "problem": problem}
+    return render(request, "recipients/import_mapping.html", context, status=400 if form.errors else 200)
 
 
 @require_GET
 @role_required("viewer")
 def import_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    job = get_object_or_404(ImportJob.objects.select_related("recipient_list", "created_by"), pk=pk)
+    job = get_object_or_404(selectors.import_jobs_visible_to(user=request.user), pk=pk)
     template = "recipients/_import_progress.html" if request.htmx else "recipients/import_detail.html"
     errors = selectors.import_job_errors(job=job)[:100] if job.is_finished else []
     return render(request, template, {"job": job, "errors": errors})
@@ -182,7 +251,7 @@ def import_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 @require_GET
 @role_required("viewer")
 def import_errors_csv(request: AuthenticatedHttpRequest, pk: int) -> StreamingHttpResponse:
-    job = get_object_or_404(ImportJob, pk=pk)
+    job = get_object_or_404(selectors.import_jobs_visible_to(user=request.user), pk=pk)
     return _csv_response(exports.import_errors_rows(job=job), f"import-{pk}-rejected-rows.csv")
 
 

@@ -4,6 +4,7 @@ from drf_spectacular.utils import extend_schema, extend_schema_view
 
 from api.serializers.lists import RecipientListSerializer
 from api.views.base import ModelViewSet
+from api.views.imports import ListImportsMixin
 from recipients.models import RecipientList
 from recipients.services import recipient_list_create, recipient_list_delete, recipient_list_update
 
@@ -12,7 +13,7 @@ from recipients.services import recipient_list_create, recipient_list_delete, re
     list=extend_schema(summary="Recipient lists"),
     create=extend_schema(summary="Create a list (admins and senders)"),
 )
-class RecipientListViewSet(ModelViewSet):
+class RecipientListViewSet(ListImportsMixin, ModelViewSet):
     """Lists are shared by the whole portal: everyone reads them, admins and senders change them."""
 
     queryset = RecipientList.objects.all()

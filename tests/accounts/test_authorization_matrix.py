@@ -261,6 +261,25 @@ def _import_job(w: World):
     return w.extra["import_job"]
 
 
+def _draft_import(w: World):
+    """An uploaded import waiting for its column mapping (the file outside MEDIA_ROOT: never deleted)."""
+    if "draft_import" not in w.extra:
+        import tempfile
+
+        from recipients.models import ImportJob
+
+        with tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False) as f:
+            f.write("phone,name\n4155550101,Ann\n")
+        w.extra["draft_import"] = ImportJob.objects.create(
+            recipient_list=w.recipient_list,
+            created_by=w.users["sender"],
+            file=f.name,
+            original_name="members.csv",
+            status=ImportJob.Status.DRAFT,
+        )
+    return w.extra["draft_import"]
+
+
 def _list_pk(w: World) -> dict:
     return {"pk": w.recipient_list.pk}
 
@@ -299,13 +318,23 @@ RECIPIENT_ROWS = [
         note="POST only",
     ),
     Row("recipients:list_export", "GET", access("viewer"), kwargs=_list_pk),
+    Row("recipients:list_import", "GET", access("sender"), kwargs=_list_pk, note="the import page's upload step"),
     Row(
         "recipients:list_import",
         "POST",
-        access("sender", 302),
+        access("sender", 400),
         kwargs=_list_pk,
         data=lambda w: {},
-        note="no file: redirected back with a form error",
+        note="no file: the upload form again, with its error",
+    ),
+    Row("recipients:import_mapping", "GET", access("sender"), kwargs=lambda w: {"pk": _draft_import(w).pk}),
+    Row(
+        "recipients:import_mapping",
+        "POST",
+        access("sender", 400),
+        kwargs=lambda w: {"pk": _draft_import(w).pk},
+        data=lambda w: {},
+        note="no column chosen as phone: the mapping form again, with its error",
     ),
     Row("recipients:import_detail", "GET", access("viewer"), kwargs=lambda w: {"pk": _import_job(w).pk}),
     Row("recipients:import_errors_csv", "GET", access("viewer"), kwargs=lambda w: {"pk": _import_job(w).pk}),
@@ -346,6 +375,24 @@ API_ROWS = [
     Row("api:list-list", "GET", E(401, 401, 200, 200, 200, 200)),
     Row("api:list-list", "POST", E(401, 401, 403, 201, 201, 201), data=lambda w: {"name": "New list"}, json=True),
     Row("api:list-detail", "GET", E(401, 401, 200, 200, 200, 200), kwargs=_pk("recipient_list")),
+    Row(
+        "api:list-imports",
+        "POST",
+        E(401, 401, 403, 400, 400, 400),
+        kwargs=_pk("recipient_list"),
+        data=lambda w: {},
+        note="no file: 400 once the role allows importing (a real upload is in tests/api/test_imports.py)",
+    ),
+    Row("api:list-imports", "POST", E(401, 401, 403, 404, 404, 404), kwargs=lambda w: {"pk": NONE}, data=lambda w: {}),
+    Row("api:import-list", "GET", E(401, 401, 200, 200, 200, 200)),
+    Row("api:import-detail", "GET", E(401, 401, 200, 200, 200, 200), kwargs=lambda w: {"pk": _import_job(w).pk}),
+    Row("api:import-detail", "GET", E(401, 401, 404, 404, 404, 404), kwargs=lambda w: {"pk": NONE}),
+    Row(
+        "api:import-rejected-rows",
+        "GET",
+        E(401, 401, 200, 200, 200, 200),
+        kwargs=lambda w: {"pk": _import_job(w).pk},
+    ),
     Row("api:recipient-list", "GET", E(401, 401, 200, 200, 200, 200)),
     Row("api:recipient-bulk", "POST", E(401, 401, 403, 400, 400, 400), data=lambda w: {}, json=True),
     Row("api:recipient-detail", "GET", E(401, 401, 200, 200, 200, 200), kwargs=lambda w: {"pk": w.recipients[0].pk}),

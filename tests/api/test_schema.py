@@ -56,7 +56,8 @@ def test_every_api_operation_is_fuzzed():
 
 
 @pytest.fixture
-def fuzz_token(db, settings, make_user, make_sender, make_recipients, make_campaign):
+def fuzz_token(db, settings, tmp_path, make_user, make_sender, make_recipients, make_campaign):
+    settings.MEDIA_ROOT = tmp_path  # fuzzed CSV imports save their uploads here
     settings.REST_FRAMEWORK = {
         **settings.REST_FRAMEWORK,
         "DEFAULT_THROTTLE_RATES": {"token": "100000/min"},

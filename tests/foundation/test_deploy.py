@@ -480,7 +480,9 @@ def test_caddyfile_buffers_whole_requests_before_they_reach_gunicorn():
     assert limits[()] >= settings.DATA_UPLOAD_MAX_MEMORY_SIZE
     assert limits[("@import",)] > settings.SMS_IMPORT_MAX_UPLOAD_MB * 2**20
     [matcher] = [node for node, _ in _walk([site]) if node["name"] == "@import"]
-    assert fnmatch.fnmatchcase(reverse("recipients:list_import", args=[7]), _child(matcher, "path")["args"][0])
+    paths = _child(matcher, "path")["args"]
+    assert fnmatch.fnmatchcase(reverse("recipients:list_import", args=[7]), paths[0])
+    assert fnmatch.fnmatchcase(reverse("api:list-imports", args=[7]), paths[1])
     # X-Forwarded-Proto is Caddy's own: no client-sent value is trusted or copied.
     for node, _ in _walk(tree):
         assert node["name"] != "trusted_proxies"

@@ -118,10 +118,14 @@ CSV = (
 
 
 def upload(page, list_pk: int, name: str, content: str) -> None:
+    """The import page: upload, then (a readable file) the column mapping and preview, then run."""
     page.goto(reverse("recipients:list_detail", args=[list_pk]))
-    page.locator("summary", has_text="Manage").click()
+    page.get_by_role("link", name="Import a CSV").click()
     page.set_input_files("input[name=file]", files=[{"name": name, "mimeType": "text/csv", "buffer": content.encode()}])
     page.get_by_role("button", name="Upload").click()
+    page.locator("button[name=run], .error").first.wait_for()
+    if page.locator("button[name=run]").count():
+        page.get_by_role("button", name="Import", exact=True).click()
 
 
 def test_compose_launch_and_watch_progress(page, bob, make_sender, celery_eager):
