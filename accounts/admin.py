@@ -11,6 +11,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from accounts import services
+from accounts.forms import AdminLoginForm
 from accounts.http import client_ip
 from accounts.models import ApiToken, AuditEvent, AuthorizedSender, User
 from accounts.permissions import signed_in_user
@@ -113,3 +114,7 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: AuditEvent | None = None) -> bool:
         return False
+
+
+# The admin's sign-in counts failed passwords with the main sign-in page's rule.
+admin.site.login_form = AdminLoginForm

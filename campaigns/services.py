@@ -21,6 +21,7 @@ from messaging.models import Message, MessageStatus
 from messaging.templating import STANDARD_VARIABLES, TemplateError, validate
 from messaging.transitions import move
 from recipients.selectors import attribute_keys_for_lists
+from smsportal.queueing import enqueue
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser
@@ -119,8 +120,14 @@ def campaign_launch(*, campaign: Campaign, user) -> Campaign:
     return campaign
 
 
+# A launch is committed as ``sending`` before its task is queued. If the broker cannot take the
+# task (down or hung), the request still answers at once: the campaign sweeper (beat, every 5 s)
+# queues the start of every sending campaign that has no messages yet, once the broker is back.
+_SWEEPER_STARTS_IT = "the campaign sweeper picks it up when the broker answers again"
+
+
 def _start_materializing(campaign_id: int) -> None:
-    tasks.materialize.delay(campaign_id)
+    enqueue(tasks.materialize, campaign_id, fallback=_SWEEPER_STARTS_IT)
 
 
 def campaign_start_scheduled(*, campaign_id: int) -> bool:
@@ -173,7 +180,7 @@ def campaign_resume(*, campaign: Campaign, user: User) -> Campaign:
 
 
 def _kick(campaign_id: int) -> None:
-    tasks.materialize.delay(campaign_id)
+    enqueue(tasks.materialize, campaign_id, fallback=_SWEEPER_STARTS_IT)
 
 
 def campaign_cancel(*, campaign: Campaign, user: User) -> Campaign:

@@ -18,6 +18,8 @@ from django.conf import settings
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
+from smsportal import redis_clients
+
 logger = logging.getLogger(__name__)
 # How long a send waits for Redis to come back before falling back to per-process buckets.
 _REDIS_GRACE_SECONDS = 5.0
@@ -73,7 +75,7 @@ class RateLimiter:
 
     def _redis_script(self) -> AsyncScript | None:
         if self._script is None and settings.REDIS_URL:
-            self._redis = aioredis.from_url(settings.REDIS_URL)
+            self._redis = aioredis.from_url(settings.REDIS_URL, **redis_clients.client_options())
             self._script = self._redis.register_script(_LUA)
         return self._script
 
