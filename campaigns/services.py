@@ -149,14 +149,16 @@ def campaign_pause(*, campaign: Campaign, user: User, reason: str = "") -> Campa
         to=Campaign.Status.PAUSED,
         allowed={Campaign.Status.SENDING},
         pause_reason=reason or "Paused by a person",
+        auto_paused=False,
     )
     _audit(user, "campaign.pause", campaign, reason)
     return campaign
 
 
 def campaign_auto_pause(*, campaign_id: int, reason: str) -> bool:
+    """The system pauses: no provider the campaign can use works. Beat probes it and resumes it."""
     changed = Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.SENDING).update(
-        status=Campaign.Status.PAUSED, pause_reason=reason[:255], updated_at=timezone.now()
+        status=Campaign.Status.PAUSED, pause_reason=reason[:255], auto_paused=True, updated_at=timezone.now()
     )
     if changed:
         CampaignEvent.objects.create(campaign_id=campaign_id, kind="auto_pause", detail=reason)
@@ -164,9 +166,23 @@ def campaign_auto_pause(*, campaign_id: int, reason: str) -> bool:
     return bool(changed)
 
 
+def campaign_auto_resume(*, campaign_id: int, detail: str) -> bool:
+    """A probe send succeeded: a campaign the system paused (never one a person paused) sends again."""
+    changed = Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.PAUSED, auto_paused=True).update(
+        status=Campaign.Status.SENDING, pause_reason="", auto_paused=False, updated_at=timezone.now()
+    )
+    if changed:
+        CampaignEvent.objects.create(campaign_id=campaign_id, kind="auto_resume", detail=detail)
+        logger.warning("campaign %s resumed on its own: %s", campaign_id, detail)
+        transaction.on_commit(lambda: _kick(campaign_id))
+    return bool(changed)
+
+
 def campaign_resume(*, campaign: Campaign, user: User) -> Campaign:
     """Continue where it stopped: only rows still pending are sent, so no duplicates and no gaps."""
-    campaign = _set_status(campaign, to=Campaign.Status.SENDING, allowed={Campaign.Status.PAUSED}, pause_reason="")
+    campaign = _set_status(
+        campaign, to=Campaign.Status.SENDING, allowed={Campaign.Status.PAUSED}, pause_reason="", auto_paused=False
+    )
     _audit(user, "campaign.resume", campaign)
     transaction.on_commit(lambda: _kick(campaign.pk))
     return campaign

@@ -80,10 +80,14 @@ class BatchResult:
     campaigns: set[int] = field(default_factory=set)
 
 
-def send_batch(*, message_ids: Sequence[int]) -> BatchResult:
-    """Send the still-pending messages among ``message_ids``. Idempotent."""
+def send_batch(*, message_ids: Sequence[int], probe: bool = False) -> BatchResult:
+    """Send the still-pending messages among ``message_ids``. Idempotent.
+
+    ``probe``: the rows are sent although their campaign is paused (one row of an auto-paused
+    campaign, to learn whether its provider works again: campaigns.tasks.probe_auto_paused).
+    """
     result = BatchResult()
-    rows = _claim(message_ids)
+    rows = _claim(message_ids, probe=probe)
     result.claimed = len(rows)
     if not rows:
         return result
@@ -92,20 +96,20 @@ def send_batch(*, message_ids: Sequence[int]) -> BatchResult:
     rates = _number_rates(ready, pool_rates)  # once per batch: the pools do not change in a second
     chunks = list(_chunks(ready, rates))
     for i, chunk in enumerate(chunks):
-        if not _send_chunk(chunk, rates, result):
+        if not _send_chunk(chunk, rates, result, probe=probe):
             _release([r.id for later in chunks[i + 1 :] for r in later], result)
             break
     return result
 
 
-def _claim(message_ids: Sequence[int]) -> list[Row]:
+def _claim(message_ids: Sequence[int], *, probe: bool = False) -> list[Row]:
     now = timezone.now()
     with transaction.atomic():
+        pending = Message.objects.select_for_update(skip_locked=True, of=("self",)).filter(
+            pk__in=list(message_ids), status=S.PENDING, due_at__lte=now
+        )
         found = list(
-            Message.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(pk__in=list(message_ids), status=S.PENDING, due_at__lte=now)
-            .filter(hooks.campaigns().claimable())
-            .values(
+            (pending if probe else pending.filter(hooks.campaigns().claimable())).values(
                 "pk",
                 "campaign_id",
                 "recipient_id",
@@ -209,11 +213,11 @@ def _chunks(rows: list[Row], rates: dict[str, float]) -> Iterator[list[Row]]:
         yield rows[start : start + size]
 
 
-def _send_chunk(chunk: list[Row], rates: dict[str, float], result: BatchResult) -> bool:
+def _send_chunk(chunk: list[Row], rates: dict[str, float], result: BatchResult, *, probe: bool = False) -> bool:
     """Send one chunk. Returns False when the rest of the batch must not be sent."""
     now = timezone.now()
     campaign_ids = {r.campaign_id for r in chunk if r.campaign_id}
-    halted = hooks.campaigns().halted(campaign_ids) if campaign_ids else set()
+    halted = hooks.campaigns().halted(campaign_ids) if campaign_ids and not probe else set()
     # Opt-outs announced from here on are seen by the guard just before each request.
     watch = RecentOptOuts(since=time.time() - 2)
     consent = dict(
@@ -380,8 +384,9 @@ def _record(rows: list[Row], outcomes: list[SendOutcome], result: BatchResult) -
     retries: list[dict] = []
     released: list[int] = []
     opted_out: list[int] = []
-    auth_failed: dict[int, str] = {}
+    auth_failed: dict[int, tuple[str, str]] = {}  # campaign -> (provider, reason)
     stats: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    per_campaign: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
     for outcome in outcomes:
         row = by_id[int(outcome.ref)]
         if outcome.skipped:
@@ -397,8 +402,12 @@ def _record(rows: list[Row], outcomes: list[SendOutcome], result: BatchResult) -
                 }
             )
             stats[row.provider][0] += 1
+            if row.campaign_id:
+                per_campaign[row.campaign_id][row.provider][0] += 1
             continue
         stats[row.provider][1] += 1
+        if row.campaign_id:
+            per_campaign[row.campaign_id][row.provider][1] += 1
         code, text = (
             (error.code or (str(error.http_status) if error.http_status else ""))[:20],
             error.message[:255],
@@ -406,7 +415,7 @@ def _record(rows: list[Row], outcomes: list[SendOutcome], result: BatchResult) -
         if isinstance(error, AuthenticationFailed | ConfigurationError) and row.campaign_id:
             # Every send would fail the same way: pause rather than burn through the list.
             released.append(row.id)
-            auth_failed[row.campaign_id] = f"{row.provider} cannot be used: {text}"
+            auth_failed[row.campaign_id] = (row.provider, f"{row.provider} cannot be used: {text}")
         elif error.permanent:
             failures[(code, text, True)].append(row.id)
             if isinstance(error, RecipientOptedOut) and row.recipient_id:
@@ -469,7 +478,9 @@ def _record(rows: list[Row], outcomes: list[SendOutcome], result: BatchResult) -
                     campaign_id=campaign_id,
                     accepted=sum(1 for i in accepted_ids if by_id[i].campaign_id == campaign_id),
                     failed=sum(1 for i in failed_ids if by_id[i].campaign_id == campaign_id),
-                    pause_reason=auth_failed.get(campaign_id, ""),
+                    pause_reason=auth_failed.get(campaign_id, ("", ""))[1],
+                    unusable_provider=auth_failed.get(campaign_id, ("", ""))[0],
+                    by_provider={p: (ok, bad) for p, (ok, bad) in per_campaign[campaign_id].items()},
                 )
                 for campaign_id in campaign_ids
             ]

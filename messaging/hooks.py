@@ -45,6 +45,9 @@ class CampaignOutcomes:
     accepted: int
     failed: int  # failed for good or waiting for a retry
     pause_reason: str = ""  # set when every send would fail alike (the provider refused our credentials)
+    unusable_provider: str = ""  # the provider that refused our credentials (with pause_reason)
+    # provider -> (accepted, failed): auto-pause counts only the providers the campaign can still use
+    by_provider: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 class CampaignSending(Protocol):

@@ -327,6 +327,8 @@ SMS_BATCHES_AHEAD = env_int("SMS_BATCHES_AHEAD", 6, minimum=1)
 SMS_LAUNCH_CHUNK = env_int("SMS_LAUNCH_CHUNK", 5000, minimum=100)
 SMS_AUTO_PAUSE_FAILURE_RATE = env_float("SMS_AUTO_PAUSE_FAILURE_RATE", 0.5, minimum=0)
 SMS_AUTO_PAUSE_MIN_SENDS = env_int("SMS_AUTO_PAUSE_MIN_SENDS", 50, minimum=1)
+# How often beat may probe a campaign the system paused (one real send; success resumes it).
+SMS_AUTO_RESUME_PROBE_SECONDS = env_int("SMS_AUTO_RESUME_PROBE_SECONDS", 15, minimum=1)
 SMS_FAILOVER_ERROR_RATE = env_float("SMS_FAILOVER_ERROR_RATE", 0.3, minimum=0)
 SMS_FAILOVER_MIN_SENDS = env_int("SMS_FAILOVER_MIN_SENDS", 20, minimum=1)
 SMS_UNKNOWN_OUTCOME_HOURS = env_float("SMS_UNKNOWN_OUTCOME_HOURS", 72.0, minimum=0)
