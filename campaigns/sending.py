@@ -41,7 +41,10 @@ class CampaignSending:
             c.pk: failover.usable(sorted((s for s in c.senders.all() if s.is_active), key=lambda s: s.number))
             for c in campaigns.values()
         }
-        verdict = Prepared(number_rates={s.number: s.max_mps for c in campaigns.values() for s in c.senders.all()})
+        verdict = Prepared(
+            number_rates={s.number: s.max_mps for c in campaigns.values() for s in c.senders.all()},
+            valid_until={c.pk: c.valid_until for c in campaigns.values() if c.valid_until},
+        )
         for row in rows:
             campaign = campaigns[row.campaign_id]  # type: ignore[index]  # a campaign row: campaign_id is set
             if campaign.valid_until and now >= campaign.valid_until:
@@ -68,6 +71,10 @@ class CampaignSending:
             .exclude(status=Campaign.Status.SENDING)
             .values_list("pk", flat=True)
         )
+
+    def record_expiry(self, campaign_ids: Iterable[int]) -> None:
+        for campaign_id in set(campaign_ids):
+            services.campaign_record_expiry(campaign_id=campaign_id)
 
     def record_transitions(self, moves: Iterable[tuple[int | None, str, str]]) -> None:
         counters.record_transitions(moves)

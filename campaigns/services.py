@@ -14,6 +14,7 @@ from django.utils import timezone
 from accounts.services import audit_record
 from campaigns import tasks
 from campaigns.audience import nobody_reachable_reason
+from campaigns.counters import campaign_counts
 from campaigns.models import Campaign, CampaignEvent
 from messaging.compose import compose_body, validate_media_urls
 from messaging.encoding import MAX_BODY_CHARS
@@ -164,6 +165,20 @@ def campaign_auto_pause(*, campaign_id: int, reason: str) -> bool:
         CampaignEvent.objects.create(campaign_id=campaign_id, kind="auto_pause", detail=reason)
         logger.warning("campaign %s auto-paused: %s", campaign_id, reason)
     return bool(changed)
+
+
+def campaign_record_expiry(*, campaign_id: int) -> None:
+    """One ``expiry`` event per campaign, kept up to date with how many messages expired unsent."""
+    campaign = Campaign.objects.filter(pk=campaign_id).values("valid_until").first()
+    if campaign is None:
+        return
+    count = campaign_counts(campaign_id)["expired"]
+    when = campaign["valid_until"].isoformat(timespec="seconds") if campaign["valid_until"] else "its end"
+    detail = f"The validity period ended at {when}: {count} messages expired unsent."
+    with transaction.atomic():
+        Campaign.objects.select_for_update().filter(pk=campaign_id).values_list("pk").first()  # one writer
+        if not CampaignEvent.objects.filter(campaign_id=campaign_id, kind="expiry").update(detail=detail):
+            CampaignEvent.objects.create(campaign_id=campaign_id, kind="expiry", detail=detail)
 
 
 def campaign_auto_resume(*, campaign_id: int, detail: str) -> bool:

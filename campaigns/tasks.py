@@ -70,13 +70,14 @@ def run_sweep(now: datetime | None = None) -> None:
     for campaign in Campaign.objects.filter(status=Campaign.Status.SENDING):
         if campaign.valid_until and campaign.valid_until <= now:
             ids = list(Message.objects.filter(campaign=campaign, status=S.PENDING).values_list("pk", flat=True)[:20000])
-            move(
+            if move(
                 ids=ids,
                 to=S.EXPIRED,
                 allowed_from=[S.PENDING],
                 finished_at=now,
                 error_text="validity period ended",
-            )
+            ):
+                services.campaign_record_expiry(campaign_id=campaign.pk)
         if not campaign.materialized:
             if not dispatch.materializing(campaign.pk):
                 materialize.delay(campaign.pk)

@@ -25,7 +25,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 
 from django.conf import settings
@@ -92,11 +92,11 @@ def send_batch(*, message_ids: Sequence[int], probe: bool = False) -> BatchResul
     if not rows:
         return result
     result.campaigns = {r.campaign_id for r in rows if r.campaign_id}
-    ready, pool_rates = _prepare(rows, result)
-    rates = _number_rates(ready, pool_rates)  # once per batch: the pools do not change in a second
+    ready, verdict = _prepare(rows, result)
+    rates = _number_rates(ready, verdict.number_rates)  # once per batch: the pools do not change in a second
     chunks = list(_chunks(ready, rates))
     for i, chunk in enumerate(chunks):
-        if not _send_chunk(chunk, rates, result, probe=probe):
+        if not _send_chunk(chunk, rates, verdict.valid_until, result, probe=probe):
             _release([r.id for later in chunks[i + 1 :] for r in later], result)
             break
     return result
@@ -156,7 +156,7 @@ def _claim(message_ids: Sequence[int], *, probe: bool = False) -> list[Row]:
     return rows
 
 
-def _prepare(rows: list[Row], result: BatchResult) -> tuple[list[Row], dict[str, float]]:
+def _prepare(rows: list[Row], result: BatchResult) -> tuple[list[Row], hooks.Prepared]:
     now = timezone.now()
     allowed = [r for r in rows if hooks.consent_allows(kind=r.kind, consent=r.consent)]
     skipped = [r.id for r in rows if r not in allowed]
@@ -185,6 +185,8 @@ def _prepare(rows: list[Row], result: BatchResult) -> tuple[list[Row], dict[str,
             error_text="validity period ended",
         )
         result.skipped += len(moved)
+        expired_ids = set(verdict.expired)
+        hooks.campaigns().record_expiry({r.campaign_id for r in campaign_rows if r.campaign_id and r.id in expired_ids})
     if verdict.deferred:
         # Outside the send window: back to pending with a due time; the sweeper dispatches it then.
         bulk_set(
@@ -193,7 +195,7 @@ def _prepare(rows: list[Row], result: BatchResult) -> tuple[list[Row], dict[str,
         )
         move(ids=list(verdict.deferred), to=S.PENDING, allowed_from=[S.CLAIMED])
         result.deferred += len(verdict.deferred)
-    return ready, verdict.number_rates
+    return ready, verdict
 
 
 @lru_cache(maxsize=4096)
@@ -213,11 +215,20 @@ def _chunks(rows: list[Row], rates: dict[str, float]) -> Iterator[list[Row]]:
         yield rows[start : start + size]
 
 
-def _send_chunk(chunk: list[Row], rates: dict[str, float], result: BatchResult, *, probe: bool = False) -> bool:
+def _send_chunk(
+    chunk: list[Row],
+    rates: dict[str, float],
+    valid_until: dict[int, datetime],
+    result: BatchResult,
+    *,
+    probe: bool = False,
+) -> bool:
     """Send one chunk. Returns False when the rest of the batch must not be sent."""
     now = timezone.now()
     campaign_ids = {r.campaign_id for r in chunk if r.campaign_id}
     halted = hooks.campaigns().halted(campaign_ids) if campaign_ids and not probe else set()
+    # Validity is checked here, just before the requests (and again in the guard before each one).
+    expired = {c for c in campaign_ids if c in valid_until and now >= valid_until[c]}
     # Opt-outs announced from here on are seen by the guard just before each request.
     watch = RecentOptOuts(since=time.time() - 2)
     consent = dict(
@@ -225,9 +236,11 @@ def _send_chunk(chunk: list[Row], rates: dict[str, float], result: BatchResult, 
             "pk", "recipient__consent_status"
         )
     )
-    go, release, skip = [], [], []
+    go, release, skip, expire = [], [], [], []
     for row in chunk:
-        if row.campaign_id in halted:
+        if row.campaign_id in expired:
+            expire.append(row.id)
+        elif row.campaign_id in halted:
             release.append(row.id)
         elif row.recipient_id and not hooks.consent_allows(kind=row.kind, consent=consent.get(row.id)):
             skip.append(row.id)
@@ -243,6 +256,8 @@ def _send_chunk(chunk: list[Row], rates: dict[str, float], result: BatchResult, 
                 error_text="opted out",
             )
         )
+    if expire:
+        _expire(expire, [S.CLAIMED], result)
     if release:
         _release(release, result)
     if not go:
@@ -278,9 +293,10 @@ def _send_chunk(chunk: list[Row], rates: dict[str, float], result: BatchResult, 
         for r in go
     ]
     recheck = ConsentRecheck([r.id for r in go if r.recipient_id])
-    guard = _send_guard(rates, {r.id: r.segments for r in go}, {r.id: r.kind for r in go}, watch, recheck)
+    deadlines = {r.id: valid_until[r.campaign_id] for r in go if r.campaign_id in valid_until}
+    guard = _send_guard(rates, {r.id: r.segments for r in go}, {r.id: r.kind for r in go}, deadlines, watch, recheck)
     outcomes = get_backend().send_messages(outbound, guard=guard)
-    _record(go, outcomes, result)
+    _record(go, outcomes, result, deadlines)
     return not halted
 
 
@@ -343,10 +359,11 @@ def _send_guard(
     rates: dict[str, float],
     segments: dict[int, int],
     kinds: dict[int, str],
+    deadlines: dict[int, datetime],
     watch: RecentOptOuts,
     recheck: ConsentRecheck,
 ) -> Guard:
-    """Runs just before each request: waits for rate tokens, then re-checks for a fresh opt-out."""
+    """Runs just before each request: waits for rate tokens, then re-checks validity and for a fresh opt-out."""
     provider_rates = settings.SMS_PROVIDER_MPS
 
     async def guard(message: OutboundSMS) -> bool:
@@ -354,6 +371,9 @@ def _send_guard(
         if provider_rates.get(message.provider):
             limits.append((f"provider:{message.provider}", provider_rates[message.provider]))
         await get_limiter().acquire(limits, segments.get(int(message.ref), 1))
+        deadline = deadlines.get(int(message.ref))
+        if deadline is not None and timezone.now() >= deadline:
+            return False  # the validity period ended while it waited for its turn: expired in _record
         if kinds.get(int(message.ref)) == Message.Kind.REPLY:
             return True  # the one confirmation of a STOP goes to people who just opted out
         if await watch.contains(message.to):
@@ -361,6 +381,19 @@ def _send_guard(
         return await recheck.allows(int(message.ref))
 
     return guard
+
+
+def _expire(ids: list[int], allowed_from: list[str], result: BatchResult) -> None:
+    """Rows of a campaign whose validity period ended before their request: expired, never sent."""
+    moved = move(
+        ids=ids,
+        to=S.EXPIRED,
+        allowed_from=allowed_from,
+        finished_at=timezone.now(),
+        error_text="validity period ended",
+    )
+    result.skipped += len(moved)
+    hooks.campaigns().record_expiry({c for _, c, _ in moved if c})
 
 
 def _release(ids: list[int], result: BatchResult) -> None:
@@ -376,9 +409,13 @@ def backoff_seconds(attempt: int, retry_after: float | None = None) -> float:
     return max(delay, retry_after or 0)
 
 
-def _record(rows: list[Row], outcomes: list[SendOutcome], result: BatchResult) -> None:
+def _record(
+    rows: list[Row], outcomes: list[SendOutcome], result: BatchResult, deadlines: dict[int, datetime] | None = None
+) -> None:
     now = timezone.now()
+    deadlines = deadlines or {}
     by_id = {r.id: r for r in rows}
+    expired: list[int] = []
     accepted: list[dict] = []
     failures: dict[tuple[str, str, bool], list[int]] = defaultdict(list)
     retries: list[dict] = []
@@ -390,7 +427,10 @@ def _record(rows: list[Row], outcomes: list[SendOutcome], result: BatchResult) -
     for outcome in outcomes:
         row = by_id[int(outcome.ref)]
         if outcome.skipped:
-            released.append(row.id)
+            if row.id in deadlines and now >= deadlines[row.id]:
+                expired.append(row.id)
+            else:
+                released.append(row.id)
             continue
         error = outcome.error
         if error is None:  # accepted (not skipped: see above)
@@ -457,6 +497,8 @@ def _record(rows: list[Row], outcomes: list[SendOutcome], result: BatchResult) -
     if retries:
         bulk_set(retries, ["due_at", "error_code", "error_text", "error_permanent", "enqueued_at"])
         result.retrying += len(move(ids=[r["id"] for r in retries], to=S.PENDING, allowed_from=[S.SENDING]))
+    if expired:
+        _expire(expired, [S.SENDING], result)
     if released:
         result.released += len(move(ids=released, to=S.PENDING, allowed_from=[S.SENDING, S.CLAIMED], enqueued_at=None))
         Message.objects.filter(pk__in=released, attempts__gt=0).update(attempts=F("attempts") - 1)

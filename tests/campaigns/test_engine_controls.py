@@ -4,8 +4,10 @@ validity at send time, resume re-dispatch, the start-up burst."""
 from __future__ import annotations
 
 import contextlib
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignEvent
 from campaigns.services import campaign_launch
@@ -114,3 +116,43 @@ def test_a_campaign_the_system_paused_resumes_on_its_own_once_the_provider_heals
     sent_to = [m["dst"] for m in fake.messages(fields=["dst"])]
     assert len(sent_to) == 40 and len(set(sent_to)) == 40
     assert fake.duplicates() == []
+
+
+def _workers_ready(timeout: float = 60) -> None:
+    from smsportal.celery import app
+
+    wait_for(lambda: app.control.ping(timeout=0.5), timeout=timeout, message="a worker answers")
+
+
+def test_nothing_is_sent_after_valid_until_even_from_a_batch_claimed_before(
+    engine_setup,  # noqa: F811
+    bob,
+    make_sender,
+    make_recipients,
+    make_campaign,
+    celery_workers,
+):
+    fake = engine_setup
+    make_recipients(50, recipient_list="everyone")
+    celery_workers.start(concurrency=2, beat=True)
+    _workers_ready()
+    # 5/s: the 25-row batches are claimed at launch, and their sends run past valid_until.
+    campaign = make_campaign(
+        bob,
+        lists=["everyone"],
+        senders=[make_sender(bob, max_mps=5)],
+        valid_until=timezone.now() + timedelta(seconds=3),
+    )
+    campaign_launch(campaign=campaign, user=bob)
+
+    wait_for(lambda: _all_final(campaign), timeout=60, interval=0.5, message=f"all final\n{celery_workers.logs()}")
+    deadline = Campaign.objects.get(pk=campaign.pk).valid_until.timestamp()
+    received = [m["received_at"] for m in fake.messages(fields=["received_at"])]
+    assert received, "some messages went out before valid_until"
+    # A request that started just before the deadline may land a moment later: transit, not a send.
+    assert max(received) < deadline + 0.25
+    statuses = Message.objects.filter(campaign=campaign).values_list("status", flat=True)
+    expired = sum(1 for s in statuses if s == "expired")
+    assert expired == 50 - len(received) > 0
+    event = CampaignEvent.objects.get(campaign=campaign, kind="expiry")
+    assert f"{expired} messages expired" in event.detail
