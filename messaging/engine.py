@@ -30,7 +30,7 @@ from functools import lru_cache
 
 from django.conf import settings
 from django.db import close_old_connections, transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from accounts.models import AuthorizedSender
@@ -126,6 +126,8 @@ def _claim(message_ids: Sequence[int], *, probe: bool = False) -> list[Row]:
                 "recipient__attributes",
             )
         )
+        if len(found) < len(message_ids) and not probe:
+            _leave_ready(pending.exclude(hooks.campaigns().claimable()))
         if not found:
             return []
         Message.objects.filter(pk__in=[r["pk"] for r in found]).update(
@@ -154,6 +156,14 @@ def _claim(message_ids: Sequence[int], *, probe: bool = False) -> list[Row]:
             )
         )
     return rows
+
+
+def _leave_ready(unclaimable: QuerySet[Message]) -> None:
+    """Rows whose campaign is paused are left pending and undispatched, so resume's dispatch
+    queues them at once (not the sweeper's re-queue of lost tasks, minutes later)."""
+    ids = list(unclaimable.filter(enqueued_at__isnull=False).values_list("pk", flat=True))
+    if ids:
+        Message.objects.filter(pk__in=ids, status=S.PENDING).update(enqueued_at=None)
 
 
 def _prepare(rows: list[Row], result: BatchResult) -> tuple[list[Row], hooks.Prepared]:

@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignEvent
-from campaigns.services import campaign_launch
+from campaigns.services import campaign_launch, campaign_pause, campaign_resume
 from devtools.fake_provider import flowroute as fake_flowroute
 from messaging.models import Message
 from tests.campaigns.test_engine_workers import _all_final, engine_setup  # noqa: F401  (fixture)
@@ -156,3 +156,39 @@ def test_nothing_is_sent_after_valid_until_even_from_a_batch_claimed_before(
     assert expired == 50 - len(received) > 0
     event = CampaignEvent.objects.get(campaign=campaign, kind="expiry")
     assert f"{expired} messages expired" in event.detail
+
+
+def test_resume_re_dispatches_the_rows_of_batches_that_found_the_campaign_paused(
+    engine_setup,  # noqa: F811
+    bob,
+    make_sender,
+    make_recipients,
+    make_campaign,
+    celery_workers,
+):
+    fake = engine_setup
+    # No beat: nothing re-queues lost rows, so only resume's own dispatch can send the rest.
+    celery_workers.env.update(SMS_REDISPATCH_SECONDS="600")
+    make_recipients(100, recipient_list="everyone")
+    campaign = make_campaign(bob, lists=["everyone"], senders=[make_sender(bob, max_mps=20)])
+    celery_workers.start(concurrency=2)
+
+    campaign_launch(campaign=campaign, user=bob)  # all four 25-row batches are queued at launch
+    wait_for(lambda: fake.stats()["accepted"] >= 10, timeout=60, message=f"10 accepted\n{celery_workers.logs()}")
+    campaign_pause(campaign=campaign, user=bob)
+    # The batches still queued run while paused and claim nothing; their rows must stay ready.
+    wait_for(
+        lambda: (
+            not Message.objects.filter(campaign=campaign, status__in=["claimed", "sending"]).exists()
+            and not Message.objects.filter(campaign=campaign, status="pending", enqueued_at__isnull=False).exists()
+        ),
+        timeout=30,
+        message=f"every unsent row pending and undispatched\n{celery_workers.logs()}",
+    )
+    paused_at = fake.stats()["accepted"]
+    assert paused_at < 100
+
+    campaign_resume(campaign=Campaign.objects.get(pk=campaign.pk), user=bob)
+    wait_for(lambda: fake.stats()["accepted"] == 100, timeout=60, message=f"all 100 accepted\n{celery_workers.logs()}")
+    assert fake.duplicates() == []
+    assert len({m["dst"] for m in fake.messages(fields=["dst"])}) == 100
