@@ -227,7 +227,9 @@ SPECTACULAR_SETTINGS = {
 SMS_BACKEND = env_str("SMS_BACKEND", "providers.backends.sandbox.SMSBackend")
 SMS_DEFAULT_REGION = env_str("SMS_DEFAULT_REGION", "US")
 SMS_MAX_IN_FLIGHT = env_int("SMS_MAX_IN_FLIGHT", 256, minimum=1)
+# Read timeout: a request that runs out may have been accepted. Connect timeout: nothing was sent.
 SMS_HTTP_TIMEOUT = env_float("SMS_HTTP_TIMEOUT", 15.0, minimum=0.1)
+SMS_HTTP_CONNECT_TIMEOUT = env_float("SMS_HTTP_CONNECT_TIMEOUT", 3.0, minimum=0.1)
 SMS_MAX_ATTEMPTS = env_int("SMS_MAX_ATTEMPTS", 5, minimum=1)
 SMS_RETRY_BASE_SECONDS = env_float("SMS_RETRY_BASE_SECONDS", 30.0, minimum=0)
 SMS_BATCH_SIZE = env_int("SMS_BATCH_SIZE", 500, minimum=1)
