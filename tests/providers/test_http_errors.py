@@ -94,7 +94,7 @@ def _mapped(original: BaseException, to: type[BaseException]) -> BaseException:
     """What the aiohttp transport raises: an httpx error caused by the aiohttp one."""
     try:
         raise to(str(original)) from original
-    except BaseException as exc:  # noqa: BLE001
+    except BaseException as exc:
         return exc
 
 
