@@ -85,8 +85,10 @@ def auth_headers(user: str, password: str, content_type: str = "application/json
 
 
 @lru_cache(maxsize=16)
-def request_timeout(seconds: float) -> httpx.Timeout:
-    return httpx.Timeout(seconds, connect=min(5.0, seconds))
+def request_timeout(seconds: float, connect: float | None = None) -> httpx.Timeout:
+    """``seconds`` to read the answer (the request may have been accepted when it runs out);
+    ``connect`` to open a connection (nothing was sent when it runs out)."""
+    return httpx.Timeout(seconds, connect=min(connect or 5.0, seconds))
 
 
 def get_client() -> httpx.AsyncClient:
@@ -102,7 +104,7 @@ def get_client() -> httpx.AsyncClient:
         )
         client = httpx.AsyncClient(
             transport=AiohttpTransport(limits=limits),
-            timeout=httpx.Timeout(settings.SMS_HTTP_TIMEOUT, connect=min(5.0, settings.SMS_HTTP_TIMEOUT)),
+            timeout=request_timeout(settings.SMS_HTTP_TIMEOUT, settings.SMS_HTTP_CONNECT_TIMEOUT),
             headers={"User-Agent": "smsportal/0.1"},
         )
         _state.client = client

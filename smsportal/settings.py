@@ -260,7 +260,9 @@ SPECTACULAR_SETTINGS = {
 SMS_BACKEND = env_str("SMS_BACKEND", "providers.backends.sandbox.SMSBackend")
 SMS_DEFAULT_REGION = env_str("SMS_DEFAULT_REGION", "US")
 SMS_MAX_IN_FLIGHT = env_int("SMS_MAX_IN_FLIGHT", 256, minimum=1)
+# Read timeout: a request that runs out may have been accepted. Connect timeout: nothing was sent.
 SMS_HTTP_TIMEOUT = env_float("SMS_HTTP_TIMEOUT", 15.0, minimum=0.1)
+SMS_HTTP_CONNECT_TIMEOUT = env_float("SMS_HTTP_CONNECT_TIMEOUT", 3.0, minimum=0.1)
 SMS_MAX_ATTEMPTS = env_int("SMS_MAX_ATTEMPTS", 5, minimum=1)
 SMS_RETRY_BASE_SECONDS = env_float("SMS_RETRY_BASE_SECONDS", 30.0, minimum=0)
 SMS_BATCH_SIZE = env_int("SMS_BATCH_SIZE", 500, minimum=1)
@@ -360,6 +362,8 @@ SMS_BATCHES_AHEAD = env_int("SMS_BATCHES_AHEAD", 6, minimum=1)
 SMS_LAUNCH_CHUNK = env_int("SMS_LAUNCH_CHUNK", 5000, minimum=100)
 SMS_AUTO_PAUSE_FAILURE_RATE = env_float("SMS_AUTO_PAUSE_FAILURE_RATE", 0.5, minimum=0)
 SMS_AUTO_PAUSE_MIN_SENDS = env_int("SMS_AUTO_PAUSE_MIN_SENDS", 50, minimum=1)
+# How often beat may probe a campaign the system paused (one real send; success resumes it).
+SMS_AUTO_RESUME_PROBE_SECONDS = env_int("SMS_AUTO_RESUME_PROBE_SECONDS", 15, minimum=1)
 SMS_FAILOVER_ERROR_RATE = env_float("SMS_FAILOVER_ERROR_RATE", 0.3, minimum=0)
 SMS_FAILOVER_MIN_SENDS = env_int("SMS_FAILOVER_MIN_SENDS", 20, minimum=1)
 SMS_UNKNOWN_OUTCOME_HOURS = env_float("SMS_UNKNOWN_OUTCOME_HOURS", 72.0, minimum=0)

@@ -21,7 +21,7 @@ from django.conf import settings
 
 from providers import registry, runtime
 from providers.errors import InvalidRecipient, PermanentError, ProviderError, TransientError
-from providers.http_errors import TRANSPORT_ERRORS, provider_error
+from providers.http_errors import TRANSPORT_ERRORS, error_detail, provider_error
 
 logger = logging.getLogger(__name__)
 
@@ -131,9 +131,9 @@ class ProviderBackend(BaseBackend):
         """The JSON body for one message; may raise a :class:`PermanentError`."""
         raise NotImplementedError
 
-    def error_text(self, response: httpx.Response) -> str:
-        """The provider's own error text from a refusal's body."""
-        return response.text[:255]
+    def error_detail(self, response: httpx.Response) -> tuple[str, str]:
+        """The provider's own ``(code, text)`` from a refusal's body (parsed, never the raw body)."""
+        return error_detail(response)
 
     def message_id(self, response: httpx.Response) -> str:
         """The provider's id of an accepted message ("" when the answer has none)."""
@@ -170,11 +170,12 @@ class ProviderBackend(BaseBackend):
                 self.endpoint(user),
                 json=payload,
                 headers=runtime.auth_headers(user, password, self.content_type),
-                timeout=runtime.request_timeout(settings.SMS_HTTP_TIMEOUT),
+                timeout=runtime.request_timeout(settings.SMS_HTTP_TIMEOUT, settings.SMS_HTTP_CONNECT_TIMEOUT),
             )
         except TRANSPORT_ERRORS as exc:
             return SendOutcome(ref=message.ref, provider=self.provider, error=provider_error(exc))
-        error = provider_error(response, detail="" if response.is_success else self.error_text(response))
+        code, text = ("", "") if response.is_success else self.error_detail(response)
+        error = provider_error(response, detail=text, code=code)
         if error is not None:
             return SendOutcome(ref=message.ref, provider=self.provider, error=error)
         provider_message_id = self.message_id(response)

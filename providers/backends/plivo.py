@@ -45,16 +45,6 @@ def build_payload(message: OutboundSMS) -> dict[str, Any]:
     return payload
 
 
-def _error_text(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:255]
-    if isinstance(body, dict):
-        return str(body.get("error") or body.get("message") or "")[:255]
-    return ""
-
-
 def _message_uuid(response: httpx.Response) -> str:
     try:
         uuids = response.json().get("message_uuid")
@@ -77,9 +67,6 @@ class SMSBackend(ProviderBackend):
 
     def build_payload(self, message: OutboundSMS) -> dict[str, Any]:
         return build_payload(message)
-
-    def error_text(self, response: httpx.Response) -> str:
-        return _error_text(response)
 
     def message_id(self, response: httpx.Response) -> str:
         return _message_uuid(response)
