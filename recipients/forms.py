@@ -44,3 +44,12 @@ class ConfirmationForm(forms.Form):
     def __init__(self, *args: Any, senders: Iterable[AuthorizedSender] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         form_field(self, "sender", forms.ChoiceField).choices = [(str(s.pk), str(s)) for s in senders]
+
+
+class InboxReplyForm(forms.Form):
+    body = forms.CharField(
+        label="Your reply",
+        widget=forms.Textarea(attrs={"rows": 4}),
+        max_length=1600,
+        help_text="Sent once, from the number they wrote to. Refused if they have opted out.",
+    )

@@ -247,6 +247,17 @@ def _conversation(w: World):
     return w.extra["conversation"]
 
 
+def _inbound(w: World):
+    """A message one of the world's recipients sent to the sender's number."""
+    if "inbound" not in w.extra:
+        from recipients.models import InboundMessage
+
+        w.extra["inbound"] = InboundMessage.objects.create(
+            provider="plivo", sender=w.recipients[0].phone, to=w.grant.number, text="Hello?"
+        )
+    return w.extra["inbound"]
+
+
 def _import_job(w: World):
     """A completed import into the world's list."""
     if "import_job" not in w.extra:
@@ -312,6 +323,15 @@ RECIPIENT_ROWS = [
     Row("recipients:import_errors_csv", "GET", access("viewer"), kwargs=lambda w: {"pk": _import_job(w).pk}),
     Row("recipients:consent_export", "GET", access("viewer")),
     Row("recipients:inbox", "GET", access("viewer")),
+    Row("recipients:inbox_reply", "GET", access("sender"), kwargs=lambda w: {"pk": _inbound(w).pk}),
+    Row(
+        "recipients:inbox_reply",
+        "POST",
+        access("sender", 302, sender_other=400, admin=400),
+        kwargs=lambda w: {"pk": _inbound(w).pk},
+        data=lambda w: {"body": "Thanks!"},
+        note="a reply goes out from the number they wrote to: only someone granted that number sends it",
+    ),
     Row(
         "recipients:inbox_old",
         "GET",
