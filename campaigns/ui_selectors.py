@@ -11,13 +11,16 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TypedDict
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import Coalesce, TruncDate, TruncDay, TruncHour, TruncMinute
 from django.db.models.functions.datetime import TruncBase
 from django.utils import timezone
 
+from accounts.models import User
 from campaigns.counters import BUCKET
+from campaigns.demo import DEMO_CAMPAIGN, DEMO_LIST
 from campaigns.models import Campaign
 from campaigns.selectors import campaign_stats
 from messaging.models import Message, MessageStatus
@@ -225,6 +228,27 @@ def campaign_message_page(
     )
     next_after = rows[size - 1].id if len(rows) > size else None
     return rows[:size], next_after
+
+
+@dataclass
+class FirstRun:
+    demo_list: RecipientList | None
+    demo_campaign: Campaign | None
+    backend: str
+    sandbox: bool
+
+
+def first_run_panel(*, user: User) -> FirstRun | None:
+    """What the dashboard's first-run panel explains, or None once they closed it or there is no demo."""
+    if user.first_run_dismissed_at is not None:
+        return None
+    demo_list = RecipientList.objects.filter(name=DEMO_LIST).first()
+    demo_campaign = Campaign.objects.filter(name=DEMO_CAMPAIGN).first()
+    backend = settings.SMS_BACKEND
+    sandbox = backend.endswith(".sandbox.SMSBackend")
+    if demo_list is None and demo_campaign is None and not sandbox:
+        return None  # a real installation, not the demo
+    return FirstRun(demo_list=demo_list, demo_campaign=demo_campaign, backend=backend, sandbox=sandbox)
 
 
 def lists_for_compose() -> QuerySet[RecipientList]:

@@ -6,6 +6,7 @@ urlpatterns = [
     path("health", views.health, name="health"),
     path("", views.dashboard, name="dashboard"),
     path("dashboard/running", views.dashboard_running, name="dashboard_running"),
+    path("dashboard/first-run/dismiss", views.first_run_dismiss, name="first_run_dismiss"),
     path("campaigns/", views.campaign_list, name="campaign_list"),
     path("campaigns/new", views.campaign_new, name="campaign_new"),
     path("campaigns/preview", views.campaign_preview, name="campaign_preview"),

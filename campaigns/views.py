@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.models import User
 from accounts.permissions import AuthenticatedHttpRequest, has_role, role_required
+from accounts.services import user_dismiss_first_run
 from campaigns import services
 from campaigns.audience import audience_count, audience_sample
 from campaigns.charts import stacked_bars
@@ -34,6 +35,7 @@ from campaigns.ui_selectors import (
     campaign_message_page,
     campaign_progress,
     campaign_timeline,
+    first_run_panel,
     messages_per_day,
 )
 from messaging.compose import preview as compose_preview
@@ -104,8 +106,18 @@ def dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
             "per_day_totals": [{"key": k, "label": CHART_NAMES[k], "n": sum(r[k] for r in per_day)} for k in CHARTED],
             "per_day_total": sum(r[k] for r in per_day for k in CHARTED),
             "can_compose": can_compose(request.user),
+            "first_run": first_run_panel(user=request.user),
+            "is_admin": has_role(request.user, "admin"),
         },
     )
+
+
+@role_required("viewer")
+@require_POST
+def first_run_dismiss(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """Close the first-run panel for this person; it stays closed."""
+    user_dismiss_first_run(user=request.user)
+    return redirect("dashboard")
 
 
 @role_required("viewer")
