@@ -213,3 +213,8 @@ def api_token_touch(*, token: ApiToken, now: datetime | None = None) -> None:
     )
     if updated:
         token.last_used_at = now
+
+
+def user_dismiss_first_run(*, user: User) -> None:
+    """Close the dashboard's first-run panel for this person, for good (idempotent)."""
+    User.objects.filter(pk=user.pk, first_run_dismissed_at__isnull=True).update(first_run_dismissed_at=timezone.now())

@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.models import User
 from accounts.permissions import AuthenticatedHttpRequest, has_role, role_required
+from accounts.services import user_dismiss_first_run
 from campaigns import services
 from campaigns.audience import audience_count, audience_sample
 from campaigns.charts import stacked_bars
@@ -34,13 +35,18 @@ from campaigns.ui_selectors import (
     campaign_message_page,
     campaign_progress,
     campaign_timeline,
+    first_run_panel,
     messages_per_day,
 )
 from messaging.compose import preview as compose_preview
 from messaging.models import MessageStatus
+from messaging.outcomes import CHARTED, OUTCOME_BY_KEY
 from smsportal.forms import form_field
 
 TZ_SESSION_KEY = "ui_timezone"
+# Chart bars stack the charted outcomes bottom up, named as everywhere else.
+CHART_KEYS = [(key, f"c-{key}") for key in CHARTED]
+CHART_NAMES = {key: OUTCOME_BY_KEY[key].label for key in CHARTED}
 ACTIVE = {Campaign.Status.SENDING, Campaign.Status.PAUSED, Campaign.Status.SCHEDULED}
 RETRYABLE = {Campaign.Status.SENDING, Campaign.Status.PAUSED, Campaign.Status.COMPLETED}
 
@@ -86,8 +92,9 @@ def dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
     per_day = messages_per_day(days=14)
     chart = stacked_bars(
         per_day,
-        keys=[("sent", "c-sent"), ("failed", "c-failed")],
+        keys=CHART_KEYS,
         label=lambda row: row["day"].strftime("%b %-d"),
+        names=CHART_NAMES,
     )
     return render(
         request,
@@ -96,10 +103,21 @@ def dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
             "running": _with_progress(running),
             "recent": _with_progress(recent),
             "chart": chart,
-            "per_day_total": sum(r["sent"] for r in per_day),
+            "per_day_totals": [{"key": k, "label": CHART_NAMES[k], "n": sum(r[k] for r in per_day)} for k in CHARTED],
+            "per_day_total": sum(r[k] for r in per_day for k in CHARTED),
             "can_compose": can_compose(request.user),
+            "first_run": first_run_panel(user=request.user),
+            "is_admin": has_role(request.user, "admin"),
         },
     )
+
+
+@role_required("viewer")
+@require_POST
+def first_run_dismiss(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """Close the first-run panel for this person; it stays closed."""
+    user_dismiss_first_run(user=request.user)
+    return redirect("dashboard")
 
 
 @role_required("viewer")
@@ -295,19 +313,16 @@ def campaign_confirm(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse
 # --- detail -------------------------------------------------------------------
 def _status_context(request: HttpRequest, campaign: Campaign) -> dict:
     progress = campaign_progress(campaign=campaign)
-    failed = sum(progress.counts.get(b, 0) for b in ("failed", "undelivered", "expired"))
     return {
         "campaign": campaign,
         "progress": progress,
-        "actions": _actions(request.user, campaign, failed),
+        "actions": _actions(request.user, campaign, progress.failed),
         "polling": campaign.status in ACTIVE,
     }
 
 
-@role_required("viewer")
-@require_GET
-def campaign_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    campaign = get_object_or_404(Campaign.objects.select_related("created_by"), pk=pk)
+def _activity_context(request: HttpRequest, campaign: Campaign) -> dict:
+    """Chart, failure reasons, events and the message log page the query asks for."""
     filters = MessageFilterForm(request.GET or None)
     status = number = ""
     after = 0
@@ -320,31 +335,52 @@ def campaign_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     step_fmt = "%H:%M" if len(timeline) < 2 or (timeline[-1]["t"] - timeline[0]["t"]).days < 1 else "%b %-d %H:%M"
     chart = stacked_bars(
         timeline,
-        keys=[("sent", "c-sent"), ("failed", "c-failed")],
+        keys=CHART_KEYS,
         label=lambda row: row["t"].astimezone().strftime(step_fmt),
+        names=CHART_NAMES,
     )
     next_url = None
     if next_after:
         query = request.GET.copy()
         query["after"] = str(next_after)
-        next_url = f"?{query.urlencode()}#log"
+        next_url = f"{reverse('campaign_detail', args=[campaign.pk])}?{query.urlencode()}#log"
+    return {
+        "campaign": campaign,
+        "polling": campaign.status in ACTIVE,
+        "chart": chart,
+        "reasons": campaign_failure_reasons(campaign=campaign),
+        "events": list(campaign.events.all()[:20]),
+        "filters": filters,
+        "rows": rows,
+        "next_url": next_url,
+        "first_page_url": reverse("campaign_detail", args=[campaign.pk]) if after else None,
+        "activity_query": request.GET.urlencode(),
+    }
+
+
+@role_required("viewer")
+@require_GET
+def campaign_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    campaign = get_object_or_404(Campaign.objects.select_related("created_by"), pk=pk)
     return render(
         request,
         "campaigns/detail.html",
         {
             **_status_context(request, campaign),
-            "chart": chart,
-            "reasons": campaign_failure_reasons(campaign=campaign),
-            "events": list(campaign.events.all()[:20]),
+            **_activity_context(request, campaign),
             "senders": list(campaign.senders.all()),
             "lists": list(campaign.lists.all()),
-            "filters": filters,
-            "rows": rows,
-            "next_url": next_url,
-            "first_page_url": reverse("campaign_detail", args=[pk]) if after else None,
             "status_choices": MessageStatus.choices,
         },
     )
+
+
+@role_required("viewer")
+@require_GET
+def campaign_activity(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    """The polled partial: chart, failure reasons and events, plus the message log out of band."""
+    campaign = get_object_or_404(Campaign, pk=pk)
+    return render(request, "campaigns/_activity.html", _activity_context(request, campaign))
 
 
 @role_required("viewer")

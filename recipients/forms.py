@@ -103,3 +103,12 @@ class ImportMappingForm(forms.Form):
             f"col_{i}": roles.get(i, IGNORE if name.strip() in ignored else ATTRIBUTE) for i, name in enumerate(header)
         }
         return initial
+
+
+class InboxReplyForm(forms.Form):
+    body = forms.CharField(
+        label="Your reply",
+        widget=forms.Textarea(attrs={"rows": 4}),
+        max_length=1600,
+        help_text="Sent once, from the number they wrote to. Refused if they have opted out.",
+    )

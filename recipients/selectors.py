@@ -101,15 +101,21 @@ def import_job_errors(*, job: ImportJob) -> QuerySet[ImportRowError]:
 
 
 def inbox_page(
-    *, query: str = "", kind: str = "", before: int = 0, size: int = 50
+    *,
+    messages: QuerySet[InboundMessage] | None = None,
+    query: str = "",
+    kind: str = "",
+    before: int = 0,
+    size: int = 50,
 ) -> tuple[list[InboundMessage], int | None]:
     """One page of the inbox, newest first (keyset on id, no COUNT).
 
     ``query`` matches the text, or the sender's or our number when it has three digits or more;
     ``kind`` is one of ``InboundMessage.Kind`` (anything else means every kind). Returns the rows
-    and the id to continue before, or None on the last page.
+    and the id to continue before, or None on the last page. ``messages`` is what the reader may see
+    (default: every inbound message).
     """
-    qs = InboundMessage.objects.select_related("recipient").order_by("-id")
+    qs = (InboundMessage.objects.all() if messages is None else messages).select_related("recipient").order_by("-id")
     if kind in InboundMessage.Kind.values:
         qs = qs.filter(kind=kind)
     query = query.strip()

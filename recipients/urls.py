@@ -35,5 +35,6 @@ recipient_urlpatterns = [
 
 urlpatterns = [
     path("inbox", views.inbox, name="inbox"),
+    path("inbox/<int:pk>/reply", views.inbox_reply, name="inbox_reply"),
     path("recipients/", include(recipient_urlpatterns)),
 ]

@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -15,9 +16,18 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.models import AuthorizedSender
 from accounts.permissions import AuthenticatedHttpRequest, role_required
 from recipients import exports, selectors, services
-from recipients.forms import AddMemberForm, ConfirmationForm, ImportForm, ImportMappingForm, ListForm, RenameForm
+from recipients.forms import (
+    AddMemberForm,
+    ConfirmationForm,
+    ImportForm,
+    ImportMappingForm,
+    InboxReplyForm,
+    ListForm,
+    RenameForm,
+)
 from recipients.importer import ImportFailed
 from recipients.models import ConsentEvent, ConsentStatus, ImportJob, InboundMessage, Recipient, RecipientList
+from recipients.sending import message_send_single
 from recipients.uploads import UploadTooLarge
 
 
@@ -336,16 +346,21 @@ def _paging_id(value: str) -> int:
     return int(value) if value.isdigit() and len(value) < 18 else 0
 
 
+def _inbox_messages(request: HttpRequest) -> QuerySet[InboundMessage]:
+    """The inbound messages this person may see: the inbox page and replies both start here."""
+    return InboundMessage.objects.all()
+
+
 @require_GET
 @role_required("viewer")
-def inbox(request: HttpRequest) -> HttpResponse:
+def inbox(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Messages people sent to our numbers, newest first: search, filter by kind, MMS media linked."""
     query = request.GET.get("q", "").strip()[:100]
     kind = request.GET.get("kind", "")
     if kind not in InboundMessage.Kind.values:
         kind = ""
     before = _paging_id(request.GET.get("before", ""))
-    rows, next_before = selectors.inbox_page(query=query, kind=kind, before=before)
+    rows, next_before = selectors.inbox_page(messages=_inbox_messages(request), query=query, kind=kind, before=before)
     filters = QueryDict(mutable=True)
     for key, value in (("q", query), ("kind", kind)):
         if value:
@@ -365,5 +380,29 @@ def inbox(request: HttpRequest) -> HttpResponse:
             "kinds": InboundMessage.Kind.choices,
             "next_url": next_url,
             "newest_url": newest_url if before else None,
+            "can_reply": request.user.can_send,
         },
     )
+
+
+@require_http_methods(["GET", "POST"])
+@role_required("sender")
+def inbox_reply(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    """Answer one inbound message: a one-off message to them, from the number they wrote to."""
+    inbound = get_object_or_404(_inbox_messages(request).select_related("recipient"), pk=pk)
+    form = InboxReplyForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                message_send_single(
+                    user=request.user, to=inbound.sender, body=form.cleaned_data["body"], sender_number=inbound.to
+                )
+            except ValidationError as exc:
+                for message in exc.messages:
+                    form.add_error(None, f"Reply not sent: {message}")
+            else:
+                messages.success(request, f"Reply to {inbound.sender} queued, from {inbound.to}.")
+                return redirect("recipients:inbox")
+    return render(request, "recipients/inbox_reply.html", {"inbound": inbound, "form": form}, status=status)

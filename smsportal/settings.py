@@ -47,7 +47,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.sites",
     "allauth",
-    "allauth.account",
+    "accounts.apps.SignInConfig",  # allauth.account, named so the admin shows one "Accounts" section
     "allauth.socialaccount",
     "allauth.socialaccount.providers.google",
     "allauth.socialaccount.providers.github",

@@ -153,6 +153,8 @@ CAMPAIGN_WEB_ROWS = [
     Row("campaign_preview", "POST", E(302, 302, 403, 200, 200, 200), data=lambda w: {"body": "Hi"}),
     Row("campaign_detail", "GET", E(302, 302, 200, 200, 200, 200), kwargs=lambda w: {"pk": w.campaign.pk}),
     Row("campaign_status", "GET", E(302, 302, 200, 200, 200, 200), kwargs=lambda w: {"pk": w.campaign.pk}),
+    Row("first_run_dismiss", "POST", access("viewer", 302)),
+    Row("campaign_activity", "GET", E(302, 302, 200, 200, 200, 200), kwargs=lambda w: {"pk": w.campaign.pk}),
     Row("campaign_edit", "GET", E(302, 302, 403, 403, 200, 200), kwargs=lambda w: {"pk": w.campaign.pk}),
     Row("campaign_confirm", "GET", E(302, 302, 403, 403, 200, 200), kwargs=lambda w: {"pk": w.campaign.pk}),
     Row(
@@ -244,6 +246,17 @@ def _conversation(w: World):
             participant_a="+14152000001", participant_b="+14152000002", created_by=w.users["sender"]
         )
     return w.extra["conversation"]
+
+
+def _inbound(w: World):
+    """A message one of the world's recipients sent to the sender's number."""
+    if "inbound" not in w.extra:
+        from recipients.models import InboundMessage
+
+        w.extra["inbound"] = InboundMessage.objects.create(
+            provider="plivo", sender=w.recipients[0].phone, to=w.grant.number, text="Hello?"
+        )
+    return w.extra["inbound"]
 
 
 def _import_job(w: World):
@@ -340,6 +353,15 @@ RECIPIENT_ROWS = [
     Row("recipients:import_errors_csv", "GET", access("viewer"), kwargs=lambda w: {"pk": _import_job(w).pk}),
     Row("recipients:consent_export", "GET", access("viewer")),
     Row("recipients:inbox", "GET", access("viewer")),
+    Row("recipients:inbox_reply", "GET", access("sender"), kwargs=lambda w: {"pk": _inbound(w).pk}),
+    Row(
+        "recipients:inbox_reply",
+        "POST",
+        access("sender", 302, sender_other=400, admin=400),
+        kwargs=lambda w: {"pk": _inbound(w).pk},
+        data=lambda w: {"body": "Thanks!"},
+        note="a reply goes out from the number they wrote to: only someone granted that number sends it",
+    ),
     Row(
         "recipients:inbox_old",
         "GET",
