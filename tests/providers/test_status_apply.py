@@ -6,7 +6,7 @@ import pytest
 
 from messaging.models import Message, MessageStatus
 from providers.tasks import drain_status_events
-from tests.providers.conftest import PLIVO_TOKEN, signed_plivo_post
+from tests.providers.conftest import PLIVO_SECRET, PLIVO_TOKEN, signed_plivo_post
 
 pytestmark = pytest.mark.django_db
 S = MessageStatus
@@ -16,6 +16,7 @@ SECRET = "s3cret-flowroute-path"
 @pytest.fixture(autouse=True)
 def webhook_settings(settings):
     settings.PLIVO_AUTH_TOKEN = PLIVO_TOKEN
+    settings.PLIVO_WEBHOOK_SECRET = PLIVO_SECRET
     settings.FLOWROUTE_WEBHOOK_SECRET = SECRET
     settings.PUBLIC_BASE_URL = "https://sms.example.com"
 
@@ -28,7 +29,7 @@ def make_message(status=S.QUEUED, provider="plivo", to="+14155552671", **fields)
 
 def plivo_report(client, message, status, **extra):
     params = {"MessageUUID": "uuid-1", "Status": status, "To": "14155552671", "From": "14155550100", **extra}
-    response = signed_plivo_post(client, f"/webhooks/plivo/status/{message.pk}/", params)
+    response = signed_plivo_post(client, f"/webhooks/plivo/{PLIVO_SECRET}/status/{message.pk}/", params)
     assert response.status_code == 200
 
 
