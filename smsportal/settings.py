@@ -303,7 +303,10 @@ LOGGING = {
     "filters": {"mask_phones": {"()": "smsportal.logging.MaskPhoneNumbersFilter"}},
     "formatters": {
         "json": {"()": "smsportal.logging.JsonFormatter"},
-        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "text": {
+            "()": "smsportal.logging.MaskingTextFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        },
     },
     "handlers": {
         "console": {
