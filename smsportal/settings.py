@@ -278,6 +278,8 @@ for _setting in sms_providers.provider_settings():
         globals()[_setting.name] = env_secret(_setting.name, _default)
     else:
         globals()[_setting.name] = env_str(_setting.name, _default)
+# How long a webhook signature's nonce is remembered (a replay within it is refused); see docs/security.md.
+WEBHOOK_NONCE_TTL_SECONDS = env_int("WEBHOOK_NONCE_TTL_SECONDS", 30 * 86400, minimum=60)
 
 SMS_STOP_REPLY = env_str(
     "SMS_STOP_REPLY",
@@ -336,7 +338,10 @@ LOGGING = {
     "filters": {"mask_phones": {"()": "smsportal.logging.MaskPhoneNumbersFilter"}},
     "formatters": {
         "json": {"()": "smsportal.logging.JsonFormatter"},
-        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "text": {
+            "()": "smsportal.logging.MaskingTextFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        },
     },
     "handlers": {
         "console": {

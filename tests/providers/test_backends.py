@@ -14,7 +14,7 @@ from providers.errors import (
     RecipientOptedOut,
     TransientError,
 )
-from tests.providers.conftest import sms
+from tests.providers.conftest import PLIVO_SECRET, sms
 
 BACKENDS = {"plivo": plivo.SMSBackend, "flowroute": flowroute.SMSBackend}
 LONG = "Spring sale! " * 40  # 520 GSM-7 characters: four segments
@@ -37,7 +37,7 @@ def test_plivo_sends_sms_with_a_callback_naming_our_message(fake, body):
     assert sent["dst"] == "+14155552671"
     assert sent["text"] == body
     assert sent["type"] == "sms"
-    assert sent["url"] == "https://sms.example.com/webhooks/plivo/status/42/"
+    assert sent["url"] == f"https://sms.example.com/webhooks/plivo/{PLIVO_SECRET}/status/42/"
     assert sent["method"] == "POST"
 
 

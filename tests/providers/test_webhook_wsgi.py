@@ -23,11 +23,11 @@ from devtools.fake_provider import plivo_signature_headers
 from providers.models import ProviderEvent
 from providers.webhooks import plivo, urls, wsgi
 from providers.webhooks.wsgi import PREFIX, URLCONF, WebhookApplication, WebhookRouter, webhook_middleware
-from tests.providers.conftest import PLIVO_TOKEN
+from tests.providers.conftest import PLIVO_SECRET, PLIVO_TOKEN
 
 pytestmark = pytest.mark.django_db
 BASE = "https://sms.example.com"
-PATH = "/webhooks/plivo/status/42/"
+PATH = f"/webhooks/plivo/{PLIVO_SECRET}/status/42/"
 PARAMS = {
     "MessageUUID": "uuid-part",
     "ParentMessageUUID": "uuid-parent",
@@ -40,6 +40,7 @@ PARAMS = {
 @pytest.fixture(autouse=True)
 def webhook_settings(settings):
     settings.PLIVO_AUTH_TOKEN = PLIVO_TOKEN
+    settings.PLIVO_WEBHOOK_SECRET = PLIVO_SECRET
     settings.PUBLIC_BASE_URL = BASE
     settings.ALLOWED_HOSTS = ["testserver"]
 
