@@ -244,6 +244,8 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "api.exceptions.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
 }
+# /api/schema/ and /api/docs/ without signing in: on in development, off in production (api/views/docs.py).
+API_DOCS_PUBLIC = env_bool("API_DOCS_PUBLIC", not PRODUCTION)
 SPECTACULAR_SETTINGS = {
     "TITLE": "smsportal API",
     "DESCRIPTION": "Send SMS and MMS to opt-in recipient lists.",
