@@ -362,7 +362,6 @@ LOGGING = {
 }
 
 # --- Sending engine tuning (see README "Configuration") ---------------------
-SMS_RATE_BURST_SECONDS = env_float("SMS_RATE_BURST_SECONDS", 1.0, minimum=0.01)
 # Each provider's account-wide limit, from <NAME>_ACCOUNT_MPS (the name in capitals); 0 = none.
 SMS_PROVIDER_MPS = {p.name: env_float(f"{p.name.upper()}_ACCOUNT_MPS", 0.0, minimum=0) for p in sms_providers.entries()}
 SMS_BATCHES_AHEAD = env_int("SMS_BATCHES_AHEAD", 6, minimum=1)
