@@ -113,9 +113,20 @@ class JsonFormatter(logging.Formatter):
         }
         for key, value in vars(record).items():
             if key not in self._skip and not key.startswith("_"):
-                payload[key] = mask_log_text(str(value)) if isinstance(value, str) else value
+                payload[key] = _masked_value(value)
         if record.exc_info:
             payload["exc"] = mask_log_text(self.formatException(record.exc_info))
         if record.stack_info:
             payload["stack"] = mask_log_text(self.formatStack(record.stack_info))
         return json.dumps(payload, default=str)
+
+
+def _masked_value(value: Any) -> Any:
+    """An ``extra`` value for the JSON line, masked: Django's ``request`` extra prints its path."""
+    if isinstance(value, bool | int | float) or value is None:
+        return value
+    if isinstance(value, dict):
+        return {str(k): _masked_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_masked_value(v) for v in value]
+    return mask_log_text(str(value))

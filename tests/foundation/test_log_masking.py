@@ -130,3 +130,16 @@ def test_gunicorn_access_log_masks_the_webhook_secret_and_query_numbers(tmp_path
     assert '"POST /webhooks/flowroute/****/inbound/?From=%2B*******2671 HTTP/1.1" 200' in line
     assert "192.168.100.200" in line  # the client address is no phone number
     assert line.count("/webhooks/flowroute/****/inbound/") == 3
+
+
+def test_json_extras_are_masked_too(rf):
+    """django.request logs the request object itself: its repr carries the path with the secret."""
+    request = rf.get("/webhooks/plivo/s3cret-path/inbound/?From=%2B14155552671")
+    record = logging.LogRecord("django.request", logging.WARNING, __file__, 1, "Method Not Allowed", (), None)
+    record.request, record.status_code, record.numbers = request, 405, {"to": [NUMBER]}
+    handler, out = handler_for("json")
+    handler.handle(record)
+    line = json.loads(out.getvalue())
+
+    assert "s3cret-path" not in line["request"] and "/webhooks/plivo/****/inbound/" in line["request"]
+    assert (line["status_code"], line["numbers"]) == (405, {"to": ["+*******2671"]})
