@@ -189,3 +189,21 @@ def test_a_web_launch_answers_and_the_sweeper_starts_it_later(
     run_sweep()
     run_sweep()
     assert Message.objects.filter(campaign=campaign).count() == 3
+
+
+def test_health_reports_beat_by_its_last_published_task(db, client, settings):
+    from smsportal import beat
+
+    assert client.get("/health").json()["checks"]["beat"] == "not seen"  # no beat ever ran: not an error
+    assert client.get("/health").status_code == 200
+
+    beat.publish_heartbeat(now=time.time() - settings.BEAT_HEARTBEAT_MAX_AGE - 30)
+    response = client.get("/health")
+    assert response.status_code == 503
+    assert response.json()["checks"]["beat"].startswith("error: last task published")
+
+    beat.publish_heartbeat()
+    assert client.get("/health").json() == {
+        "ok": True,
+        "checks": {"database": "ok", "redis": "ok", "broker": "ok", "beat": "ok"},
+    }
