@@ -207,3 +207,24 @@ def test_health_reports_beat_by_its_last_published_task(db, client, settings):
         "ok": True,
         "checks": {"database": "ok", "redis": "ok", "broker": "ok", "beat": "ok"},
     }
+
+
+def test_a_delivery_report_is_stored_and_answered_while_redis_and_broker_hang(
+    db, client, settings, redis_hangs, broker_hangs, django_capture_on_commit_callbacks
+):
+    from providers.models import ProviderEvent
+
+    secret = "s3cret-flowroute-path"
+    settings.FLOWROUTE_WEBHOOK_SECRET = secret
+    report = {"data": {"id": "mdr2-7", "attributes": {"status": "delivered", "status_code": "1000"}}}
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response, took = timed(
+            lambda: client.post(
+                f"/webhooks/flowroute/{secret}/status/7/", data=json.dumps(report), content_type="application/json"
+            )
+        )
+
+    assert response.status_code == 200
+    assert took < BOUND_SECONDS
+    assert ProviderEvent.objects.filter(provider_message_id="mdr2-7", processed_at__isnull=True).exists()
