@@ -130,7 +130,10 @@ def test_health_answers_503_naming_the_broker(db, client, broker_hangs):
     assert took < BOUND_SECONDS
 
 
-def test_a_stop_by_webhook_opts_out_through_the_database(client, settings, make_recipients, redis_hangs):
+def test_a_stop_by_webhook_opts_out_through_the_database(
+    client, settings, make_recipients, redis_hangs, django_capture_on_commit_callbacks
+):
+    from providers.backends import locmem
     from recipients.models import Recipient
 
     secret = "s3cret-flowroute-path"
@@ -138,15 +141,17 @@ def test_a_stop_by_webhook_opts_out_through_the_database(client, settings, make_
     person = make_recipients(1, recipient_list="l")[0]
     body = {"data": {"id": "mdr2-1", "attributes": {"body": "STOP", "from": person.phone[1:], "to": "14155550100"}}}
 
-    response, took = timed(
-        lambda: client.post(
-            f"/webhooks/flowroute/{secret}/inbound/", data=json.dumps(body), content_type="application/json"
+    with django_capture_on_commit_callbacks(execute=True):  # the opt-out signal, the STOP reply
+        response, took = timed(
+            lambda: client.post(
+                f"/webhooks/flowroute/{secret}/inbound/", data=json.dumps(body), content_type="application/json"
+            )
         )
-    )
 
     assert response.status_code == 200
     assert took < BOUND_SECONDS
     assert Recipient.objects.get(pk=person.pk).consent_status == "opted_out"
+    assert [m.to for m in locmem.outbox] == [person.phone]  # the STOP confirmation still went out
 
 
 def test_the_opt_out_signal_degrades_to_nothing_quickly(redis_hangs):
