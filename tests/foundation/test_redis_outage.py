@@ -24,18 +24,26 @@ from smsportal.celery import app
 BOUND_SECONDS = 10
 
 
+# A hung connection is dropped after this long, so that code without timeouts fails the
+# bounds below instead of hanging the test run forever.
+HANG_SECONDS = 20
+
+
 @pytest.fixture
 def hung_redis_url():
     """A TCP server that accepts every connection and never sends a byte."""
     server = socket.create_server(("127.0.0.1", 0))
     server.settimeout(0.1)
-    held: list[socket.socket] = []
+    held: list[tuple[socket.socket, float]] = []
     stop = threading.Event()
 
     def accept() -> None:
         while not stop.is_set():
+            for conn, since in list(held):
+                if time.monotonic() - since > HANG_SECONDS:
+                    conn.close()
             try:
-                held.append(server.accept()[0])
+                held.append((server.accept()[0], time.monotonic()))
             except TimeoutError:
                 continue
             except OSError:
@@ -46,7 +54,7 @@ def hung_redis_url():
     yield f"redis://127.0.0.1:{server.getsockname()[1]}/0"
     stop.set()
     thread.join()
-    for conn in held:
+    for conn, _ in held:
         conn.close()
     server.close()
 
