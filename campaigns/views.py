@@ -76,7 +76,7 @@ def _actions(user: User | AnonymousUser, campaign: Campaign, failed: int) -> dic
 # --- health and dashboard ---------------------------------------------------
 @require_GET
 def health(request: HttpRequest) -> JsonResponse:
-    """Database and broker reachability, for monitoring. No authentication; reveals nothing else."""
+    """Database, Redis, broker and beat, for monitoring, within 2 s. No authentication; reveals nothing else."""
     report = health_status()
     return JsonResponse(report, status=200 if report["ok"] else 503)
 

@@ -1,7 +1,7 @@
 """Queue a task from a web request without hanging on a slow or hung broker.
 
-A publish gets the broker's socket timeouts and one retry (settings
-CELERY_TASK_PUBLISH_RETRY_POLICY); if it still fails, or the broker failed moments
+A publish gets the broker's socket timeouts and one retry (``RETRY_POLICY``, where
+Celery's default allows three); if it still fails, or the broker failed moments
 ago, the task is not queued, a warning says who will queue it instead, and the caller
 goes on. Use it only for work that a periodic sweeper also finds in the database.
 """
@@ -19,6 +19,7 @@ from kombu.exceptions import OperationalError
 from smsportal import redis_clients
 
 logger = logging.getLogger(__name__)
+RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 
 
 def enqueue(task: Task, *args: Any, fallback: str) -> bool:
@@ -31,7 +32,7 @@ def enqueue(task: Task, *args: Any, fallback: str) -> bool:
         logger.warning("broker down: %s not queued; %s", task.name, fallback)
         return False
     try:
-        task.apply_async(args)
+        task.apply_async(args, retry_policy=RETRY_POLICY)
     except (OperationalError, redis.RedisError, OSError) as exc:
         redis_clients.report_failure(exc, broker)
         logger.warning("could not queue %s (%s); %s", task.name, type(exc).__name__, fallback)

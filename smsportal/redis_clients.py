@@ -70,5 +70,5 @@ def report_failure(exc: BaseException, url: str | None = None) -> None:
 
 
 def reset() -> None:
-    """Forget past failures (tests, and a health check that just saw Redis answer)."""
+    """Forget past failures (tests)."""
     _down_until.clear()

@@ -149,8 +149,6 @@ CELERY_BROKER_TRANSPORT_OPTIONS: dict = {
 CELERY_BROKER_CONNECTION_TIMEOUT = REDIS_TIMEOUT_SECONDS
 # /health reports beat as down when it has published no task for this long (smsportal/health.py).
 BEAT_HEARTBEAT_MAX_AGE = env_float("BEAT_HEARTBEAT_MAX_AGE", 60.0, minimum=10)
-# A request that queues a task tries twice at most; what it could not queue, a sweeper queues later.
-CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 CELERY_REDIS_SOCKET_TIMEOUT = REDIS_TIMEOUT_SECONDS
 CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = REDIS_TIMEOUT_SECONDS
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {

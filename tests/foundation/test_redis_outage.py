@@ -24,18 +24,26 @@ from smsportal.celery import app
 BOUND_SECONDS = 10
 
 
+# A hung connection is dropped after this long, so that code without timeouts fails the
+# bounds below instead of hanging the test run forever.
+HANG_SECONDS = 20
+
+
 @pytest.fixture
 def hung_redis_url():
     """A TCP server that accepts every connection and never sends a byte."""
     server = socket.create_server(("127.0.0.1", 0))
     server.settimeout(0.1)
-    held: list[socket.socket] = []
+    held: list[tuple[socket.socket, float]] = []
     stop = threading.Event()
 
     def accept() -> None:
         while not stop.is_set():
+            for conn, since in list(held):
+                if time.monotonic() - since > HANG_SECONDS:
+                    conn.close()
             try:
-                held.append(server.accept()[0])
+                held.append((server.accept()[0], time.monotonic()))
             except TimeoutError:
                 continue
             except OSError:
@@ -46,7 +54,7 @@ def hung_redis_url():
     yield f"redis://127.0.0.1:{server.getsockname()[1]}/0"
     stop.set()
     thread.join()
-    for conn in held:
+    for conn, _ in held:
         conn.close()
     server.close()
 
@@ -130,7 +138,10 @@ def test_health_answers_503_naming_the_broker(db, client, broker_hangs):
     assert took < BOUND_SECONDS
 
 
-def test_a_stop_by_webhook_opts_out_through_the_database(client, settings, make_recipients, redis_hangs):
+def test_a_stop_by_webhook_opts_out_through_the_database(
+    client, settings, make_recipients, redis_hangs, django_capture_on_commit_callbacks
+):
+    from providers.backends import locmem
     from recipients.models import Recipient
 
     secret = "s3cret-flowroute-path"
@@ -138,15 +149,17 @@ def test_a_stop_by_webhook_opts_out_through_the_database(client, settings, make_
     person = make_recipients(1, recipient_list="l")[0]
     body = {"data": {"id": "mdr2-1", "attributes": {"body": "STOP", "from": person.phone[1:], "to": "14155550100"}}}
 
-    response, took = timed(
-        lambda: client.post(
-            f"/webhooks/flowroute/{secret}/inbound/", data=json.dumps(body), content_type="application/json"
+    with django_capture_on_commit_callbacks(execute=True):  # the opt-out signal, the STOP reply
+        response, took = timed(
+            lambda: client.post(
+                f"/webhooks/flowroute/{secret}/inbound/", data=json.dumps(body), content_type="application/json"
+            )
         )
-    )
 
     assert response.status_code == 200
     assert took < BOUND_SECONDS
     assert Recipient.objects.get(pk=person.pk).consent_status == "opted_out"
+    assert [m.to for m in locmem.outbox] == [person.phone]  # the STOP confirmation still went out
 
 
 def test_the_opt_out_signal_degrades_to_nothing_quickly(redis_hangs):
@@ -189,3 +202,42 @@ def test_a_web_launch_answers_and_the_sweeper_starts_it_later(
     run_sweep()
     run_sweep()
     assert Message.objects.filter(campaign=campaign).count() == 3
+
+
+def test_health_reports_beat_by_its_last_published_task(db, client, settings):
+    from smsportal import beat
+
+    assert client.get("/health").json()["checks"]["beat"] == "not seen"  # no beat ever ran: not an error
+    assert client.get("/health").status_code == 200
+
+    beat.publish_heartbeat(now=time.time() - settings.BEAT_HEARTBEAT_MAX_AGE - 30)
+    response = client.get("/health")
+    assert response.status_code == 503
+    assert response.json()["checks"]["beat"].startswith("error: last task published")
+
+    beat.publish_heartbeat()
+    assert client.get("/health").json() == {
+        "ok": True,
+        "checks": {"database": "ok", "redis": "ok", "broker": "ok", "beat": "ok"},
+    }
+
+
+def test_a_delivery_report_is_stored_and_answered_while_redis_and_broker_hang(
+    db, client, settings, redis_hangs, broker_hangs, django_capture_on_commit_callbacks
+):
+    from providers.models import ProviderEvent
+
+    secret = "s3cret-flowroute-path"
+    settings.FLOWROUTE_WEBHOOK_SECRET = secret
+    report = {"data": {"id": "mdr2-7", "attributes": {"status": "delivered", "status_code": "1000"}}}
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response, took = timed(
+            lambda: client.post(
+                f"/webhooks/flowroute/{secret}/status/7/", data=json.dumps(report), content_type="application/json"
+            )
+        )
+
+    assert response.status_code == 200
+    assert took < BOUND_SECONDS
+    assert ProviderEvent.objects.filter(provider_message_id="mdr2-7", processed_at__isnull=True).exists()
