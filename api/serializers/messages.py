@@ -1,9 +1,19 @@
 from __future__ import annotations
 
+from django.contrib.auth.models import AnonymousUser
 from rest_framework import serializers
 
+from accounts.models import User
 from messaging.models import Message, MessageStatus
 from recipients.models import InboundMessage
+from relay.selectors import relay_message_hidden_fields
+
+
+def _viewer(serializer: serializers.Serializer) -> User | AnonymousUser:
+    """Who is reading; nobody (so everything masked) when the serializer has no request."""
+    user = getattr(serializer.context.get("request"), "user", None)
+    return user if isinstance(user, User) else AnonymousUser()
+
 
 MAX_SEND_BODY = 5000
 
@@ -32,6 +42,12 @@ class MessageSerializer(serializers.ModelSerializer):
             "finished_at",
         ]
         read_only_fields = fields
+
+    def to_representation(self, instance: Message) -> dict:
+        data = super().to_representation(instance)
+        if instance.kind == Message.Kind.RELAY:  # the relay pages' masking rule, not a second one
+            data.update(relay_message_hidden_fields(field="to", number=instance.to, user=_viewer(self)))
+        return data
 
 
 class MessageFilterSerializer(serializers.Serializer):
@@ -71,3 +87,9 @@ class InboundMessageSerializer(serializers.ModelSerializer):
             "received_at",
         ]
         read_only_fields = fields
+
+    def to_representation(self, instance: InboundMessage) -> dict:
+        data = super().to_representation(instance)
+        if instance.kind == InboundMessage.Kind.RELAY:
+            data.update(relay_message_hidden_fields(field="sender", number=instance.sender, user=_viewer(self)))
+        return data

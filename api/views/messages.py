@@ -18,6 +18,7 @@ from api.views.base import ReadOnlyViewSet, api_user
 from messaging.models import Message
 from recipients.models import InboundMessage
 from recipients.sending import message_send_single
+from relay.selectors import relay_can_see_numbers
 
 
 def messages_visible_to(user):
@@ -42,6 +43,8 @@ class MessageViewSet(ReadOnlyViewSet):
             for name in ("campaign", "recipient"):
                 if name in filters:
                     qs = qs.filter(**{f"{name}_id": filters[name]})
+            if "recipient" in filters and not relay_can_see_numbers(user=api_user(self.request)):
+                qs = qs.exclude(kind=Message.Kind.RELAY)  # else the filter would tell whom a masked number is
             for name in ("status", "kind"):
                 if name in filters:
                     qs = qs.filter(**{name: filters[name]})
