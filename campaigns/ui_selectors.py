@@ -11,16 +11,19 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TypedDict
 
+from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
 from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import TruncDate, TruncDay, TruncHour, TruncMinute
 from django.db.models.functions.datetime import TruncBase
 from django.utils import timezone
 
+from accounts.models import User
 from campaigns.models import Campaign
-from campaigns.selectors import campaign_stats
+from campaigns.selectors import campaign_stats, campaigns_visible_to
 from messaging.models import Message, MessageStatus
 from recipients.models import RecipientList
+from recipients.selectors import recipient_lists_visible_to
 
 S = MessageStatus
 FAILED_STATUSES = (S.FAILED, S.UNDELIVERED, S.EXPIRED)
@@ -64,9 +67,11 @@ def campaign_progress(*, campaign: Campaign) -> Progress:
     return Progress(total=total, counts=counts, parts=parts, processed=processed, percent=percent)
 
 
-def campaign_list_for_dashboard(*, limit: int = 10) -> tuple[list[Campaign], list[Campaign]]:
-    """Running campaigns (sending, paused, scheduled) and the most recent others."""
-    base = Campaign.objects.select_related("created_by")
+def campaign_list_for_dashboard(
+    *, user: User | AnonymousUser, limit: int = 10
+) -> tuple[list[Campaign], list[Campaign]]:
+    """Running campaigns (sending, paused, scheduled) and the most recent others, of those ``user`` sees."""
+    base = campaigns_visible_to(user=user)
     running = list(base.filter(status__in=[Campaign.Status.SENDING, Campaign.Status.PAUSED, Campaign.Status.SCHEDULED]))
     recent = list(
         base.exclude(status__in=[Campaign.Status.SENDING, Campaign.Status.PAUSED, Campaign.Status.SCHEDULED])[:limit]
@@ -195,5 +200,6 @@ def campaign_message_page(
     return rows[:size], next_after
 
 
-def lists_for_compose() -> QuerySet[RecipientList]:
-    return RecipientList.objects.filter(is_archived=False).order_by("name")
+def lists_for_compose(*, user: User | AnonymousUser) -> QuerySet[RecipientList]:
+    """The lists ``user`` may target: the ones they see, not archived."""
+    return recipient_lists_visible_to(user=user).filter(is_archived=False).order_by("name")

@@ -22,6 +22,7 @@ from smsportal.env import (
     env_str,
     env_url,
 )
+from smsportal.mail import email_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("SMSPORTAL_VAR_DIR", str(BASE_DIR / "var")))
@@ -70,6 +71,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "smsportal.middleware.RejectNulMiddleware",  # before anything reads parameters into a query
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -164,6 +166,12 @@ AUTH_PASSWORD_VALIDATORS = [
 if TESTING:
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
+# Outgoing email (password reset): EMAIL_URL or EMAIL_HOST…; see smsportal/mail.py.
+_email = email_settings(production=PRODUCTION)
+PASSWORD_RESET_ENABLED: bool = _email.pop("PASSWORD_RESET_ENABLED")
+globals().update(_email)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "smsportal@localhost")
+
 # Local password login, for the embedded default and a break-glass admin.
 PASSWORD_LOGIN_ENABLED = env_bool("PASSWORD_LOGIN_ENABLED", True)
 # Off: the sign-in page offers only identity providers; superusers keep /admin/ (docs/accounts.md).
@@ -210,6 +218,11 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {"token": env_str("API_THROTTLE_RATE", "600/min")},
     "EXCEPTION_HANDLER": "api.exceptions.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "api.parsers.JSONBodyParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "smsportal API",

@@ -4,6 +4,7 @@ from django.contrib.auth.models import AnonymousUser
 from rest_framework import serializers
 
 from accounts.models import User
+from messaging.compose import MAX_TEMPLATE_CHARS
 from messaging.models import Message, MessageStatus
 from recipients.models import InboundMessage
 from relay.selectors import relay_message_hidden_fields
@@ -13,9 +14,6 @@ def _viewer(serializer: serializers.Serializer) -> User | AnonymousUser:
     """Who is reading; nobody (so everything masked) when the serializer has no request."""
     user = getattr(serializer.context.get("request"), "user", None)
     return user if isinstance(user, User) else AnonymousUser()
-
-
-MAX_SEND_BODY = 5000
 
 
 class MessageSerializer(serializers.ModelSerializer):
@@ -60,7 +58,7 @@ class MessageFilterSerializer(serializers.Serializer):
 class SendSerializer(serializers.Serializer):
     to = serializers.CharField(max_length=32, help_text="The recipient's number, any common format")
     body = serializers.CharField(
-        allow_blank=True, required=False, default="", max_length=MAX_SEND_BODY, trim_whitespace=False
+        allow_blank=True, required=False, default="", max_length=MAX_TEMPLATE_CHARS, trim_whitespace=False
     )
     media_urls = serializers.ListField(child=serializers.CharField(), required=False, default=list, max_length=50)
     sender = serializers.CharField(
