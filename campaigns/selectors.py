@@ -2,9 +2,26 @@
 
 from __future__ import annotations
 
+from django.contrib.auth.models import AnonymousUser
+from django.db.models import QuerySet
+
+from accounts.models import User
+from accounts.permissions import has_role, reads_everything
 from campaigns.counters import FINAL_BUCKETS, campaign_counts
 from campaigns.models import Campaign
 from smsportal import health
+
+
+def campaigns_visible_to(*, user: User | AnonymousUser) -> QuerySet[Campaign]:
+    """The one visibility rule for campaigns (web pages, API, admin): admins and viewers see every
+    campaign; a sender sees the campaigns they created. Anything else is a 404, never a 403, so an id
+    reveals nothing."""
+    qs = Campaign.objects.select_related("created_by")
+    if reads_everything(user):
+        return qs
+    if not has_role(user, "viewer") or not isinstance(user, User):
+        return qs.none()
+    return qs.filter(created_by=user)
 
 
 def campaign_stats(*, campaign: Campaign) -> dict:

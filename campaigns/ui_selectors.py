@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 from typing import TypedDict
 
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
 from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import Coalesce, TruncDate, TruncDay, TruncHour, TruncMinute
@@ -22,10 +23,11 @@ from accounts.models import User
 from campaigns.counters import BUCKET
 from campaigns.demo import DEMO_CAMPAIGN, DEMO_LIST
 from campaigns.models import Campaign
-from campaigns.selectors import campaign_stats
+from campaigns.selectors import campaign_stats, campaigns_visible_to
 from messaging.models import Message, MessageStatus
 from messaging.outcomes import CHARTED, FAILED_STATUSES, OUTCOME_BY_KEY, OUTCOME_OF_STATUS, OUTCOMES
 from recipients.models import RecipientList
+from recipients.selectors import recipient_lists_visible_to
 
 CHART_CACHE_SECONDS = 5
 # The progress bar's coloured parts, in drawing order; "waiting" is the unfilled rest.
@@ -90,9 +92,11 @@ def campaign_progress(*, campaign: Campaign) -> Progress:
     return Progress(total=total, counts=counts, outcomes=_outcomes(counts, total), processed=processed, percent=percent)
 
 
-def campaign_list_for_dashboard(*, limit: int = 10) -> tuple[list[Campaign], list[Campaign]]:
-    """Running campaigns (sending, paused, scheduled) and the most recent others."""
-    base = Campaign.objects.select_related("created_by")
+def campaign_list_for_dashboard(
+    *, user: User | AnonymousUser, limit: int = 10
+) -> tuple[list[Campaign], list[Campaign]]:
+    """Running campaigns (sending, paused, scheduled) and the most recent others, of those ``user`` sees."""
+    base = campaigns_visible_to(user=user)
     running = list(base.filter(status__in=[Campaign.Status.SENDING, Campaign.Status.PAUSED, Campaign.Status.SCHEDULED]))
     recent = list(
         base.exclude(status__in=[Campaign.Status.SENDING, Campaign.Status.PAUSED, Campaign.Status.SCHEDULED])[:limit]
@@ -251,5 +255,6 @@ def first_run_panel(*, user: User) -> FirstRun | None:
     return FirstRun(demo_list=demo_list, demo_campaign=demo_campaign, backend=backend, sandbox=sandbox)
 
 
-def lists_for_compose() -> QuerySet[RecipientList]:
-    return RecipientList.objects.filter(is_archived=False).order_by("name")
+def lists_for_compose(*, user: User | AnonymousUser) -> QuerySet[RecipientList]:
+    """The lists ``user`` may target: the ones they see, not archived."""
+    return recipient_lists_visible_to(user=user).filter(is_archived=False).order_by("name")

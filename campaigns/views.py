@@ -28,7 +28,7 @@ from campaigns.charts import stacked_bars
 from campaigns.drafts import campaign_create_draft, campaign_update_draft
 from campaigns.forms import CampaignForm, MessageFilterForm
 from campaigns.models import Campaign
-from campaigns.selectors import health_status
+from campaigns.selectors import campaigns_visible_to, health_status
 from campaigns.ui_selectors import (
     campaign_failure_reasons,
     campaign_list_for_dashboard,
@@ -38,6 +38,7 @@ from campaigns.ui_selectors import (
     first_run_panel,
     messages_per_day,
 )
+from messaging.compose import MAX_TEMPLATE_CHARS
 from messaging.compose import preview as compose_preview
 from messaging.models import MessageStatus
 from messaging.outcomes import CHARTED, OUTCOME_BY_KEY
@@ -59,6 +60,11 @@ def can_compose(user: User | AnonymousUser) -> bool:
 
 def can_manage(user: User | AnonymousUser, campaign: Campaign) -> bool:
     return has_role(user, "admin") or (can_compose(user) and campaign.created_by_id == user.pk)
+
+
+def _visible_campaign(request: HttpRequest, pk: int) -> Campaign:
+    """The campaign, if ``request.user`` may see it (campaigns.selectors decides, as for the API); else 404."""
+    return get_object_or_404(campaigns_visible_to(user=request.user), pk=pk)
 
 
 def _actions(user: User | AnonymousUser, campaign: Campaign, failed: int) -> dict[str, bool]:
@@ -88,7 +94,7 @@ def _with_progress(campaigns: list[Campaign]) -> list[tuple[Campaign, object]]:
 @role_required("viewer")
 @require_GET
 def dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
-    running, recent = campaign_list_for_dashboard()
+    running, recent = campaign_list_for_dashboard(user=request.user)
     per_day = messages_per_day(days=14)
     chart = stacked_bars(
         per_day,
@@ -124,14 +130,14 @@ def first_run_dismiss(request: AuthenticatedHttpRequest) -> HttpResponse:
 @require_GET
 def dashboard_running(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The polled partial: running campaigns and their progress bars."""
-    running, _ = campaign_list_for_dashboard(limit=0)
+    running, _ = campaign_list_for_dashboard(user=request.user, limit=0)
     return render(request, "campaigns/_running.html", {"running": _with_progress(running)})
 
 
 @role_required("viewer")
 @require_GET
 def campaign_list(request: AuthenticatedHttpRequest) -> HttpResponse:
-    qs = Campaign.objects.select_related("created_by").order_by("-created_at", "-id")
+    qs = campaigns_visible_to(user=request.user).order_by("-created_at", "-id")
     status = request.GET.get("status", "")
     if status in Campaign.Status.values:
         qs = qs.filter(status=status)
@@ -238,7 +244,7 @@ def campaign_new(request: AuthenticatedHttpRequest) -> HttpResponse:
 @role_required("viewer")
 @require_http_methods(["GET", "POST"])
 def campaign_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    campaign = get_object_or_404(Campaign, pk=pk)
+    campaign = _visible_campaign(request, pk)
     if not can_manage(request.user, campaign):
         raise PermissionDenied("You may not edit this campaign.")
     if campaign.status != Campaign.Status.DRAFT:
@@ -254,7 +260,7 @@ def campaign_preview(request: AuthenticatedHttpRequest) -> HttpResponse:
     if not can_compose(request.user):
         raise PermissionDenied
     context = _preview_context(
-        body=request.POST.get("body", "")[:5000],
+        body=request.POST.get("body", "")[:MAX_TEMPLATE_CHARS],
         list_ids=_int_list(request.POST.getlist("lists")),
         add_stop_footer="add_stop_footer" in request.POST,
         smart_encoding="smart_encoding" in request.POST,
@@ -266,7 +272,7 @@ def campaign_preview(request: AuthenticatedHttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def campaign_confirm(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """The confirmation step: what will be sent to how many people; POST launches."""
-    campaign = get_object_or_404(Campaign.objects.select_related("created_by"), pk=pk)
+    campaign = _visible_campaign(request, pk)
     if not can_manage(request.user, campaign):
         raise PermissionDenied("You may not launch this campaign.")
     if campaign.status != Campaign.Status.DRAFT:
@@ -361,7 +367,7 @@ def _activity_context(request: HttpRequest, campaign: Campaign) -> dict:
 @role_required("viewer")
 @require_GET
 def campaign_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    campaign = get_object_or_404(Campaign.objects.select_related("created_by"), pk=pk)
+    campaign = _visible_campaign(request, pk)
     return render(
         request,
         "campaigns/detail.html",
@@ -379,7 +385,7 @@ def campaign_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def campaign_activity(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """The polled partial: chart, failure reasons and events, plus the message log out of band."""
-    campaign = get_object_or_404(Campaign, pk=pk)
+    campaign = _visible_campaign(request, pk)
     return render(request, "campaigns/_activity.html", _activity_context(request, campaign))
 
 
@@ -387,12 +393,12 @@ def campaign_activity(request: AuthenticatedHttpRequest, pk: int) -> HttpRespons
 @require_GET
 def campaign_status(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """The polled partial: status, progress bar, breakdown and the buttons that fit the status."""
-    campaign = get_object_or_404(Campaign, pk=pk)
+    campaign = _visible_campaign(request, pk)
     return render(request, "campaigns/_status.html", _status_context(request, campaign))
 
 
 def _action(request: HttpRequest, pk: int, run: Callable[[Campaign], object], done: str) -> HttpResponse:
-    campaign = get_object_or_404(Campaign, pk=pk)
+    campaign = _visible_campaign(request, pk)
     if not can_manage(request.user, campaign):
         raise PermissionDenied("Only an admin or the campaign's creator may do this.")
     try:

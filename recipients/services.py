@@ -436,10 +436,15 @@ def recipient_list_delete(*, recipient_list: RecipientList, actor=None) -> None:
         recipient_list.delete()
 
 
-def recipient_list_archive(*, recipient_list: RecipientList, archived: bool = True) -> RecipientList:
-    """Archived lists keep their members but cannot be targeted by new campaigns."""
-    recipient_list.is_archived = archived
-    recipient_list.save(update_fields=["is_archived"])
+def recipient_list_archive(*, recipient_list: RecipientList, archived: bool = True, actor=None) -> RecipientList:
+    """Archived lists keep their members but cannot be targeted by new campaigns. This is what removing a
+    list means, on the web page and in the API (DELETE): nothing is deleted."""
+    if recipient_list.is_archived == archived:
+        return recipient_list
+    with transaction.atomic():
+        recipient_list.is_archived = archived
+        recipient_list.save(update_fields=["is_archived"])
+        audit_record(actor=actor, action="list.archive" if archived else "list.unarchive", target=recipient_list)
     return recipient_list
 
 

@@ -26,7 +26,7 @@ from recipients.forms import (
     RenameForm,
 )
 from recipients.importer import ImportFailed
-from recipients.models import ConsentEvent, ConsentStatus, ImportJob, InboundMessage, Recipient, RecipientList
+from recipients.models import ConsentEvent, ConsentStatus, ImportJob, InboundMessage, RecipientList
 from recipients.sending import message_send_single
 from recipients.uploads import UploadTooLarge
 
@@ -35,6 +35,11 @@ def _csv_response(rows: Iterable[list[str]], filename: str) -> StreamingHttpResp
     response = StreamingHttpResponse(exports.csv_lines(rows), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
+
+
+def _visible_list(request: HttpRequest, pk: int) -> RecipientList:
+    """The list, if ``request.user`` may see it (recipients.selectors decides); else 404."""
+    return get_object_or_404(selectors.recipient_lists_visible_to(user=request.user), pk=pk)
 
 
 def _form_errors(request: HttpRequest, exc: ValidationError) -> None:
@@ -48,7 +53,7 @@ def list_index(request: AuthenticatedHttpRequest) -> HttpResponse:
     return render(
         request,
         "recipients/list_index.html",
-        {"lists": selectors.recipient_lists_with_counts(), "form": ListForm()},
+        {"lists": selectors.recipient_lists_with_counts(user=request.user), "form": ListForm()},
     )
 
 
@@ -65,14 +70,14 @@ def list_create(request: AuthenticatedHttpRequest) -> HttpResponse:
             form.add_error("name", exc.message_dict.get("name", exc.messages))
         else:
             return redirect("recipients:list_detail", pk=recipient_list.pk)
-    lists = selectors.recipient_lists_with_counts()
+    lists = selectors.recipient_lists_with_counts(user=request.user)
     return render(request, "recipients/list_index.html", {"lists": lists, "form": form}, status=400)
 
 
 @require_GET
 @role_required("viewer")
 def list_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    recipient_list = get_object_or_404(RecipientList, pk=pk)
+    recipient_list = _visible_list(request, pk)
     search, consent = request.GET.get("q", "").strip(), request.GET.get("consent", "")
     members = selectors.recipient_list_members(recipient_list=recipient_list, search=search, consent=consent)
     page = Paginator(members, 50).get_page(request.GET.get("page"))
@@ -96,7 +101,7 @@ def list_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @role_required("sender")
 def list_rename(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    recipient_list = get_object_or_404(RecipientList, pk=pk)
+    recipient_list = _visible_list(request, pk)
     form = RenameForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Enter a name.")
@@ -111,15 +116,17 @@ def list_rename(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @role_required("sender")
 def list_archive(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    recipient_list = get_object_or_404(RecipientList, pk=pk)
-    services.recipient_list_archive(recipient_list=recipient_list, archived=request.POST.get("archived") != "0")
+    recipient_list = _visible_list(request, pk)
+    services.recipient_list_archive(
+        recipient_list=recipient_list, archived=request.POST.get("archived") != "0", actor=request.user
+    )
     return redirect("recipients:list_detail", pk=pk)
 
 
 @require_POST
 @role_required("sender")
 def list_add_member(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    recipient_list = get_object_or_404(RecipientList, pk=pk)
+    recipient_list = _visible_list(request, pk)
     form = AddMemberForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Enter a phone number.")
@@ -134,7 +141,7 @@ def list_add_member(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @role_required("sender")
 def list_remove_member(request: AuthenticatedHttpRequest, pk: int, recipient_pk: int) -> HttpResponse:
-    recipient_list = get_object_or_404(RecipientList, pk=pk)
+    recipient_list = _visible_list(request, pk)
     services.recipient_list_remove_members(recipient_list=recipient_list, recipient_ids=[recipient_pk])
     return redirect("recipients:list_detail", pk=pk)
 
@@ -142,7 +149,7 @@ def list_remove_member(request: AuthenticatedHttpRequest, pk: int, recipient_pk:
 @require_GET
 @role_required("viewer")
 def list_export(request: AuthenticatedHttpRequest, pk: int) -> StreamingHttpResponse:
-    recipient_list = get_object_or_404(RecipientList, pk=pk)
+    recipient_list = _visible_list(request, pk)
     return _csv_response(exports.list_members_rows(recipient_list=recipient_list), f"list-{pk}.csv")
 
 
@@ -151,7 +158,7 @@ def list_export(request: AuthenticatedHttpRequest, pk: int) -> StreamingHttpResp
 def consent_export(request: AuthenticatedHttpRequest) -> StreamingHttpResponse:
     recipient_list = None
     if request.GET.get("list", "").isdigit():
-        recipient_list = get_object_or_404(RecipientList, pk=int(request.GET["list"]))
+        recipient_list = _visible_list(request, int(request.GET["list"]))
     suffix = f"-list-{recipient_list.pk}" if recipient_list else ""
     return _csv_response(exports.consent_history_rows(recipient_list=recipient_list), f"consent-history{suffix}.csv")
 
@@ -252,7 +259,9 @@ def import_mapping(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 @require_GET
 @role_required("viewer")
 def import_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    job = get_object_or_404(selectors.import_jobs_visible_to(user=request.user), pk=pk)
+    job = get_object_or_404(
+        selectors.import_jobs_visible_to(user=request.user).select_related("recipient_list", "created_by"), pk=pk
+    )
     template = "recipients/_import_progress.html" if request.htmx else "recipients/import_detail.html"
     errors = selectors.import_job_errors(job=job)[:100] if job.is_finished else []
     return render(request, template, {"job": job, "errors": errors})
@@ -268,7 +277,7 @@ def import_errors_csv(request: AuthenticatedHttpRequest, pk: int) -> StreamingHt
 @require_GET
 @role_required("viewer")
 def recipient_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    recipient = get_object_or_404(Recipient, pk=pk)
+    recipient = get_object_or_404(selectors.recipients_visible_to(user=request.user), pk=pk)
     senders = AuthorizedSender.objects.filter(user=request.user, is_active=True)
     return render(
         request,
@@ -280,7 +289,7 @@ def recipient_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse
                 "actor"
             ),
             "lists": recipient.lists.all(),
-            "inbound": recipient.inbound.all()[:20],
+            "inbound": selectors.inbound_visible_to(user=request.user).filter(recipient=recipient)[:20],
             "confirm_form": ConfirmationForm(senders=senders),
         },
     )
@@ -289,7 +298,7 @@ def recipient_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse
 @require_POST
 @role_required("sender")
 def recipient_opt_out(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    recipient = get_object_or_404(Recipient, pk=pk)
+    recipient = get_object_or_404(selectors.recipients_visible_to(user=request.user), pk=pk)
     reason = request.POST.get("reason", "").strip()[:500]
     services.recipient_opt_out(
         recipient=recipient,
@@ -305,7 +314,7 @@ def recipient_opt_out(request: AuthenticatedHttpRequest, pk: int) -> HttpRespons
 @role_required("admin")
 def recipient_consent_override(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Undo an opt-out against the person's STOP: admins only, with a written reason (audited)."""
-    recipient = get_object_or_404(Recipient, pk=pk)
+    recipient = get_object_or_404(selectors.recipients_visible_to(user=request.user), pk=pk)
     try:
         services.recipient_consent_override(
             recipient=recipient, actor=request.user, reason=request.POST.get("reason", "")[:2000]
@@ -323,7 +332,7 @@ def recipient_consent_override(request: AuthenticatedHttpRequest, pk: int) -> Ht
 @role_required("sender")
 def recipient_confirm(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Send the double opt-in request from one of the user's own sender numbers."""
-    recipient = get_object_or_404(Recipient, pk=pk)
+    recipient = get_object_or_404(selectors.recipients_visible_to(user=request.user), pk=pk)
     senders = AuthorizedSender.objects.filter(user=request.user, is_active=True)
     form = ConfirmationForm(request.POST, senders=senders)
     if not form.is_valid():
@@ -348,7 +357,7 @@ def _paging_id(value: str) -> int:
 
 def _inbox_messages(request: HttpRequest) -> QuerySet[InboundMessage]:
     """The inbound messages this person may see: the inbox page and replies both start here."""
-    return InboundMessage.objects.all()
+    return selectors.inbound_visible_to(user=request.user)
 
 
 @require_GET
@@ -360,7 +369,7 @@ def inbox(request: AuthenticatedHttpRequest) -> HttpResponse:
     if kind not in InboundMessage.Kind.values:
         kind = ""
     before = _paging_id(request.GET.get("before", ""))
-    rows, next_before = selectors.inbox_page(messages=_inbox_messages(request), query=query, kind=kind, before=before)
+    rows, next_before = selectors.inbox_page(user=request.user, query=query, kind=kind, before=before)
     filters = QueryDict(mutable=True)
     for key, value in (("q", query), ("kind", kind)):
         if value:

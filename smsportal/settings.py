@@ -22,6 +22,7 @@ from smsportal.env import (
     env_str,
     env_url,
 )
+from smsportal.mail import email_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("SMSPORTAL_VAR_DIR", str(BASE_DIR / "var")))
@@ -71,6 +72,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "recipients.uploads.UploadCapMiddleware",  # before anything reads the body (CSRF reads POST)
+    "smsportal.middleware.RejectNulMiddleware",  # before anything reads parameters into a query
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -191,6 +193,12 @@ AUTH_PASSWORD_VALIDATORS = [
 if TESTING:
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
+# Outgoing email (password reset): EMAIL_URL or EMAIL_HOST…; see smsportal/mail.py.
+_email = email_settings(production=PRODUCTION)
+PASSWORD_RESET_ENABLED: bool = _email.pop("PASSWORD_RESET_ENABLED")
+globals().update(_email)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "smsportal@localhost")
+
 # Local password login, for the embedded default and a break-glass admin.
 PASSWORD_LOGIN_ENABLED = env_bool("PASSWORD_LOGIN_ENABLED", True)
 # Off: the sign-in page offers only identity providers; superusers keep /admin/ (docs/accounts.md).
@@ -241,6 +249,11 @@ REST_FRAMEWORK = {
     },
     "EXCEPTION_HANDLER": "api.exceptions.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "api.parsers.JSONBodyParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
 }
 # /api/schema/ and /api/docs/ without signing in: on in development, off in production (api/views/docs.py).
 API_DOCS_PUBLIC = env_bool("API_DOCS_PUBLIC", not PRODUCTION)

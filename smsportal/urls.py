@@ -3,6 +3,7 @@ from django.http import HttpRequest, HttpResponsePermanentRedirect
 from django.templatetags.static import static
 from django.urls import include, path
 
+from accounts import views as account_views
 from api.views.docs import DocsView, SchemaView
 
 
@@ -14,6 +15,8 @@ def favicon(request: HttpRequest) -> HttpResponsePermanentRedirect:
 urlpatterns = [
     path("favicon.ico", favicon, name="favicon"),
     path("admin/", admin.site.urls),
+    # Before allauth's own: switched off, with a clear page, when no email is configured.
+    path("accounts/password/reset/", account_views.password_reset, name="password_reset"),
     path("accounts/", include("allauth.urls")),
     path("", include("smsportal.webhook_urls")),  # /webhooks/…, also served by the lean webhook app
     path("api/v1/", include("api.urls")),

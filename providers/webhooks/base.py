@@ -171,6 +171,8 @@ def json_body(request: HttpRequest) -> dict[str, Any]:
         body = json.loads(request.body)
     except (ValueError, UnicodeDecodeError):
         raise MalformedWebhook("body is not JSON") from None
+    except RecursionError:  # [[[[…]]]] deeper than Python's parser goes
+        raise MalformedWebhook("body is nested too deeply") from None
     if not isinstance(body, dict):
         raise MalformedWebhook("body is not a JSON object")
     return body

@@ -90,12 +90,14 @@ def test_viewer_actions_are_refused_server_side(client, carol, sending, name):
 
 
 def test_another_sender_cannot_touch_bobs_campaign(client, make_user, sending):
+    """Another sender's campaign does not exist for dave, on the pages as in the API (issue 16, finding 7)."""
     dave = make_user("dave", role="sender")
     login(client, dave)
-    assert client.post(reverse("campaign_pause", args=[sending.pk])).status_code == 403
-    assert client.get(reverse("campaign_edit", args=[sending.pk])).status_code == 403
-    page = client.get(reverse("campaign_detail", args=[sending.pk])).content.decode()
-    assert "Pause</button>" not in page
+    assert client.post(reverse("campaign_pause", args=[sending.pk])).status_code == 404
+    assert client.get(reverse("campaign_edit", args=[sending.pk])).status_code == 404
+    assert client.get(reverse("campaign_detail", args=[sending.pk])).status_code == 404
+    assert sending.name not in client.get(reverse("campaign_list")).content.decode()
+    assert sending.name not in client.get(reverse("dashboard")).content.decode()
     sending.refresh_from_db()
     assert sending.status == Campaign.Status.SENDING
 
