@@ -8,6 +8,10 @@
       var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
       if (zone && box.querySelector("option[value='" + zone + "']")) box.value = zone;
     }
+    // On a phone the sections scroll in one row: show the current one.
+    var current = document.querySelector(".top nav [aria-current='page']");
+    var row = current && current.closest("nav");
+    if (row && row.scrollWidth > row.clientWidth) row.scrollLeft = current.offsetLeft - row.clientWidth / 2 + current.offsetWidth / 2;
     var summary = document.getElementById("error-summary");
     if (summary) summary.focus();
   });
