@@ -27,7 +27,7 @@ from messaging.models import Message, MessageStatus
 from messaging.outcomes import CHARTED, FAILED_STATUSES, OUTCOME_BY_KEY, OUTCOME_OF_STATUS, OUTCOMES
 from recipients.models import RecipientList
 
-CHART_CACHE_SECONDS = 5
+CHART_CACHE_SECONDS = 10
 # The progress bar's coloured parts, in drawing order; "waiting" is the unfilled rest.
 BAR_OUTCOMES = ("delivered", "sent", "failed", "not_sent")
 
