@@ -29,7 +29,7 @@ from messaging.outcomes import CHARTED, FAILED_STATUSES, OUTCOME_BY_KEY, OUTCOME
 from recipients.models import RecipientList
 from recipients.selectors import recipient_lists_visible_to
 
-CHART_CACHE_SECONDS = 5
+CHART_CACHE_SECONDS = 10
 # The progress bar's coloured parts, in drawing order; "waiting" is the unfilled rest.
 BAR_OUTCOMES = ("delivered", "sent", "failed", "not_sent")
 

@@ -159,6 +159,7 @@ CAMPAIGN_WEB_ROWS = [
     Row("campaign_status", "GET", E(302, 302, 200, 404, 200, 200), kwargs=lambda w: {"pk": w.campaign.pk}),
     Row("campaign_activity", "GET", E(302, 302, 200, 404, 200, 200), kwargs=lambda w: {"pk": w.campaign.pk}),
     Row("first_run_dismiss", "POST", access("viewer", 302)),
+    Row("favicon", "GET", dict.fromkeys(PERSONAS, 301), note="a permanent redirect to the static icon, for everyone"),
     Row("campaign_edit", "GET", E(302, 302, 403, 404, 200, 200), kwargs=lambda w: {"pk": w.campaign.pk}),
     Row("campaign_confirm", "GET", E(302, 302, 403, 404, 200, 200), kwargs=lambda w: {"pk": w.campaign.pk}),
     Row(

@@ -44,6 +44,6 @@ def test_favicon_ico_is_served(client):
 
 def test_every_text_like_input_is_styled_full_width():
     css = open(finders.find("css/app.css")).read()
-    rule = next(line for line in css.splitlines() if line.startswith("input[type=text]"))
+    rule = next(line for line in css.splitlines() if "input[type=text]" in line and line.endswith("{"))
     for kind in ("password", "email", "url", "tel", "number"):
         assert f"input[type={kind}]" in rule
