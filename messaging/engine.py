@@ -10,19 +10,27 @@ HTTP calls:
    (messaging.hooks: this module never imports the apps above it).
 3. per chunk: rows become ``sending`` just before their requests start, so a
    worker that dies leaves ``claimed`` rows (safe to send again) apart from
-   ``sending`` ones (outcome unknown: settled by the provider's callback).
-4. outcomes are recorded in bulk; transient errors come back as ``pending``
-   with a backoff ``due_at``, permanent ones fail at once.
+   ``sending`` ones (outcome unknown: settled by the provider's callback). The
+   next chunk starts as soon as this one's requests have all started.
+4. outcomes are recorded as they complete, in small groups (up to 200, or 0.1 s);
+   transient errors come back as ``pending`` with a backoff ``due_at``, permanent
+   ones fail at once. A request still out a second after the batch's last one
+   started (hung until its read timeout) is recorded later by the process's
+   background recorder: it holds neither its batch nor the next one, and its row
+   stays ``sending`` until then, never released or sent again blindly.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import queue
 import random
+import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -44,7 +52,7 @@ from messaging.ratelimit import get_limiter
 from messaging.signals import recipients_refused
 from messaging.transitions import move
 from providers.backends import OutboundSMS, SendOutcome, get_backend
-from providers.backends.base import Guard
+from providers.backends.base import BaseBackend, Guard
 from providers.errors import AuthenticationFailed, ConfigurationError, RecipientOptedOut
 
 logger = logging.getLogger(__name__)
@@ -95,11 +103,180 @@ def send_batch(*, message_ids: Sequence[int], probe: bool = False) -> BatchResul
     ready, verdict = _prepare(rows, result)
     rates = _number_rates(ready, verdict.number_rates)  # once per batch: the pools do not change in a second
     chunks = list(_chunks(ready, rates))
-    for i, chunk in enumerate(chunks):
-        if not _send_chunk(chunk, rates, verdict.valid_until, result, probe=probe):
-            _release([r.id for later in chunks[i + 1 :] for r in later], result)
-            break
+    stream = _Stream(result)
+    try:
+        for i, chunk in enumerate(chunks):
+            if not _send_chunk(chunk, rates, verdict.valid_until, result, stream, probe=probe):
+                _release([r.id for later in chunks[i + 1 :] for r in later], result)
+                break
+            # The next chunk starts once this one's requests have all started; outcomes are
+            # recorded in small groups as they complete meanwhile.
+            stream.record_until(stream.all_started)
+        # A probe's outcome decides a campaign: wait for it. Otherwise a straggler (a request hung
+        # until its read timeout) is left to the process's background recorder, so it holds
+        # neither the other rows of this batch nor the next batch.
+        wait = settings.SMS_HTTP_TIMEOUT + 5 if probe else STRAGGLER_SECONDS
+        stream.record_until(stream.all_done, timeout=wait)
+    finally:
+        stream.hand_over()
     return result
+
+
+# How long a batch waits, after its last request started, for the slowest outcomes to come in.
+STRAGGLER_SECONDS = 1.0
+# Outcomes are recorded in groups of up to this many, or as many as came in this many seconds.
+RECORD_GROUP = 200
+RECORD_GROUP_SECONDS = 0.1
+
+
+class _Stream:
+    """A batch's requests in flight and their outcomes, recorded as they complete.
+
+    The sender loop's thread calls :meth:`started` and :meth:`done`; the batch's thread records
+    what came in (:meth:`record_until`). Whatever is still in flight when the batch moves on is
+    handed to the process's background recorder (:func:`_record_later`): its row stays ``sending``
+    until then, so a lost outcome is never sent again blindly (the lease and the provider's
+    callback settle it).
+    """
+
+    def __init__(self, result: BatchResult) -> None:
+        self.result = result
+        self._lock = threading.Lock()
+        self._queue: queue.SimpleQueue[SendOutcome] = queue.SimpleQueue()
+        self._rows: dict[str, Row] = {}
+        self._deadlines: dict[int, datetime] = {}
+        self._outbound: dict[str, OutboundSMS] = {}
+        self._unstarted = 0
+        self._in_flight = 0
+        self._handed_over = False
+        self._backend = get_backend()
+
+    def send(self, rows: list[Row], outbound: list[OutboundSMS], deadlines: dict[int, datetime], guard: Guard) -> None:
+        with self._lock:
+            for row, message in zip(rows, outbound, strict=True):
+                self._rows[message.ref] = row
+                self._outbound[message.ref] = message
+            self._deadlines.update(deadlines)
+            self._unstarted += len(outbound)
+            self._in_flight += len(outbound)
+        self._backend.start_messages(outbound, guard=guard, on_started=self.started, on_done=self.done)
+
+    # -- on the sender loop's thread --
+    def started(self, ref: str) -> None:
+        with self._lock:
+            self._unstarted -= 1
+
+    def done(self, outcome: SendOutcome) -> None:
+        with self._lock:
+            if self._handed_over:
+                row = self._rows.pop(outcome.ref)
+                _record_later(self._backend, row, self._outbound.pop(outcome.ref), outcome, self._deadlines)
+                return
+            self._queue.put(outcome)
+
+    # -- on the batch's thread --
+    def all_started(self) -> bool:
+        return self._unstarted <= 0
+
+    def all_done(self) -> bool:
+        return self._in_flight <= 0
+
+    def record_until(self, finished: Callable[[], bool], timeout: float | None = None) -> None:
+        """Record outcomes in groups as they come in, until ``finished()`` or ``timeout`` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            group = self._take_group(finished, deadline)
+            if group:
+                self._record(group)
+            elif finished() or (deadline is not None and time.monotonic() >= deadline):
+                return
+
+    def _take_group(self, finished: Callable[[], bool], deadline: float | None) -> list[SendOutcome]:
+        group: list[SendOutcome] = []
+        closes: float | None = None
+        while len(group) < RECORD_GROUP:
+            now = time.monotonic()
+            late = deadline is not None and now >= deadline
+            if (closes is not None and now >= closes) or (group and late):
+                break
+            if not group and (finished() or late):
+                break
+            if group and len(group) >= self._in_flight:
+                break  # everything still out is in this group: no reason to wait
+            limit = min(t for t in (closes, deadline, now + 0.05) if t is not None)
+            try:
+                group.append(self._queue.get(timeout=max(0.0, limit - now)))
+            except queue.Empty:
+                if group and finished():
+                    break
+                continue
+            if closes is None:
+                closes = time.monotonic() + RECORD_GROUP_SECONDS
+        return group
+
+    def _record(self, group: list[SendOutcome]) -> None:
+        with self._lock:
+            rows = [self._rows.pop(o.ref) for o in group]
+            messages = [self._outbound.pop(o.ref) for o in group]
+            self._in_flight -= len(group)
+        _record(rows, group, self.result, self._deadlines)
+        self._backend.after_sent(messages, group)
+
+    def hand_over(self) -> None:
+        """Outcomes still to come go to the background recorder; those already in are recorded here."""
+        with self._lock:
+            self._handed_over = True
+        left: list[SendOutcome] = []
+        while True:
+            try:
+                left.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        if left:
+            self._record(left)
+
+
+_later: queue.SimpleQueue[tuple[BaseBackend, Row, OutboundSMS, SendOutcome, datetime | None]] = queue.SimpleQueue()
+_later_thread: dict[int, threading.Thread] = {}
+_later_lock = threading.Lock()
+
+
+def _record_later(
+    backend: BaseBackend, row: Row, message: OutboundSMS, outcome: SendOutcome, deadlines: dict[int, datetime]
+) -> None:
+    """Queue a straggler's outcome for the process's background recorder (started on first use)."""
+    _later.put((backend, row, message, outcome, deadlines.get(row.id)))
+    with _later_lock:
+        if os.getpid() not in _later_thread:
+            thread = threading.Thread(target=_record_stragglers, name="straggler-recorder", daemon=True)
+            _later_thread[os.getpid()] = thread
+            thread.start()
+
+
+def _record_stragglers() -> None:
+    while True:
+        items = [_later.get()]
+        time.sleep(RECORD_GROUP_SECONDS)  # let a few more come in: one group, not one per row
+        while len(items) < RECORD_GROUP:
+            try:
+                items.append(_later.get_nowait())
+            except queue.Empty:
+                break
+        close_old_connections()
+        try:
+            result = BatchResult()
+            rows = [i[1] for i in items]
+            deadlines = {i[1].id: i[4] for i in items if i[4] is not None}
+            _record(rows, [i[3] for i in items], result, deadlines)
+            items[0][0].after_sent([i[2] for i in items], [i[3] for i in items])
+            campaign_ids = sorted({r.campaign_id for r in rows if r.campaign_id})
+            if campaign_ids:
+                hooks.campaigns().after_batch(campaign_ids)  # retries go out without waiting for the sweeper
+        except Exception:
+            # The rows stay ``sending``: their lease makes them ``unknown``, the provider's callback settles them.
+            logger.exception("recording %d late outcomes failed", len(items))
+        finally:
+            close_old_connections()
 
 
 def _claim(message_ids: Sequence[int], *, probe: bool = False) -> list[Row]:
@@ -230,10 +407,11 @@ def _send_chunk(
     rates: dict[str, float],
     valid_until: dict[int, datetime],
     result: BatchResult,
+    stream: _Stream,
     *,
     probe: bool = False,
 ) -> bool:
-    """Send one chunk. Returns False when the rest of the batch must not be sent."""
+    """Start one chunk's requests. Returns False when the rest of the batch must not be sent."""
     now = timezone.now()
     campaign_ids = {r.campaign_id for r in chunk if r.campaign_id}
     halted = hooks.campaigns().halted(campaign_ids) if campaign_ids and not probe else set()
@@ -305,8 +483,7 @@ def _send_chunk(
     recheck = ConsentRecheck([r.id for r in go if r.recipient_id])
     deadlines = {r.id: valid_until[r.campaign_id] for r in go if r.campaign_id in valid_until}
     guard = _send_guard(rates, {r.id: r.segments for r in go}, {r.id: r.kind for r in go}, deadlines, watch, recheck)
-    outcomes = get_backend().send_messages(outbound, guard=guard)
-    _record(go, outcomes, result, deadlines)
+    stream.send(go, outbound, deadlines, guard)
     return not halted
 
 

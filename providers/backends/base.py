@@ -12,6 +12,7 @@ sequence for every provider, and the provider module only fills in its hooks.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -65,7 +66,13 @@ class BaseBackend:
     async def send_one(self, message: OutboundSMS) -> SendOutcome:
         raise NotImplementedError
 
-    async def _guarded(self, message: OutboundSMS, guard: Guard | None, slots: asyncio.Semaphore) -> SendOutcome:
+    async def _guarded(
+        self,
+        message: OutboundSMS,
+        guard: Guard | None,
+        slots: asyncio.Semaphore,
+        on_started: Callable[[str], None] | None = None,
+    ) -> SendOutcome:
         async with slots:
             try:
                 if guard is not None and not await guard(message):
@@ -73,6 +80,9 @@ class BaseBackend:
             except Exception:  # a broken guard must not abort the batch: skip, the row is released
                 logger.exception("send guard failed for message %s", message.ref)
                 return SendOutcome(ref=message.ref, provider=self.provider, skipped=True)
+            finally:
+                if on_started is not None:
+                    on_started(message.ref)
             try:
                 return await self.send_one(message)
             except ProviderError as exc:
@@ -96,7 +106,35 @@ class BaseBackend:
 
     def send_messages(self, messages: Sequence[OutboundSMS], *, guard: Guard | None = None) -> list[SendOutcome]:
         """Send from sync code, on the process's sender loop. Results keep input order."""
-        return runtime.run(self.send_many(messages, guard=guard))
+        outcomes = runtime.run(self.send_many(messages, guard=guard))
+        self.after_sent(messages, outcomes)
+        return outcomes
+
+    def start_messages(
+        self,
+        messages: Sequence[OutboundSMS],
+        *,
+        guard: Guard | None,
+        on_started: Callable[[str], None],
+        on_done: Callable[[SendOutcome], None],
+    ) -> concurrent.futures.Future[None]:
+        """Send from sync code without waiting: each outcome is handed to ``on_done`` as it completes.
+
+        ``on_started(ref)`` runs once each message passed (or failed) its guard, just before its
+        request; both callbacks run on the sender loop's thread and must be quick and thread-safe.
+        The process's requests share one limit of ``SMS_MAX_IN_FLIGHT``, however many are started.
+        """
+
+        async def one(message: OutboundSMS) -> None:
+            on_done(await self._guarded(message, guard, runtime.slots(), on_started))
+
+        async def all_of_them() -> None:
+            await asyncio.gather(*(one(m) for m in messages))
+
+        return runtime.submit(all_of_them())
+
+    def after_sent(self, messages: Sequence[OutboundSMS], outcomes: Sequence[SendOutcome]) -> None:
+        """Called with outcomes once they are recorded (the sandbox reports its deliveries from here)."""
 
 
 class ProviderBackend(BaseBackend):
