@@ -59,13 +59,22 @@ def hung_redis_url():
     server.close()
 
 
+# Shorter than the 1 s default only to keep these tests quick; the behaviour is the same.
+TIMEOUT = 0.3
+
+
 @pytest.fixture
 def redis_hangs(settings, hung_redis_url):
     """The cache and every direct Redis client point at the hung server."""
     redis_clients.reset()
+    settings.REDIS_TIMEOUT_SECONDS = TIMEOUT
     settings.REDIS_URL = hung_redis_url
     settings.CACHES = {
-        "default": {**settings.CACHES["default"], "LOCATION": hung_redis_url},
+        "default": {
+            **settings.CACHES["default"],
+            "LOCATION": hung_redis_url,
+            "OPTIONS": {"socket_timeout": TIMEOUT, "socket_connect_timeout": TIMEOUT},
+        },
     }
     yield hung_redis_url
     redis_clients.reset()
@@ -79,6 +88,11 @@ def broker_hangs(settings, monkeypatch, hung_redis_url):
     """
     settings.CELERY_TASK_ALWAYS_EAGER = False
     settings.CELERY_BROKER_URL = hung_redis_url
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {
+        **settings.CELERY_BROKER_TRANSPORT_OPTIONS,
+        "socket_timeout": TIMEOUT,
+        "socket_connect_timeout": TIMEOUT,
+    }
     assert app.conf.broker_url == hung_redis_url and not app.conf.task_always_eager
     monkeypatch.setattr(app, "_pool", None, raising=False)
     monkeypatch.setattr(app.amqp, "_producer_pool", None, raising=False)
