@@ -177,7 +177,8 @@ def test_compose_launch_and_watch_progress(page, bob, make_sender, celery_eager)
     shot(page, "confirm")
 
     celery_eager(False)  # launch queues its work; nothing is sent yet
-    page.get_by_role("button", name=re.compile(r"Launch now")).click()
+    page.get_by_role("button", name=re.compile(r"Launch now")).focus()
+    page.keyboard.press("Enter")  # keyboard only
     expect_text(page, "[data-testid=status]", "Sending")
     expect_text(page, "[data-testid=percent]", "0.0%")
     assert locmem.outbox == []
@@ -239,7 +240,8 @@ def test_pause_and_resume_from_the_detail_page(page, bob, make_sender, make_reci
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.PAUSED
 
-    page.get_by_role("button", name="Resume").click()
+    page.locator("#btn-resume").focus()
+    page.keyboard.press("Enter")
     expect_text(page, "[data-testid=status]", "Sending")
     celery_eager(True)
     run_sweep()
