@@ -756,6 +756,8 @@ def test_pages_and_api_list_the_same_objects(client, world: World, persona: str)
     assert ("Reply for Sam only" in page("recipients:inbox")) is sees["inbound"]
     detail = client.get(reverse("recipients:recipient_detail", args=[world.recipients[1].pk])).content.decode()
     assert ("Reply for Sam only" in detail) is sees["inbound"]
+    member = client.get(reverse("recipients:recipient_detail", args=[world.recipients[0].pk])).content.decode()
+    assert ("Sam&#x27;s list" in member) is sees["list"]  # the lists a person is in: only those you see
     assert (inbound.pk in api_ids("/api/v1/inbound-messages")) is sees["inbound"]
     assert (message.pk in api_ids("/api/v1/messages")) is sees["message"]
 
