@@ -54,12 +54,21 @@ def test_a_nul_byte_in_a_query_parameter_is_a_400_with_a_message(admin_client, u
     assert NUL_MESSAGE in response.content.decode()
 
 
-def test_a_nul_byte_in_a_form_field_is_a_400_and_nothing_is_saved(admin_client):
-    from recipients.models import RecipientList
+@pytest.mark.parametrize("encoding", ["multipart", "urlencoded"])
+def test_a_nul_byte_in_a_form_field_is_a_400_and_nothing_is_saved(admin_client, make_recipients, encoding):
+    from urllib.parse import urlencode
 
-    response = admin_client.post(reverse("recipients:list_create"), {"name": "Bad\x00list"})
+    from recipients.models import ConsentEvent
+
+    (recipient,) = make_recipients(1)
+    url = reverse("recipients:recipient_opt_out", args=[recipient.pk])
+    data = {"reason": "asked\x00by phone"}  # a field the view reads itself: it used to reach the database
+    if encoding == "multipart":
+        response = admin_client.post(url, data)
+    else:
+        response = admin_client.post(url, urlencode(data), content_type="application/x-www-form-urlencoded")
     assert response.status_code == 400 and NUL_MESSAGE in response.content.decode()
-    assert not RecipientList.objects.exists()
+    assert not ConsentEvent.objects.filter(recipient=recipient).exists()
 
 
 def test_a_nul_in_api_json_is_a_400(api):
