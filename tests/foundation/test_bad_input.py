@@ -75,6 +75,8 @@ def test_a_nul_in_api_json_is_a_400(api):
     response = api.post("/api/v1/recipients", {"phone": "+14155550123", "attributes": {"a": "x\x00"}}, format="json")
     assert response.status_code == 400 and response.json()["message"] == NUL_MESSAGE
     assert api.get("/api/v1/recipients?phone=%00").status_code == 400
+    literal = api.post("/api/v1/recipients", {"phone": "+14155550123", "first_name": "\\u0000"}, format="json")
+    assert literal.status_code == 201 and literal.json()["first_name"] == "\\u0000"  # a backslash, not a NUL
 
 
 # --- API cursor and nested JSON ---------------------------------------------------------------------
