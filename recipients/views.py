@@ -288,7 +288,7 @@ def recipient_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse
             "overrides": recipient.consent_events.filter(actor_description=services.OVERRIDE_MARK).select_related(
                 "actor"
             ),
-            "lists": recipient.lists.all(),
+            "lists": selectors.recipient_lists_visible_to(user=request.user).filter(memberships__recipient=recipient),
             "inbound": selectors.inbound_visible_to(user=request.user).filter(recipient=recipient)[:20],
             "confirm_form": ConfirmationForm(senders=senders),
         },

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from io import BytesIO
 
@@ -10,8 +11,10 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonR
 from django.http.multipartparser import MultiPartParser, MultiPartParserError
 
 NUL_MESSAGE = "The request contains a NUL character (\\x00), which no text field can hold."
-#: Bodies larger than this are not scanned here: they are uploads (or refused by the API's own limits).
+#: Multipart bodies larger than this are not scanned here: they are file uploads.
 _FORM_SCAN_LIMIT = 1_000_000
+#: ``\u0000`` as a JSON escape: after an even number of backslashes (``\\u0000`` is a literal backslash).
+_JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000", re.IGNORECASE)
 
 
 def _has_nul(params: QueryDict) -> bool:
@@ -36,8 +39,8 @@ def _nul_in_request(request: HttpRequest) -> bool:
         except MultiPartParserError:
             return False  # the view's own parsing reports it
         return _has_nul(fields)
-    if content_type.endswith("json") and length <= _FORM_SCAN_LIMIT:
-        return b"\\u0000" in request.body or b"\x00" in request.body
+    if content_type.endswith("json"):  # any size: the API reads it all anyway (Django's body limit applies)
+        return b"\x00" in request.body or _JSON_NUL.search(request.body) is not None
     return False
 
 

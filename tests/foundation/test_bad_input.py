@@ -54,18 +54,29 @@ def test_a_nul_byte_in_a_query_parameter_is_a_400_with_a_message(admin_client, u
     assert NUL_MESSAGE in response.content.decode()
 
 
-def test_a_nul_byte_in_a_form_field_is_a_400_and_nothing_is_saved(admin_client):
-    from recipients.models import RecipientList
+@pytest.mark.parametrize("encoding", ["multipart", "urlencoded"])
+def test_a_nul_byte_in_a_form_field_is_a_400_and_nothing_is_saved(admin_client, make_recipients, encoding):
+    from urllib.parse import urlencode
 
-    response = admin_client.post(reverse("recipients:list_create"), {"name": "Bad\x00list"})
+    from recipients.models import ConsentEvent
+
+    (recipient,) = make_recipients(1)
+    url = reverse("recipients:recipient_opt_out", args=[recipient.pk])
+    data = {"reason": "asked\x00by phone"}  # a field the view reads itself: it used to reach the database
+    if encoding == "multipart":
+        response = admin_client.post(url, data)
+    else:
+        response = admin_client.post(url, urlencode(data), content_type="application/x-www-form-urlencoded")
     assert response.status_code == 400 and NUL_MESSAGE in response.content.decode()
-    assert not RecipientList.objects.exists()
+    assert not ConsentEvent.objects.filter(recipient=recipient).exists()
 
 
 def test_a_nul_in_api_json_is_a_400(api):
     response = api.post("/api/v1/recipients", {"phone": "+14155550123", "attributes": {"a": "x\x00"}}, format="json")
     assert response.status_code == 400 and response.json()["message"] == NUL_MESSAGE
     assert api.get("/api/v1/recipients?phone=%00").status_code == 400
+    literal = api.post("/api/v1/recipients", {"phone": "+14155550123", "first_name": "\\u0000"}, format="json")
+    assert literal.status_code == 201 and literal.json()["first_name"] == "\\u0000"  # a backslash, not a NUL
 
 
 # --- API cursor and nested JSON ---------------------------------------------------------------------
@@ -125,13 +136,10 @@ def test_the_web_composer_caps_the_body_like_the_api(admin_client, api, make_rec
 
 # --- Media URLs: one rule, web and API ---------------------------------------------------------------
 
-INTERNAL_MEDIA = [
+INTERNAL_MEDIA = [  # the full list of refused forms is unit-tested in tests/compose/test_compose.py
     "https://169.254.169.254/latest/meta-data/",
-    "https://127.0.0.1/a.jpg",
     "https://[::1]/a.jpg",
-    "https://localhost/a.jpg",
     "https://db.internal/a.jpg",
-    "https://intranet/a.jpg",
 ]
 
 
@@ -268,7 +276,7 @@ def _url(name: str, objects: dict) -> str:
     return reverse(name, kwargs={"pk": objects[NEEDS_PK[name]].pk} if name in NEEDS_PK else {})
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     target=st.sampled_from(sorted(GET_PARAMS)),
     values=st.lists(NASTY, min_size=1, max_size=3),
@@ -279,7 +287,7 @@ def test_fuzz_query_parameters_never_500(admin_client, objects, target, values):
     assert response.status_code < 500, (target, params)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     target=st.sampled_from(sorted(POST_FORMS)),
     values=st.lists(NASTY, min_size=1, max_size=8),
@@ -297,7 +305,7 @@ JSON_VALUES = st.recursive(
 )
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(kind=st.sampled_from(["inbound", "status/1", "status/x"]), body=JSON_VALUES)
 def test_fuzz_the_flowroute_webhook_never_500(client, settings, kind, body):
     settings.FLOWROUTE_WEBHOOK_SECRET = secret = "s3cret-flowroute-path"
