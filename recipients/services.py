@@ -610,6 +610,18 @@ def import_job_cancel(*, job: ImportJob) -> None:
     job.delete()
 
 
+def import_drafts_purge(*, older_than: timedelta | None = None) -> int:
+    """Delete drafts nobody mapped and started within ``SMS_IMPORT_DRAFT_HOURS`` (their uploads hold
+    personal data and nothing was imported from them). Returns how many. Run hourly by beat."""
+    age = older_than if older_than is not None else timedelta(hours=settings.SMS_IMPORT_DRAFT_HOURS)
+    stale = ImportJob.objects.filter(status=ImportJob.Status.DRAFT, created_at__lt=timezone.now() - age)
+    purged = 0
+    for job in stale.iterator():
+        import_upload_discard(job=job)
+        purged += ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.DRAFT).delete()[0] > 0
+    return purged
+
+
 def import_upload_folder() -> Path:
     return Path(settings.MEDIA_ROOT) / "imports"
 

@@ -133,3 +133,22 @@ def test_cancelling_a_draft_deletes_it_and_its_file(client, bob, customers, medi
     response = client.post(url, {"cancel": ""})
     assert response["Location"] == reverse("recipients:list_detail", args=[customers.pk])
     assert not ImportJob.objects.exists() and list(media.iterdir()) == []
+
+
+def test_drafts_left_at_the_column_step_are_purged_with_their_files(client, bob, customers, media):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from recipients.services import import_drafts_purge
+
+    client.force_login(bob)
+    upload(client, customers, "phone\n4155550101\n")
+    upload(client, customers, "phone\n4155550102\n")
+    old, new = ImportJob.objects.order_by("pk")
+    ImportJob.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(hours=25))
+    done = ImportJob.objects.create(recipient_list=customers, file="/nonexistent", status="completed")
+    ImportJob.objects.filter(pk=done.pk).update(created_at=timezone.now() - timedelta(hours=25))
+    assert import_drafts_purge() == 1
+    assert set(ImportJob.objects.values_list("pk", flat=True)) == {new.pk, done.pk}
+    assert [p.name for p in media.iterdir()] == [new.file.rsplit("/", 1)[1]]
