@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -608,6 +608,24 @@ def import_job_cancel(*, job: ImportJob) -> None:
     _draft(job)
     import_upload_discard(job=job)
     job.delete()
+
+
+# A draft (uploaded, never started nor cancelled: the person left the mapping page) older than
+# this is discarded with its file, so an abandoned upload does not keep personal data forever.
+IMPORT_DRAFT_MAX_AGE = timedelta(hours=24)
+
+
+def import_drafts_discard_abandoned(*, now: datetime | None = None) -> int:
+    """Delete drafts older than ``IMPORT_DRAFT_MAX_AGE`` and their uploaded files; the number deleted."""
+    cutoff = (now or timezone.now()) - IMPORT_DRAFT_MAX_AGE
+    discarded = 0
+    for job in ImportJob.objects.filter(status=ImportJob.Status.DRAFT, created_at__lt=cutoff):
+        with transaction.atomic():
+            # Only while still a draft: a start in between wins, and keeps its file.
+            if ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.DRAFT).delete()[0]:
+                import_upload_discard(job=job)
+                discarded += 1
+    return discarded
 
 
 def import_upload_folder() -> Path:

@@ -14,3 +14,8 @@ def run_import(job_id: int) -> str:
     if job is None:
         return "missing"
     return services.import_job_run(job=job).status
+
+
+@shared_task(name="recipients.discard_abandoned_import_drafts", ignore_result=True)
+def discard_abandoned_import_drafts() -> int:
+    return services.import_drafts_discard_abandoned()

@@ -17,4 +17,5 @@ app.conf.beat_schedule = {
     "probe-auto-paused": {"task": "campaigns.probe_auto_paused", "schedule": 5.0},
     "squash-counters": {"task": "campaigns.squash_counters", "schedule": 60.0},
     "expire-relay-conversations": {"task": "relay.expire_conversations", "schedule": 60.0},
+    "discard-abandoned-import-drafts": {"task": "recipients.discard_abandoned_import_drafts", "schedule": 3600.0},
 }
