@@ -45,6 +45,33 @@ def test_the_uploaded_file_is_deleted_when_its_import_ends_and_the_report_stays(
         assert "No phone column" in job.error
 
 
+def test_an_abandoned_draft_upload_is_discarded_with_its_file_by_beat(media, customers, bob):
+    """A person uploads on the web page and leaves the mapping step: the file must not stay forever."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from recipients.tasks import purge_abandoned_imports
+    from smsportal.celery import app
+
+    def upload():
+        return import_job_create(
+            uploaded_file=SimpleUploadedFile("p.csv", b"phone\n4155550111\n"),
+            recipient_list=customers,
+            user=bob,
+            draft=True,
+        )
+
+    old, fresh = upload(), upload()
+    ImportJob.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(hours=25))
+
+    assert purge_abandoned_imports() == 1
+
+    assert list(ImportJob.objects.values_list("pk", flat=True)) == [fresh.pk]
+    assert [p.name for p in (media / "imports").iterdir()] == [fresh.file.rsplit("/", 1)[1]]
+    assert any(e["task"] == "recipients.purge_abandoned_imports" for e in app.conf.beat_schedule.values())
+
+
 def test_a_file_imported_from_the_command_line_is_left_where_it_is(media, customers, tmp_path):
     path = tmp_path / "mine.csv"
     path.write_text("phone\n4155550111\n")
