@@ -79,6 +79,24 @@ def test_a_file_imported_from_the_command_line_is_left_where_it_is(media, custom
     assert path.exists()
 
 
+def test_a_file_with_too_many_columns_is_refused_at_upload_and_at_run(client, bob, customers, media):
+    """100,000 columns made the mapping page build 100,000 choices until gunicorn killed the worker."""
+    wide = b"phone," + b",".join(b"c%d" % i for i in range(500)) + b"\n4155550111\n"
+    client.force_login(bob)
+    response = client.post(
+        reverse("recipients:list_import", args=[customers.pk]),
+        {"file": SimpleUploadedFile("p.csv", wide, "text/csv"), "region": "US"},
+    )
+    assert response.status_code == 400 and b"at most 500 are supported" in response.content
+    assert not ImportJob.objects.exists() and list((media / "imports").iterdir()) == []
+
+    job = import_job_run(
+        job=import_job_create(uploaded_file=SimpleUploadedFile("p.csv", wide), recipient_list=customers, run=False)
+    )
+    assert job.status == "failed" and "at most 500" in job.error
+    assert not Recipient.objects.exists()
+
+
 def test_an_upload_over_the_cap_is_refused_before_its_body_is_read(client, bob, customers, media, settings):
     settings.SMS_IMPORT_MAX_UPLOAD_MB = 1
     client.force_login(bob)
