@@ -61,3 +61,19 @@ def test_no_panel_on_an_installation_without_the_demo(client, carol, settings):
 def test_closing_needs_post(client, carol, demo):
     client.force_login(carol)
     assert client.get(reverse("first_run_dismiss")).status_code == 405
+
+
+def test_the_demo_has_a_question_in_the_inbox_to_try_a_reply_on(client, demo):
+    """Newcomers could not try the inbox: the sandbox never receives texts. Seeding twice adds one."""
+    from django.contrib.auth import get_user_model
+
+    from campaigns.management.commands.seed_demo import DEMO_QUESTION
+    from recipients.models import InboundMessage
+
+    call_command("seed_demo", stdout=open("/dev/null", "w"))
+    question = InboundMessage.objects.get()
+    assert question.text == DEMO_QUESTION and question.recipient.first_name == "Ada"
+    client.force_login(get_user_model().objects.get(username="admin"))
+    page = client.get(reverse("recipients:inbox")).content.decode()
+    assert DEMO_QUESTION in page
+    assert reverse("recipients:inbox_reply", args=[question.pk]) in page

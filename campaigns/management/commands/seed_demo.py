@@ -12,8 +12,9 @@ from accounts.models import AuthorizedSender, User
 from campaigns.demo import DEMO_CAMPAIGN, DEMO_LIST, DEMO_NUMBER
 from campaigns.models import Campaign
 from campaigns.services import campaign_launch
-from recipients.models import ConsentEvent, ConsentStatus, Recipient, RecipientList
-from recipients.services import recipient_list_add_members, recipient_set_consent
+from providers.status import InboundSMS
+from recipients.models import ConsentEvent, ConsentStatus, InboundMessage, Recipient, RecipientList
+from recipients.services import inbound_handle, recipient_list_add_members, recipient_set_consent
 
 DEMO_PEOPLE = [
     ("+14155550101", "Ada", "Lovelace", "opted_in"),
@@ -24,6 +25,8 @@ DEMO_PEOPLE = [
     ("+14155550105", "Barbara", "Liskov", "opted_out"),
     ("+14155550106", "Donald", "Knuth", "pending"),
 ]
+# What Ada "texted" the demo number: shows in /inbox, where a reply can be tried.
+DEMO_QUESTION = "Hi! Does the welcome offer work in the store too?"
 
 
 class Command(BaseCommand):
@@ -63,6 +66,14 @@ class Command(BaseCommand):
                     evidence="Demo data",
                 )
             recipient_list_add_members(recipient_list=demo_list, recipient_ids=[person.pk])
+        if not InboundMessage.objects.filter(to=DEMO_NUMBER).exists():
+            # A question in the inbox, through the same path a provider's webhook takes, so the
+            # inbox and its reply can be tried without a real number.
+            inbound_handle(
+                inbound=InboundSMS(
+                    provider=sender.provider, sender=DEMO_PEOPLE[0][0], to=DEMO_NUMBER, text=DEMO_QUESTION
+                )
+            )
         if not Campaign.objects.filter(name=DEMO_CAMPAIGN).exists():
             campaign = Campaign.objects.create(
                 name=DEMO_CAMPAIGN,
