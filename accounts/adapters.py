@@ -59,6 +59,23 @@ class AccountAdapter(DefaultAccountAdapter):
         response: HttpResponse | None = super().pre_login(request, user, **kwargs)
         return response
 
+    def _get_login_attempts_cache_key(self, request: HttpRequest, **credentials: Any) -> str:
+        """Count failed sign-ins per account, not per typed login.
+
+        allauth keys the bucket by what was typed, so "root" and "root@example.com" were two
+        buckets for one account: its email got in right after its username was locked out.
+        """
+        login = str(credentials.get("email", credentials.get("username", "")) or "")
+        account = (
+            User.objects.filter(username=login).values_list("pk", flat=True).first()
+            or User.objects.filter(email__iexact=login).order_by("pk").values_list("pk", flat=True).first()
+            if login
+            else None
+        )
+        if account is None:
+            return super()._get_login_attempts_cache_key(request, **credentials)  # type: ignore[no-any-return]
+        return f"account:{account}"
+
     def send_mail(self, template_prefix: str, email: str, context: dict[str, Any]) -> None:
         """A mail server that is down is logged, not a 500; the page says what it always says (it never
         tells whether an address has an account)."""

@@ -43,3 +43,17 @@ def test_failures_on_the_main_page_count_for_the_admin_page(client, root):
     response = admin_login(client, "pw-root")
     assert "Too many failed login attempts" in response.content.decode()
     assert "_auth_user_id" not in client.session
+
+
+def test_the_limit_is_per_account_so_its_email_does_not_reopen_it(client, root):
+    """5 wrong passwords for "root" (each from its own address, below the per-address limit), then the
+    right one typed as root's email address, on either page: still refused."""
+    for i in range(5):
+        client.post(ADMIN_LOGIN, {"username": "root", "password": f"guess-{i}"}, REMOTE_ADDR=f"10.0.0.{i + 1}")
+
+    admin = client.post(ADMIN_LOGIN, {"username": "ROOT@example.com", "password": "pw-root"}, REMOTE_ADDR="10.0.1.1")
+    main = client.post("/accounts/login/", {"login": "root@example.com", "password": "pw-root"}, REMOTE_ADDR="10.0.1.2")
+
+    assert "Too many failed login attempts" in admin.content.decode()
+    assert "Too many failed login attempts" in main.content.decode()
+    assert "_auth_user_id" not in client.session
