@@ -57,3 +57,29 @@ def test_the_limit_is_per_account_so_its_email_does_not_reopen_it(client, root):
     assert "Too many failed login attempts" in admin.content.decode()
     assert "Too many failed login attempts" in main.content.decode()
     assert "_auth_user_id" not in client.session
+
+
+def test_behind_one_proxy_one_clients_guesses_do_not_lock_out_everyone(client, root, make_user, settings):
+    """Behind Caddy every request comes from the proxy's address: the per-address limit must count the
+    client's address from X-Forwarded-For, or one guesser blocks password sign-in for all."""
+    settings.ALLAUTH_TRUSTED_PROXY_COUNT = 1
+    make_user("dora", role="sender")
+    for i in range(12):  # over the per-address limit, spread over accounts so no account is locked
+        client.post(
+            "/accounts/login/",
+            {"login": f"nobody{i}", "password": "x"},
+            REMOTE_ADDR="172.18.0.2",
+            HTTP_X_FORWARDED_FOR="203.0.113.9",
+        )
+    guesser = client.post(
+        "/accounts/login/", {"login": "dora", "password": "pw-dora"}, HTTP_X_FORWARDED_FOR="203.0.113.9"
+    )
+    assert "Too many failed login attempts" in guesser.content.decode()
+
+    other = client.post(
+        "/accounts/login/",
+        {"login": "dora", "password": "pw-dora"},
+        REMOTE_ADDR="172.18.0.2",
+        HTTP_X_FORWARDED_FOR="198.51.100.7",
+    )
+    assert other.status_code == 302 and "_auth_user_id" in client.session
