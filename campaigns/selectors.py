@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from django.db import connection
+from django.db.models import QuerySet
 
 from campaigns.counters import FINAL_BUCKETS, campaign_counts
-from campaigns.models import Campaign
+from campaigns.models import Campaign, CampaignEvent
 from smsportal.celery import app
+
+FINAL_CAMPAIGN_STATUSES = frozenset({Campaign.Status.COMPLETED, Campaign.Status.CANCELLED})
 
 
 def campaign_stats(*, campaign: Campaign) -> dict:
@@ -15,6 +18,9 @@ def campaign_stats(*, campaign: Campaign) -> dict:
     total = campaign.recipient_total
     done = sum(counts[b] for b in FINAL_BUCKETS)
     return {
+        "status": campaign.status,
+        # Nothing more will change: a client polling the stats can stop.
+        "final": campaign.status in FINAL_CAMPAIGN_STATUSES,
         "total": total,
         "counts": counts,
         "done": done,
@@ -22,6 +28,11 @@ def campaign_stats(*, campaign: Campaign) -> dict:
         if total
         else (100.0 if campaign.status == Campaign.Status.COMPLETED else 0.0),
     }
+
+
+def campaign_events(*, campaign: Campaign) -> QuerySet[CampaignEvent]:
+    """A campaign's history (auto-pause, failover, expiry), newest first."""
+    return CampaignEvent.objects.filter(campaign=campaign).order_by("-id")
 
 
 def health_status() -> dict:

@@ -66,6 +66,18 @@ class ConsentRevoked(RecipientConflict):
     code = "consent_revoked"
 
 
+class ConfirmationRefused(ValidationError, RecipientConflict):  # type: ignore[misc]  # both name a `code`: a str here
+    """A double opt-in request to someone who is not pending (the API answers 409 with ``code``).
+
+    ``opted_out``: they said STOP, so we never ask them again; ``already_opted_in``: nothing to confirm.
+    A ValidationError too, so forms show it as a message.
+    """
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message, code=code)
+        self.code = code
+
+
 CONSENT_REVOKED = (
     "This person opted out. Only they can opt back in, by texting START (or YES) from their own number; "
     "an admin may override with a written reason."
@@ -362,7 +374,7 @@ def recipients_bulk_upsert(
     recipient_list: RecipientList | None,
     actor=None,
     channel: str = ConsentEvent.Channel.API,
-    evidence: str = "Stated in a bulk upsert through the API (rows numbered from 0)",
+    evidence: str = "Stated in a bulk upsert through the API (rows numbered from 1)",
 ) -> UpsertResult:
     """Create or update recipients by number (distinct, E.164) with the import's rules: names and
     attributes merged, stated consent recorded, an opt-out never undone (``kept_opted_out``)."""
@@ -569,15 +581,27 @@ def import_csv(
 # --- Double opt-in ---------------------------------------------------------
 
 
+def confirmation_check(*, recipient: Recipient) -> None:
+    """Raise ConfirmationRefused unless ``recipient`` (re-read) may be sent a double opt-in request."""
+    recipient.refresh_from_db()
+    if recipient.consent_status == ConsentStatus.OPTED_OUT:
+        raise ConfirmationRefused(
+            "This number opted out, so it is never sent a confirmation request; only the person can opt back in,"
+            " by texting START.",
+            code="opted_out",
+        )
+    if recipient.consent_status != ConsentStatus.PENDING:
+        raise ConfirmationRefused(
+            f"Only pending recipients can be asked to confirm (this one is {recipient.consent_status}).",
+            code="already_opted_in",
+        )
+
+
 def recipient_request_confirmation(
     *, recipient: Recipient, sender_number: str, provider: str, user: User | None = None
 ) -> Message:
     """Text a pending recipient asking them to reply YES. Their YES opts them in (see inbound_handle)."""
-    recipient.refresh_from_db()
-    if recipient.consent_status != ConsentStatus.PENDING:
-        raise ValidationError(
-            f"Only pending recipients can be asked to confirm (this one is {recipient.consent_status})."
-        )
+    confirmation_check(recipient=recipient)
     now = timezone.now()
     with transaction.atomic():
         message = message_enqueue(
@@ -655,6 +679,8 @@ def inbound_handle(*, inbound: InboundSMS, event: ProviderEvent | None = None) -
                 and recipient.opted_in_at is not None
                 and recipient.opted_in_at >= quiet
             )
+            # "subscribed again" only to someone who had unsubscribed; a first YES gets the welcome.
+            returning = recipient.consent_status == ConsentStatus.OPTED_OUT
             # The person's own START/YES from this number: the only thing that undoes their STOP.
             recipient_set_consent(
                 recipient=recipient,
@@ -663,7 +689,7 @@ def inbound_handle(*, inbound: InboundSMS, event: ProviderEvent | None = None) -
                 evidence=evidence,
                 from_number=phone,
             )
-            reply = "" if recently else settings.SMS_START_REPLY
+            reply = "" if recently else (settings.SMS_START_REPLY if returning else settings.SMS_OPT_IN_REPLY)
         elif kind == InboundMessage.Kind.HELP and cache.add(f"recipients:help:{phone}", 1, timeout=60):
             # Once a minute per number at most, so two auto-responders cannot ping-pong.
             reply = settings.SMS_HELP_REPLY

@@ -220,7 +220,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"ConsentStatusEnum": "recipients.models.ConsentStatus"},
+    "ENUM_NAME_OVERRIDES": {
+        "ConsentStatusEnum": "recipients.models.ConsentStatus",
+        "CampaignStatusEnum": "api.serializers.campaigns.CampaignStatus",
+    },
 }
 
 # --- SMS ------------------------------------------------------------------
@@ -248,6 +251,8 @@ SMS_STOP_REPLY = env_str(
     "SMS_STOP_REPLY",
     "You are unsubscribed and will receive no more messages. Reply START to resubscribe.",
 )
+# The reply to START/YES: SMS_OPT_IN_REPLY for a first subscription, SMS_START_REPLY for someone who had opted out.
+SMS_OPT_IN_REPLY = env_str("SMS_OPT_IN_REPLY", "You are subscribed. Reply STOP to unsubscribe, HELP for help.")
 SMS_START_REPLY = env_str("SMS_START_REPLY", "You are subscribed again. Reply STOP to unsubscribe, HELP for help.")
 SMS_HELP_REPLY = env_str("SMS_HELP_REPLY", "smsportal: reply STOP to unsubscribe. Msg & data rates may apply.")
 

@@ -428,7 +428,21 @@ API_ROWS = [
     Row("api-docs", "GET", E(200, 200, 200, 200, 200, 200), note="public API description"),
 ]
 
-ROWS: list[Row] = [*ACCOUNTS_ROWS, *CAMPAIGN_WEB_ROWS, *RELAY_ROWS, *RECIPIENT_ROWS, *API_ROWS]
+# Integrations (issue 18): campaign history, the double opt-in request, API tokens, event webhooks.
+INTEGRATION_ROWS = [
+    Row("api:campaign-events", "GET", E(401, 401, 200, 404, 200, 200), kwargs=_pk("campaign")),
+    Row(
+        "api:recipient-confirmation-request",
+        "POST",
+        E(401, 401, 403, 409, 409, 409),
+        kwargs=_recipient_pk,
+        data=lambda w: {},
+        json=True,
+        note="the world's recipients are opted in: 409 already_opted_in for everyone who may send",
+    ),
+]
+
+ROWS: list[Row] = [*ACCOUNTS_ROWS, *CAMPAIGN_WEB_ROWS, *RELAY_ROWS, *RECIPIENT_ROWS, *API_ROWS, *INTEGRATION_ROWS]
 
 # URL names (or route prefixes) deliberately outside the matrix, with the reason.
 EXEMPT_NAMESPACES = {
