@@ -6,6 +6,8 @@ from api.views.messages import InboundMessageViewSet, MessageViewSet
 from api.views.recipients import RecipientViewSet
 from api.views.relay import RelayConversationViewSet, RelayNumberViewSet
 from api.views.senders import AuthorizedSenderViewSet
+from api.views.tokens import ApiTokenViewSet
+from api.views.webhooks import OutboxEventViewSet, WebhookEndpointViewSet
 
 app_name = "api"
 
@@ -18,5 +20,8 @@ router.register("inbound-messages", InboundMessageViewSet, basename="inbound-mes
 router.register("senders", AuthorizedSenderViewSet, basename="sender")
 router.register("relay/conversations", RelayConversationViewSet, basename="relay-conversation")
 router.register("relay/numbers", RelayNumberViewSet, basename="relay-number")
+router.register("tokens", ApiTokenViewSet, basename="token")
+router.register("webhook-endpoints", WebhookEndpointViewSet, basename="webhook-endpoint")
+router.register("webhook-events", OutboxEventViewSet, basename="webhook-event")
 
 urlpatterns = router.urls

@@ -41,6 +41,7 @@ from recipients.models import (
     RecipientList,
     Suppression,
 )
+from recipients.signals import consent_changed, import_finished
 from recipients.upsert import ConsentSource, RecipientRow, UpsertResult, recipients_upsert, suppression_evidence
 from smsportal.phone import InvalidNumber, normalize
 
@@ -117,6 +118,14 @@ def _consent_change(
             actor=actor,
             actor_description=actor_description,
             evidence=evidence,
+        )
+        consent_changed.send(
+            sender=Recipient,
+            recipient_id=locked.pk,
+            phone=locked.phone,
+            from_status=locked.consent_status,
+            to_status=status,
+            channel=channel,
         )
         for key, value in fields.items():
             setattr(recipient, key, value)
@@ -549,10 +558,12 @@ def import_job_run(*, job: ImportJob, progress: Callable[[ImportJob], None] | No
     else:
         job.status = ImportJob.Status.COMPLETED
     job.finished_at = timezone.now()
-    ImportJob.objects.filter(pk=job.pk).update(
-        status=job.status, error=job.error, finished_at=job.finished_at, processed_bytes=job.processed_bytes
-    )
-    job.refresh_from_db()
+    with transaction.atomic():
+        ImportJob.objects.filter(pk=job.pk).update(
+            status=job.status, error=job.error, finished_at=job.finished_at, processed_bytes=job.processed_bytes
+        )
+        job.refresh_from_db()
+        import_finished.send(sender=ImportJob, job=job)  # the import.finished webhook
     return job
 
 

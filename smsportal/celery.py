@@ -8,7 +8,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "smsportal.settings")
 
 app = Celery("smsportal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks(["providers", "messaging", "campaigns", "recipients", "accounts", "relay"])
+app.autodiscover_tasks(["providers", "messaging", "campaigns", "recipients", "accounts", "relay", "events"])
 
 app.conf.beat_schedule = {
     "sweep-messages": {"task": "messaging.sweep", "schedule": 5.0},
@@ -16,4 +16,5 @@ app.conf.beat_schedule = {
     "apply-status-events": {"task": "providers.apply_status_events", "schedule": 5.0},
     "squash-counters": {"task": "campaigns.squash_counters", "schedule": 60.0},
     "expire-relay-conversations": {"task": "relay.expire_conversations", "schedule": 60.0},
+    "deliver-event-webhooks": {"task": "events.sweep", "schedule": 5.0},
 }

@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "recipients",
     "campaigns",
     "relay",
+    "events",  # outbound event webhooks: reads the apps below through their signals
     "api",
 ]
 
@@ -227,6 +228,20 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- SMS ------------------------------------------------------------------
+# --- Outbound event webhooks (events app, docs/webhooks.md) ----------------
+# Waits after the 1st, 2nd, ... failure in a row: 5 s, 5 min, 30 min, 2 h, 5 h, 8 h, 8 h (about 24 h in all);
+# one more failure disables the endpoint. Comma-separated seconds.
+WEBHOOK_RETRY_SCHEDULE = [
+    float(s) for s in env_str("WEBHOOK_RETRY_SCHEDULE", "5,300,1800,7200,18000,28800,28800").split(",") if s.strip()
+]
+WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 10.0, minimum=0.1)
+WEBHOOK_DRAIN_SECONDS = env_float("WEBHOOK_DRAIN_SECONDS", 30.0, minimum=1)
+WEBHOOK_ENDPOINT_CACHE_SECONDS = env_int("WEBHOOK_ENDPOINT_CACHE_SECONDS", 5, minimum=0)
+WEBHOOK_REQUIRE_HTTPS = env_bool("WEBHOOK_REQUIRE_HTTPS", PRODUCTION)
+
+# Active (unrevoked, unexpired) API tokens one user may hold (issue 16: unlimited tokens multiplied the throttle).
+API_TOKENS_PER_USER = env_int("API_TOKENS_PER_USER", 10, minimum=1)
+
 SMS_BACKEND = env_str("SMS_BACKEND", "providers.backends.sandbox.SMSBackend")
 SMS_DEFAULT_REGION = env_str("SMS_DEFAULT_REGION", "US")
 SMS_MAX_IN_FLIGHT = env_int("SMS_MAX_IN_FLIGHT", 256, minimum=1)

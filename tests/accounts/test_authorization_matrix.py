@@ -428,6 +428,26 @@ API_ROWS = [
     Row("api-docs", "GET", E(200, 200, 200, 200, 200, 200), note="public API description"),
 ]
 
+
+def _endpoint(w: World):
+    if "endpoint" not in w.extra:
+        from events.models import WebhookEndpoint
+
+        w.extra["endpoint"] = WebhookEndpoint.objects.create(url="https://hooks.example.com/in", is_active=False)
+    return w.extra["endpoint"]
+
+
+def _endpoint_pk(w: World) -> dict:
+    return {"pk": _endpoint(w).pk}
+
+
+def _outbox_pk(w: World) -> dict:
+    from events.models import OutboxEvent
+
+    event = OutboxEvent.objects.create(endpoint=_endpoint(w), event_type="message.sent", payload={"type": "x"})
+    return {"pk": event.pk}
+
+
 # Integrations (issue 18): campaign history, the double opt-in request, API tokens, event webhooks.
 INTEGRATION_ROWS = [
     Row("api:campaign-events", "GET", E(401, 401, 200, 404, 200, 200), kwargs=_pk("campaign")),
@@ -440,6 +460,39 @@ INTEGRATION_ROWS = [
         json=True,
         note="the world's recipients are opted in: 409 already_opted_in for everyone who may send",
     ),
+    # API tokens: everyone approved manages their own; admins everyone's; others' are 404.
+    Row("api:token-list", "GET", E(401, 401, 200, 200, 200, 200)),
+    Row(
+        "api:token-list",
+        "POST",
+        E(401, 401, 201, 201, 201, 201),
+        data=lambda w: {"name": "new", "scopes": ["read"]},
+        json=True,
+    ),
+    Row("api:token-detail", "GET", E(401, 401, 404, 404, 200, 200), kwargs=_pk("token")),
+    Row("api:token-detail", "DELETE", E(401, 401, 404, 404, 204, 204), kwargs=_pk("token")),
+    # Event webhooks: admins only.
+    Row("api:webhook-endpoint-list", "GET", E(401, 401, 403, 403, 403, 200)),
+    Row(
+        "api:webhook-endpoint-list",
+        "POST",
+        E(401, 401, 403, 403, 403, 201),
+        data=lambda w: {"url": "https://hooks.example.com/sms"},
+        json=True,
+    ),
+    Row("api:webhook-endpoint-detail", "GET", E(401, 401, 403, 403, 403, 200), kwargs=_endpoint_pk),
+    Row(
+        "api:webhook-endpoint-detail",
+        "PATCH",
+        E(401, 401, 403, 403, 403, 200),
+        kwargs=_endpoint_pk,
+        data=lambda w: {"description": "renamed"},
+        json=True,
+    ),
+    Row("api:webhook-endpoint-rotate-secret", "POST", E(401, 401, 403, 403, 403, 200), kwargs=_endpoint_pk),
+    Row("api:webhook-event-list", "GET", E(401, 401, 403, 403, 403, 200)),
+    Row("api:webhook-event-detail", "GET", E(401, 401, 403, 403, 403, 200), kwargs=_outbox_pk),
+    Row("api:webhook-event-resend", "POST", E(401, 401, 403, 403, 403, 202), kwargs=_outbox_pk),
 ]
 
 ROWS: list[Row] = [*ACCOUNTS_ROWS, *CAMPAIGN_WEB_ROWS, *RELAY_ROWS, *RECIPIENT_ROWS, *API_ROWS, *INTEGRATION_ROWS]
