@@ -189,6 +189,9 @@ def run(args) -> dict:
         hook = _webhook_receiver(admin) if getattr(args, "webhook", False) else None
         for i in range(args.workers):
             procs.worker(f"w{i}", env, log_level=args.worker_log_level)
+        if hook is not None:  # event webhooks have their own worker, as deployed (docker-compose, runportal)
+            procs.worker("events", env, log_level=args.worker_log_level, queues="events")
+            procs.wait_ready("events")
         for i in range(args.workers):
             procs.wait_ready(f"w{i}")
         sampler = common.RssSampler({f"w{i}": procs.procs[f"w{i}"].pid for i in range(args.workers)})

@@ -141,6 +141,9 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
+# Event webhooks are delivered by their own worker (`-Q events`): a slow or hung receiver must
+# never hold a process that sends messages (docs/webhooks.md).
+CELERY_TASK_ROUTES = {"events.*": {"queue": "events"}}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TIMEZONE = "UTC"
 
