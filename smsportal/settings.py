@@ -227,6 +227,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "ConsentStatusEnum": "recipients.models.ConsentStatus",
         "CampaignStatusEnum": "api.serializers.campaigns.CampaignStatus",
+        "WebhookEventTypeEnum": "events.models.EventType",
+        "TokenScopeEnum": "accounts.models.TokenScope",
     },
 }
 
