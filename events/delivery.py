@@ -175,6 +175,27 @@ def _clear_kick(endpoint_id: int) -> None:
         logger.warning("events: cannot clear the kick flag of endpoint %s", endpoint_id, exc_info=True)
 
 
+_PURGE_SQL = """
+WITH old AS (
+    SELECT id FROM events_outboxevent
+    WHERE status = 'delivered' AND delivered_at < %(cutoff)s
+    ORDER BY id LIMIT %(limit)s
+), attempts AS (
+    DELETE FROM events_deliveryattempt WHERE event_id IN (SELECT id FROM old)
+)
+DELETE FROM events_outboxevent WHERE id IN (SELECT id FROM old)
+"""
+
+
+def purge_delivered(*, now: datetime | None = None, limit: int = 10_000) -> int:
+    """Delete up to ``limit`` events delivered more than ``WEBHOOK_RETENTION_DAYS`` ago, with their
+    attempts (pending events are never purged). Returns how many events went."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.WEBHOOK_RETENTION_DAYS)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_PURGE_SQL, {"cutoff": cutoff, "limit": limit})
+        return int(cursor.rowcount)
+
+
 def due_endpoints(*, now: datetime | None = None) -> list[int]:
     """Active endpoints with pending events whose next try is due: what beat's sweep drains."""
     now = now or timezone.now()

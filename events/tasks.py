@@ -13,6 +13,14 @@ def deliver(endpoint_id: int) -> None:
         deliver.delay(endpoint_id)  # a long backlog: continue in a fresh task, others get a turn
 
 
+@shared_task(name="events.purge", ignore_result=True)
+def purge() -> None:
+    """Beat, hourly: delivered events past WEBHOOK_RETENTION_DAYS go, in bounded batches."""
+    for _ in range(100):
+        if delivery.purge_delivered() == 0:
+            break
+
+
 @shared_task(name="events.sweep", ignore_result=True)
 def sweep() -> None:
     """Beat, every few seconds: retries that are due, and anything a lost task or kick left behind."""

@@ -17,4 +17,5 @@ app.conf.beat_schedule = {
     "squash-counters": {"task": "campaigns.squash_counters", "schedule": 60.0},
     "expire-relay-conversations": {"task": "relay.expire_conversations", "schedule": 60.0},
     "deliver-event-webhooks": {"task": "events.sweep", "schedule": 5.0},
+    "purge-event-webhooks": {"task": "events.purge", "schedule": 3600.0},
 }

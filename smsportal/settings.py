@@ -243,6 +243,8 @@ WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 10.0, minimum=0.1
 WEBHOOK_DRAIN_SECONDS = env_float("WEBHOOK_DRAIN_SECONDS", 30.0, minimum=1)
 WEBHOOK_ENDPOINT_CACHE_SECONDS = env_int("WEBHOOK_ENDPOINT_CACHE_SECONDS", 5, minimum=0)
 WEBHOOK_REQUIRE_HTTPS = env_bool("WEBHOOK_REQUIRE_HTTPS", PRODUCTION)
+# Delivered events (and their attempts) are deleted after this many days; pending ones never are.
+WEBHOOK_RETENTION_DAYS = env_int("WEBHOOK_RETENTION_DAYS", 30, minimum=1)
 
 # Active (unrevoked, unexpired) API tokens one user may hold (issue 16: unlimited tokens multiplied the throttle).
 API_TOKENS_PER_USER = env_int("API_TOKENS_PER_USER", 10, minimum=1)

@@ -186,3 +186,25 @@ def test_event_publish_refuses_unknown_types_and_skips_when_nobody_listens(db):
         event_publish(event_type="message.teleported", data={})
     assert event_publish(event_type="message.sent", data={}) == 0
     assert not WebhookEndpoint.objects.exists()
+
+
+def test_delivered_events_are_purged_after_the_retention_period_and_pending_ones_never(
+    endpoint, receiver, bob, make_sender, run_on_commit, settings
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from events.delivery import purge_delivered
+
+    send_one(bob, make_sender, run_on_commit)
+    receiver.down()
+    send_one(bob, make_sender, run_on_commit, to="+14155552672")  # stays pending
+    delivered, pending = OutboxEvent.objects.order_by("id")
+    assert (delivered.status, pending.status) == ("delivered", "pending")
+    later = timezone.now() + timedelta(days=settings.WEBHOOK_RETENTION_DAYS, minutes=1)
+    assert purge_delivered(now=timezone.now()) == 0
+    OutboxEvent.objects.filter(pk=pending.pk).update(created_at=timezone.now() - timedelta(days=365))
+    assert purge_delivered(now=later) == 1
+    assert list(OutboxEvent.objects.values_list("pk", flat=True)) == [pending.pk]
+    assert not DeliveryAttempt.objects.filter(event_id=delivered.pk).exists()
