@@ -14,3 +14,8 @@ def run_import(job_id: int) -> str:
     if job is None:
         return "missing"
     return services.import_job_run(job=job).status
+
+
+@shared_task(name="recipients.purge_abandoned_imports", ignore_result=True)
+def purge_abandoned_imports() -> int:
+    return services.import_drafts_purge()

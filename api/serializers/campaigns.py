@@ -5,10 +5,11 @@ from rest_framework import serializers
 
 from accounts.models import AuthorizedSender, User
 from campaigns.models import Campaign, CampaignEvent
-from messaging.compose import MAX_MEDIA_URLS, validate_media_urls
+from messaging.compose import MAX_MEDIA_URLS, MAX_TEMPLATE_CHARS, validate_media_urls
 from recipients.models import RecipientList
 
-MAX_TEMPLATE_CHARS = 5000
+from .fields import VisibleListField
+
 CampaignStatus = Campaign.Status  # named in SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]
 
 
@@ -50,7 +51,7 @@ class CampaignSerializer(serializers.ModelSerializer):
         help_text="https URLs for MMS. Default empty: an SMS",
     )
     senders = _OwnSenders(many=True, required=False, help_text="Ids of your own authorized senders")
-    lists = serializers.PrimaryKeyRelatedField(many=True, queryset=RecipientList.objects.all(), required=False)
+    lists = VisibleListField(many=True, required=False)
     created_by = serializers.SlugRelatedField[User](slug_field="username", read_only=True)
 
     class Meta:
@@ -117,7 +118,7 @@ class CampaignSerializer(serializers.ModelSerializer):
 
 
 class CampaignEventSerializer(serializers.ModelSerializer):
-    kind = serializers.CharField(help_text="auto_pause, failover, expiry, ...", read_only=True)
+    kind = serializers.CharField(help_text="auto_pause, auto_resume, failover, expiry, ...", read_only=True)
 
     class Meta:
         model = CampaignEvent

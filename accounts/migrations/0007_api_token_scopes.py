@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0004_provider_from_registry'),
+        ('accounts', '0006_user_first_run_dismissed_at'),
     ]
 
     # Existing tokens get every scope (all_token_scopes): they could do everything their user's role
