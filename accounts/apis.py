@@ -14,6 +14,7 @@ from accounts.selectors import sender_grants_for
 
 
 class MeSerializer(serializers.Serializer):
+    id = serializers.IntegerField(help_text="Your user id (e.g. `user` when an admin creates a sender)")
     username = serializers.CharField()
     email = serializers.EmailField(allow_blank=True)
     role = serializers.ChoiceField(choices=User.Role.choices)
@@ -29,6 +30,7 @@ class MeApi(APIView):
     def get(self, request: Request) -> Response:
         user = signed_in_user(request)  # IsApproved let only a signed-in person in
         data = {
+            "id": user.pk,
             "username": user.username,
             "email": user.email,
             "role": user.role,

@@ -10,7 +10,7 @@ from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.utils import timezone
 
-from accounts.models import User
+from accounts.models import TokenScope, User
 from providers import registry as sms_providers
 
 
@@ -25,6 +25,12 @@ class SenderForm(forms.Form):
 
 class TokenForm(forms.Form):
     name = forms.CharField(max_length=100)
+    scopes = forms.MultipleChoiceField(
+        choices=[(s.value, s.label) for s in TokenScope if s != TokenScope.READ],
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text="Every token may read what you may see. Tick none for a read-only token.",
+    )
     expires_on = forms.DateField(
         required=False, help_text="Optional, YYYY-MM-DD; the token stops working at the end of that day."
     )
@@ -36,6 +42,9 @@ class TokenForm(forms.Form):
         super().__init__(*args, **kwargs)
         if not is_admin:
             del self.fields["user"]
+
+    def token_scopes(self) -> list[str]:
+        return list(self.cleaned_data.get("scopes") or []) or [TokenScope.READ.value]
 
     def expires_at(self) -> datetime | None:
         day = self.cleaned_data.get("expires_on")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 
 from django.contrib.auth.models import AbstractUser
+from django.contrib.postgres.fields import ArrayField
 from django.core.validators import MinValueValidator
 from django.db import models
 
@@ -75,12 +76,32 @@ class AuthorizedSender(models.Model):
         return f"{self.label or self.number} ({self.provider})"
 
 
+class TokenScope(models.TextChoices):
+    """What an API token may do, on top of what its user's role allows (never more).
+
+    Every token may read (GET) what its user may see; each write needs its scope
+    (api.scopes maps every endpoint to one). ``read`` alone is a read-only token.
+    """
+
+    READ = "read", "Read only"
+    SEND = "send", "Send: campaigns, single messages, relay conversations"
+    MANAGE_RECIPIENTS = "manage-recipients", "Manage recipients: lists, recipients, consent, imports"
+    MANAGE_SETTINGS = "manage-settings", "Manage settings: sender numbers, relay pool, API tokens, webhooks"
+
+
+def all_token_scopes() -> list[str]:
+    """Every scope: what tokens made before scopes existed got (they could do all of it)."""
+    return [scope.value for scope in TokenScope]
+
+
 class ApiToken(models.Model):
-    """A credential for the REST API, acting as ``user``.
+    """A credential for the REST API, acting as ``user``, limited to ``scopes``.
 
     The full token is ``smsp_<prefix>_<secret>``; only ``prefix`` (for lookup) and
     the SHA-256 of the whole token are stored, so it is shown once at creation.
-    A token is usable while not revoked and not past ``expires_at``.
+
+    Lifecycle: created (active) --revoke--> revoked; active --``expires_at`` passes--> expired.
+    Only active tokens authenticate, and a user holds at most ``API_TOKENS_PER_USER`` of them.
     """
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
@@ -91,6 +112,11 @@ class ApiToken(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    scopes = ArrayField(
+        models.CharField(max_length=20, choices=TokenScope.choices),
+        default=all_token_scopes,
+        help_text="What the token may do beyond reading; tokens made before scopes existed have every scope",
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -99,6 +125,9 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+    def has_scope(self, scope: str) -> bool:
+        return scope == TokenScope.READ or scope in self.scopes
 
     @staticmethod
     def hash_secret(raw: str) -> str:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hmac
+from datetime import datetime
 
 from django.contrib.auth.models import AnonymousUser
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
+from django.utils import timezone
 
 from accounts.models import ApiToken, AuditEvent, AuthorizedSender, User
 
@@ -59,6 +61,14 @@ def api_tokens_visible_to(*, user: User) -> QuerySet[ApiToken]:
     """Admins see every token; everyone else their own."""
     qs = ApiToken.objects.select_related("user")
     return qs if user.is_portal_admin else qs.filter(user=user)
+
+
+def api_tokens_active(*, user: User, now: datetime | None = None) -> QuerySet[ApiToken]:
+    """``user``'s tokens that still authenticate: not revoked, not expired (what the cap counts)."""
+    now = now or timezone.now()
+    return ApiToken.objects.filter(user=user, revoked_at__isnull=True).filter(
+        Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+    )
 
 
 def api_token_find(*, raw: str) -> ApiToken | None:

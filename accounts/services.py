@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Model, Q
 from django.utils import timezone
 
-from accounts.models import ApiToken, AuditEvent, AuthorizedSender, User
+from accounts.models import ApiToken, AuditEvent, AuthorizedSender, TokenScope, User, all_token_scopes
+from accounts.selectors import api_tokens_active
 from smsportal.phone import InvalidNumber, normalize
 
 logger = logging.getLogger("smsportal.audit")
@@ -187,28 +190,78 @@ def sender_deactivate(*, actor: User, sender: AuthorizedSender, ip: str | None =
 # --- API tokens -----------------------------------------------------------------
 
 
+def _clean_scopes(scopes: Collection[str], granted_by: Collection[str] | None) -> list[str]:
+    unknown = sorted(set(scopes) - set(TokenScope.values))
+    if unknown:
+        raise ValidationError(
+            {"scopes": f"Unknown scope(s): {', '.join(unknown)}. Known: {', '.join(TokenScope.values)}."}
+        )
+    if not scopes:
+        raise ValidationError({"scopes": "Name at least one scope (read for a read-only token)."})
+    if granted_by is not None:
+        # A token making a token: never more than it may do itself.
+        beyond = sorted(s for s in set(scopes) - set(granted_by) if s != TokenScope.READ)
+        if beyond:
+            raise ValidationError({"scopes": f"The token you are using does not have: {', '.join(beyond)}."})
+    return [s for s in TokenScope.values if s in set(scopes)]  # in a stable order, each once
+
+
 def api_token_create(
-    *, actor: User, user: User, name: str, expires_at: datetime | None = None, ip: str | None = None
+    *,
+    actor: User | str,
+    user: User,
+    name: str,
+    scopes: Collection[str] | None = None,
+    expires_at: datetime | None = None,
+    ip: str | None = None,
+    granted_by: Collection[str] | None = None,
 ) -> tuple[ApiToken, str]:
-    """Create a token and return it with its plain text, which is never stored and shown only now."""
+    """Create a token and return it with its plain text, which is never stored and shown only now.
+
+    ``scopes`` default to every scope (what the web page made before scopes existed); ``granted_by``
+    is the scopes of the token making this one, if a token is (it cannot grant more). At most
+    ``settings.API_TOKENS_PER_USER`` active tokens per user: counted under a lock on the user's row.
+    """
     name = name.strip()
     if not name:
         raise ValidationError({"name": "Give the token a name, e.g. the integration that uses it."})
-    if expires_at is not None and expires_at <= timezone.now():
+    now = timezone.now()
+    if expires_at is not None and expires_at <= now:
         raise ValidationError({"expires_at": "The expiry date must be in the future."})
-    if actor.pk != user.pk and not actor.is_portal_admin:
+    # A string actor is an operator at the server's shell (manage.py api_token): they may do anything.
+    if isinstance(actor, User) and actor.pk != user.pk and not actor.is_portal_admin:
         raise ValidationError("Only an admin can create tokens for someone else.")
+    clean_scopes = _clean_scopes(all_token_scopes() if scopes is None else list(scopes), granted_by)
     prefix = secrets.token_hex(6)
     raw = f"{TOKEN_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
     with transaction.atomic():
+        User.objects.select_for_update().filter(pk=user.pk).first()  # one creation per user at a time
+        cap = settings.API_TOKENS_PER_USER
+        if api_tokens_active(user=user, now=now).count() >= cap:
+            raise ValidationError(
+                f"{user.username} already has {cap} active API tokens (API_TOKENS_PER_USER); revoke one first."
+            )
         token = ApiToken.objects.create(
-            user=user, name=name[:100], prefix=prefix, hashed_secret=ApiToken.hash_secret(raw), expires_at=expires_at
+            user=user,
+            name=name[:100],
+            prefix=prefix,
+            hashed_secret=ApiToken.hash_secret(raw),
+            expires_at=expires_at,
+            scopes=clean_scopes,
         )
-        audit_record(actor=actor, action="token.create", target=token, detail=f"for {user.username}", ip=ip)
+        expiry = f"expires {expires_at:%Y-%m-%d %H:%M}" if expires_at else "never expires"
+        audit_record(
+            actor=actor,
+            action="token.create",
+            target=token,
+            detail=f"for {user.username}; scopes {' '.join(clean_scopes)}; {expiry}",
+            ip=ip,
+        )
     return token, raw
 
 
-def api_token_revoke(*, actor: User, token: ApiToken, ip: str | None = None) -> ApiToken:
+def api_token_revoke(*, actor: User | str, token: ApiToken, ip: str | None = None) -> ApiToken:
+    """Revoke ``token`` for good (kept for the audit log). ``actor`` may be a description (the CLI)."""
     if token.revoked_at is not None:
         return token
     with transaction.atomic():

@@ -102,6 +102,7 @@ def tokens(request: AuthenticatedHttpRequest) -> HttpResponse:
                     actor=request.user,
                     user=owner,
                     name=form.cleaned_data["name"],
+                    scopes=form.token_scopes(),
                     expires_at=form.expires_at(),
                     ip=client_ip(request),
                 )

@@ -34,6 +34,8 @@ def _django_validation_errors(exc: DjangoValidationError) -> dict[str, list[str]
 
 
 def _translate(exc: Exception) -> Exception:
+    if isinstance(exc, RecipientConflict) and isinstance(exc, DjangoValidationError):
+        return Conflict(exc.messages[0], code=exc.code)  # e.g. ConfirmationRefused
     if isinstance(exc, DjangoValidationError):
         return exceptions.ValidationError(_django_validation_errors(exc))
     if isinstance(exc, RecipientConflict):

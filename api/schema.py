@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import FieldDoesNotExist
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from rest_framework import serializers
+from rest_framework.fields import empty
 
 from api.idempotency import IDEMPOTENCY_PARAMETER
 
@@ -27,7 +29,32 @@ _POST_ERRORS = {
 }
 
 
+def model_default(field: serializers.Field) -> object:
+    """The model default a writable ModelSerializer field gets when a create leaves it out, or ``empty``."""
+    parent = getattr(field, "parent", None)
+    model = getattr(getattr(parent, "Meta", None), "model", None)
+    if model is None or field.read_only or not field.source or "." in field.source:
+        return empty
+    try:
+        model_field = model._meta.get_field(field.source)
+    except FieldDoesNotExist:
+        return empty
+    if not getattr(model_field, "has_default", lambda: False)():
+        return empty
+    default = model_field.get_default()  # callables (e.g. the default provider) are called here
+    return default if isinstance(default, str | int | float | bool | list | dict) else empty
+
+
 class AutoSchema(SpectacularAutoSchema):
+    def _get_serializer_field_meta(self, field, direction):
+        # State every default a created object gets (max_mps 1.0, add_stop_footer true, ...) in the schema.
+        meta = super()._get_serializer_field_meta(field, direction)
+        if "default" not in meta and direction == "request":
+            default = model_default(field)
+            if default is not empty:
+                meta["default"] = default
+        return meta
+
     def _handler(self):
         action = getattr(self.view, "action", None) or self.method.lower()
         return getattr(self.view, action, None)

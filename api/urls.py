@@ -7,6 +7,8 @@ from api.views.messages import InboundMessageViewSet, MessageViewSet
 from api.views.recipients import RecipientViewSet
 from api.views.relay import RelayConversationViewSet, RelayNumberViewSet
 from api.views.senders import AuthorizedSenderViewSet
+from api.views.tokens import ApiTokenViewSet
+from api.views.webhooks import OutboxEventViewSet, WebhookEndpointViewSet
 
 app_name = "api"
 
@@ -20,5 +22,8 @@ router.register("imports", ImportJobViewSet, basename="import")
 router.register("senders", AuthorizedSenderViewSet, basename="sender")
 router.register("relay/conversations", RelayConversationViewSet, basename="relay-conversation")
 router.register("relay/numbers", RelayNumberViewSet, basename="relay-number")
+router.register("tokens", ApiTokenViewSet, basename="token")
+router.register("webhook-endpoints", WebhookEndpointViewSet, basename="webhook-endpoint")
+router.register("webhook-events", OutboxEventViewSet, basename="webhook-event")
 
 urlpatterns = router.urls

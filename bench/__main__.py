@@ -13,12 +13,13 @@ from bench import common
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     sub = parser.add_subparsers(dest="command", required=True)
-    from bench import dashboard, fanout, imports, report, soak, webhooks
+    from bench import dashboard, events, fanout, imports, report, soak, webhooks
 
     modules = {
         "fanout": fanout,
         "imports": imports,
         "webhooks": webhooks,
+        "events": events,
         "dashboard": dashboard,
         "soak": soak,
         "report": report,
@@ -63,6 +64,7 @@ ALL = [
     ["fanout", "--n", "1000000", "--latency-ms", "50", "--stop-after", "120", "--name", "fanout_1000000_50ms"],
     ["imports", "--n", "100000"],
     ["webhooks"],
+    ["events", "--n", "10000", "--latency-ms", "50"],
     ["dashboard", "--messages", "1000000"],
     ["soak"],
 ]

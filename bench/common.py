@@ -211,7 +211,14 @@ class Procs:
         return proc
 
     def worker(
-        self, name: str, env: dict[str, str], *, beat: bool = False, concurrency: int = 1, log_level: str = "INFO"
+        self,
+        name: str,
+        env: dict[str, str],
+        *,
+        beat: bool = False,
+        concurrency: int = 1,
+        log_level: str = "INFO",
+        queues: str = "",
     ) -> subprocess.Popen:
         import redis
 
@@ -221,6 +228,8 @@ class Procs:
         cmd += ["-n", f"{name}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat"]
         if beat:
             cmd += ["-B", "-s", str(self.dir / "beat-schedule")]
+        if queues:
+            cmd += ["-Q", queues]
         return self.start(name, cmd, env)
 
     def wait_ready(self, name: str, timeout: float = 60) -> None:

@@ -51,6 +51,12 @@ def add_arguments(p) -> None:
     p.add_argument("--worker-log-level", default="INFO", help="celery -l (INFO is the product default)")
     p.add_argument("--profile", action="store_true", help="py-spy record worker 1 (needs py-spy)")
     p.add_argument("--name", default="")
+    p.add_argument(
+        "--webhook",
+        action="store_true",
+        help="register an event webhook endpoint (message.sent) on a receiver in this process (bench/events.py)",
+    )
+    p.add_argument("--no-references", action="store_true", help="skip the naive loop and the ceilings")
     p.add_argument("--results-dir", default="")
 
 
@@ -200,8 +206,12 @@ def run(args) -> dict:
         t = time.monotonic()
         admin, campaign = seed(n=n)
         seed_s = time.monotonic() - t
+        hook = _webhook_receiver(admin) if getattr(args, "webhook", False) else None
         for i in range(args.workers):
             procs.worker(f"w{i}", env, log_level=args.worker_log_level)
+        if hook is not None:  # event webhooks have their own worker, as deployed (docker-compose, runportal)
+            procs.worker("events", env, log_level=args.worker_log_level, queues="events")
+            procs.wait_ready("events")
         for i in range(args.workers):
             procs.wait_ready(f"w{i}")
         sampler = common.RssSampler({f"w{i}": procs.procs[f"w{i}"].pid for i in range(args.workers)}, pg_db=args.db)
@@ -258,6 +268,7 @@ def run(args) -> dict:
                 break
             time.sleep(0.5)
         recorded_at = time.time()
+        webhook_result = _webhook_wait(hook, n=n, launched=launched) if hook is not None else None
         by_status = dict(
             Message.objects.filter(campaign=campaign).values_list("status").annotate(n=common_count()).order_by()
         )
@@ -274,13 +285,16 @@ def run(args) -> dict:
         ours = (len(received) / (last - launched)) if received and last > launched else 0.0
         mid = _sustained(received)
 
-        fake.reset()
-        if faults:  # the references run fault-free
-            fake.configure(**dict.fromkeys(("rate_timeout", "rate_drop", "rate_5xx", "rate_429"), 0.0))
-        naive_n = args.naive_n or (200 if latency > 0 else 2000)
-        naive = naive_loop(fake.plivo_send_url(PLIVO_ID), naive_n)
-        fake.reset()
-        ceilings = bare_ceiling(fake.plivo_send_url(PLIVO_ID), args.ceiling_n or min(n, 20_000))
+        if getattr(args, "no_references", False):
+            naive, ceilings = {"rate": 0, "skipped": True}, [{"rate": 0, "skipped": True}]
+        else:
+            fake.reset()
+            if faults:  # the references run fault-free
+                fake.configure(**dict.fromkeys(("rate_timeout", "rate_drop", "rate_5xx", "rate_429"), 0.0))
+            naive_n = args.naive_n or (200 if latency > 0 else 2000)
+            naive = naive_loop(fake.plivo_send_url(PLIVO_ID), naive_n)
+            fake.reset()
+            ceilings = bare_ceiling(fake.plivo_send_url(PLIVO_ID), args.ceiling_n or min(n, 20_000))
         best = max(c["rate"] for c in ceilings)
         all_final = not any(by_status.get(st) for st in open_statuses)
         reference = None
@@ -359,6 +373,8 @@ def run(args) -> dict:
         }
         if profile is not None:
             result["profile"] = str(profile[1])
+        if webhook_result is not None:
+            result["webhook_events"] = webhook_result
         path = common.write_result(name, result, results_dir=results_dir)
         print(
             f"{name}: {ours:.0f} msg/s, first send {result['seconds_to_first_send']} s, "
@@ -370,6 +386,51 @@ def run(args) -> dict:
     finally:
         procs.stop_all()
         fake.stop()
+
+
+def _webhook_receiver(admin):
+    """A loopback receiver (HTTP/1.1 keep-alive, 200 to everything) and an endpoint for message.sent."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from events.services import endpoint_create
+
+    seen: list[float] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length") or 0))
+            seen.append(time.time())
+            self.send_response(200)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    endpoint_create(actor=admin, url=f"http://127.0.0.1:{server.server_address[1]}/hooks", event_types=["message.sent"])
+    return server, seen
+
+
+def _webhook_wait(hook, *, n: int, launched: float, timeout: float = 300) -> dict:
+    """Wait until the receiver has every message.sent event; how long after the launch that took."""
+    server, seen = hook
+    deadline = time.monotonic() + timeout
+    while len(seen) < n and time.monotonic() < deadline:
+        time.sleep(0.25)
+    server.shutdown()
+    from events.models import OutboxEvent
+
+    return {
+        "events_received": len(seen),
+        "events_in_outbox": OutboxEvent.objects.count(),
+        "seconds_launch_to_last_event": round(max(seen) - launched, 3) if seen else None,
+        "seconds_launch_to_first_event": round(min(seen) - launched, 3) if seen else None,
+    }
 
 
 def common_count():

@@ -162,6 +162,19 @@ def table(results: dict[str, dict]) -> str:
     else:
         nm("webhooks", "webhooks", (wh or {}).get("reason", "no result"), "≥ 40% of ceiling, p99 < 50 ms")
 
+    ev = next((r for k, r in sorted(results.items()) if k.startswith("events_") and "fanout_slowdown" in r), None)
+    if ev and ev.get("fanout_slowdown") is not None:
+        w = ev["webhook_events"]
+        n = ev["params"]["n"]
+        met = ev["fanout_slowdown"] <= 0.10 and w["events_received"] >= n
+        rows.append(
+            f"| event webhooks during a {_n(n)}-message fan-out (message.sent to one endpoint) | "
+            f"{_n(w['events_received'])}/{_n(n)} events, the last {w['seconds_launch_to_last_event']} s after "
+            f"launch; fan-out {_n(ev['with_webhook_messages_per_second'])} msg/s | without the endpoint "
+            f"{_n(ev['baseline_messages_per_second'])} msg/s (slowdown {100 * ev['fanout_slowdown']:.1f}%) | "
+            f"every event delivered; fan-out ≤ 10% slower | {_met(met)} |"
+        )
+
     dash = next((r for k, r in sorted(results.items(), reverse=True) if k.startswith("dashboard_")), None)
     if dash and dash.get("status") != "not_measured":
         machine = machine or dash.get("machine")

@@ -16,6 +16,7 @@ from campaigns import tasks
 from campaigns.audience import nobody_reachable_reason
 from campaigns.counters import campaign_counts
 from campaigns.models import Campaign, CampaignEvent
+from campaigns.signals import campaign_status_changed
 from messaging.compose import compose_body, validate_media_urls
 from messaging.encoding import MAX_BODY_CHARS
 from messaging.models import Message, MessageStatus
@@ -143,7 +144,14 @@ def campaign_start_scheduled(*, campaign_id: int) -> bool:
 
 def _set_status(campaign: Campaign, *, to: str, allowed: Collection[str], **fields: Any) -> Campaign:
     now = timezone.now()
-    changed = Campaign.objects.filter(pk=campaign.pk, status__in=allowed).update(status=to, updated_at=now, **fields)
+    with transaction.atomic():
+        changed = Campaign.objects.filter(pk=campaign.pk, status__in=allowed).update(
+            status=to, updated_at=now, **fields
+        )
+        if changed:
+            campaign_status_changed.send(
+                sender=Campaign, campaign_id=campaign.pk, status=to, reason=str(fields.get("pause_reason", ""))
+            )
     campaign.refresh_from_db()
     if not changed:
         raise TransitionError(f"A {campaign.get_status_display().lower()} campaign cannot become {to}.")
@@ -165,11 +173,16 @@ def campaign_pause(*, campaign: Campaign, user: User, reason: str = "") -> Campa
 
 def campaign_auto_pause(*, campaign_id: int, reason: str) -> bool:
     """The system pauses: no provider the campaign can use works. Beat probes it and resumes it."""
-    changed = Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.SENDING).update(
-        status=Campaign.Status.PAUSED, pause_reason=reason[:255], auto_paused=True, updated_at=timezone.now()
-    )
+    with transaction.atomic():
+        changed = Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.SENDING).update(
+            status=Campaign.Status.PAUSED, pause_reason=reason[:255], auto_paused=True, updated_at=timezone.now()
+        )
+        if changed:
+            CampaignEvent.objects.create(campaign_id=campaign_id, kind="auto_pause", detail=reason)
+            campaign_status_changed.send(
+                sender=Campaign, campaign_id=campaign_id, status=Campaign.Status.PAUSED, reason=reason
+            )
     if changed:
-        CampaignEvent.objects.create(campaign_id=campaign_id, kind="auto_pause", detail=reason)
         logger.warning("campaign %s auto-paused: %s", campaign_id, reason)
     return bool(changed)
 
@@ -190,11 +203,16 @@ def campaign_record_expiry(*, campaign_id: int) -> None:
 
 def campaign_auto_resume(*, campaign_id: int, detail: str) -> bool:
     """A probe send succeeded: a campaign the system paused (never one a person paused) sends again."""
-    changed = Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.PAUSED, auto_paused=True).update(
-        status=Campaign.Status.SENDING, pause_reason="", auto_paused=False, updated_at=timezone.now()
-    )
+    with transaction.atomic():
+        changed = Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.PAUSED, auto_paused=True).update(
+            status=Campaign.Status.SENDING, pause_reason="", auto_paused=False, updated_at=timezone.now()
+        )
+        if changed:
+            CampaignEvent.objects.create(campaign_id=campaign_id, kind="auto_resume", detail=detail)
+            campaign_status_changed.send(
+                sender=Campaign, campaign_id=campaign_id, status=Campaign.Status.SENDING, reason=""
+            )
     if changed:
-        CampaignEvent.objects.create(campaign_id=campaign_id, kind="auto_resume", detail=detail)
         logger.warning("campaign %s resumed on its own: %s", campaign_id, detail)
         transaction.on_commit(lambda: _kick(campaign_id))
     return bool(changed)

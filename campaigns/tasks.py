@@ -8,11 +8,13 @@ from datetime import datetime, timedelta
 from celery import shared_task
 from django.conf import settings
 from django.core.cache import cache
+from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
 from campaigns import counters, dispatch, services
 from campaigns.models import Campaign, CampaignCounter
+from campaigns.signals import campaign_status_changed
 from messaging import engine
 from messaging.models import Message, MessageStatus
 from messaging.transitions import move
@@ -85,9 +87,13 @@ def run_sweep(now: datetime | None = None) -> None:
         dispatch.dispatch(campaign_id=campaign.pk, now=now)
         open_rows = Message.objects.filter(campaign=campaign, status__in=[S.PENDING, S.CLAIMED, S.SENDING, S.UNKNOWN])
         if not open_rows.exists():
-            Campaign.objects.filter(pk=campaign.pk, status=Campaign.Status.SENDING).update(
-                status=Campaign.Status.COMPLETED, completed_at=now
-            )
+            with transaction.atomic():
+                if Campaign.objects.filter(pk=campaign.pk, status=Campaign.Status.SENDING).update(
+                    status=Campaign.Status.COMPLETED, completed_at=now
+                ):
+                    campaign_status_changed.send(
+                        sender=Campaign, campaign_id=campaign.pk, status=Campaign.Status.COMPLETED, reason=""
+                    )
     for campaign_id in Campaign.objects.filter(
         status=Campaign.Status.CANCELLED, cancelled_at__gte=now - timedelta(days=1)
     ).values_list("pk", flat=True):

@@ -8,6 +8,7 @@ from django.db import transaction
 
 from messaging import hooks
 from messaging.models import Message, MessageStatus
+from messaging.signals import messages_moved
 from providers.db import retry_on_deadlock
 
 S = MessageStatus
@@ -61,4 +62,5 @@ def _move(
         if rows:
             Message.objects.filter(pk__in=[r[0] for r in rows]).update(status=to, **fields)
             hooks.campaigns().record_transitions((campaign_id, old, to) for _, campaign_id, old in rows)
+            messages_moved.send(sender=Message, rows=rows, to=to)
     return rows

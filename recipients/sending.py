@@ -15,6 +15,7 @@ from messaging.encoding import MAX_BODY_CHARS
 from messaging.models import Message
 from messaging.services import message_enqueue
 from recipients.models import ConsentStatus, Recipient
+from recipients.services import confirmation_check, recipient_request_confirmation
 from smsportal.phone import InvalidNumber, normalize
 
 logger = logging.getLogger(__name__)
@@ -41,6 +42,21 @@ def _sender_grant(*, user: User, sender_number: str | None, errors: dict[str, li
     else:
         errors.setdefault("sender", []).append("You are authorized for several numbers; say which one to send from.")
     return None
+
+
+def confirmation_request_send(*, user: User, recipient: Recipient, sender_number: str | None = None) -> Message:
+    """The double opt-in request from one of ``user``'s numbers (the API's; the web form picks a grant).
+
+    Refused first by consent (ConfirmationRefused: opted out, or already opted in), then by sender.
+    """
+    confirmation_check(recipient=recipient)
+    errors: dict[str, list[str]] = {}
+    grant = _sender_grant(user=user, sender_number=sender_number, errors=errors)
+    if grant is None:
+        raise ValidationError(errors)
+    return recipient_request_confirmation(
+        recipient=recipient, sender_number=grant.number, provider=grant.provider, user=user
+    )
 
 
 def message_send_single(

@@ -41,6 +41,7 @@ from recipients.models import (
     RecipientList,
     Suppression,
 )
+from recipients.signals import consent_changed, import_finished
 from recipients.uploads import copy_capped
 from recipients.upsert import ConsentSource, RecipientRow, UpsertResult, recipients_upsert, suppression_evidence
 from smsportal.phone import InvalidNumber, normalize
@@ -65,6 +66,18 @@ class ConsentRevoked(RecipientConflict):
     """An opt-out that only the person (or an admin override with a reason) may undo (API: 409 ``consent_revoked``)."""
 
     code = "consent_revoked"
+
+
+class ConfirmationRefused(ValidationError, RecipientConflict):  # type: ignore[misc]  # both name a `code`: a str here
+    """A double opt-in request to someone who is not pending (the API answers 409 with ``code``).
+
+    ``opted_out``: they said STOP, so we never ask them again; ``already_opted_in``: nothing to confirm.
+    A ValidationError too, so forms show it as a message.
+    """
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message, code=code)
+        self.code = code
 
 
 CONSENT_REVOKED = (
@@ -106,6 +119,14 @@ def _consent_change(
             actor=actor,
             actor_description=actor_description,
             evidence=evidence,
+        )
+        consent_changed.send(
+            sender=Recipient,
+            recipient_id=locked.pk,
+            phone=locked.phone,
+            from_status=locked.consent_status,
+            to_status=status,
+            channel=channel,
         )
         for key, value in fields.items():
             setattr(recipient, key, value)
@@ -363,7 +384,7 @@ def recipients_bulk_upsert(
     recipient_list: RecipientList | None,
     actor=None,
     channel: str = ConsentEvent.Channel.API,
-    evidence: str = "Stated in a bulk upsert through the API (rows numbered from 0)",
+    evidence: str = "Stated in a bulk upsert through the API (rows numbered from 1)",
 ) -> UpsertResult:
     """Create or update recipients by number (distinct, E.164) with the import's rules: names and
     attributes merged, stated consent recorded, an opt-out never undone (``kept_opted_out``)."""
@@ -656,10 +677,12 @@ def import_job_run(*, job: ImportJob, progress: Callable[[ImportJob], None] | No
         job.status = ImportJob.Status.COMPLETED
     job.finished_at = timezone.now()
     import_upload_discard(job=job)
-    ImportJob.objects.filter(pk=job.pk).update(
-        status=job.status, error=job.error, finished_at=job.finished_at, processed_bytes=job.processed_bytes
-    )
-    job.refresh_from_db()
+    with transaction.atomic():
+        ImportJob.objects.filter(pk=job.pk).update(
+            status=job.status, error=job.error, finished_at=job.finished_at, processed_bytes=job.processed_bytes
+        )
+        job.refresh_from_db()
+        import_finished.send(sender=ImportJob, job=job)  # the import.finished webhook
     return job
 
 
@@ -688,15 +711,27 @@ def import_csv(
 # --- Double opt-in ---------------------------------------------------------
 
 
+def confirmation_check(*, recipient: Recipient) -> None:
+    """Raise ConfirmationRefused unless ``recipient`` (re-read) may be sent a double opt-in request."""
+    recipient.refresh_from_db()
+    if recipient.consent_status == ConsentStatus.OPTED_OUT:
+        raise ConfirmationRefused(
+            "This number opted out, so it is never sent a confirmation request; only the person can opt back in,"
+            " by texting START.",
+            code="opted_out",
+        )
+    if recipient.consent_status != ConsentStatus.PENDING:
+        raise ConfirmationRefused(
+            f"Only pending recipients can be asked to confirm (this one is {recipient.consent_status}).",
+            code="already_opted_in",
+        )
+
+
 def recipient_request_confirmation(
     *, recipient: Recipient, sender_number: str, provider: str, user: User | None = None
 ) -> Message:
     """Text a pending recipient asking them to reply YES. Their YES opts them in (see inbound_handle)."""
-    recipient.refresh_from_db()
-    if recipient.consent_status != ConsentStatus.PENDING:
-        raise ValidationError(
-            f"Only pending recipients can be asked to confirm (this one is {recipient.consent_status})."
-        )
+    confirmation_check(recipient=recipient)
     now = timezone.now()
     with transaction.atomic():
         message = message_enqueue(
@@ -774,6 +809,8 @@ def inbound_handle(*, inbound: InboundSMS, event: ProviderEvent | None = None) -
                 and recipient.opted_in_at is not None
                 and recipient.opted_in_at >= quiet
             )
+            # "subscribed again" only to someone who had unsubscribed; a first YES gets the welcome.
+            returning = recipient.consent_status == ConsentStatus.OPTED_OUT
             # The person's own START/YES from this number: the only thing that undoes their STOP.
             recipient_set_consent(
                 recipient=recipient,
@@ -782,7 +819,7 @@ def inbound_handle(*, inbound: InboundSMS, event: ProviderEvent | None = None) -
                 evidence=evidence,
                 from_number=phone,
             )
-            reply = "" if recently else settings.SMS_START_REPLY
+            reply = "" if recently else (settings.SMS_START_REPLY if returning else settings.SMS_OPT_IN_REPLY)
         elif kind == InboundMessage.Kind.HELP and cache.add(f"recipients:help:{phone}", 1, timeout=60):
             # Once a minute per number at most, so two auto-responders cannot ping-pong.
             reply = settings.SMS_HELP_REPLY

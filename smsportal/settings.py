@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "recipients",
     "campaigns",
     "relay",
+    "events",  # outbound event webhooks: reads the apps below through their signals
     "api",
 ]
 
@@ -162,6 +163,9 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
+# Event webhooks are delivered by their own worker (`-Q events`): a slow or hung receiver must
+# never hold a process that sends messages (docs/webhooks.md).
+CELERY_TASK_ROUTES = {"events.*": {"queue": "events"}}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TIMEZONE = "UTC"
 
@@ -266,10 +270,31 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"ConsentStatusEnum": "recipients.models.ConsentStatus"},
+    "ENUM_NAME_OVERRIDES": {
+        "ConsentStatusEnum": "recipients.models.ConsentStatus",
+        "CampaignStatusEnum": "api.serializers.campaigns.CampaignStatus",
+        "WebhookEventTypeEnum": "events.models.EventType",
+        "TokenScopeEnum": "accounts.models.TokenScope",
+    },
 }
 
 # --- SMS ------------------------------------------------------------------
+# --- Outbound event webhooks (events app, docs/webhooks.md) ----------------
+# Waits after the 1st, 2nd, ... failure in a row: 5 s, 5 min, 30 min, 2 h, 5 h, 8 h, 8 h (about 24 h in all);
+# one more failure disables the endpoint. Comma-separated seconds.
+WEBHOOK_RETRY_SCHEDULE = [
+    float(s) for s in env_str("WEBHOOK_RETRY_SCHEDULE", "5,300,1800,7200,18000,28800,28800").split(",") if s.strip()
+]
+WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 10.0, minimum=0.1)
+WEBHOOK_DRAIN_SECONDS = env_float("WEBHOOK_DRAIN_SECONDS", 30.0, minimum=1)
+WEBHOOK_ENDPOINT_CACHE_SECONDS = env_int("WEBHOOK_ENDPOINT_CACHE_SECONDS", 5, minimum=0)
+WEBHOOK_REQUIRE_HTTPS = env_bool("WEBHOOK_REQUIRE_HTTPS", PRODUCTION)
+# Delivered events (and their attempts) are deleted after this many days; pending ones never are.
+WEBHOOK_RETENTION_DAYS = env_int("WEBHOOK_RETENTION_DAYS", 30, minimum=1)
+
+# Active (unrevoked, unexpired) API tokens one user may hold (issue 16: unlimited tokens multiplied the throttle).
+API_TOKENS_PER_USER = env_int("API_TOKENS_PER_USER", 10, minimum=1)
+
 SMS_BACKEND = env_str("SMS_BACKEND", "providers.backends.sandbox.SMSBackend")
 SMS_DEFAULT_REGION = env_str("SMS_DEFAULT_REGION", "US")
 SMS_MAX_IN_FLIGHT = env_int("SMS_MAX_IN_FLIGHT", 256, minimum=1)
@@ -298,6 +323,8 @@ SMS_STOP_REPLY = env_str(
     "SMS_STOP_REPLY",
     "You are unsubscribed and will receive no more messages. Reply START to resubscribe.",
 )
+# The reply to START/YES: SMS_OPT_IN_REPLY for a first subscription, SMS_START_REPLY for someone who had opted out.
+SMS_OPT_IN_REPLY = env_str("SMS_OPT_IN_REPLY", "You are subscribed. Reply STOP to unsubscribe, HELP for help.")
 SMS_START_REPLY = env_str("SMS_START_REPLY", "You are subscribed again. Reply STOP to unsubscribe, HELP for help.")
 SMS_HELP_REPLY = env_str("SMS_HELP_REPLY", "smsportal: reply STOP to unsubscribe. Msg & data rates may apply.")
 

@@ -153,7 +153,9 @@ class Workers:
     def __init__(self, env: dict[str, str], tmp: Path):
         self.env, self.tmp, self.procs = env, tmp, []
 
-    def start(self, *, concurrency: int = 1, beat: bool = False, name: str | None = None) -> subprocess.Popen:
+    def start(
+        self, *, concurrency: int = 1, beat: bool = False, name: str | None = None, queues: str = ""
+    ) -> subprocess.Popen:
         name = name or f"w{len(self.procs)}"
         cmd = [
             sys.executable,
@@ -173,6 +175,8 @@ class Workers:
         ]
         if beat:
             cmd += ["-B", "-s", str(self.tmp / "beat-schedule")]
+        if queues:
+            cmd += ["-Q", queues]
         log = open(self.tmp / f"{name}.log", "wb")
         proc = subprocess.Popen(
             cmd,

@@ -4,11 +4,13 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import AuthorizedSender, User
-from campaigns.models import Campaign
+from campaigns.models import Campaign, CampaignEvent
 from messaging.compose import MAX_MEDIA_URLS, MAX_TEMPLATE_CHARS, validate_media_urls
 from recipients.models import RecipientList
 
 from .fields import VisibleListField
+
+CampaignStatus = Campaign.Status  # named in SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]
 
 
 class _OwnSenders(serializers.PrimaryKeyRelatedField):
@@ -33,11 +35,20 @@ class HourMinuteField(serializers.TimeField):
 
 
 class CampaignSerializer(serializers.ModelSerializer):
-    send_window_start = HourMinuteField(required=False, allow_null=True, help_text="Recipients' local time, e.g. 08:00")
-    send_window_end = HourMinuteField(required=False, allow_null=True, help_text="Recipients' local time, e.g. 21:00")
+    send_window_start = HourMinuteField(
+        required=False,
+        allow_null=True,
+        help_text="Recipients' local time, e.g. 08:00. Default null: no window, messages go out at any hour",
+    )
+    send_window_end = HourMinuteField(
+        required=False, allow_null=True, help_text="Recipients' local time, e.g. 21:00. Default null: no window"
+    )
     body = serializers.CharField(max_length=MAX_TEMPLATE_CHARS, help_text=Campaign._meta.get_field("body").help_text)
     media_urls = serializers.ListField(
-        child=serializers.CharField(), required=False, max_length=MAX_MEDIA_URLS, help_text="https URLs for MMS"
+        child=serializers.CharField(),
+        required=False,
+        max_length=MAX_MEDIA_URLS,
+        help_text="https URLs for MMS. Default empty: an SMS",
     )
     senders = _OwnSenders(many=True, required=False, help_text="Ids of your own authorized senders")
     lists = VisibleListField(many=True, required=False)
@@ -81,10 +92,16 @@ class CampaignSerializer(serializers.ModelSerializer):
             "cancelled_at",
         ]
         extra_kwargs = {
+            "smart_encoding": {
+                "help_text": "Replace look-alike characters (curly quotes, dashes) so the text fits GSM-7 and costs"
+                " fewer segments. Defaults to true."
+            },
+            "send_at": {"help_text": "Start sending at this time. Default null: launch sends at once."},
+            "valid_until": {"help_text": "Unsent messages expire after this. Default null: they never expire."},
             "add_stop_footer": {
                 "help_text": 'Append "Reply STOP to opt out" unless the body already says how to opt out.'
                 " Defaults to true."
-            }
+            },
         }
 
     def validate_media_urls(self, value: list[str]) -> list[str]:
@@ -100,6 +117,15 @@ class CampaignSerializer(serializers.ModelSerializer):
         return value
 
 
+class CampaignEventSerializer(serializers.ModelSerializer):
+    kind = serializers.CharField(help_text="auto_pause, auto_resume, failover, expiry, ...", read_only=True)
+
+    class Meta:
+        model = CampaignEvent
+        fields = ["id", "kind", "detail", "created_at"]
+        read_only_fields = fields
+
+
 class PauseSerializer(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, max_length=200)
 
@@ -109,6 +135,10 @@ class RetryResultSerializer(serializers.Serializer):
 
 
 class StatsSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=Campaign.Status.choices, help_text="The campaign's status now")
+    final = serializers.BooleanField(
+        help_text="True once the campaign is completed or cancelled: the counts will not change any more"
+    )
     total = serializers.IntegerField()
     counts = serializers.DictField(child=serializers.IntegerField(), help_text="Messages per status bucket")
     done = serializers.IntegerField()

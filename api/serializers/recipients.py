@@ -119,12 +119,12 @@ class BulkUpsertSerializer(serializers.Serializer):
 def bulk_rows(raw_rows: list) -> tuple[list[RecipientRow], list[dict]]:
     """Each row checked on its own: (the valid rows, the errors of the others).
 
-    Row numbers are 0-based indexes in ``recipients``. A number that appears earlier in the
+    Row numbers are 1-based positions in ``recipients`` (the first row is 1), like the CSV import's. A number that appears earlier in the
     request is an error (the upsert takes each number once).
     """
     rows: dict[str, RecipientRow] = {}
     errors: list[dict] = []
-    for index, raw in enumerate(raw_rows):
+    for index, raw in enumerate(raw_rows, start=1):
         row = RecipientRowSerializer(data=raw)
         if not row.is_valid():
             errors.append({"row": index, "errors": _flatten(row.errors)})
@@ -150,7 +150,7 @@ def _flatten(errors) -> dict[str, list[str]]:
 
 
 class RowErrorSerializer(serializers.Serializer):
-    row = serializers.IntegerField(help_text="0-based index in `recipients`")
+    row = serializers.IntegerField(help_text="1-based position in `recipients`: the first row is 1")
     errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))  # type: ignore[assignment]  # a field named like a Serializer attribute; DRF's metaclass moves it
 
 
@@ -172,6 +172,15 @@ class ConsentChangeSerializer(serializers.Serializer):
         max_length=2000,
         help_text="Required to opt in (where, when, the text or URL of the consent). "
         "An opt-out is undone only by the person's START: opt-in answers 409 consent_revoked",
+    )
+
+
+class ConfirmationRequestSerializer(serializers.Serializer):
+    sender = serializers.CharField(
+        required=False,
+        allow_null=True,
+        max_length=32,
+        help_text="Your authorized number to send from; optional when you have exactly one",
     )
 
 

@@ -16,6 +16,17 @@ class AuthorizedSenderSerializer(serializers.ModelSerializer):
         model = AuthorizedSender
         fields = ["id", "user", "username", "number", "provider", "label", "is_active", "max_mps", "created_at"]
         read_only_fields = ["id", "username", "created_at"]
+        # The defaults a new number gets, stated here so the schema says them (api.schema adds `default`).
+        extra_kwargs = {
+            "max_mps": {
+                "help_text": "Messages (segments) per second from this number, across all workers; 0 = no limit of"
+                " our own. Default 1.0: the safe rate for a US long code; toll-free and registered 10DLC numbers"
+                " usually allow more (ask your provider)."
+            },
+            "provider": {"help_text": "Which provider sends for this number. Default: the first configured provider."},
+            "is_active": {"help_text": "Inactive grants cannot send. Default true."},
+            "label": {"help_text": "A name people recognise the number by. Default empty."},
+        }
 
     def validate_number(self, value: str) -> str:
         return clean_phone(value)

@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from accounts.models import User
 from api.idempotency import idempotent
 from api.pagination import IdCursorPagination
-from api.permissions import ReadOnlyUnlessSender
+from api.permissions import ReadOnlyUnlessSender, TokenHasScope
 from api.throttling import TokenRateThrottle
 
 _PK = re.compile(r"[0-9]{1,19}")
@@ -35,6 +35,13 @@ class ApiMixin(GenericAPIView):  # each view names its model
     pagination_class = IdCursorPagination
     filter_serializer_class: type[serializers.Serializer] | None = None
     lookup_value_regex = "[^/]+"  # any id reaches the view, so a malformed one is a JSON 404
+
+    def check_permissions(self, request: Request) -> None:
+        # The token's scopes first, on every API view, whatever permissions a view names.
+        scope = TokenHasScope()
+        if not scope.has_permission(request, self):
+            self.permission_denied(request, message=scope.message, code="token_scope")
+        super().check_permissions(request)
 
     def get_object(self) -> Any:  # the view's model
         raw = str(self.kwargs.get(self.lookup_url_kwarg or self.lookup_field, ""))

@@ -8,6 +8,7 @@ from rest_framework.response import Response
 
 from api.idempotency import idempotent
 from api.serializers.campaigns import (
+    CampaignEventSerializer,
     CampaignSerializer,
     PauseSerializer,
     PreviewSerializer,
@@ -19,7 +20,7 @@ from campaigns import services
 from campaigns.audience import audience_count, audience_sample
 from campaigns.drafts import campaign_create_draft, campaign_delete_draft, campaign_update_draft
 from campaigns.models import Campaign
-from campaigns.selectors import campaign_stats, campaigns_visible_to
+from campaigns.selectors import campaign_events, campaign_stats, campaigns_visible_to
 from messaging.compose import preview
 
 
@@ -108,6 +109,15 @@ class CampaignViewSet(ModelViewSet):
     @action(detail=True, methods=["get"], pagination_class=None)
     def stats(self, request, pk=None):
         return Response(StatsSerializer(campaign_stats(campaign=self.get_object())).data)
+
+    @extend_schema(
+        summary="The campaign's history: auto-pause, failover, expiry; newest first",
+        responses={200: CampaignEventSerializer(many=True)},
+    )
+    @action(detail=True, methods=["get"])
+    def events(self, request, pk=None):
+        page = self.paginate_queryset(campaign_events(campaign=self.get_object()))
+        return self.get_paginated_response(CampaignEventSerializer(page, many=True).data)
 
     @extend_schema(summary="Recipient count and the message for a sample recipient", responses={200: PreviewSerializer})
     @action(detail=True, methods=["get"], pagination_class=None)

@@ -2,22 +2,26 @@ from __future__ import annotations
 
 from django.db.models import Q
 from drf_spectacular.utils import extend_schema
+from rest_framework import status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from api.idempotency import idempotent
+from api.serializers.messages import MessageSerializer
 from api.serializers.recipients import (
     BulkResultSerializer,
     BulkUpsertSerializer,
+    ConfirmationRequestSerializer,
     ConsentChangeSerializer,
     ConsentEventSerializer,
     RecipientFilterSerializer,
     RecipientSerializer,
     bulk_rows,
 )
-from api.views.base import ModelViewSet
+from api.views.base import ModelViewSet, api_user
 from recipients.models import ConsentEvent, ConsentStatus
 from recipients.selectors import recipient_lists_visible_to, recipients_visible_to
+from recipients.sending import confirmation_request_send
 from recipients.services import (
     recipient_create,
     recipient_delete,
@@ -126,6 +130,26 @@ class RecipientViewSet(ModelViewSet):
     @idempotent
     def opt_out(self, request, pk=None):
         return self._consent(request, ConsentStatus.OPTED_OUT)
+
+    @extend_schema(
+        summary="Send the double opt-in request (reply YES to opt in)",
+        description=(
+            "Only a pending recipient is asked. Someone who opted out is never asked again: "
+            "409 with `code` `opted_out` (`already_opted_in` when there is nothing to confirm)."
+        ),
+        request=ConfirmationRequestSerializer,
+        responses={201: MessageSerializer},
+    )
+    @action(detail=True, methods=["post"], url_path="confirmation-request")
+    @idempotent
+    def confirmation_request(self, request, pk=None):
+        recipient = self.get_object()
+        serializer = ConfirmationRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        message = confirmation_request_send(
+            user=api_user(request), recipient=recipient, sender_number=serializer.validated_data.get("sender")
+        )
+        return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(summary="Consent history, newest first", responses={200: ConsentEventSerializer(many=True)})
     @action(detail=True, methods=["get"], url_path="consent-history", pagination_class=None)

@@ -358,7 +358,7 @@ RECIPIENT_ROWS = [
     Row("recipients:import_errors_csv", "GET", access("viewer"), kwargs=lambda w: {"pk": _import_job(w).pk}),
     Row("recipients:consent_export", "GET", access("viewer")),
     Row("recipients:inbox", "GET", access("viewer")),
-    # The text went to sender's number: another sender does not see it (404), as in the inbox.
+    # The text was sent to ``sender``'s number: another sender does not see it (404, the inbound rule).
     Row("recipients:inbox_reply", "GET", access("sender", sender_other=404), kwargs=lambda w: {"pk": _inbound(w).pk}),
     Row(
         "recipients:inbox_reply",
@@ -503,6 +503,74 @@ API_ROWS = [
     Row("api-docs", "GET", E(200, 200, 200, 200, 200, 200), note="public API description"),
 ]
 
+
+def _endpoint(w: World):
+    if "endpoint" not in w.extra:
+        from events.models import WebhookEndpoint
+
+        w.extra["endpoint"] = WebhookEndpoint.objects.create(url="https://hooks.example.com/in", is_active=False)
+    return w.extra["endpoint"]
+
+
+def _endpoint_pk(w: World) -> dict:
+    return {"pk": _endpoint(w).pk}
+
+
+def _outbox_pk(w: World) -> dict:
+    from events.models import OutboxEvent
+
+    event = OutboxEvent.objects.create(endpoint=_endpoint(w), event_type="message.sent", payload={"type": "x"})
+    return {"pk": event.pk}
+
+
+# Integrations (issue 18): campaign history, the double opt-in request, API tokens, event webhooks.
+INTEGRATION_ROWS = [
+    Row("api:campaign-events", "GET", E(401, 401, 200, 404, 200, 200), kwargs=_pk("campaign")),
+    Row(
+        "api:recipient-confirmation-request",
+        "POST",
+        E(401, 401, 403, 409, 409, 409),
+        kwargs=_recipient_pk,
+        data=lambda w: {},
+        json=True,
+        note="the world's recipients are opted in: 409 already_opted_in for everyone who may send",
+    ),
+    # API tokens: everyone approved manages their own; admins everyone's; others' are 404.
+    Row("api:token-list", "GET", E(401, 401, 200, 200, 200, 200)),
+    Row(
+        "api:token-list",
+        "POST",
+        E(401, 401, 201, 201, 201, 201),
+        data=lambda w: {"name": "new", "scopes": ["read"]},
+        json=True,
+    ),
+    Row("api:token-detail", "GET", E(401, 401, 404, 404, 200, 200), kwargs=_pk("token")),
+    Row("api:token-detail", "DELETE", E(401, 401, 404, 404, 204, 204), kwargs=_pk("token")),
+    # Event webhooks: admins only.
+    Row("api:webhook-endpoint-list", "GET", E(401, 401, 403, 403, 403, 200)),
+    Row(
+        "api:webhook-endpoint-list",
+        "POST",
+        E(401, 401, 403, 403, 403, 201),
+        data=lambda w: {"url": "https://hooks.example.com/sms"},
+        json=True,
+    ),
+    Row("api:webhook-endpoint-detail", "GET", E(401, 401, 403, 403, 403, 200), kwargs=_endpoint_pk),
+    Row(
+        "api:webhook-endpoint-detail",
+        "PATCH",
+        E(401, 401, 403, 403, 403, 200),
+        kwargs=_endpoint_pk,
+        data=lambda w: {"description": "renamed"},
+        json=True,
+    ),
+    Row("api:webhook-endpoint-rotate-secret", "POST", E(401, 401, 403, 403, 403, 200), kwargs=_endpoint_pk),
+    Row("api:webhook-event-list", "GET", E(401, 401, 403, 403, 403, 200)),
+    Row("api:webhook-event-detail", "GET", E(401, 401, 403, 403, 403, 200), kwargs=_outbox_pk),
+    Row("api:webhook-event-resend", "POST", E(401, 401, 403, 403, 403, 202), kwargs=_outbox_pk),
+]
+
+
 # --- Object level: one visibility rule per object type, the same for pages and API -------------
 # Who sees each of ``sender``'s objects (the rules are the selectors': campaigns.selectors,
 # recipients.selectors, messaging.selectors, accounts.selectors). A persona that does not see an
@@ -617,7 +685,14 @@ OBJECT_ROWS = [
         owned("list", access("sender", 302)),
         kwargs=lambda w: {"pk": _own_list(w).pk, "recipient_pk": w.recipients[0].pk},
     ),
-    Row("recipients:list_import", "POST", owned("list", access("sender", 400)), kwargs=_own_list_pk, data=lambda w: {}),
+    Row(
+        "recipients:list_import",
+        "POST",
+        owned("list", access("sender", 400)),
+        kwargs=_own_list_pk,
+        data=lambda w: {},
+        note="no file: the upload form again, with its error",
+    ),
     Row(
         "recipients:import_detail", "GET", owned("import", access("viewer")), kwargs=lambda w: {"pk": _own_import(w).pk}
     ),
@@ -676,7 +751,15 @@ OBJECT_ROWS = [
     Row("api:sender-detail", "GET", owned("grant", api("viewer", sender_other=404, viewer=404)), kwargs=_pk("grant")),
 ]
 
-ROWS: list[Row] = [*ACCOUNTS_ROWS, *CAMPAIGN_WEB_ROWS, *RELAY_ROWS, *RECIPIENT_ROWS, *API_ROWS, *OBJECT_ROWS]
+ROWS: list[Row] = [
+    *ACCOUNTS_ROWS,
+    *CAMPAIGN_WEB_ROWS,
+    *RELAY_ROWS,
+    *RECIPIENT_ROWS,
+    *API_ROWS,
+    *INTEGRATION_ROWS,
+    *OBJECT_ROWS,
+]
 
 # URL names (or route prefixes) deliberately outside the matrix, with the reason.
 EXEMPT_NAMESPACES = {

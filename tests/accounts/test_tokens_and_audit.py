@@ -22,6 +22,7 @@ def test_a_token_authenticates_and_is_stored_hashed(client, bob, make_sender):
         response = client.get(ME, HTTP_AUTHORIZATION=f"{scheme} {raw}")
         assert response.status_code == 200
         assert response.json() == {
+            "id": bob.pk,
             "username": "bob",
             "email": "bob@example.com",
             "role": "sender",

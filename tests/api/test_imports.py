@@ -144,3 +144,24 @@ def test_viewers_may_read_imports_but_not_start_one(bob, carol, client_for, cust
     assert [j["id"] for j in viewer.get("/api/v1/imports").json()["results"]] == [job.pk]
     assert client_for(bob).post("/api/v1/lists/999999/imports", {"file": upload}).status_code == 404
     assert client_for().get(f"/api/v1/imports/{job.pk}").status_code in {401, 403}
+
+
+def test_starting_an_import_needs_the_manage_recipients_scope(bob, customers, media):
+    """api/scopes.py: an import writes recipients and consent, like the list and recipient endpoints."""
+    from rest_framework.test import APIClient
+
+    from accounts.services import api_token_create
+
+    def token(*scopes: str) -> APIClient:
+        _, raw = api_token_create(actor=bob, user=bob, name="t", scopes=list(scopes))
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+        return client
+
+    for scopes in (["read"], ["read", "send"], ["read", "manage-settings"]):
+        refused = token(*scopes).post(url(customers), CSV.encode(), content_type="text/csv")
+        assert refused.status_code == 403 and "manage-recipients" in refused.json()["message"], scopes
+    assert not ImportJob.objects.exists()
+    accepted = token("manage-recipients").post(url(customers), CSV.encode(), content_type="text/csv")
+    assert accepted.status_code == 202, accepted.content
+    assert token("read").get(accepted["Location"]).status_code == 200

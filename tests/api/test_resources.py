@@ -150,7 +150,7 @@ def test_bulk_upsert_reports_bad_rows_and_keeps_the_good(bob, client_for, make_r
     assert response.status_code == 200, response.json()
     body = response.json()
     assert (body["created"], body["updated"], body["failed"]) == (2001, 1, 6)
-    assert [e["row"] for e in body["errors"]] == [2, 3, 4, 5, 6, 7]  # 0-based indexes in "recipients"
+    assert [e["row"] for e in body["errors"]] == [3, 4, 5, 6, 7, 8]  # 1-based positions in "recipients"
     assert "opted_in needs evidence" in body["errors"][4]["errors"]["evidence"][0]
     assert "text or the URL" in str(body["errors"][5]["errors"]["evidence"])
     assert body["warnings"] == []
@@ -181,8 +181,8 @@ def test_bulk_upsert_never_undoes_an_opt_out_like_an_import(bob, client_for, mak
     ]
     body = client_for(bob).post("/api/v1/recipients/bulk", {"recipients": rows}, format="json").json()
     assert (body["created"], body["updated"], body["failed"]) == (0, 2, 1)
-    assert [e["row"] for e in body["errors"]] == [0]
-    assert body["warnings"] == [{"row": 1, "errors": {"consent": [KEPT_OPTED_OUT]}}]
+    assert [e["row"] for e in body["errors"]] == [1]
+    assert body["warnings"] == [{"row": 2, "errors": {"consent": [KEPT_OPTED_OUT]}}]
     out.refresh_from_db()
     assert (out.consent_status, out.first_name) == ("opted_out", "Still out")
     assert not ConsentEvent.objects.filter(recipient=out).exists()
@@ -191,7 +191,7 @@ def test_bulk_upsert_never_undoes_an_opt_out_like_an_import(bob, client_for, mak
         "opted_out",
         "api",
         bob,
-        "Stated in a bulk upsert through the API (rows numbered from 0), row 2",
+        "Stated in a bulk upsert through the API (rows numbered from 1), row 3",
     )
     audit = AuditEvent.objects.get(action="recipient.bulk_upsert")
     assert audit.actor == bob and "1 consent changes" in audit.detail and "1 kept opted out" in audit.detail

@@ -11,6 +11,7 @@ The layers, lowest first. An app may import the apps below it, never one above:
 - ``recipients``: lists, consent, imports, inbound keyword handling.
 - ``campaigns``: compose, audience, launch, pause; the UI of sending.
 - ``relay``: masked conversations.
+- ``events``: outbound event webhooks, fed by the signals of the apps below.
 - ``api``: the REST API over all of them.
 """
 
@@ -20,7 +21,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-LAYERS = ["providers", "smsportal", "accounts", "messaging", "recipients", "campaigns", "relay", "api"]
+LAYERS = ["providers", "smsportal", "accounts", "messaging", "recipients", "campaigns", "relay", "events", "api"]
 WIRING = {"settings.py", "test_settings.py", "urls.py", "wsgi.py", "asgi.py", "celery.py", "__init__.py"}
 
 

@@ -24,7 +24,7 @@ import yaml
 from smsportal import healthcheck
 
 ROOT = Path(__file__).resolve().parents[2]
-LONG_RUNNING = ("web", "worker", "beat", "proxy")
+LONG_RUNNING = ("web", "worker", "events-worker", "beat", "proxy")
 
 
 # --- reading the files ----------------------------------------------------------

@@ -143,6 +143,19 @@ def test_opt_in_keywords_opt_back_in(client, settings, text, make_recipients):
     assert replies() == [(person.phone, OUR_NUMBER, settings.SMS_START_REPLY)]
 
 
+def test_a_first_opt_in_is_welcomed_and_only_a_return_is_subscribed_again(client, settings, make_recipients):
+    """Issue 18: "You are subscribed again" went to people who had never been subscribed."""
+    first, back = make_recipients(2, consent="pending")
+    Recipient.objects.filter(pk=back.pk).update(consent_status="opted_out")
+    plivo_inbound(client, "YES", sender=first.phone, uuid="first")
+    plivo_inbound(client, "START", sender=back.phone, uuid="back")
+    assert replies() == [
+        (first.phone, OUR_NUMBER, settings.SMS_OPT_IN_REPLY),
+        (back.phone, OUR_NUMBER, settings.SMS_START_REPLY),
+    ]
+    assert "again" not in settings.SMS_OPT_IN_REPLY and "again" in settings.SMS_START_REPLY
+
+
 @pytest.mark.parametrize("text", ["HELP", "info", "Help?"])
 def test_help_keywords_get_the_help_reply_and_change_nothing(client, settings, text, make_recipients):
     (person,) = make_recipients(1, consent="pending")

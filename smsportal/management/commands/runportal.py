@@ -70,6 +70,9 @@ class Command(BaseCommand):
             "web": [python, "-m", "gunicorn", "smsportal.wsgi", "-c", str(settings.BASE_DIR / "gunicorn.conf.py"),
                     "-b", f"{host}:{port}", "-w", str(web_workers)],
             "worker": [python, "-m", "celery", "-A", "smsportal", "worker", "-l", "INFO", "-c", str(concurrency)],
+            # Event webhooks have their own queue and process, so a slow receiver never holds a sender.
+            "events": [python, "-m", "celery", "-A", "smsportal", "worker", "-l", "INFO", "-c", "1", "-Q", "events",
+                       "-n", "events@%h"],
             "beat": [python, "-m", "celery", "-A", "smsportal", "beat", "-l", "INFO",
                      "-s", str(var_dir / "celerybeat-schedule")],
         }  # fmt: skip

@@ -1,0 +1,11 @@
+"""Signals recipients sends to the apps above it (the events app turns them into webhooks)."""
+
+from django.dispatch import Signal
+
+# One person's consent changed, sent in the transaction that changed it.
+# kwargs: recipient_id (int), phone (str), from_status, to_status, channel (str).
+consent_changed = Signal()
+
+# A CSV import finished (completed or failed), after its row report is saved.
+# kwargs: job (recipients.models.ImportJob).
+import_finished = Signal()
