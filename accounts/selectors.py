@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 
 from django.contrib.auth.models import AnonymousUser
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from accounts.models import ApiToken, AuditEvent, AuthorizedSender, User
 
@@ -79,7 +79,11 @@ def audit_events_list(*, action: str = "", actor: str = "", target_type: str = "
     if action:
         qs = qs.filter(action__startswith=action)
     if actor:
-        qs = qs.filter(actor_description__icontains=actor)
+        qs = qs.filter(
+            Q(actor_description__icontains=actor)
+            | Q(actor__username__icontains=actor)
+            | Q(actor__email__icontains=actor)
+        )
     if target_type:
         qs = qs.filter(target_type=target_type)
     return qs
