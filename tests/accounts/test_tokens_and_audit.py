@@ -161,3 +161,16 @@ def test_the_admin_audit_list_shows_the_same_name(client, make_user):
     client.force_login(root)
     page = client.get("/admin/accounts/auditevent/").content.decode()
     assert '<td class="field-who">root</td>' in page
+
+
+def test_a_consent_change_by_a_person_is_logged_under_their_name_not_the_channel(alice, make_recipients):
+    from recipients.services import recipient_opt_out
+
+    recipient = make_recipients(1)[0]
+    recipient_opt_out(recipient=recipient, channel="admin", evidence="asked by phone", actor=alice)
+    event = AuditEvent.objects.get(action="consent.opted_out")
+    assert event.actor == alice and event.actor_description == "alice@example.com"
+    # Nobody acted (a STOP from the provider): the channel names it.
+    recipient = make_recipients(1)[0]
+    recipient_opt_out(recipient=recipient, channel="sms", evidence="STOP")
+    assert AuditEvent.objects.filter(action="consent.opted_out", actor=None).get().actor_name == "sms"
