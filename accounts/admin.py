@@ -130,10 +130,15 @@ class ApiTokenAdmin(admin.ModelAdmin):
 class AuditEventAdmin(admin.ModelAdmin):
     """Read-only: the audit log is append-only."""
 
-    list_display = ["created_at", "actor_description", "action", "target_type", "target_id", "target_repr", "ip"]
+    list_display = ["created_at", "who", "action", "target_type", "target_id", "target_repr", "ip"]
+    list_select_related = ["actor"]
     list_filter = ["action", "target_type"]
-    search_fields = ["actor_description", "action", "target_repr", "detail"]
+    search_fields = ["actor_description", "actor__username", "actor__email", "action", "target_repr", "detail"]
     date_hierarchy = "created_at"
+
+    @admin.display(description="Who", ordering="actor_description")
+    def who(self, obj: AuditEvent) -> str:
+        return obj.actor_name
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

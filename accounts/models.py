@@ -158,4 +158,14 @@ class AuditEvent(models.Model):
         indexes = [models.Index(fields=["target_type", "target_id"])]
 
     def __str__(self) -> str:
-        return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_description} {self.action}"
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_name} {self.action}"
+
+    @property
+    def actor_name(self) -> str:
+        """Who, as every page shows it: the username while the user exists, else the description kept."""
+        return self.actor.username if self.actor is not None else (self.actor_description or "system")
+
+    @property
+    def actor_title(self) -> str:
+        """The actor's email, shown on hover next to ``actor_name``."""
+        return self.actor.email if self.actor is not None else ""

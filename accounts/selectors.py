@@ -89,7 +89,11 @@ def audit_events_list(*, action: str = "", actor: str = "", target_type: str = "
     if action:
         qs = qs.filter(action__startswith=action)
     if actor:
-        qs = qs.filter(actor_description__icontains=actor)
+        qs = qs.filter(
+            Q(actor_description__icontains=actor)
+            | Q(actor__username__icontains=actor)
+            | Q(actor__email__icontains=actor)
+        )
     if target_type:
         qs = qs.filter(target_type=target_type)
     return qs

@@ -9,6 +9,7 @@ from accounts.admin_visibility import staff_visible
 from campaigns.models import Campaign, CampaignCounter, CampaignEvent
 from campaigns.selectors import campaign_stats, campaigns_visible_to
 from campaigns.services import TransitionError, campaign_launch
+from messaging.models import Message
 
 
 @admin.register(Campaign)
@@ -41,6 +42,12 @@ class CampaignAdmin(admin.ModelAdmin):
     ]
     actions = ["launch"]
 
+    def get_deleted_objects(self, objs, request):
+        """A campaign's messages, counters and log go with it: their read-only admins must not block the delete."""
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        owned = {str(m._meta.verbose_name) for m in (Message, CampaignCounter, CampaignEvent)}
+        return deleted, counts, perms_needed - owned, protected
+
     @admin.display(description="Progress")
     def stats(self, obj: Campaign) -> str:
         return str(campaign_stats(campaign=obj)) if obj.pk else "-"
@@ -57,10 +64,32 @@ class CampaignAdmin(admin.ModelAdmin):
 
 @admin.register(CampaignEvent)
 class CampaignEventAdmin(admin.ModelAdmin):
+    """Read-only: the campaign's own log, written by the system as it happens."""
+
     list_display = ["campaign", "kind", "detail", "created_at"]
     list_filter = ["kind"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: CampaignEvent | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: CampaignEvent | None = None) -> bool:
+        return False
 
 
 @admin.register(CampaignCounter)
 class CampaignCounterAdmin(admin.ModelAdmin):
+    """Read-only: the progress counters the send path keeps; a hand edit would make progress lie."""
+
     list_display = ["campaign", "bucket", "count"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: CampaignCounter | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: CampaignCounter | None = None) -> bool:
+        return False

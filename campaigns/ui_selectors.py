@@ -41,6 +41,8 @@ class Progress:
     outcomes: list[dict]  # every outcome with its count and its statuses' counts, in OUTCOMES order
     processed: int
     percent: float
+    # Launched but its message rows are still being created: the total is not known yet.
+    preparing: bool = False
 
     @property
     def parts(self) -> list[dict]:
@@ -89,7 +91,15 @@ def campaign_progress(*, campaign: Campaign) -> Progress:
         percent = round(100 * processed / total, 1)
     else:
         percent = 100.0 if campaign.status == Campaign.Status.COMPLETED else 0.0
-    return Progress(total=total, counts=counts, outcomes=_outcomes(counts, total), processed=processed, percent=percent)
+    preparing = not campaign.materialized and campaign.status in {Campaign.Status.SENDING, Campaign.Status.PAUSED}
+    return Progress(
+        total=total,
+        counts=counts,
+        outcomes=_outcomes(counts, total),
+        processed=processed,
+        percent=percent,
+        preparing=preparing,
+    )
 
 
 def campaign_list_for_dashboard(

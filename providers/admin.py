@@ -8,6 +8,8 @@ from providers.models import ProviderEvent
 
 @admin.register(ProviderEvent)
 class ProviderEventAdmin(admin.ModelAdmin):
+    """Read-only: callbacks exactly as the providers sent them."""
+
     list_display = [
         "id",
         "provider",
@@ -22,5 +24,11 @@ class ProviderEventAdmin(admin.ModelAdmin):
     search_fields = ["message_ref", "provider_message_id"]
     show_full_result_count = False
 
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
     def has_change_permission(self, request: HttpRequest, obj: ProviderEvent | None = None) -> bool:
         return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: ProviderEvent | None = None) -> bool:
+        return False  # the evidence of what a provider told us; retention purges it, not a person

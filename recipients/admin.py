@@ -199,6 +199,9 @@ class ConsentEventAdmin(admin.ModelAdmin):
     list_filter = ["channel", "to_status"]
     raw_id_fields = ["recipient"]
 
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # consent changes go through the recipient's page (its override), which records them
+
     def has_change_permission(self, request: HttpRequest, obj: ConsentEvent | None = None) -> bool:
         return False
 

@@ -132,7 +132,8 @@ def _consent_change(
             setattr(recipient, key, value)
         audit_record(
             actor=actor,
-            actor_description=actor_description or channel,
+            # A person is named by the audit log's own rule; the channel only when nobody acted.
+            actor_description=actor_description or ("" if actor is not None else channel),
             action=action or f"consent.{status}",
             target=locked,
             detail=f"{locked.consent_status} -> {status} via {channel}" + (f": {evidence[:200]}" if action else ""),

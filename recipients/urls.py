@@ -8,6 +8,8 @@ from recipients import views
 app_name = "recipients"
 
 recipient_urlpatterns = [
+    # /recipients/ itself has no page of its own: the lists are where recipients live.
+    path("", RedirectView.as_view(pattern_name="recipients:list_index", permanent=True), name="recipients_root"),
     path("lists/", views.list_index, name="list_index"),
     path("lists/new/", views.list_create, name="list_create"),
     path("lists/<int:pk>/", views.list_detail, name="list_detail"),
@@ -37,4 +39,6 @@ urlpatterns = [
     path("inbox", views.inbox, name="inbox"),
     path("inbox/<int:pk>/reply", views.inbox_reply, name="inbox_reply"),
     path("recipients/", include(recipient_urlpatterns)),
+    # A guessed short address for the lists.
+    path("lists/", RedirectView.as_view(pattern_name="recipients:list_index", permanent=True), name="lists_short"),
 ]

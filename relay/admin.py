@@ -67,6 +67,9 @@ class RelayMessageAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
+    def has_change_permission(self, request: HttpRequest, obj: RelayMessage | None = None) -> bool:
+        return False
+
 
 @admin.register(ConversationLeg)
 class ConversationLegAdmin(admin.ModelAdmin):

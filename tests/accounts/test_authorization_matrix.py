@@ -369,6 +369,18 @@ RECIPIENT_ROWS = [
         note="a reply goes out from the number they wrote to: only someone granted that number sends it",
     ),
     Row(
+        "recipients:recipients_root",
+        "GET",
+        dict.fromkeys(PERSONAS, 301),
+        note="/recipients/ has no page: a permanent redirect to the lists for everyone, which then checks the role",
+    ),
+    Row(
+        "recipients:lists_short",
+        "GET",
+        dict.fromkeys(PERSONAS, 301),
+        note="/lists/: a permanent redirect to /recipients/lists/ for everyone, which then checks the role",
+    ),
+    Row(
         "recipients:inbox_old",
         "GET",
         dict.fromkeys(PERSONAS, 301),

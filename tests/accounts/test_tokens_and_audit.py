@@ -135,3 +135,43 @@ def test_the_audit_log_refuses_updates_and_deletes(alice):
     alice.delete()
     event.refresh_from_db()
     assert event.actor is None and event.actor_description == "alice@example.com"
+
+
+def test_the_audit_page_names_every_actor_the_same_way(client, alice, make_user):
+    """Sign-ins and launches were stored with the email, others with the username: the page shows one name."""
+    admin = make_user("admin", role="admin")
+    audit_record(actor=admin, action="auth.sign_in", target=admin)  # stored as admin@example.com
+    audit_record(actor=admin, actor_description="admin", action="campaign.launch")
+    audit_record(actor=None, actor_description="mallory", action="auth.sign_in_refused")
+    client.force_login(alice)
+    page = client.get("/audit/").content.decode()
+    assert page.count(f'data-testid="actor" title="{admin.email}">admin<') == 2
+    assert f">{admin.email}<" not in page
+    assert 'data-testid="actor">mallory<' in page
+    # Filtering by either name finds the user's events.
+    for name in ("admin", admin.email):
+        rows = client.get("/audit/", {"actor": name}).context["page"]
+        assert {e.action for e in rows} >= {"auth.sign_in", "campaign.launch"}
+    # On a phone the table stacks: every cell carries its column name.
+    assert 'class="stack audit"' in page and 'data-label="Action"' in page
+
+
+def test_the_admin_audit_list_shows_the_same_name(client, make_user):
+    root = make_user("root", role="admin", is_staff=True, is_superuser=True)
+    audit_record(actor=root, action="auth.sign_in", target=root)
+    client.force_login(root)
+    page = client.get("/admin/accounts/auditevent/").content.decode()
+    assert '<td class="field-who">root</td>' in page
+
+
+def test_a_consent_change_by_a_person_is_logged_under_their_name_not_the_channel(alice, make_recipients):
+    from recipients.services import recipient_opt_out
+
+    recipient = make_recipients(1)[0]
+    recipient_opt_out(recipient=recipient, channel="admin", evidence="asked by phone", actor=alice)
+    event = AuditEvent.objects.get(action="consent.opted_out")
+    assert event.actor == alice and event.actor_description == "alice@example.com"
+    # Nobody acted (a STOP from the provider): the channel names it.
+    recipient = make_recipients(1)[0]
+    recipient_opt_out(recipient=recipient, channel="sms", evidence="STOP")
+    assert AuditEvent.objects.filter(action="consent.opted_out", actor=None).get().actor_name == "sms"

@@ -152,3 +152,18 @@ def test_drafts_left_at_the_column_step_are_purged_with_their_files(client, bob,
     assert import_drafts_purge() == 1
     assert set(ImportJob.objects.values_list("pk", flat=True)) == {new.pk, done.pk}
     assert [p.name for p in media.iterdir()] == [new.file.rsplit("/", 1)[1]]
+
+
+def test_a_rejected_preview_row_reads_on_a_phone(client, bob, customers, media):
+    """The reason sits in one wide cell right after the number (no empty cells beside a tall reason),
+    and the table stacks into labelled lines on a small screen."""
+    client.force_login(bob)
+    location = upload(client, customers, "Phone,Name\nnot a number,Cy\n4155550101,Ann\n")["Location"]
+    client.post(location, {"col_0": "phone", "col_1": "first_name", "region": "US", "preview": ""})
+    body = client.get(location).content.decode()
+    table = body[body.index('data-testid="import-preview"') :]
+    assert 'class="stack"' in body[body.index("<table", body.index("Preview of the first rows")) :][:80]
+    rejected = table[table.index("not a number") :]
+    reason = '<td data-label="Result" colspan="4" class="error" data-testid="rejected">Rejected: '
+    assert rejected.split("</td>", 1)[1].lstrip().startswith(reason)
+    assert "<td></td>" not in table

@@ -318,3 +318,10 @@ def test_missing_objects_are_404(client, carol):
     login(client, carol)
     assert client.get(reverse("recipients:list_detail", args=[999])).status_code == 404
     assert client.get(reverse("recipients:consent_export"), {"list": "999"}).status_code == 404
+
+
+@pytest.mark.parametrize("guess", ["/recipients/", "/lists/"])
+def test_guessed_addresses_for_the_lists_redirect_permanently(client, carol, guess):
+    response = login(client, carol).get(guess)
+    assert response.status_code == 301 and response["Location"] == "/recipients/lists/"
+    assert client.get(guess, follow=True).status_code == 200

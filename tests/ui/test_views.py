@@ -529,3 +529,15 @@ def test_the_log_and_chart_refresh_while_the_campaign_runs(client, carol, mixed_
     assert "Outcomes over time" in partial
     Campaign.objects.filter(pk=mixed_outcomes.pk).update(status=Campaign.Status.COMPLETED)
     assert "hx-trigger" not in client.get(activity).content.decode()  # the last refresh stops polling
+
+
+def test_a_launched_campaign_without_rows_says_preparing_not_zero_of_zero(client, carol, sending):
+    """Right after launch the rows do not exist yet: no "0.0% · 0 of 0 processed"."""
+    login(client, carol)
+    for name, args in [("dashboard", []), ("campaign_detail", [sending.pk]), ("campaign_status", [sending.pk])]:
+        page = client.get(reverse(name, args=args)).content.decode()
+        assert "Preparing recipients" in page, name
+        assert "0 of 0 processed" not in page, name
+    Campaign.objects.filter(pk=sending.pk).update(status=Campaign.Status.COMPLETED, materialized=True)
+    page = client.get(reverse("dashboard")).content.decode()
+    assert "Preparing recipients" not in page and "0 / 0 (100.0%)" in page
