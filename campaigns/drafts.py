@@ -26,6 +26,7 @@ DRAFT_FIELDS = (
     "send_at",
     "send_window_start",
     "send_window_end",
+    "max_spend_micros",
     "valid_until",
 )
 

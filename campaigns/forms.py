@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import zoneinfo
 from datetime import datetime
+from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
@@ -17,6 +18,7 @@ from campaigns.models import Campaign
 from campaigns.ui_selectors import lists_for_compose
 from messaging.compose import validate_media_urls
 from messaging.models import MessageStatus
+from providers.status import micros
 from smsportal.forms import form_field
 
 
@@ -70,6 +72,14 @@ class CampaignForm(forms.Form):
         initial=True,
         label="Smart encoding (replace curly quotes and similar look-alikes so the message stays GSM-7)",
     )
+    max_spend = forms.DecimalField(
+        required=False,
+        min_value=Decimal("0.000001"),
+        max_value=Decimal(10**9),
+        decimal_places=6,
+        label=f"Maximum spend ({settings.SMS_COST_CURRENCY})",
+        help_text="Optional. The campaign pauses itself before a message would take its cost over this.",
+    )
     timezone = forms.ChoiceField(choices=(), label="Time zone for the times below")
     send_at = forms.DateTimeField(
         required=False,
@@ -115,6 +125,7 @@ class CampaignForm(forms.Form):
                 else None,
                 "send_window_start": campaign.send_window_start,
                 "send_window_end": campaign.send_window_end,
+                "max_spend": Decimal(campaign.max_spend_micros) / 1_000_000 if campaign.max_spend_micros else None,
             }
         kwargs.setdefault("initial", {})["timezone"] = tz
         kwargs.setdefault("label_suffix", "")
@@ -153,6 +164,7 @@ class CampaignForm(forms.Form):
             "media_urls": data.get("media_urls") or [],
             "send_window_start": data.get("send_window_start"),
             "send_window_end": data.get("send_window_end"),
+            "max_spend_micros": micros(data["max_spend"]) if data.get("max_spend") is not None else None,
         }
 
 

@@ -48,6 +48,11 @@ class Campaign(models.Model):
     send_window_end = models.TimeField(null=True, blank=True, help_text="Recipients' local time, e.g. 21:00")
     valid_until = models.DateTimeField(null=True, blank=True, help_text="Unsent messages expire after this")
 
+    max_spend_micros = models.BigIntegerField(
+        null=True, blank=True, help_text="Budget in millionths of SMS_COST_CURRENCY: pauses itself before going over"
+    )
+    estimated_cost_micros = models.BigIntegerField(null=True, blank=True, help_text="Estimate at launch")
+
     recipient_total = models.PositiveIntegerField(default=0, help_text="Messages created at launch")
     materialized_through = models.BigIntegerField(default=0, help_text="Launch cursor: last recipient id done")
     materialized = models.BooleanField(default=False, help_text="Every message row exists")

@@ -20,6 +20,7 @@ from django.db.models import Q
 from accounts.models import AuthorizedSender
 from campaigns import counters, dispatch, services
 from campaigns.models import Campaign, CampaignEvent
+from campaigns.selectors import budget_exceeded_by_next
 from messaging import failover
 from messaging.compose import compose_body
 from messaging.engine import Row
@@ -71,6 +72,16 @@ class CampaignSending:
 
     def record_transitions(self, moves: Iterable[tuple[int | None, str, str]]) -> None:
         counters.record_transitions(moves)
+
+    def record_costs(self, costs: Sequence[tuple[int, str, int, int]]) -> None:
+        counters.record_costs(costs)
+        budgeted = Campaign.objects.filter(
+            pk__in={c[0] for c in costs}, max_spend_micros__isnull=False, status=Campaign.Status.SENDING
+        )
+        for campaign in budgeted:
+            reason = budget_exceeded_by_next(campaign=campaign)
+            if reason:
+                services.campaign_auto_pause(campaign_id=campaign.pk, reason=reason, kind="budget_pause")
 
     def after_outcomes(self, outcomes: Sequence[CampaignOutcomes]) -> None:
         for outcome in outcomes:

@@ -14,6 +14,7 @@ from django.utils import timezone
 from accounts.services import audit_record
 from campaigns import tasks
 from campaigns.audience import nobody_reachable_reason
+from campaigns.estimates import campaign_estimate
 from campaigns.models import Campaign, CampaignEvent
 from messaging.compose import compose_body, validate_media_urls
 from messaging.encoding import MAX_BODY_CHARS
@@ -105,8 +106,13 @@ def campaign_launch(*, campaign: Campaign, user) -> Campaign:
         now = timezone.now()
         scheduled = campaign.send_at is not None and campaign.send_at > now + timedelta(seconds=5)
         new_status = Campaign.Status.SCHEDULED if scheduled else Campaign.Status.SENDING
+        # Stored now, so the campaign page can show it beside the actual cost afterwards.
+        estimated = campaign_estimate(campaign=campaign)
         changed = Campaign.objects.filter(pk=campaign.pk, status=Campaign.Status.DRAFT).update(
-            status=new_status, launched_at=now, updated_at=now
+            status=new_status,
+            launched_at=now,
+            updated_at=now,
+            estimated_cost_micros=estimated.micros if estimated else None,
         )
         if not changed:
             raise TransitionError(
@@ -154,12 +160,13 @@ def campaign_pause(*, campaign: Campaign, user: User, reason: str = "") -> Campa
     return campaign
 
 
-def campaign_auto_pause(*, campaign_id: int, reason: str) -> bool:
+def campaign_auto_pause(*, campaign_id: int, reason: str, kind: str = "auto_pause") -> bool:
+    """The system pauses a sending campaign (failures, credentials, budget), with a campaign event of ``kind``."""
     changed = Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.SENDING).update(
         status=Campaign.Status.PAUSED, pause_reason=reason[:255], updated_at=timezone.now()
     )
     if changed:
-        CampaignEvent.objects.create(campaign_id=campaign_id, kind="auto_pause", detail=reason)
+        CampaignEvent.objects.create(campaign_id=campaign_id, kind=kind, detail=reason)
         logger.warning("campaign %s auto-paused: %s", campaign_id, reason)
     return bool(changed)
 

@@ -42,6 +42,7 @@ class Progress:
     parts: list[dict]
     processed: int
     percent: float
+    cost: dict | None = None  # campaigns.selectors.campaign_cost, from the same counter read
 
     @property
     def waiting(self) -> int:
@@ -61,7 +62,7 @@ def campaign_progress(*, campaign: Campaign) -> Progress:
         percent = round(100 * processed / total, 1)
     else:
         percent = 100.0 if campaign.status == Campaign.Status.COMPLETED else 0.0
-    return Progress(total=total, counts=counts, parts=parts, processed=processed, percent=percent)
+    return Progress(total=total, counts=counts, parts=parts, processed=processed, percent=percent, cost=stats["cost"])
 
 
 def campaign_list_for_dashboard(*, limit: int = 10) -> tuple[list[Campaign], list[Campaign]]:

@@ -25,6 +25,7 @@ from campaigns import services
 from campaigns.audience import audience_count, audience_sample
 from campaigns.charts import stacked_bars
 from campaigns.drafts import campaign_create_draft, campaign_update_draft
+from campaigns.estimates import estimate
 from campaigns.forms import CampaignForm, MessageFilterForm
 from campaigns.models import Campaign
 from campaigns.selectors import health_status
@@ -135,7 +136,15 @@ def _tz(request: HttpRequest) -> str | None:
     return request.POST.get("timezone") or request.session.get(TZ_SESSION_KEY)
 
 
-def _preview_context(*, body: str, list_ids: list[int], add_stop_footer: bool, smart_encoding: bool) -> dict:
+def _preview_context(
+    *,
+    body: str,
+    list_ids: list[int],
+    add_stop_footer: bool,
+    smart_encoding: bool,
+    sender_ids: list[int] | None = None,
+    is_mms: bool = False,
+) -> dict:
     sample = audience_sample(list_ids=list_ids)
     # A real opted-in member when there is one; else invented data, and the page says so.
     context = (
@@ -151,6 +160,17 @@ def _preview_context(*, body: str, list_ids: list[int], add_stop_footer: bool, s
         "audience": audience,
         "estimated_segments": audience * info["segments"],
         "has_lists": bool(list_ids),
+        "estimate": estimate(
+            body=body,
+            list_ids=list_ids,
+            sender_ids=sender_ids or [],
+            add_stop_footer=add_stop_footer,
+            smart_encoding=smart_encoding,
+            is_mms=is_mms,
+            segments=info["segments"],
+        )
+        if list_ids
+        else None,
     }
 
 
@@ -191,6 +211,8 @@ def _composer(request: AuthenticatedHttpRequest, campaign: Campaign | None) -> H
         list_ids = _int_list(request.POST.getlist("lists"))
         body = request.POST.get("body", "")
         footer, smart = "add_stop_footer" in request.POST, "smart_encoding" in request.POST
+        sender_ids = _int_list(request.POST.getlist("senders"))
+        is_mms = bool(request.POST.get("media_urls", "").strip())
         status = 400
     else:
         form = CampaignForm(user=request.user, tz=_tz(request), campaign=campaign)
@@ -198,13 +220,22 @@ def _composer(request: AuthenticatedHttpRequest, campaign: Campaign | None) -> H
         body = form.initial.get("body", "")
         footer = form.initial.get("add_stop_footer", form.fields["add_stop_footer"].initial)
         smart = form.initial.get("smart_encoding", form.fields["smart_encoding"].initial)
+        sender_ids = [s.pk for s in form.initial.get("senders", [])]
+        is_mms = bool(form.initial.get("media_urls"))
         status = 200
     senders = form_field(form, "senders", ModelMultipleChoiceField).queryset  # set in CampaignForm.__init__
     context = {
         "form": form,
         "campaign": campaign,
         "no_senders": senders is None or not senders.exists(),
-        **_preview_context(body=body, list_ids=list_ids, add_stop_footer=footer, smart_encoding=smart),
+        **_preview_context(
+            body=body,
+            list_ids=list_ids,
+            add_stop_footer=footer,
+            smart_encoding=smart,
+            sender_ids=sender_ids,
+            is_mms=is_mms,
+        ),
     }
     return render(request, "campaigns/compose.html", context, status=status)
 
@@ -240,6 +271,8 @@ def campaign_preview(request: AuthenticatedHttpRequest) -> HttpResponse:
         list_ids=_int_list(request.POST.getlist("lists")),
         add_stop_footer="add_stop_footer" in request.POST,
         smart_encoding="smart_encoding" in request.POST,
+        sender_ids=_int_list(request.POST.getlist("senders")),
+        is_mms=bool(request.POST.get("media_urls", "").strip()),
     )
     return render(request, "campaigns/_preview.html", context)
 
@@ -285,6 +318,8 @@ def campaign_confirm(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse
             list_ids=list_ids,
             add_stop_footer=campaign.add_stop_footer,
             smart_encoding=campaign.smart_encoding,
+            sender_ids=[s.pk for s in campaign.senders.all()],
+            is_mms=bool(campaign.media_urls),
         ),
     }
     return render(
@@ -300,6 +335,7 @@ def _status_context(request: HttpRequest, campaign: Campaign) -> dict:
         "campaign": campaign,
         "progress": progress,
         "actions": _actions(request.user, campaign, failed),
+        "cost": progress.cost,
         "polling": campaign.status in ACTIVE,
     }
 

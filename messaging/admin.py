@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest
 
-from messaging.models import Message
+from messaging.models import Message, SegmentRate
 
 
 @admin.register(Message)
@@ -30,3 +30,13 @@ class MessageAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Message | None = None) -> bool:
         return False
+
+
+@admin.register(SegmentRate)
+class SegmentRateAdmin(admin.ModelAdmin):
+    """The rate table behind cost estimates and budgets; actual costs come from the providers' reports."""
+
+    list_display = ["provider", "country", "sms_segment_price", "mms_price", "currency", "updated_at"]
+    list_editable = ["sms_segment_price", "mms_price"]
+    list_filter = ["provider", "currency"]
+    search_fields = ["country"]

@@ -7,6 +7,7 @@ from collections import defaultdict
 from django.dispatch import receiver
 from django.utils import timezone
 
+from messaging.costs import apply_costs
 from messaging.models import Message, MessageStatus
 from messaging.signals import recipients_refused
 from messaging.transitions import earlier_than, move
@@ -67,6 +68,7 @@ def apply_events(events: list[StatusEvent]) -> None:
         missing = Message.objects.filter(pk__in=list(provider_ids), provider_message_id="").values_list("pk", flat=True)
         for pk in missing:
             Message.objects.filter(pk=pk, provider_message_id="").update(provider_message_id=provider_ids[pk])
+    apply_costs(events)
     _opt_out_stopped(events)
 
 

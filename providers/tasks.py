@@ -58,6 +58,8 @@ def drain_status_events(*, limit: int = DRAIN_BATCH) -> int:
                 error_code=r.error_code,
                 error_text=r.error_text,
                 occurred_at=r.occurred_at,
+                cost_micros=r.cost_micros,
+                cost_currency=r.cost_currency,
             )
             for r in rows
         ]

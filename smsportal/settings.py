@@ -226,6 +226,8 @@ SPECTACULAR_SETTINGS = {
 # --- SMS ------------------------------------------------------------------
 SMS_BACKEND = env_str("SMS_BACKEND", "providers.backends.sandbox.SMSBackend")
 SMS_DEFAULT_REGION = env_str("SMS_DEFAULT_REGION", "US")
+# The currency of budgets, estimates and the rate table (providers' reports in another currency are kept apart).
+SMS_COST_CURRENCY = env_str("SMS_COST_CURRENCY", "USD").upper()[:3]
 SMS_MAX_IN_FLIGHT = env_int("SMS_MAX_IN_FLIGHT", 256, minimum=1)
 SMS_HTTP_TIMEOUT = env_float("SMS_HTTP_TIMEOUT", 15.0, minimum=0.1)
 SMS_MAX_ATTEMPTS = env_int("SMS_MAX_ATTEMPTS", 5, minimum=1)

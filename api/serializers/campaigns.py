@@ -58,9 +58,11 @@ class CampaignSerializer(serializers.ModelSerializer):
             "send_window_start",
             "send_window_end",
             "valid_until",
+            "max_spend_micros",
             "status",
             "pause_reason",
             "recipient_total",
+            "estimated_cost_micros",
             "created_by",
             "created_at",
             "updated_at",
@@ -73,6 +75,7 @@ class CampaignSerializer(serializers.ModelSerializer):
             "status",
             "pause_reason",
             "recipient_total",
+            "estimated_cost_micros",
             "created_by",
             "created_at",
             "updated_at",
@@ -81,10 +84,17 @@ class CampaignSerializer(serializers.ModelSerializer):
             "cancelled_at",
         ]
         extra_kwargs = {
+            "max_spend_micros": {
+                "min_value": 1,
+                "max_value": 10**15,
+                "help_text": "Budget in millionths of the portal's cost currency: the campaign pauses itself"
+                " before a message would take it over. Null: no budget.",
+            },
+            "estimated_cost_micros": {"help_text": "The estimate from the rate table, stored at launch"},
             "add_stop_footer": {
                 "help_text": 'Append "Reply STOP to opt out" unless the body already says how to opt out.'
                 " Defaults to true."
-            }
+            },
         }
 
     def validate_media_urls(self, value: list[str]) -> list[str]:
@@ -108,11 +118,23 @@ class RetryResultSerializer(serializers.Serializer):
     retried = serializers.IntegerField(help_text="Messages sent again")
 
 
+class CostSerializer(serializers.Serializer):
+    currency = serializers.CharField(help_text="ISO 4217 code of the amounts below (the portal's cost currency)")
+    actual_micros = serializers.IntegerField(help_text="What the providers reported charging so far, in millionths")
+    priced_messages = serializers.IntegerField(help_text="Messages whose price a provider reported")
+    estimated_micros = serializers.IntegerField(allow_null=True, help_text="The rate-table estimate made at launch")
+    max_spend_micros = serializers.IntegerField(allow_null=True, help_text="The campaign's budget, if any")
+    other_currencies = serializers.DictField(
+        child=serializers.IntegerField(), help_text="Costs a provider reported in another currency, in millionths"
+    )
+
+
 class StatsSerializer(serializers.Serializer):
     total = serializers.IntegerField()
     counts = serializers.DictField(child=serializers.IntegerField(), help_text="Messages per status bucket")
     done = serializers.IntegerField()
     progress = serializers.FloatField(help_text="Percent done")
+    cost = CostSerializer()
 
 
 class PreviewSerializer(serializers.Serializer):

@@ -20,6 +20,7 @@ from providers.webhooks.base import InboundView, MalformedWebhook, SecretInPathM
 from providers.webhooks.base import map_status as _map_status
 
 PROVIDER = "flowroute"
+CURRENCY = "USD"  # amount_nanodollars: billionths of a US dollar
 # The full list of DLR statuses is undocumented: unknown words count as "sent"
 # (never final) unless they clearly say the message failed. The raw event is kept.
 STATUSES = {
@@ -75,16 +76,33 @@ def parse_status(body: dict[str, Any], *, ref: str) -> StatusEvent:
         occurred = parse_datetime(timestamp) if isinstance(timestamp, str) else None
     except ValueError:
         occurred = None
+    cost = nanodollars_to_micros(attrs.get("amount_nanodollars"))
     return StatusEvent(
         provider=PROVIDER,
         message_ref=ref,
         status=status,
+        cost_micros=cost,
+        cost_currency=CURRENCY if cost is not None else "",
         provider_message_id=str(data.get("id") or ""),
         error_code=str(attrs.get("status_code") or "") if failed else "",
         error_text=str(attrs.get("status_code_description") or raw_status) if failed else "",
         occurred_at=occurred,
         raw=body,
     )
+
+
+def nanodollars_to_micros(value: Any) -> int | None:
+    """Flowroute's ``amount_nanodollars`` (message records; receipts do not document it) as micro-dollars.
+
+    Rounded half up; None when absent or not a non-negative whole number.
+    """
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if not isinstance(value, int) or value < 0 or value > 10**15:
+        return None
+    return (value + 500) // 1000
 
 
 def parse_inbound(body: dict[str, Any]) -> InboundSMS:
