@@ -11,6 +11,7 @@ urlpatterns = [
     path("campaigns/preview", views.campaign_preview, name="campaign_preview"),
     path("campaigns/<int:pk>", views.campaign_detail, name="campaign_detail"),
     path("campaigns/<int:pk>/status", views.campaign_status, name="campaign_status"),
+    path("campaigns/<int:pk>/messages.csv", views.campaign_export, name="campaign_export"),
     path("campaigns/<int:pk>/edit", views.campaign_edit, name="campaign_edit"),
     path("campaigns/<int:pk>/confirm", views.campaign_confirm, name="campaign_confirm"),
     path("campaigns/<int:pk>/pause", views.campaign_pause, name="campaign_pause"),

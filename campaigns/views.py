@@ -14,7 +14,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.forms import ModelMultipleChoiceField
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -26,6 +26,7 @@ from campaigns.audience import audience_count, audience_sample
 from campaigns.charts import stacked_bars
 from campaigns.drafts import campaign_create_draft, campaign_update_draft
 from campaigns.estimates import estimate
+from campaigns.exports import campaign_message_rows
 from campaigns.forms import CampaignForm, MessageFilterForm
 from campaigns.models import Campaign
 from campaigns.selectors import health_status
@@ -39,6 +40,7 @@ from campaigns.ui_selectors import (
 )
 from messaging.compose import preview as compose_preview
 from messaging.models import MessageStatus
+from recipients.exports import csv_lines
 from smsportal.forms import form_field
 
 TZ_SESSION_KEY = "ui_timezone"
@@ -433,3 +435,15 @@ def campaign_retry_failed(request: AuthenticatedHttpRequest, pk: int) -> HttpRes
         lambda c: services.campaign_retry_failed(campaign=c, user=request.user),
         "{result} failed messages will be sent again.",
     )
+
+
+@role_required("viewer")
+@require_GET
+def campaign_export(request: AuthenticatedHttpRequest, pk: int) -> StreamingHttpResponse:
+    """Every message of the campaign with its status and cost, then the campaign's total and estimate."""
+    campaign = get_object_or_404(Campaign, pk=pk)
+    response = StreamingHttpResponse(
+        csv_lines(campaign_message_rows(campaign=campaign)), content_type="text/csv; charset=utf-8"
+    )
+    response["Content-Disposition"] = f'attachment; filename="campaign-{pk}-messages.csv"'
+    return response

@@ -153,6 +153,7 @@ CAMPAIGN_WEB_ROWS = [
     Row("campaign_preview", "POST", E(302, 302, 403, 200, 200, 200), data=lambda w: {"body": "Hi"}),
     Row("campaign_detail", "GET", E(302, 302, 200, 200, 200, 200), kwargs=lambda w: {"pk": w.campaign.pk}),
     Row("campaign_status", "GET", E(302, 302, 200, 200, 200, 200), kwargs=lambda w: {"pk": w.campaign.pk}),
+    Row("campaign_export", "GET", E(302, 302, 200, 200, 200, 200), kwargs=lambda w: {"pk": w.campaign.pk}),
     Row("campaign_edit", "GET", E(302, 302, 403, 403, 200, 200), kwargs=lambda w: {"pk": w.campaign.pk}),
     Row("campaign_confirm", "GET", E(302, 302, 403, 403, 200, 200), kwargs=lambda w: {"pk": w.campaign.pk}),
     Row(

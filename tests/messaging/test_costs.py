@@ -209,3 +209,19 @@ def test_the_composer_shows_the_estimate_and_launch_stores_it(
     campaign_launch(campaign=campaign, user=bob)
     campaign.refresh_from_db()
     assert campaign.estimated_cost_micros == 4 * 5000
+
+
+@pytest.mark.django_db
+def test_the_campaign_csv_lists_each_messages_cost_and_the_total(client, sending_campaign, bob):
+    first, second = make_message(sending_campaign, n=0), make_message(sending_campaign, n=1)
+    plivo_report(client, first, "delivered", TotalAmount="0.0055")
+    drain_status_events()
+    client.force_login(bob)
+
+    response = client.get(f"/campaigns/{sending_campaign.pk}/messages.csv")
+    lines = b"".join(response.streaming_content).decode().splitlines()
+    assert lines[0] == "to,sender,status,segments,sent_at,finished_at,error,cost,currency"
+    rows = {line.split(",")[0]: line.split(",") for line in lines[1:]}
+    assert rows[first.to][-2:] == ["0.005500", "USD"]
+    assert rows[second.to][-2:] == ["", ""]
+    assert rows["total"][-2:] == ["0.005500", "USD"]
