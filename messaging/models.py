@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.postgres.indexes import BrinIndex
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -123,6 +124,8 @@ class Message(models.Model):
             ),
             models.Index(fields=["provider_message_id"], name="message_provider_id"),
             models.Index(fields=["recipient", "sender"], name="message_recipient_sender"),
+            # Retention finds old rows by age: BRIN suits an append-only, time-ordered table (a few pages).
+            BrinIndex(fields=["created_at"], name="message_created_brin"),
         ]
 
     def __str__(self) -> str:

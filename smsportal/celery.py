@@ -16,4 +16,5 @@ app.conf.beat_schedule = {
     "apply-status-events": {"task": "providers.apply_status_events", "schedule": 5.0},
     "squash-counters": {"task": "campaigns.squash_counters", "schedule": 60.0},
     "expire-relay-conversations": {"task": "relay.expire_conversations", "schedule": 60.0},
+    "purge-expired-data": {"task": "recipients.purge_expired_data", "schedule": 3600.0},
 }

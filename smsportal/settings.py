@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "recipients",
     "campaigns",
     "relay",
+    "privacy",  # subject access and erasure (manage.py recipient_export / recipient_erase)
     "api",
 ]
 
@@ -226,6 +227,14 @@ SPECTACULAR_SETTINGS = {
 # --- SMS ------------------------------------------------------------------
 SMS_BACKEND = env_str("SMS_BACKEND", "providers.backends.sandbox.SMSBackend")
 SMS_DEFAULT_REGION = env_str("SMS_DEFAULT_REGION", "US")
+# Retention (docs/operations.md): message bodies, then whole message rows, inbound texts and uploaded
+# import files are removed by the beat task "purge-expired-data" once older than these. Campaign
+# counters and costs, consent events and suppressions are kept (consent events are the evidence).
+RETENTION_MESSAGE_BODY_DAYS = env_int("RETENTION_MESSAGE_BODY_DAYS", 30, minimum=1)
+RETENTION_MESSAGE_DAYS = env_int("RETENTION_MESSAGE_DAYS", 400, minimum=1)
+RETENTION_INBOUND_DAYS = env_int("RETENTION_INBOUND_DAYS", 400, minimum=1)
+RETENTION_IMPORT_FILES_HOURS = env_int("RETENTION_IMPORT_FILES_HOURS", 24, minimum=1)
+RETENTION_PURGE_BATCH = env_int("RETENTION_PURGE_BATCH", 5000, minimum=100)
 # The currency of budgets, estimates and the rate table (providers' reports in another currency are kept apart).
 SMS_COST_CURRENCY = env_str("SMS_COST_CURRENCY", "USD").upper()[:3]
 SMS_MAX_IN_FLIGHT = env_int("SMS_MAX_IN_FLIGHT", 256, minimum=1)
