@@ -6,19 +6,23 @@ in the path (compared in constant time; a comma-separated list allows rotation).
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.db import transaction
 from django.http import HttpRequest
 from django.urls import path, reverse
 from django.utils.dateparse import parse_datetime
 
 from providers.backends.flowroute import webhook_secrets
-from providers.status import DeliveryStatus, InboundSMS, StatusEvent
+from providers.events import record_status_events
+from providers.status import FINAL_STATUSES, DeliveryStatus, InboundSMS, StatusEvent
 from providers.webhooks.base import InboundView, MalformedWebhook, SecretInPathMixin, StatusView, e164, json_body
 from providers.webhooks.base import map_status as _map_status
 
+logger = logging.getLogger(__name__)
 PROVIDER = "flowroute"
 CURRENCY = "USD"  # amount_nanodollars: billionths of a US dollar
 # The full list of DLR statuses is undocumented: unknown words count as "sent"
@@ -62,6 +66,23 @@ class StatusWebhookView(FlowrouteSecretMixin, StatusView):
 
     def parse_status(self, request: HttpRequest, *, ref: str) -> StatusEvent:
         return parse_status(json_body(request), ref=ref)
+
+    def handle(self, request: HttpRequest, **kwargs: Any) -> None:
+        event = self.parse_status(request, ref=kwargs["ref"])
+        record_status_events(events=[event])
+        if event.status in FINAL_STATUSES and event.cost_micros is None and event.provider_message_id:
+            # Receipts carry no price; the message record does.
+            args = (event.message_ref, event.provider_message_id, event.status.value)
+            transaction.on_commit(lambda: _queue_price(args))
+
+
+def _queue_price(args: tuple[str, str, str]) -> None:
+    from providers.prices import fetch_flowroute_price
+
+    try:
+        fetch_flowroute_price.apply_async(args, countdown=5)
+    except Exception:  # the broker is down: the message stays unpriced, which the page shows
+        logger.warning("could not queue the Flowroute price lookup", exc_info=True)
 
 
 def parse_status(body: dict[str, Any], *, ref: str) -> StatusEvent:

@@ -225,3 +225,31 @@ def test_the_campaign_csv_lists_each_messages_cost_and_the_total(client, sending
     assert rows[first.to][-2:] == ["0.005500", "USD"]
     assert rows[second.to][-2:] == ["", ""]
     assert rows["total"][-2:] == ["0.005500", "USD"]
+
+
+@pytest.mark.django_db
+def test_a_flowroute_receipt_without_a_price_is_priced_from_the_message_record(
+    client, fake_provider, settings, django_capture_on_commit_callbacks
+):
+    from devtools.fake_provider import flowroute as fake_flowroute
+    from providers.backends import get_backend
+    from tests.providers.conftest import sms
+
+    for key, value in fake_flowroute.product_settings(fake_provider.config, fake_provider.url).items():
+        setattr(settings, key, value)
+    settings.FLOWROUTE_WEBHOOK_SECRET = SECRET
+    fake_provider.configure(callbacks=False)
+    message = make_message(provider="flowroute")
+    (sent,) = get_backend("providers.backends.flowroute.SMSBackend").send_messages(
+        [sms(ref=str(message.pk), provider="flowroute", body="Hello there")]
+    )
+    assert sent.accepted, sent.error
+
+    body = {"data": {"id": sent.provider_message_id, "attributes": {"status": "delivered", "level": 2}}}
+    with django_capture_on_commit_callbacks(execute=True):
+        path = f"/webhooks/flowroute/{SECRET}/status/{message.pk}/"
+        assert client.post(path, data=body, content_type="application/json").status_code == 200
+
+    settle(message)
+    # The fake's record says $0.0045 per segment, as amount_nanodollars.
+    assert (message.status, message.cost_micros, message.cost_currency) == (S.DELIVERED, 4500, "USD")
