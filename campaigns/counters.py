@@ -112,7 +112,7 @@ def squash(campaign_id: int) -> None:
             .filter(campaign_id=campaign_id)
             .values_list("id", "bucket", "count")
         )
-        if len(rows) <= len(BUCKETS) + 2:  # + cost and priced
+        if len(rows) <= len(BUCKETS) + 4:  # + cost, priced, clicks, clickers
             return
         totals: Counter[str] = Counter()
         for _, bucket, count in rows:

@@ -27,6 +27,7 @@ DRAFT_FIELDS = (
     "send_window_start",
     "send_window_end",
     "max_spend_micros",
+    "track_links",
     "valid_until",
 )
 

@@ -80,6 +80,11 @@ class CampaignForm(forms.Form):
         label=f"Maximum spend ({settings.SMS_COST_CURRENCY})",
         help_text="Optional. The campaign pauses itself before a message would take its cost over this.",
     )
+    track_links = forms.BooleanField(
+        required=False,
+        initial=False,
+        label="Track links: replace each URL with a short link per recipient and count the clicks",
+    )
     timezone = forms.ChoiceField(choices=(), label="Time zone for the times below")
     send_at = forms.DateTimeField(
         required=False,
@@ -119,6 +124,7 @@ class CampaignForm(forms.Form):
                 "media_urls": "\n".join(campaign.media_urls or []),
                 "add_stop_footer": campaign.add_stop_footer,
                 "smart_encoding": campaign.smart_encoding,
+                "track_links": campaign.track_links,
                 "send_at": campaign.send_at.astimezone(zone).replace(tzinfo=None) if campaign.send_at else None,
                 "valid_until": campaign.valid_until.astimezone(zone).replace(tzinfo=None)
                 if campaign.valid_until
@@ -159,7 +165,8 @@ class CampaignForm(forms.Form):
     def draft_fields(self) -> dict:
         data = self.cleaned_data
         return {
-            k: data.get(k) for k in ("name", "body", "add_stop_footer", "smart_encoding", "send_at", "valid_until")
+            k: data.get(k)
+            for k in ("name", "body", "add_stop_footer", "smart_encoding", "track_links", "send_at", "valid_until")
         } | {
             "media_urls": data.get("media_urls") or [],
             "send_window_start": data.get("send_window_start"),

@@ -24,6 +24,8 @@ def campaign_stats(*, campaign: Campaign) -> dict:
         if total
         else (100.0 if campaign.status == Campaign.Status.COMPLETED else 0.0),
         "cost": campaign_cost(campaign=campaign, sums=sums),
+        # Tracked links (campaigns/shortlinks.py): every visit, and the recipients who clicked at least once.
+        "clicks": {"total": sums.get("clicks", 0), "unique": sums.get("clickers", 0)},
     }
 
 

@@ -43,6 +43,7 @@ class Progress:
     processed: int
     percent: float
     cost: dict | None = None  # campaigns.selectors.campaign_cost, from the same counter read
+    clicks: dict | None = None  # {"total", "unique"} for tracked links
 
     @property
     def waiting(self) -> int:
@@ -62,7 +63,15 @@ def campaign_progress(*, campaign: Campaign) -> Progress:
         percent = round(100 * processed / total, 1)
     else:
         percent = 100.0 if campaign.status == Campaign.Status.COMPLETED else 0.0
-    return Progress(total=total, counts=counts, parts=parts, processed=processed, percent=percent, cost=stats["cost"])
+    return Progress(
+        total=total,
+        counts=counts,
+        parts=parts,
+        processed=processed,
+        percent=percent,
+        cost=stats["cost"],
+        clicks=stats["clicks"],
+    )
 
 
 def campaign_list_for_dashboard(*, limit: int = 10) -> tuple[list[Campaign], list[Campaign]]:

@@ -4,6 +4,7 @@ from campaigns import views
 
 urlpatterns = [
     path("health", views.health, name="health"),
+    path("l/<str:code>", views.short_link, name="short_link"),
     path("", views.dashboard, name="dashboard"),
     path("dashboard/running", views.dashboard_running, name="dashboard_running"),
     path("campaigns/", views.campaign_list, name="campaign_list"),

@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from accounts.models import AuditEvent
 from accounts.services import audit_record
+from campaigns.models import ShortLink
 from messaging.models import NOT_FINAL_STATUSES, Message, MessageStatus
 from messaging.transitions import move
 from providers.models import ProviderEvent
@@ -122,6 +123,11 @@ def subject_export(*, phone: str, actor_description: str) -> dict[str, Any]:
                 .values("from_status", "to_status", "channel", "actor_description", "evidence", "created_at")
             ),
         }
+        data["tracked_links"] = _rows(
+            ShortLink.objects.filter(recipient=recipient).values(
+                "code", "campaign_id", "target_url", "clicks", "first_clicked_at", "last_clicked_at"
+            )
+        )
         data["audit_log"] = _rows(
             AuditEvent.objects.filter(target_type="recipients.recipient", target_id=str(recipient.pk))
             .order_by("created_at")

@@ -235,6 +235,9 @@ RETENTION_MESSAGE_DAYS = env_int("RETENTION_MESSAGE_DAYS", 400, minimum=1)
 RETENTION_INBOUND_DAYS = env_int("RETENTION_INBOUND_DAYS", 400, minimum=1)
 RETENTION_IMPORT_FILES_HOURS = env_int("RETENTION_IMPORT_FILES_HOURS", 24, minimum=1)
 RETENTION_PURGE_BATCH = env_int("RETENTION_PURGE_BATCH", 5000, minimum=100)
+# Tracked links (docs/operations.md): https://go.example.org/<code> must reach this portal's /l/<code>.
+SHORT_LINK_BASE_URL = env_url("SHORT_LINK_BASE_URL", PUBLIC_BASE_URL + "/l", schemes=("http", "https")).rstrip("/")
+SHORT_LINK_DAYS = env_int("SHORT_LINK_DAYS", 400, minimum=1)
 # The currency of budgets, estimates and the rate table (providers' reports in another currency are kept apart).
 SMS_COST_CURRENCY = env_str("SMS_COST_CURRENCY", "USD").upper()[:3]
 SMS_MAX_IN_FLIGHT = env_int("SMS_MAX_IN_FLIGHT", 256, minimum=1)

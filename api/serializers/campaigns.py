@@ -52,6 +52,7 @@ class CampaignSerializer(serializers.ModelSerializer):
             "media_urls",
             "add_stop_footer",
             "smart_encoding",
+            "track_links",
             "senders",
             "lists",
             "send_at",
@@ -129,12 +130,18 @@ class CostSerializer(serializers.Serializer):
     )
 
 
+class ClicksSerializer(serializers.Serializer):
+    total = serializers.IntegerField(help_text="Visits to the campaign's tracked short links")
+    unique = serializers.IntegerField(help_text="Links clicked at least once (one per recipient and URL)")
+
+
 class StatsSerializer(serializers.Serializer):
     total = serializers.IntegerField()
     counts = serializers.DictField(child=serializers.IntegerField(), help_text="Messages per status bucket")
     done = serializers.IntegerField()
     progress = serializers.FloatField(help_text="Percent done")
     cost = CostSerializer()
+    clicks = ClicksSerializer()
 
 
 class PreviewSerializer(serializers.Serializer):

@@ -442,6 +442,7 @@ EXEMPT_ROUTE_PREFIXES = {
 }
 EXEMPT_NAMES = {
     "health": "monitoring probe: public by design, reveals only reachability",
+    "short_link": "tracked link redirect: public by design (recipients have no login); tests/campaigns/test_short_links.py",
 }
 
 
