@@ -132,7 +132,10 @@ class ShortLink(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["campaign", "recipient", "target_url"], name="unique_short_link"),
+            # NULLS NOT DISTINCT: a recipient-less link (recipient erased) is still one per campaign and URL.
+            models.UniqueConstraint(
+                fields=["campaign", "recipient", "target_url"], name="unique_short_link", nulls_distinct=False
+            ),
         ]
 
     def __str__(self) -> str:

@@ -20,6 +20,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
+from django.db.models import Q
 from django.utils import timezone
 
 from campaigns.models import CampaignCounter, ShortLink
@@ -69,11 +70,14 @@ def links_for(wanted: Iterable[tuple[int, int | None, str]]) -> dict[tuple[int, 
         return found
     expires = timezone.now() + timedelta(days=settings.SHORT_LINK_DAYS)
     for _ in range(5):  # a colliding code is drawn again on the next pass
-        rows = ShortLink.objects.filter(
-            campaign_id__in={w[0] for w in wanted},
-            recipient_id__in={w[1] for w in wanted if w[1] is not None},
-            target_url__in={w[2] for w in wanted},
-        ).values_list("campaign_id", "recipient_id", "target_url", "code")
+        recipients = Q(recipient_id__in={w[1] for w in wanted if w[1] is not None})
+        if any(w[1] is None for w in wanted):  # a message whose recipient was deleted or erased
+            recipients |= Q(recipient_id__isnull=True)
+        rows = (
+            ShortLink.objects.filter(recipients)
+            .filter(campaign_id__in={w[0] for w in wanted}, target_url__in={w[2] for w in wanted})
+            .values_list("campaign_id", "recipient_id", "target_url", "code")
+        )
         for campaign_id, recipient_id, url, code in rows:
             if (campaign_id, recipient_id, url) in wanted:
                 found[(campaign_id, recipient_id, url)] = short_url(code)

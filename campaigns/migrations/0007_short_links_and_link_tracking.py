@@ -32,7 +32,7 @@ class Migration(migrations.Migration):
                 ('recipient', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='recipients.recipient')),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('campaign', 'recipient', 'target_url'), name='unique_short_link')],
+                'constraints': [models.UniqueConstraint(fields=('campaign', 'recipient', 'target_url'), name='unique_short_link', nulls_distinct=False)],
             },
         ),
     ]

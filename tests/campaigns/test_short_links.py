@@ -140,3 +140,12 @@ def test_a_launched_campaign_sends_each_recipient_their_own_short_link(
     codes = {find_urls(b)[0] for b in bodies}
     assert len(codes) == 3 and all(c.startswith("https://go.example.org/") for c in codes)
     assert set(ShortLink.objects.values_list("target_url", flat=True)) == {LONG_URL}
+
+
+@pytest.mark.django_db
+def test_a_message_whose_recipient_was_erased_keeps_one_stable_link(bob, make_campaign):
+    campaign = make_campaign(bob, track_links=True)
+    wanted = [(campaign.pk, None, LONG_URL)]
+
+    links = links_for(wanted)
+    assert links_for(wanted) == links and ShortLink.objects.count() == 1
