@@ -12,3 +12,5 @@ workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 accesslog = "-"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# The access log masks webhook URL secrets and phone numbers in query strings (see the module).
+logger_class = "smsportal.accesslog.MaskedAccessLogger"

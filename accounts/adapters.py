@@ -8,6 +8,8 @@ account is created, and the refusal goes into the audit log.
 
 from __future__ import annotations
 
+import logging
+import smtplib
 from typing import TYPE_CHECKING, Any
 
 from allauth.account.adapter import DefaultAccountAdapter
@@ -22,6 +24,9 @@ from accounts.services import audit_record
 
 if TYPE_CHECKING:
     from allauth.socialaccount.models import SocialLogin
+
+
+logger = logging.getLogger(__name__)
 
 
 def refuse_sign_in(request: HttpRequest, *, who: str, reason: str, user: User | None = None) -> HttpResponse:
@@ -53,6 +58,14 @@ class AccountAdapter(DefaultAccountAdapter):
             )
         response: HttpResponse | None = super().pre_login(request, user, **kwargs)
         return response
+
+    def send_mail(self, template_prefix: str, email: str, context: dict[str, Any]) -> None:
+        """A mail server that is down is logged, not a 500; the page says what it always says (it never
+        tells whether an address has an account)."""
+        try:
+            super().send_mail(template_prefix, email, context)
+        except (OSError, smtplib.SMTPException):
+            logger.exception("Could not send the %s email", template_prefix)
 
 
 class SocialAccountAdapter(DefaultSocialAccountAdapter):

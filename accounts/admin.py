@@ -7,10 +7,12 @@ from collections.abc import Iterable
 from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from accounts import services
+from accounts.forms import AdminLoginForm
 from accounts.http import client_ip
 from accounts.models import ApiToken, AuditEvent, AuthorizedSender, User
 from accounts.permissions import signed_in_user
@@ -27,8 +29,36 @@ class UserAdmin(BaseUserAdmin):
     list_display = ["username", "email", "role", "is_approved", "is_active", "last_login"]
     list_filter = ["role", "is_approved", "is_active"]
     fieldsets = (*(BaseUserAdmin.fieldsets or ()), ("Portal", {"fields": ("role", "is_approved")}))
+    # What only a superuser may grant: a staff admin changing these would be a way to promote themselves.
+    SUPERUSER_ONLY = ("is_superuser", "is_staff", "groups", "user_permissions")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: User | None = None) -> list[str]:
+        fields = list(super().get_readonly_fields(request, obj))
+        if not signed_in_user(request).is_superuser:
+            fields += [f for f in self.SUPERUSER_ONLY if f not in fields]
+        return fields
+
+    def has_change_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
+        if obj is not None and not services.user_may_change(actor=signed_in_user(request), user=obj):
+            return False  # the page opens read-only
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
+        if obj is not None and not services.user_may_change(actor=signed_in_user(request), user=obj):
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        for obj in queryset:
+            services.check_may_change_user(actor=signed_in_user(request), user=obj)
+            services.audit_record(actor=request.user, action="user.delete", target=obj, ip=client_ip(request))
+        super().delete_queryset(request, queryset)
 
     def save_model(self, request: HttpRequest, obj: User, form: forms.ModelForm, change: bool) -> None:
+        if change:  # the stored row, not the form's: a form that made someone a superuser is checked too
+            services.check_may_change_user(actor=signed_in_user(request), user=User.objects.get(pk=obj.pk))
+        if obj.is_superuser and not signed_in_user(request).is_superuser:
+            raise PermissionDenied("Only a superuser can make a superuser.")
         super().save_model(request, obj, form, change)
         ip = client_ip(request)
         if not change:
@@ -113,3 +143,7 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: AuditEvent | None = None) -> bool:
         return False
+
+
+# The admin's sign-in counts failed passwords with the main sign-in page's rule.
+admin.site.login_form = AdminLoginForm

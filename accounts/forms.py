@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime, time
 from typing import Any
 
+from allauth.account.adapter import get_adapter
 from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.utils import timezone
 
 from accounts.models import User
@@ -52,3 +54,23 @@ class UserEditForm(forms.Form):
     role = forms.ChoiceField(choices=User.Role.choices)
     is_approved = forms.BooleanField(required=False)
     is_active = forms.BooleanField(required=False)
+
+
+class AdminLoginForm(AdminAuthenticationForm):
+    """/admin/login/ under the same limit on password guessing as the main sign-in page.
+
+    It authenticates through allauth's adapter, as the main page does, so both count
+    failures in the same buckets (ACCOUNT_RATE_LIMITS "login_failed": per client address
+    and per username) and both refuse once either is full, even the right password.
+    """
+
+    def clean(self) -> dict[str, Any]:
+        username = self.cleaned_data.get("username")
+        password = self.cleaned_data.get("password")
+        if username is not None and password:
+            # Raises ValidationError("Too many failed login attempts...") once the limit is reached.
+            self.user_cache = get_adapter(self.request).authenticate(self.request, username=username, password=password)
+            if self.user_cache is None:
+                raise self.get_invalid_login_error()
+            self.confirm_login_allowed(self.user_cache)
+        return self.cleaned_data

@@ -31,6 +31,9 @@ class User(AbstractUser):
         default=True,
         help_text="Only approved people can sign in. Refused identities never get an account.",
     )
+    first_run_dismissed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When they closed the dashboard's first-run panel (it stays closed)."
+    )
 
     @property
     def is_portal_admin(self) -> bool:
@@ -91,6 +94,8 @@ class ApiToken(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        verbose_name = "API token"
+        verbose_name_plural = "API tokens"
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"

@@ -60,6 +60,13 @@ def has_role(user: User | AnonymousUser, role: str) -> bool:
     return role_level(user) >= ROLE_LEVELS[role]
 
 
+def reads_everything(user: User | AnonymousUser) -> bool:
+    """Admins and viewers read every campaign, list and message (viewers are the read-only auditors);
+    a sender reads only their own. The visibility selectors of each app start from this."""
+    level = role_level(user)
+    return level == ROLE_LEVELS["viewer"] or level >= ROLE_LEVELS["admin"]
+
+
 def check_role(user: User | AnonymousUser, role: str) -> None:
     """For services: raise PermissionDenied unless ``user`` has at least ``role``."""
     if not has_role(user, role):

@@ -34,6 +34,18 @@ def user_can_send_from(*, user: User | AnonymousUser, number: str | AuthorizedSe
     return grants.filter(number=number).exists()
 
 
+def senders_visible_to(*, user: User | AnonymousUser) -> QuerySet[AuthorizedSender]:
+    """Sender grants: admins see every grant; everyone else (approved) only their own."""
+    from accounts.permissions import has_role
+
+    qs = AuthorizedSender.objects.select_related("user")
+    if has_role(user, "admin"):
+        return qs
+    if not has_role(user, "viewer") or not isinstance(user, User):
+        return qs.none()
+    return qs.filter(user=user)
+
+
 def senders_list(*, include_inactive: bool = True) -> QuerySet[AuthorizedSender]:
     qs = AuthorizedSender.objects.select_related("user").order_by("number", "user__username")
     return qs if include_inactive else qs.filter(is_active=True)

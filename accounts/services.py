@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Model, Q
 from django.utils import timezone
@@ -88,8 +88,21 @@ def user_invite(*, actor: User, email: str, role: str, username: str = "", ip: s
     return user
 
 
+def user_may_change(*, actor: User | AnonymousUser | None, user: User) -> bool:
+    """Whether ``actor`` may change ``user``'s role, access or flags: only a superuser changes a superuser
+    (so an admin cannot demote, lock out or delete the person who appointed them)."""
+    return not user.is_superuser or bool(getattr(actor, "is_superuser", False))
+
+
+def check_may_change_user(*, actor: User | AnonymousUser | None, user: User) -> None:
+    if not user_may_change(actor=actor, user=user):
+        raise PermissionDenied("Only a superuser can change a superuser's role or access.")
+
+
 def user_set_role(*, actor: User, user: User, role: str, ip: str | None = None) -> User:
-    """Change someone's role. Admins cannot demote themselves (so there is always one admin left)."""
+    """Change someone's role. Admins cannot demote themselves (so there is always one admin left), and
+    only a superuser changes a superuser."""
+    check_may_change_user(actor=actor, user=user)
     if role not in User.Role.values:
         raise ValidationError({"role": f"Unknown role {role!r}."})
     if user.pk == getattr(actor, "pk", None) and role != User.Role.ADMIN and user.role == User.Role.ADMIN:
@@ -105,7 +118,9 @@ def user_set_role(*, actor: User, user: User, role: str, ip: str | None = None) 
 
 
 def user_set_access(*, actor: User, user: User, is_approved: bool, is_active: bool, ip: str | None = None) -> User:
-    """Approve or withdraw someone; withdrawing ends their sessions on their next request."""
+    """Approve or withdraw someone; withdrawing ends their sessions on their next request. Only a
+    superuser changes a superuser."""
+    check_may_change_user(actor=actor, user=user)
     if user.pk == getattr(actor, "pk", None) and not (is_approved and is_active):
         raise ValidationError({"is_approved": "You cannot lock yourself out."})
     changes = []
@@ -213,3 +228,8 @@ def api_token_touch(*, token: ApiToken, now: datetime | None = None) -> None:
     )
     if updated:
         token.last_used_at = now
+
+
+def user_dismiss_first_run(*, user: User) -> None:
+    """Close the dashboard's first-run panel for this person, for good (idempotent)."""
+    User.objects.filter(pk=user.pk, first_run_dismissed_at__isnull=True).update(first_run_dismissed_at=timezone.now())

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -189,3 +190,17 @@ def audit_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     filters = {k: request.GET.get(k, "").strip()[:64] for k in ("action", "actor", "target_type")}
     page = Paginator(selectors.audit_events_list(**filters), 100).get_page(request.GET.get("page"))
     return render(request, "accounts/audit_list.html", {"page": page, "filters": filters})
+
+
+# --- Password reset ------------------------------------------------------------------
+
+
+def password_reset(request: HttpRequest) -> HttpResponse:
+    """allauth's reset page when the portal can send email; else a page that says reset is off
+    (settings.PASSWORD_RESET_ENABLED, from smsportal/mail.py), not a 500 from a missing mail server."""
+    if settings.PASSWORD_RESET_ENABLED:
+        from allauth.account.views import password_reset as allauth_password_reset
+
+        response: HttpResponse = allauth_password_reset(request)
+        return response
+    return render(request, "account/password_reset_unavailable.html", status=200)

@@ -18,6 +18,7 @@ import functools
 import hashlib
 import json
 
+from django.core.files import File
 from django.db import IntegrityError, transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
@@ -49,13 +50,25 @@ class IdempotencyKeyReused(APIException):
     default_code = "idempotency_key_reused"
 
 
+def _value(value: object) -> str:
+    """A form value as text; an uploaded file by its contents (a CSV import), read in pieces."""
+    if isinstance(value, File):
+        digest = hashlib.sha256()
+        for piece in value.chunks():
+            digest.update(piece)
+        value.seek(0)
+        return f"sha256:{digest.hexdigest()}"
+    return str(value)
+
+
 def request_fingerprint(request) -> str:
-    """Method, path and the parsed body, so formatting differences in the JSON don't matter."""
+    """Method, path, query and the parsed body, so formatting differences in the JSON don't matter."""
     try:
-        body = json.dumps(request.data, sort_keys=True, default=str)
-    except TypeError:  # multipart with files: fall back to the field names and values we can see
-        body = json.dumps(sorted((k, str(v)) for k, v in request.data.items()))
-    raw = f"{request.method}\n{request.path}\n{body}".encode()
+        body = json.dumps(request.data, sort_keys=True, default=_value)  # a file by its contents
+    except TypeError:  # e.g. keys that are not strings
+        body = json.dumps(sorted((str(k), _value(v)) for k, v in request.data.items()))
+    query = request.META.get("QUERY_STRING", "")
+    raw = f"{request.method}\n{request.path}\n{query}\n{body}".encode()
     return hashlib.sha256(raw).hexdigest()
 
 

@@ -4,11 +4,11 @@ from django.http import HttpResponse
 from django.urls import path
 
 
-def parse_form(request, ref: str):
+def parse_form(request, secret: str, ref: str):
     if request.method != "POST":
         return HttpResponse(status=405)
     request.POST.get("Status")  # parse the body, as the real webhook must
     return HttpResponse("ok", content_type="text/plain")
 
 
-urlpatterns = [path("webhooks/plivo/status/<str:ref>/", parse_form)]
+urlpatterns = [path("webhooks/plivo/<str:secret>/status/<str:ref>/", parse_form)]

@@ -261,13 +261,55 @@ class Procs:
 
 
 class RssSampler(threading.Thread):
-    """Samples the RSS of each named process tree (parent + children) and keeps the peak."""
+    """Samples the RSS of each named process tree (parent + children) and keeps the peak.
 
-    def __init__(self, pids: dict[str, int], interval: float = 0.25):
+    Also CPU-seconds (user + system) used while it runs: by the named trees, and with ``pg_db``
+    by the PostgreSQL backends serving that database (process title ``postgres: user db …``).
+    """
+
+    def __init__(self, pids: dict[str, int], interval: float = 0.25, pg_db: str = ""):
         super().__init__(daemon=True)
         self.pids, self.interval = dict(pids), interval
         self.peak: dict[str, int] = dict.fromkeys(pids, 0)
         self._halt = threading.Event()
+        self.pg_db = pg_db
+        self._cpu_first: dict[int, float] = {}
+        self._cpu_last: dict[int, float] = {}
+        self._pg_first: dict[int, float] = {}
+        self._pg_last: dict[int, float] = {}
+        self._sample_cpu(first=True)
+
+    @staticmethod
+    def _cpu(proc: psutil.Process) -> float:
+        t = proc.cpu_times()
+        return t.user + t.system
+
+    def _sample_cpu(self, first: bool = False) -> None:
+        for pid in list(self.pids.values()):
+            with suppress(psutil.Error):
+                proc = psutil.Process(pid)
+                for p in [proc, *proc.children(recursive=True)]:
+                    with suppress(psutil.Error):
+                        cpu = self._cpu(p)
+                        self._cpu_first.setdefault(p.pid, cpu if first else 0.0)
+                        self._cpu_last[p.pid] = cpu
+        if not self.pg_db:
+            return
+        for p in psutil.process_iter(["name"]):
+            with suppress(psutil.Error):
+                if p.info["name"] != "postgres" and not (p.info["name"] or "").startswith("postgres"):
+                    continue
+                title = " ".join(p.cmdline())
+                if f" {self.pg_db} " not in f"{title} ":
+                    continue
+                cpu = self._cpu(p)
+                self._pg_first.setdefault(p.pid, cpu if first else 0.0)
+                self._pg_last[p.pid] = cpu
+
+    def cpu_seconds(self) -> dict[str, float]:
+        workers = sum(self._cpu_last[p] - self._cpu_first.get(p, 0.0) for p in self._cpu_last)
+        pg = sum(self._pg_last[p] - self._pg_first.get(p, 0.0) for p in self._pg_last)
+        return {"workers": round(workers, 1), "postgresql": round(pg, 1) if self.pg_db else None}
 
     def add(self, name: str, pid: int) -> None:
         self.pids[name] = pid
@@ -283,11 +325,13 @@ class RssSampler(threading.Thread):
                         with suppress(psutil.Error):
                             total += child.memory_info().rss
                     self.peak[name] = max(self.peak[name], total)
+            self._sample_cpu()
             self._halt.wait(self.interval)
 
     def stop(self) -> dict[str, float]:
         self._halt.set()
         self.join(5)
+        self._sample_cpu()
         return {k: round(v / 2**20, 1) for k, v in self.peak.items()}
 
 

@@ -36,6 +36,18 @@ def add_arguments(p) -> None:
         default=0,
         help="stop measuring after this many seconds (partial run: first send, RSS)",
     )
+    p.add_argument(
+        "--faults",
+        action="store_true",
+        help="the fake injects 1%% timeouts (held 30 s), 1%% dropped connections, 5%% 5xx and 2%% 429 "
+        "(Retry-After 1); workers retry after 1 s (SMS_RETRY_BASE_SECONDS), up to 10 attempts",
+    )
+    p.add_argument("--read-timeout", type=float, default=5.0, help="SMS_HTTP_TIMEOUT with --faults")
+    p.add_argument(
+        "--reference",
+        default="",
+        help="a fault-free result (JSON) of the same size, run just before: the fault run's rate is compared to it",
+    )
     p.add_argument("--worker-log-level", default="INFO", help="celery -l (INFO is the product default)")
     p.add_argument("--profile", action="store_true", help="py-spy record worker 1 (needs py-spy)")
     p.add_argument("--name", default="")
@@ -154,9 +166,16 @@ def run(args) -> dict:
         return {"path": common.not_measured(name, f"backend {args.backend} does not exist", results_dir=results_dir)}
     machine = common.machine_info()
     redis.Redis.from_url(args.redis_url).flushdb()
+    faults = (
+        {"rate_timeout": 0.01, "timeout_hold_s": 30, "rate_drop": 0.01, "rate_5xx": 0.05, "rate_429": 0.02}
+        if args.faults
+        else {}
+    )
     fake = run_in_subprocess(
         latency_ms=latency,
         callbacks=False,
+        retry_after=1,
+        **faults,
         plivo_auth_id=PLIVO_ID,
         plivo_auth_token=PLIVO_TOKEN,
         python=common.PY,
@@ -173,7 +192,8 @@ def run(args) -> dict:
             SMS_BATCH_SIZE=args.batch_size,
             SMS_MAX_IN_FLIGHT=args.max_in_flight,
             SMS_BATCHES_AHEAD=args.batches_ahead,
-            SMS_HTTP_TIMEOUT=30,
+            SMS_HTTP_TIMEOUT=args.read_timeout if args.faults else 30,
+            **({"SMS_RETRY_BASE_SECONDS": 1, "SMS_MAX_ATTEMPTS": 10} if args.faults else {}),
         )
         migrate_s = common.fresh_database(args.db, env)
         common.django_setup(env)
@@ -184,7 +204,7 @@ def run(args) -> dict:
             procs.worker(f"w{i}", env, log_level=args.worker_log_level)
         for i in range(args.workers):
             procs.wait_ready(f"w{i}")
-        sampler = common.RssSampler({f"w{i}": procs.procs[f"w{i}"].pid for i in range(args.workers)})
+        sampler = common.RssSampler({f"w{i}": procs.procs[f"w{i}"].pid for i in range(args.workers)}, pg_db=args.db)
         sampler.start()
         profile = None
         if args.profile:
@@ -201,10 +221,21 @@ def run(args) -> dict:
         deadline = time.monotonic() + timeout
         accepted, last_change, last_seen = 0, time.monotonic(), -1
         progress = []
+        from messaging.models import Message
+
+        open_statuses = ["pending", "claimed", "sending", "unknown"]
         while time.monotonic() < deadline:
             accepted = fake.stats()["accepted"]
             progress.append((round(time.time() - launched, 2), accepted))
             if accepted >= n:
+                break
+            # with faults a message may fail for good after its last attempt: done once every row is final
+            if (
+                args.faults
+                and accepted >= n * 0.99
+                and len(progress) % 4 == 0
+                and not Message.objects.filter(campaign=campaign, status__in=open_statuses).exists()
+            ):
                 break
             if args.stop_after and time.time() - launched >= args.stop_after:
                 break
@@ -220,11 +251,9 @@ def run(args) -> dict:
         if profile is not None:
             _stop_profile(profile)
         # let the last batches record their outcomes before counting
-        from messaging.models import Message
-
         t_rec = time.monotonic()
         while time.monotonic() - t_rec < (5 if args.stop_after else 60):
-            open_rows = Message.objects.filter(campaign=campaign, status__in=["pending", "claimed", "sending"]).count()
+            open_rows = Message.objects.filter(campaign=campaign, status__in=open_statuses).count()
             if open_rows == 0:
                 break
             time.sleep(0.5)
@@ -246,13 +275,23 @@ def run(args) -> dict:
         mid = _sustained(received)
 
         fake.reset()
+        if faults:  # the references run fault-free
+            fake.configure(**dict.fromkeys(("rate_timeout", "rate_drop", "rate_5xx", "rate_429"), 0.0))
         naive_n = args.naive_n or (200 if latency > 0 else 2000)
         naive = naive_loop(fake.plivo_send_url(PLIVO_ID), naive_n)
         fake.reset()
         ceilings = bare_ceiling(fake.plivo_send_url(PLIVO_ID), args.ceiling_n or min(n, 20_000))
         best = max(c["rate"] for c in ceilings)
+        all_final = not any(by_status.get(st) for st in open_statuses)
+        reference = None
+        if args.reference:
+            import json
+
+            reference = json.loads(common.Path(args.reference).read_text())
         result = {
-            "status": "ok" if len(received) >= n else ("partial" if args.stop_after else "incomplete"),
+            "status": "ok"
+            if len(received) >= n or (args.faults and all_final)
+            else ("partial" if args.stop_after else "incomplete"),
             "stopped_after_seconds": args.stop_after or None,
             "params": {
                 "n": n,
@@ -266,7 +305,11 @@ def run(args) -> dict:
                 "sender_max_mps": 0,
                 "callbacks": False,
                 "worker_log_level": args.worker_log_level,
+                "faults": faults or None,
+                "SMS_HTTP_TIMEOUT": args.read_timeout if args.faults else 30,
             },
+            "all_final": all_final,
+            "fake_fault_counts": {k: v for k, v in fake_stats.items() if k.startswith("fault_")},
             "setup_seconds": {"migrate": round(migrate_s, 1), "seed": round(seed_s, 1)},
             "accepted_by_provider": len(received),
             "duplicates_at_provider": fake_stats["duplicates"],
@@ -277,6 +320,10 @@ def run(args) -> dict:
             "seconds_launch_to_all_recorded": round(recorded_at - launched, 3),
             "db_status_counts": by_status,
             "peak_rss_mb_per_worker": rss,
+            "cpu_seconds_per_1000_messages": {
+                k: (round(v * 1000 / max(1, len(received)), 2) if v is not None else None)
+                for k, v in sampler.cpu_seconds().items()
+            },
             "db": {
                 "sql_statements": statements,
                 "sql_statements_per_message": round(statements / max(1, len(received)), 3),
@@ -294,6 +341,18 @@ def run(args) -> dict:
             "ceiling": ceilings,
             "ratio_to_naive": round(ours / naive["rate"], 1) if naive["rate"] else None,
             "ratio_to_ceiling": round(ours / best, 3) if best else None,
+            "fault_free_reference": (
+                {
+                    "file": args.reference,
+                    "messages_per_second": reference.get("messages_per_second"),
+                    "messages_per_second_middle_80pct": reference.get("messages_per_second_middle_80pct"),
+                    "sustained_ratio": round(mid / reference["messages_per_second_middle_80pct"], 3)
+                    if mid and reference.get("messages_per_second_middle_80pct")
+                    else None,
+                }
+                if reference
+                else None
+            ),
             "progress": progress[:: max(1, len(progress) // 60)],
             "finished_wall": finished_wall,
             "machine": machine,
@@ -304,7 +363,8 @@ def run(args) -> dict:
         print(
             f"{name}: {ours:.0f} msg/s, first send {result['seconds_to_first_send']} s, "
             f"naive {naive['rate']}/s (x{result['ratio_to_naive']}), ceiling {best}/s ({result['ratio_to_ceiling']}), "
-            f"rss {rss}, stmts/msg {result['db']['sql_statements_per_message']}"
+            f"rss {rss}, stmts/msg {result['db']['sql_statements_per_message']}, "
+            f"cpu s/1000 msg {result['cpu_seconds_per_1000_messages']}"
         )
         return {"path": path, "result": result}
     finally:

@@ -125,11 +125,22 @@ def table(results: dict[str, dict]) -> str:
     elif imp and imp.get("status") != "not_measured":
         machine = machine or imp.get("machine")
         c = imp["ceiling_phonenumbers_one_core"]
+        cpu = ""
+        if imp.get("cpu_ratio_to_ceiling"):
+            # CPU-seconds hold still on a shared machine where wall-clock rates do not (bench/README.md).
+            busier = max(imp["cpu_seconds_import_process"], imp["cpu_seconds_postgres_backend"])
+            cpu = (
+                f"; CPU: import process {imp['cpu_seconds_import_process']:.2f} s, its PostgreSQL backend "
+                f"{imp['cpu_seconds_postgres_backend']:.2f} s, phonenumbers {c['cpu_seconds']:.2f} s: "
+                f"ours {100 * imp['cpu_ratio_to_ceiling']:.0f}% by CPU, "
+                f"{_n(imp['rows'] / busier)} rows/s where each side has its own core"
+            )
         rows.append(
             f"| import {imp['params']['n']:,} rows (5% invalid) | {_n(imp['rows_per_second'])} rows/s, peak RSS "
             f"{imp['peak_rss_mb']:.0f} MB, {imp['rejected']:,} rejected | phonenumbers alone, one core: "
-            f"{_n(c['rate'])}/s (ours {100 * imp['ratio_to_ceiling']:.0f}%) | ≥ 20,000 rows/s | "
-            f"{_met(imp['rows_per_second'] >= 20_000)} |"
+            f"{_n(c['rate'])}/s (ours {100 * imp['ratio_to_ceiling']:.0f}%){cpu} | ≥ 20,000 rows/s "
+            f"(≥ 60% of phonenumbers) | {_met(imp['rows_per_second'] >= 20_000)} by wall clock"
+            f"{'; by CPU: ' + _met(imp['cpu_ratio_to_ceiling'] >= 0.6) if cpu else ''} |"
         )
     else:
         nm("imports", "import", (imp or {}).get("reason", "no result"), "≥ 20,000 rows/s")

@@ -17,6 +17,7 @@ import redis
 from bench import common
 
 TOKEN = "bench-plivo-token"
+SECRET = "bench-plivo-webhook-secret"  # PLIVO_WEBHOOK_SECRET: in every Plivo callback URL
 
 
 def add_arguments(p) -> None:
@@ -43,7 +44,7 @@ def _signed_requests(base: str, count: int) -> list[tuple[str, bytes, dict]]:
 
     out = []
     for i in range(count):
-        url = f"{base}/webhooks/plivo/status/{100000 + i}/"
+        url = f"{base}/webhooks/plivo/{SECRET}/status/{100000 + i}/"
         params = {
             "MessageUUID": f"00000000-0000-4000-8000-{i:012d}",
             "To": "14152000000",
@@ -275,6 +276,7 @@ def run(args) -> dict:
         PUBLIC_BASE_URL=base,
         PLIVO_AUTH_ID="MABENCHACCOUNT000001",
         PLIVO_AUTH_TOKEN=TOKEN,
+        PLIVO_WEBHOOK_SECRET=SECRET,
         LOG_LEVEL="WARNING",
     )
     env.pop("BENCH_COUNT_QUERIES", None)

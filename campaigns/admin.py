@@ -5,13 +5,18 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from accounts.admin_visibility import staff_visible
 from campaigns.models import Campaign, CampaignCounter, CampaignEvent
-from campaigns.selectors import campaign_stats
+from campaigns.selectors import campaign_stats, campaigns_visible_to
 from campaigns.services import TransitionError, campaign_launch
 
 
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Campaign]:
+        """Staff see what the portal's visibility rule lets them see (the same selector as pages and API)."""
+        return staff_visible(request, super().get_queryset(request), campaigns_visible_to)
+
     list_display = [
         "name",
         "status",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 WIDTH, HEIGHT, TOP, BOTTOM, LEFT = 640, 180, 12, 22, 40
 
@@ -25,8 +25,13 @@ def stacked_bars(
     *,
     keys: Sequence[tuple[str, str]],
     label: Callable[[dict], str],
+    names: Mapping[str, str] | None = None,
 ) -> dict:
-    """Bars for ``series`` rows, stacking ``keys`` (``(field, css class)``) bottom up."""
+    """Bars for ``series`` rows, stacking ``keys`` (``(field, css class)``) bottom up.
+
+    ``names`` are what the legend and the bars' titles call each field (default: the field itself).
+    """
+    names = names or {k: k for k, _ in keys}
     plot_h = HEIGHT - TOP - BOTTOM
     plot_w = WIDTH - LEFT - 4
     top = _nice_max(max((sum(row[k] for k, _ in keys) for row in series), default=0))
@@ -44,7 +49,7 @@ def stacked_bars(
             y -= h
             if h > 0:
                 rects.append({"x": round(x, 1), "y": round(y, 1), "w": round(bar_w, 1), "h": round(h, 1), "css": css})
-        title = label(row) + ": " + ", ".join(f"{row[k]} {k}" for k, _ in keys)
+        title = label(row) + ": " + ", ".join(f"{row[k]} {names[k].lower()}" for k, _ in keys)
         bars.append(
             {
                 "rects": rects,
@@ -63,5 +68,6 @@ def stacked_bars(
         "left": LEFT,
         "top": TOP,
         "right": WIDTH - 4,
+        "keys": [{"css": css.removeprefix("c-"), "label": names[k]} for k, css in keys],
         "empty": not any(sum(row[k] for k, _ in keys) for row in series),
     }

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.models import User
 from campaigns.models import Campaign
 from campaigns.services import TransitionError, _audit
+from recipients.selectors import recipient_lists_visible_to
 
 DRAFT_FIELDS = (
     "name",
@@ -32,6 +35,18 @@ DRAFT_FIELDS = (
 )
 
 
+def _visible_lists(user, lists: Iterable) -> list:
+    """The lists, if ``user`` may see each one (a sender may not target another sender's list)."""
+    lists = list(lists)
+    if isinstance(user, User) and lists:
+        visible = set(
+            recipient_lists_visible_to(user=user).filter(pk__in=[lst.pk for lst in lists]).values_list("pk", flat=True)
+        )
+        if any(lst.pk not in visible for lst in lists):
+            raise ValidationError({"lists": "You can only target your own lists and shared ones."})
+    return lists
+
+
 def _lock_draft(campaign: Campaign, *, refusal: str) -> Campaign:
     """The campaign's row, locked until the transaction ends; TransitionError unless it is still a draft."""
     locked = Campaign.objects.select_for_update().filter(pk=campaign.pk).first()
@@ -44,6 +59,7 @@ def _lock_draft(campaign: Campaign, *, refusal: str) -> Campaign:
 
 def campaign_create_draft(*, user, senders: Iterable = (), lists: Iterable = (), **fields) -> Campaign:
     """A new draft owned by ``user``. Fields are checked in full only at launch."""
+    lists = _visible_lists(user, lists)
     with transaction.atomic():
         campaign = Campaign.objects.create(created_by=user, **{k: v for k, v in fields.items() if k in DRAFT_FIELDS})
         campaign.senders.set(list(senders))
@@ -60,6 +76,8 @@ def campaign_update_draft(
     Once launched, a campaign's content is fixed: TransitionError, and nothing is written.
     """
     values = {k: v for k, v in fields.items() if k in DRAFT_FIELDS}
+    if lists is not None:
+        lists = _visible_lists(user, lists)
     with transaction.atomic():
         _lock_draft(campaign, refusal="Only a draft campaign can be edited.")
         Campaign.objects.filter(pk=campaign.pk).update(updated_at=timezone.now(), **values)

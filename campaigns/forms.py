@@ -16,9 +16,10 @@ from accounts.models import AuthorizedSender, User
 from accounts.selectors import sender_grants_for
 from campaigns.models import Campaign
 from campaigns.ui_selectors import lists_for_compose
-from messaging.compose import validate_media_urls
+from messaging.compose import MAX_TEMPLATE_CHARS, validate_media_urls
 from messaging.models import MessageStatus
 from providers.status import micros
+from recipients.models import RecipientList
 from smsportal.forms import form_field
 
 
@@ -47,13 +48,14 @@ class CampaignForm(forms.Form):
         error_messages={"required": "Choose at least one sender number."},
     )
     lists = forms.ModelMultipleChoiceField(
-        queryset=lists_for_compose(),
+        queryset=RecipientList.objects.none(),
         widget=forms.CheckboxSelectMultiple,
         label="Recipient lists",
         help_text="Only opted-in members receive the message; a person in several lists gets it once.",
         error_messages={"required": "Choose at least one recipient list."},
     )
     body = forms.CharField(
+        max_length=MAX_TEMPLATE_CHARS,
         widget=forms.Textarea(attrs={"rows": 6}),
         label="Message",
         help_text='Personalize with {{ first_name }}, {{ last_name }}, {{ name }} or {{ city|default:"there" }}.',
@@ -139,7 +141,7 @@ class CampaignForm(forms.Form):
         form_field(self, "timezone", forms.ChoiceField).choices = timezone_choices()
         # Only the numbers this person holds an active grant for.
         form_field(self, "senders", forms.ModelMultipleChoiceField).queryset = sender_grants_for(user=user)
-        form_field(self, "lists", forms.ModelMultipleChoiceField).queryset = lists_for_compose()
+        form_field(self, "lists", forms.ModelMultipleChoiceField).queryset = lists_for_compose(user=user)
 
     def clean_media_urls(self) -> list[str]:
         try:

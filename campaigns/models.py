@@ -17,6 +17,7 @@ class Campaign(models.Model):
         draft --launch--> sending --(every message final)--> completed
         draft --launch with send_at in the future--> scheduled --(beat, when due)--> sending
         sending <--pause / resume--> paused   (auto-pause too, with ``pause_reason``)
+        paused (auto-paused) --(a probe send succeeds: beat)--> sending   (``auto_resume`` event)
         draft | scheduled | sending | paused --cancel--> cancelled
 
     Launch creates one Message per opted-in recipient of the lists (a person in
@@ -42,6 +43,8 @@ class Campaign(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="campaigns")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT, db_index=True)
     pause_reason = models.CharField(max_length=255, blank=True)
+    # Paused by the system (failing provider), not by a person: beat probes it and resumes it.
+    auto_paused = models.BooleanField(default=False)
 
     send_at = models.DateTimeField(null=True, blank=True, help_text="Start sending at this time")
     # The hours in which messages may go out, in each recipient's local time (both or neither).
@@ -94,7 +97,7 @@ class CampaignCounter(models.Model):
 
 
 class CampaignEvent(models.Model):
-    """Things a person wants to see in a campaign's history: auto-pause, failover, expiry."""
+    """Things a person wants to see in a campaign's history: auto-pause, auto-resume, failover, expiry."""
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=30)

@@ -42,7 +42,10 @@ class CampaignSending:
             c.pk: failover.usable(sorted((s for s in c.senders.all() if s.is_active), key=lambda s: s.number))
             for c in campaigns.values()
         }
-        verdict = Prepared(number_rates={s.number: s.max_mps for c in campaigns.values() for s in c.senders.all()})
+        verdict = Prepared(
+            number_rates={s.number: s.max_mps for c in campaigns.values() for s in c.senders.all()},
+            valid_until={c.pk: c.valid_until for c in campaigns.values() if c.valid_until},
+        )
         ready: list[tuple[Row, Campaign, str]] = []
         for row in rows:
             campaign = campaigns[row.campaign_id]  # type: ignore[index]  # a campaign row: campaign_id is set
@@ -82,6 +85,10 @@ class CampaignSending:
             .values_list("pk", flat=True)
         )
 
+    def record_expiry(self, campaign_ids: Iterable[int]) -> None:
+        for campaign_id in set(campaign_ids):
+            services.campaign_record_expiry(campaign_id=campaign_id)
+
     def record_transitions(self, moves: Iterable[tuple[int | None, str, str]]) -> None:
         counters.record_transitions(moves)
 
@@ -97,11 +104,12 @@ class CampaignSending:
 
     def after_outcomes(self, outcomes: Sequence[CampaignOutcomes]) -> None:
         for outcome in outcomes:
-            if outcome.pause_reason:
+            if outcome.pause_reason and not _another_usable_provider(outcome.campaign_id, outcome.unusable_provider):
                 # Every send would fail the same way: pause rather than burn through the list.
                 services.campaign_auto_pause(campaign_id=outcome.campaign_id, reason=outcome.pause_reason)
-            else:
-                _watch_failure_rate(outcome.campaign_id, outcome.accepted, outcome.failed)
+            elif not outcome.pause_reason:
+                # (otherwise the refused rows went back to pending: failover moves them to the other provider)
+                _watch_failure_rate(outcome.campaign_id, outcome.by_provider)
 
     def provider_health_changed(self, *, provider: str, healthy: bool, campaign_ids: Iterable[int]) -> None:
         detail = (
@@ -133,16 +141,50 @@ def _pick_sender(pool: list[AuthorizedSender], key: int) -> AuthorizedSender | N
     return pool[digest % len(pool)]
 
 
-def _watch_failure_rate(campaign_id: int, ok: int, bad: int) -> None:
-    """Auto-pause a campaign whose recent sends mostly fail."""
-    if ok + bad == 0:
+def _another_usable_provider(campaign_id: int, provider: str) -> bool:
+    """The campaign's pool holds an active number at a healthy provider other than ``provider``."""
+    others = (
+        AuthorizedSender.objects.filter(campaigns=campaign_id, is_active=True)
+        .exclude(provider=provider)
+        .values_list("provider", flat=True)
+        .distinct()
+    )
+    return any(failover.is_healthy(p) for p in others)
+
+
+def _watch_failure_rate(campaign_id: int, by_provider: dict[str, tuple[int, int]]) -> None:
+    """Auto-pause a campaign whose recent sends mostly fail at every provider it can still use.
+
+    Failover goes first. The window is kept per provider; a provider failover has judged failing
+    does not count while another of the campaign's providers works (its sends move there, its
+    probes keep failing until it heals). With several providers, nothing is decided while
+    failover has too few sends to judge one of them. Only when no working provider is left do
+    all count: a one-provider pool pauses as soon as its provider fails too much.
+    """
+    if not any(ok + bad for ok, bad in by_provider.values()):
         return
     key = f"campaign:{campaign_id}:recent"
-    window = cache.get(key) or [0, 0]
-    window = [window[0] * 0.9 + ok, window[1] * 0.9 + bad]  # a decaying window of recent sends
+    window: dict[str, list[float]] = cache.get(key) or {}
+    if not isinstance(window, dict):
+        window = {}
+    for provider in set(window) | set(by_provider):
+        ok, bad = by_provider.get(provider, (0, 0))
+        old = window.get(provider, [0.0, 0.0])
+        window[provider] = [old[0] * 0.9 + ok, old[1] * 0.9 + bad]  # a decaying window of recent sends
     cache.set(key, window, timeout=3600)
-    total = window[0] + window[1]
-    if total >= settings.SMS_AUTO_PAUSE_MIN_SENDS and window[1] / total > settings.SMS_AUTO_PAUSE_FAILURE_RATE:
-        rate = round(100 * window[1] / total)
-        services.campaign_auto_pause(campaign_id=campaign_id, reason=f"{rate}% of recent sends failed")
+    states = {p: failover.health(p) for p in window}
+    usable = [p for p in window if states[p] != failover.FAILING]
+    if not usable:
+        usable = list(window)  # no working provider left
+    elif len(window) > 1 and any(states[p] == failover.UNKNOWN for p in usable):
+        return  # failover cannot judge yet, and it goes first
+    ok_total = sum(window[p][0] for p in usable)
+    bad_total = sum(window[p][1] for p in usable)
+    total = ok_total + bad_total
+    if total >= settings.SMS_AUTO_PAUSE_MIN_SENDS and bad_total / total > settings.SMS_AUTO_PAUSE_FAILURE_RATE:
+        rate = round(100 * bad_total / total)
+        where = " and ".join(sorted(usable))
+        services.campaign_auto_pause(
+            campaign_id=campaign_id, reason=f"{rate}% of recent sends failed ({where}): no working provider left"
+        )
         cache.delete(key)

@@ -14,6 +14,7 @@ from django.utils import timezone
 from accounts.services import audit_record
 from campaigns import tasks
 from campaigns.audience import nobody_reachable_reason
+from campaigns.counters import campaign_counts
 from campaigns.estimates import campaign_estimate
 from campaigns.models import Campaign, CampaignEvent
 from messaging.compose import compose_body, validate_media_urls
@@ -22,6 +23,7 @@ from messaging.models import Message, MessageStatus
 from messaging.templating import STANDARD_VARIABLES, TemplateError, validate
 from messaging.transitions import move
 from recipients.selectors import attribute_keys_for_lists
+from smsportal.queueing import enqueue
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser
@@ -125,8 +127,14 @@ def campaign_launch(*, campaign: Campaign, user) -> Campaign:
     return campaign
 
 
+# A launch is committed as ``sending`` before its task is queued. If the broker cannot take the
+# task (down or hung), the request still answers at once: the campaign sweeper (beat, every 5 s)
+# queues the start of every sending campaign that has no messages yet, once the broker is back.
+_SWEEPER_STARTS_IT = "the campaign sweeper picks it up when the broker answers again"
+
+
 def _start_materializing(campaign_id: int) -> None:
-    tasks.materialize.delay(campaign_id)
+    enqueue(tasks.materialize, campaign_id, fallback=_SWEEPER_STARTS_IT)
 
 
 def campaign_start_scheduled(*, campaign_id: int) -> bool:
@@ -155,15 +163,24 @@ def campaign_pause(*, campaign: Campaign, user: User, reason: str = "") -> Campa
         to=Campaign.Status.PAUSED,
         allowed={Campaign.Status.SENDING},
         pause_reason=reason or "Paused by a person",
+        auto_paused=False,
     )
     _audit(user, "campaign.pause", campaign, reason)
     return campaign
 
 
 def campaign_auto_pause(*, campaign_id: int, reason: str, kind: str = "auto_pause") -> bool:
-    """The system pauses a sending campaign (failures, credentials, budget), with a campaign event of ``kind``."""
+    """The system pauses a sending campaign, with a campaign event of ``kind``.
+
+    ``auto_pause``: no provider the campaign can use works; beat probes it and resumes it.
+    ``budget_pause``: the next message would exceed the budget; only a person resumes it (a probe
+    would spend past the budget), after raising the budget.
+    """
     changed = Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.SENDING).update(
-        status=Campaign.Status.PAUSED, pause_reason=reason[:255], updated_at=timezone.now()
+        status=Campaign.Status.PAUSED,
+        pause_reason=reason[:255],
+        auto_paused=kind == "auto_pause",
+        updated_at=timezone.now(),
     )
     if changed:
         CampaignEvent.objects.create(campaign_id=campaign_id, kind=kind, detail=reason)
@@ -171,16 +188,44 @@ def campaign_auto_pause(*, campaign_id: int, reason: str, kind: str = "auto_paus
     return bool(changed)
 
 
+def campaign_record_expiry(*, campaign_id: int) -> None:
+    """One ``expiry`` event per campaign, kept up to date with how many messages expired unsent."""
+    campaign = Campaign.objects.filter(pk=campaign_id).values("valid_until").first()
+    if campaign is None:
+        return
+    count = campaign_counts(campaign_id)["expired"]
+    when = campaign["valid_until"].isoformat(timespec="seconds") if campaign["valid_until"] else "its end"
+    detail = f"The validity period ended at {when}: {count} messages expired unsent."
+    with transaction.atomic():
+        Campaign.objects.select_for_update().filter(pk=campaign_id).values_list("pk").first()  # one writer
+        if not CampaignEvent.objects.filter(campaign_id=campaign_id, kind="expiry").update(detail=detail):
+            CampaignEvent.objects.create(campaign_id=campaign_id, kind="expiry", detail=detail)
+
+
+def campaign_auto_resume(*, campaign_id: int, detail: str) -> bool:
+    """A probe send succeeded: a campaign the system paused (never one a person paused) sends again."""
+    changed = Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.PAUSED, auto_paused=True).update(
+        status=Campaign.Status.SENDING, pause_reason="", auto_paused=False, updated_at=timezone.now()
+    )
+    if changed:
+        CampaignEvent.objects.create(campaign_id=campaign_id, kind="auto_resume", detail=detail)
+        logger.warning("campaign %s resumed on its own: %s", campaign_id, detail)
+        transaction.on_commit(lambda: _kick(campaign_id))
+    return bool(changed)
+
+
 def campaign_resume(*, campaign: Campaign, user: User) -> Campaign:
     """Continue where it stopped: only rows still pending are sent, so no duplicates and no gaps."""
-    campaign = _set_status(campaign, to=Campaign.Status.SENDING, allowed={Campaign.Status.PAUSED}, pause_reason="")
+    campaign = _set_status(
+        campaign, to=Campaign.Status.SENDING, allowed={Campaign.Status.PAUSED}, pause_reason="", auto_paused=False
+    )
     _audit(user, "campaign.resume", campaign)
     transaction.on_commit(lambda: _kick(campaign.pk))
     return campaign
 
 
 def _kick(campaign_id: int) -> None:
-    tasks.materialize.delay(campaign_id)
+    enqueue(tasks.materialize, campaign_id, fallback=_SWEEPER_STARTS_IT)
 
 
 def campaign_cancel(*, campaign: Campaign, user: User) -> Campaign:

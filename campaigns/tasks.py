@@ -6,12 +6,14 @@ import logging
 from datetime import datetime, timedelta
 
 from celery import shared_task
+from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Count
 from django.utils import timezone
 
 from campaigns import counters, dispatch, services
 from campaigns.models import Campaign, CampaignCounter
+from messaging import engine
 from messaging.models import Message, MessageStatus
 from messaging.transitions import move
 
@@ -68,13 +70,14 @@ def run_sweep(now: datetime | None = None) -> None:
     for campaign in Campaign.objects.filter(status=Campaign.Status.SENDING):
         if campaign.valid_until and campaign.valid_until <= now:
             ids = list(Message.objects.filter(campaign=campaign, status=S.PENDING).values_list("pk", flat=True)[:20000])
-            move(
+            if move(
                 ids=ids,
                 to=S.EXPIRED,
                 allowed_from=[S.PENDING],
                 finished_at=now,
                 error_text="validity period ended",
-            )
+            ):
+                services.campaign_record_expiry(campaign_id=campaign.pk)
         if not campaign.materialized:
             if not dispatch.materializing(campaign.pk):
                 materialize.delay(campaign.pk)
@@ -89,6 +92,37 @@ def run_sweep(now: datetime | None = None) -> None:
         status=Campaign.Status.CANCELLED, cancelled_at__gte=now - timedelta(days=1)
     ).values_list("pk", flat=True):
         services.cancel_pending(campaign_id=campaign_id)
+
+
+@shared_task(name="campaigns.probe_auto_paused", ignore_result=True)
+def probe_auto_paused() -> None:
+    """Send one message of each campaign the system paused; if it goes through, resume the campaign.
+
+    The probe is a real row of the campaign sent through the engine (claimed, leased, recorded as
+    any other), so it is sent at most once; a failed probe goes back to pending with its backoff.
+    A campaign a person paused is never probed. At most one probe per campaign per
+    ``SMS_AUTO_RESUME_PROBE_SECONDS``.
+    """
+    now = timezone.now()
+    for campaign_id in Campaign.objects.filter(status=Campaign.Status.PAUSED, auto_paused=True).values_list(
+        "pk", flat=True
+    ):
+        if not cache.add(f"campaign:{campaign_id}:probe", 1, timeout=settings.SMS_AUTO_RESUME_PROBE_SECONDS):
+            continue
+        row = (
+            Message.objects.filter(campaign_id=campaign_id, status=S.PENDING, due_at__lte=now)
+            .order_by("due_at", "id")
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if row is None:
+            continue
+        result = engine.send_batch(message_ids=[row], probe=True)
+        if result.accepted:
+            provider = Message.objects.filter(pk=row).values_list("provider", flat=True).first() or "the provider"
+            services.campaign_auto_resume(
+                campaign_id=campaign_id, detail=f"A probe send through {provider} succeeded: sending again."
+            )
 
 
 @shared_task(name="campaigns.squash_counters", ignore_result=True)

@@ -11,53 +11,81 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TypedDict
 
+from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
 from django.db.models import Count, Q, QuerySet
-from django.db.models.functions import TruncDate, TruncDay, TruncHour, TruncMinute
+from django.db.models.functions import Coalesce, TruncDate, TruncDay, TruncHour, TruncMinute
 from django.db.models.functions.datetime import TruncBase
 from django.utils import timezone
 
+from accounts.models import User
+from campaigns.counters import BUCKET
+from campaigns.demo import DEMO_CAMPAIGN, DEMO_LIST
 from campaigns.models import Campaign
-from campaigns.selectors import campaign_stats
+from campaigns.selectors import campaign_stats, campaigns_visible_to
 from messaging.models import Message, MessageStatus
+from messaging.outcomes import CHARTED, FAILED_STATUSES, OUTCOME_BY_KEY, OUTCOME_OF_STATUS, OUTCOMES
 from recipients.models import RecipientList
+from recipients.selectors import recipient_lists_visible_to
 
-S = MessageStatus
-FAILED_STATUSES = (S.FAILED, S.UNDELIVERED, S.EXPIRED)
-CHART_CACHE_SECONDS = 30
-
-# How counter buckets are shown as one progress bar: (css class, label, buckets).
-PROGRESS_PARTS = (
-    ("delivered", "Delivered", ("delivered",)),
-    ("sent", "Sent", ("queued", "sent", "unknown")),
-    ("failed", "Failed", ("failed", "undelivered", "expired")),
-    ("skipped", "Skipped or cancelled", ("skipped", "cancelled")),
-)
+CHART_CACHE_SECONDS = 10
+# The progress bar's coloured parts, in drawing order; "waiting" is the unfilled rest.
+BAR_OUTCOMES = ("delivered", "sent", "failed", "not_sent")
 
 
 @dataclass
 class Progress:
     total: int
     counts: dict[str, int]
-    parts: list[dict]
+    outcomes: list[dict]  # every outcome with its count and its statuses' counts, in OUTCOMES order
     processed: int
     percent: float
     cost: dict | None = None  # campaigns.selectors.campaign_cost, from the same counter read
     clicks: dict | None = None  # {"total", "unique"} for tracked links
 
     @property
+    def parts(self) -> list[dict]:
+        """The coloured parts of the bar."""
+        return [o for o in self.outcomes if o["css"] in BAR_OUTCOMES]
+
+    @property
     def waiting(self) -> int:
         return self.counts.get("waiting", 0)
+
+    @property
+    def failed(self) -> int:
+        return sum(o["count"] for o in self.outcomes if o["css"] == "failed")
+
+
+def _outcomes(counts: dict[str, int], total: int) -> list[dict]:
+    """Counter buckets folded into outcomes; each bucket belongs to exactly one outcome."""
+    rows = []
+    for outcome in OUTCOMES:
+        buckets = list(dict.fromkeys(BUCKET[s] for s in outcome.statuses))
+        statuses = [
+            {"bucket": b, "label": MessageStatus(b).label, "count": counts.get(b, 0)}
+            for b in buckets
+            if b in MessageStatus.values
+        ]
+        n = sum(counts.get(b, 0) for b in buckets)
+        rows.append(
+            {
+                "css": outcome.key,
+                "label": outcome.label,
+                "help": outcome.help,
+                "count": n,
+                "statuses": statuses if len(statuses) > 1 else [],
+                "percent": round(100 * n / total, 2) if total else 0,
+            }
+        )
+    return rows
 
 
 def campaign_progress(*, campaign: Campaign) -> Progress:
     """One progress bar: every message that has left the queue counts as processed."""
     stats = campaign_stats(campaign=campaign)
     counts, total = stats["counts"], stats["total"]
-    parts = []
-    for css, label, buckets in PROGRESS_PARTS:
-        n = sum(counts.get(b, 0) for b in buckets)
-        parts.append({"css": css, "label": label, "count": n, "percent": round(100 * n / total, 2) if total else 0})
     processed = max(0, total - counts.get("waiting", 0))
     if total:
         percent = round(100 * processed / total, 1)
@@ -66,7 +94,7 @@ def campaign_progress(*, campaign: Campaign) -> Progress:
     return Progress(
         total=total,
         counts=counts,
-        parts=parts,
+        outcomes=_outcomes(counts, total),
         processed=processed,
         percent=percent,
         cost=stats["cost"],
@@ -74,9 +102,11 @@ def campaign_progress(*, campaign: Campaign) -> Progress:
     )
 
 
-def campaign_list_for_dashboard(*, limit: int = 10) -> tuple[list[Campaign], list[Campaign]]:
-    """Running campaigns (sending, paused, scheduled) and the most recent others."""
-    base = Campaign.objects.select_related("created_by")
+def campaign_list_for_dashboard(
+    *, user: User | AnonymousUser, limit: int = 10
+) -> tuple[list[Campaign], list[Campaign]]:
+    """Running campaigns (sending, paused, scheduled) and the most recent others, of those ``user`` sees."""
+    base = campaigns_visible_to(user=user)
     running = list(base.filter(status__in=[Campaign.Status.SENDING, Campaign.Status.PAUSED, Campaign.Status.SCHEDULED]))
     recent = list(
         base.exclude(status__in=[Campaign.Status.SENDING, Campaign.Status.PAUSED, Campaign.Status.SCHEDULED])[:limit]
@@ -84,7 +114,28 @@ def campaign_list_for_dashboard(*, limit: int = 10) -> tuple[list[Campaign], lis
     return running, recent
 
 
-def _per_day(*, since: datetime, until: datetime | None) -> tuple[dict[date, int], dict[date, int]]:
+def _charted(
+    messages: QuerySet[Message], *, trunc: type[TruncBase], since: datetime | None = None, until: datetime | None = None
+) -> dict:
+    """``{time bucket: {outcome: n}}`` for messages that were sent or failed.
+
+    Each message counts once, in its current outcome, at one time: when it was sent, else when it failed.
+    """
+    statuses = [s for key in CHARTED for s in OUTCOME_BY_KEY[key].statuses]
+    rows = messages.filter(status__in=statuses).annotate(at=Coalesce("sent_at", "finished_at"))
+    rows = rows.filter(at__isnull=False)
+    if since is not None:
+        rows = rows.filter(at__gte=since)
+    if until is not None:
+        rows = rows.filter(at__lt=until)
+    out: dict = {}
+    for row in rows.annotate(bucket=trunc("at")).values("bucket", "status").annotate(n=Count("id")):
+        per = out.setdefault(row["bucket"], dict.fromkeys(CHARTED, 0))
+        per[OUTCOME_OF_STATUS[row["status"]].key] += row["n"]
+    return out
+
+
+def _per_day(*, since: datetime, until: datetime | None) -> dict[date, dict[str, int]]:
     # Only campaigns that could have sent in the window are scanned, so the WHERE
     # uses the (campaign, status) index instead of reading the whole table.
     campaign_ids = list(
@@ -94,24 +145,12 @@ def _per_day(*, since: datetime, until: datetime | None) -> tuple[dict[date, int
         .values_list("pk", flat=True)
     )
     if not campaign_ids:
-        return {}, {}
-    messages = Message.objects.filter(campaign_id__in=campaign_ids)
-    sent_rows = messages.filter(sent_at__gte=since)
-    failed_rows = messages.filter(status__in=FAILED_STATUSES, finished_at__gte=since)
-    if until is not None:
-        sent_rows, failed_rows = sent_rows.filter(sent_at__lt=until), failed_rows.filter(finished_at__lt=until)
-    sent = {
-        r["day"]: r["n"] for r in sent_rows.annotate(day=TruncDate("sent_at")).values("day").annotate(n=Count("id"))
-    }
-    failed = {
-        r["day"]: r["n"]
-        for r in failed_rows.annotate(day=TruncDate("finished_at")).values("day").annotate(n=Count("id"))
-    }
-    return sent, failed
+        return {}
+    return _charted(Message.objects.filter(campaign_id__in=campaign_ids), trunc=TruncDate, since=since, until=until)
 
 
 def messages_per_day(*, days: int = 14, today: date | None = None) -> list[dict]:
-    """Campaign messages accepted and failed per day for the last ``days`` days.
+    """Campaign messages per day and outcome (delivered, sent, failed) for the last ``days`` days.
 
     Past days cannot change much, so they are cached for ten minutes; today is
     counted on each call (the dashboard does not poll this).
@@ -120,22 +159,21 @@ def messages_per_day(*, days: int = 14, today: date | None = None) -> list[dict]
     start = today - timedelta(days=days - 1)
     since = timezone.make_aware(datetime.combine(start, datetime.min.time()))
     today_start = timezone.make_aware(datetime.combine(today, datetime.min.time()))
-    key = f"ui:messages_per_day:{days}:{today.isoformat()}"
+    key = f"ui:messages_per_day:v2:{days}:{today.isoformat()}"
     past = cache.get(key)
     if past is None:
         past = _per_day(since=since, until=today_start)
         cache.set(key, past, 600)
-    now_sent, now_failed = _per_day(since=today_start, until=None)
-    sent, failed = {**past[0], **now_sent}, {**past[1], **now_failed}
-    series = []
-    for i in range(days):
-        day = start + timedelta(days=i)
-        series.append({"day": day, "sent": sent.get(day, 0), "failed": failed.get(day, 0)})
-    return series
+    per_day = {**past, **_per_day(since=today_start, until=None)}
+    empty = dict.fromkeys(CHARTED, 0)
+    return [{"day": day, **per_day.get(day, empty)} for day in (start + timedelta(days=i) for i in range(days))]
 
 
 def campaign_timeline(*, campaign: Campaign) -> list[dict]:
-    """Messages accepted and failed per time bucket since launch; the bucket grows with the campaign's age."""
+    """Messages per outcome and time bucket since launch; the bucket grows with the campaign's age.
+
+    Each message is counted once, in its current outcome, at the time it was sent (or failed unsent).
+    """
     if not campaign.launched_at:
         return []
     end = campaign.completed_at or campaign.cancelled_at or timezone.now()
@@ -147,28 +185,19 @@ def campaign_timeline(*, campaign: Campaign) -> list[dict]:
         trunc, step = TruncHour, timedelta(hours=1)
     else:
         trunc, step = TruncDay, timedelta(days=1)
-    key = f"ui:timeline:{campaign.pk}:{campaign.status}:{step.total_seconds():.0f}"
+    key = f"ui:timeline:v2:{campaign.pk}:{campaign.status}:{step.total_seconds():.0f}"
     cached: list[dict] | None = cache.get(key)
     if cached is not None:
         return cached
-    messages = Message.objects.filter(campaign=campaign)
-    buckets: dict[datetime, dict] = {}
-    for row in messages.filter(sent_at__isnull=False).annotate(t=trunc("sent_at")).values("t").annotate(n=Count("id")):
-        buckets.setdefault(row["t"], {"t": row["t"], "sent": 0, "failed": 0})["sent"] = row["n"]
-    for row in (
-        messages.filter(status__in=FAILED_STATUSES, finished_at__isnull=False)
-        .annotate(t=trunc("finished_at"))
-        .values("t")
-        .annotate(n=Count("id"))
-    ):
-        buckets.setdefault(row["t"], {"t": row["t"], "sent": 0, "failed": 0})["failed"] = row["n"]
-    series = [buckets[t] for t in sorted(buckets)][-60:]
+    buckets = _charted(Message.objects.filter(campaign=campaign), trunc=trunc)
+    series = [{"t": t, **buckets[t]} for t in sorted(buckets)][-60:]
     cache.set(key, series, CHART_CACHE_SECONDS)
     return series
 
 
 class FailureReason(TypedDict):
     status: str
+    label: str
     error_code: str
     error_text: str
     n: int
@@ -176,12 +205,22 @@ class FailureReason(TypedDict):
 
 def campaign_failure_reasons(*, campaign: Campaign, limit: int = 20) -> list[FailureReason]:
     """Failed messages grouped by error, most frequent first."""
-    return list(
+    rows = (
         Message.objects.filter(campaign=campaign, status__in=FAILED_STATUSES)
         .values("status", "error_code", "error_text")
         .annotate(n=Count("id"))
         .order_by("-n", "error_code")[:limit]
     )
+    return [
+        FailureReason(
+            status=r["status"],
+            label=MessageStatus(r["status"]).label,
+            error_code=r["error_code"],
+            error_text=r["error_text"],
+            n=r["n"],
+        )
+        for r in rows
+    ]
 
 
 def campaign_message_page(
@@ -205,5 +244,27 @@ def campaign_message_page(
     return rows[:size], next_after
 
 
-def lists_for_compose() -> QuerySet[RecipientList]:
-    return RecipientList.objects.filter(is_archived=False).order_by("name")
+@dataclass
+class FirstRun:
+    demo_list: RecipientList | None
+    demo_campaign: Campaign | None
+    backend: str
+    sandbox: bool
+
+
+def first_run_panel(*, user: User) -> FirstRun | None:
+    """What the dashboard's first-run panel explains, or None once they closed it or there is no demo."""
+    if user.first_run_dismissed_at is not None:
+        return None
+    demo_list = RecipientList.objects.filter(name=DEMO_LIST).first()
+    demo_campaign = Campaign.objects.filter(name=DEMO_CAMPAIGN).first()
+    backend = settings.SMS_BACKEND
+    sandbox = backend.endswith(".sandbox.SMSBackend")
+    if demo_list is None and demo_campaign is None and not sandbox:
+        return None  # a real installation, not the demo
+    return FirstRun(demo_list=demo_list, demo_campaign=demo_campaign, backend=backend, sandbox=sandbox)
+
+
+def lists_for_compose(*, user: User | AnonymousUser) -> QuerySet[RecipientList]:
+    """The lists ``user`` may target: the ones they see, not archived."""
+    return recipient_lists_visible_to(user=user).filter(is_archived=False).order_by("name")

@@ -28,6 +28,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.models import User
 from accounts.permissions import AuthenticatedHttpRequest, has_role, role_required
+from accounts.services import user_dismiss_first_run
 from campaigns import services
 from campaigns.audience import audience_count, audience_sample
 from campaigns.charts import stacked_bars
@@ -36,7 +37,7 @@ from campaigns.estimates import estimate
 from campaigns.exports import campaign_message_rows
 from campaigns.forms import CampaignForm, MessageFilterForm
 from campaigns.models import Campaign
-from campaigns.selectors import health_status
+from campaigns.selectors import campaigns_visible_to, health_status
 from campaigns.shortlinks import preview_with_short_links, record_click
 from campaigns.ui_selectors import (
     campaign_failure_reasons,
@@ -44,14 +45,20 @@ from campaigns.ui_selectors import (
     campaign_message_page,
     campaign_progress,
     campaign_timeline,
+    first_run_panel,
     messages_per_day,
 )
+from messaging.compose import MAX_TEMPLATE_CHARS
 from messaging.compose import preview as compose_preview
 from messaging.models import MessageStatus
+from messaging.outcomes import CHARTED, OUTCOME_BY_KEY
 from recipients.exports import csv_lines
 from smsportal.forms import form_field
 
 TZ_SESSION_KEY = "ui_timezone"
+# Chart bars stack the charted outcomes bottom up, named as everywhere else.
+CHART_KEYS = [(key, f"c-{key}") for key in CHARTED]
+CHART_NAMES = {key: OUTCOME_BY_KEY[key].label for key in CHARTED}
 ACTIVE = {Campaign.Status.SENDING, Campaign.Status.PAUSED, Campaign.Status.SCHEDULED}
 RETRYABLE = {Campaign.Status.SENDING, Campaign.Status.PAUSED, Campaign.Status.COMPLETED}
 
@@ -64,6 +71,11 @@ def can_compose(user: User | AnonymousUser) -> bool:
 
 def can_manage(user: User | AnonymousUser, campaign: Campaign) -> bool:
     return has_role(user, "admin") or (can_compose(user) and campaign.created_by_id == user.pk)
+
+
+def _visible_campaign(request: HttpRequest, pk: int) -> Campaign:
+    """The campaign, if ``request.user`` may see it (campaigns.selectors decides, as for the API); else 404."""
+    return get_object_or_404(campaigns_visible_to(user=request.user), pk=pk)
 
 
 def _actions(user: User | AnonymousUser, campaign: Campaign, failed: int) -> dict[str, bool]:
@@ -81,7 +93,7 @@ def _actions(user: User | AnonymousUser, campaign: Campaign, failed: int) -> dic
 # --- health and dashboard ---------------------------------------------------
 @require_GET
 def health(request: HttpRequest) -> JsonResponse:
-    """Database and broker reachability, for monitoring. No authentication; reveals nothing else."""
+    """Database, Redis, broker and beat, for monitoring, within 2 s. No authentication; reveals nothing else."""
     report = health_status()
     return JsonResponse(report, status=200 if report["ok"] else 503)
 
@@ -93,12 +105,13 @@ def _with_progress(campaigns: list[Campaign]) -> list[tuple[Campaign, object]]:
 @role_required("viewer")
 @require_GET
 def dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
-    running, recent = campaign_list_for_dashboard()
+    running, recent = campaign_list_for_dashboard(user=request.user)
     per_day = messages_per_day(days=14)
     chart = stacked_bars(
         per_day,
-        keys=[("sent", "c-sent"), ("failed", "c-failed")],
+        keys=CHART_KEYS,
         label=lambda row: row["day"].strftime("%b %-d"),
+        names=CHART_NAMES,
     )
     return render(
         request,
@@ -107,24 +120,35 @@ def dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
             "running": _with_progress(running),
             "recent": _with_progress(recent),
             "chart": chart,
-            "per_day_total": sum(r["sent"] for r in per_day),
+            "per_day_totals": [{"key": k, "label": CHART_NAMES[k], "n": sum(r[k] for r in per_day)} for k in CHARTED],
+            "per_day_total": sum(r[k] for r in per_day for k in CHARTED),
             "can_compose": can_compose(request.user),
+            "first_run": first_run_panel(user=request.user),
+            "is_admin": has_role(request.user, "admin"),
         },
     )
+
+
+@role_required("viewer")
+@require_POST
+def first_run_dismiss(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """Close the first-run panel for this person; it stays closed."""
+    user_dismiss_first_run(user=request.user)
+    return redirect("dashboard")
 
 
 @role_required("viewer")
 @require_GET
 def dashboard_running(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The polled partial: running campaigns and their progress bars."""
-    running, _ = campaign_list_for_dashboard(limit=0)
+    running, _ = campaign_list_for_dashboard(user=request.user, limit=0)
     return render(request, "campaigns/_running.html", {"running": _with_progress(running)})
 
 
 @role_required("viewer")
 @require_GET
 def campaign_list(request: AuthenticatedHttpRequest) -> HttpResponse:
-    qs = Campaign.objects.select_related("created_by").order_by("-created_at", "-id")
+    qs = campaigns_visible_to(user=request.user).order_by("-created_at", "-id")
     status = request.GET.get("status", "")
     if status in Campaign.Status.values:
         qs = qs.filter(status=status)
@@ -267,7 +291,7 @@ def campaign_new(request: AuthenticatedHttpRequest) -> HttpResponse:
 @role_required("viewer")
 @require_http_methods(["GET", "POST"])
 def campaign_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    campaign = get_object_or_404(Campaign, pk=pk)
+    campaign = _visible_campaign(request, pk)
     if not can_manage(request.user, campaign):
         raise PermissionDenied("You may not edit this campaign.")
     if campaign.status != Campaign.Status.DRAFT:
@@ -283,7 +307,7 @@ def campaign_preview(request: AuthenticatedHttpRequest) -> HttpResponse:
     if not can_compose(request.user):
         raise PermissionDenied
     context = _preview_context(
-        body=request.POST.get("body", "")[:5000],
+        body=request.POST.get("body", "")[:MAX_TEMPLATE_CHARS],
         list_ids=_int_list(request.POST.getlist("lists")),
         add_stop_footer="add_stop_footer" in request.POST,
         smart_encoding="smart_encoding" in request.POST,
@@ -298,7 +322,7 @@ def campaign_preview(request: AuthenticatedHttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def campaign_confirm(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """The confirmation step: what will be sent to how many people; POST launches."""
-    campaign = get_object_or_404(Campaign.objects.select_related("created_by"), pk=pk)
+    campaign = _visible_campaign(request, pk)
     if not can_manage(request.user, campaign):
         raise PermissionDenied("You may not launch this campaign.")
     if campaign.status != Campaign.Status.DRAFT:
@@ -348,21 +372,18 @@ def campaign_confirm(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse
 # --- detail -------------------------------------------------------------------
 def _status_context(request: HttpRequest, campaign: Campaign) -> dict:
     progress = campaign_progress(campaign=campaign)
-    failed = sum(progress.counts.get(b, 0) for b in ("failed", "undelivered", "expired"))
     return {
         "campaign": campaign,
         "progress": progress,
-        "actions": _actions(request.user, campaign, failed),
+        "actions": _actions(request.user, campaign, progress.failed),
         "cost": progress.cost,
         "clicks": progress.clicks,
         "polling": campaign.status in ACTIVE,
     }
 
 
-@role_required("viewer")
-@require_GET
-def campaign_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    campaign = get_object_or_404(Campaign.objects.select_related("created_by"), pk=pk)
+def _activity_context(request: HttpRequest, campaign: Campaign) -> dict:
+    """Chart, failure reasons, events and the message log page the query asks for."""
     filters = MessageFilterForm(request.GET or None)
     status = number = ""
     after = 0
@@ -375,28 +396,41 @@ def campaign_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     step_fmt = "%H:%M" if len(timeline) < 2 or (timeline[-1]["t"] - timeline[0]["t"]).days < 1 else "%b %-d %H:%M"
     chart = stacked_bars(
         timeline,
-        keys=[("sent", "c-sent"), ("failed", "c-failed")],
+        keys=CHART_KEYS,
         label=lambda row: row["t"].astimezone().strftime(step_fmt),
+        names=CHART_NAMES,
     )
     next_url = None
     if next_after:
         query = request.GET.copy()
         query["after"] = str(next_after)
-        next_url = f"?{query.urlencode()}#log"
+        next_url = f"{reverse('campaign_detail', args=[campaign.pk])}?{query.urlencode()}#log"
+    return {
+        "campaign": campaign,
+        "polling": campaign.status in ACTIVE,
+        "chart": chart,
+        "reasons": campaign_failure_reasons(campaign=campaign),
+        "events": list(campaign.events.all()[:20]),
+        "filters": filters,
+        "rows": rows,
+        "next_url": next_url,
+        "first_page_url": reverse("campaign_detail", args=[campaign.pk]) if after else None,
+        "activity_query": request.GET.urlencode(),
+    }
+
+
+@role_required("viewer")
+@require_GET
+def campaign_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    campaign = _visible_campaign(request, pk)
     return render(
         request,
         "campaigns/detail.html",
         {
             **_status_context(request, campaign),
-            "chart": chart,
-            "reasons": campaign_failure_reasons(campaign=campaign),
-            "events": list(campaign.events.all()[:20]),
+            **_activity_context(request, campaign),
             "senders": list(campaign.senders.all()),
             "lists": list(campaign.lists.all()),
-            "filters": filters,
-            "rows": rows,
-            "next_url": next_url,
-            "first_page_url": reverse("campaign_detail", args=[pk]) if after else None,
             "status_choices": MessageStatus.choices,
         },
     )
@@ -404,14 +438,22 @@ def campaign_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 
 @role_required("viewer")
 @require_GET
+def campaign_activity(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    """The polled partial: chart, failure reasons and events, plus the message log out of band."""
+    campaign = _visible_campaign(request, pk)
+    return render(request, "campaigns/_activity.html", _activity_context(request, campaign))
+
+
+@role_required("viewer")
+@require_GET
 def campaign_status(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """The polled partial: status, progress bar, breakdown and the buttons that fit the status."""
-    campaign = get_object_or_404(Campaign, pk=pk)
+    campaign = _visible_campaign(request, pk)
     return render(request, "campaigns/_status.html", _status_context(request, campaign))
 
 
 def _action(request: HttpRequest, pk: int, run: Callable[[Campaign], object], done: str) -> HttpResponse:
-    campaign = get_object_or_404(Campaign, pk=pk)
+    campaign = _visible_campaign(request, pk)
     if not can_manage(request.user, campaign):
         raise PermissionDenied("Only an admin or the campaign's creator may do this.")
     try:
@@ -458,7 +500,7 @@ def campaign_retry_failed(request: AuthenticatedHttpRequest, pk: int) -> HttpRes
 @require_GET
 def campaign_export(request: AuthenticatedHttpRequest, pk: int) -> StreamingHttpResponse:
     """Every message of the campaign with its status and cost, then the campaign's total and estimate."""
-    campaign = get_object_or_404(Campaign, pk=pk)
+    campaign = _visible_campaign(request, pk)
     response = StreamingHttpResponse(
         csv_lines(campaign_message_rows(campaign=campaign)), content_type="text/csv; charset=utf-8"
     )

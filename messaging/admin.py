@@ -1,13 +1,20 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from accounts.admin_visibility import staff_visible
 from messaging.models import Message, SegmentRate
+from messaging.selectors import messages_visible_to
 
 
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Message]:
+        """Staff see what the portal's visibility rule lets them see (the same selector as pages and API)."""
+        return staff_visible(request, super().get_queryset(request), messages_visible_to)
+
     list_display = [
         "id",
         "campaign",

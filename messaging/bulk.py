@@ -11,6 +11,7 @@ from django.db import connection
 from django.db.models import Field
 
 from messaging.models import Message
+from providers.db import retry_on_deadlock
 
 _PLAIN = (str, int, float, bool, type(None))
 
@@ -33,7 +34,7 @@ def _concrete_field(name: str) -> Field[Any, Any]:
 def bulk_set(rows: Sequence[Mapping[str, Any]], fields: Sequence[str]) -> None:
     """``rows`` are dicts with ``id`` and every name in ``fields``.
 
-    One ``UPDATE … FROM unnest(arrays)``.
+    One ``UPDATE … FROM unnest(arrays)``, locking its rows in id order; retried on a deadlock.
     """
     if not rows:
         return
@@ -57,9 +58,18 @@ def bulk_set(rows: Sequence[Mapping[str, Any]], fields: Sequence[str]) -> None:
             casts.append(f"%s::{db_type}[]")
             selects.append(f'"{col.column}" = v."{f}"')
     names = ", ".join(["id"] + [f'"{f}"' for f in fields])
+    # Rows are locked in id order first, as every other writer of messages does (transitions.move,
+    # the status drain): two writers of the same rows then queue instead of deadlocking.
     sql = (
+        f"WITH v AS (SELECT * FROM unnest({', '.join(casts)}) AS v({names})), "
+        f'locked AS (SELECT id FROM "{table}" WHERE id IN (SELECT id FROM v) ORDER BY id FOR UPDATE) '
         f'UPDATE "{table}" AS m SET {", ".join(selects)} '
-        f"FROM unnest({', '.join(casts)}) AS v({names}) WHERE m.id = v.id"
+        f"FROM v WHERE m.id = v.id AND m.id IN (SELECT id FROM locked)"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, arrays)
+
+    def update() -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, arrays)
+
+    # A deadlock or serialization failure aborts this one statement: run it again, not the batch.
+    retry_on_deadlock(update, what="bulk_set")

@@ -22,6 +22,7 @@ from .templating import TemplateError, render
 __all__ = [
     "MAX_MEDIA_URLS",
     "MAX_MEDIA_URL_LENGTH",
+    "MAX_TEMPLATE_CHARS",
     "STOP_FOOTER",
     "compose_body",
     "preview",
@@ -46,6 +47,27 @@ _HAS_OPT_OUT_WORDING = re.compile(
     re.IGNORECASE,
 )
 _NEWLINES = re.compile(r"\r\n?")
+#: The longest message body (a template, before personalization) anyone may submit: the web composer
+#: and the API alike. What may be *sent* is MAX_BODY_CHARS, checked after rendering.
+MAX_TEMPLATE_CHARS = 5000
+#: Names that never resolve to the public internet (RFC 6761, RFC 8375, common private zones).
+INTERNAL_SUFFIXES = frozenset(
+    {
+        "localhost",
+        "local",
+        "internal",
+        "intranet",
+        "lan",
+        "home",
+        "corp",
+        "private",
+        "localdomain",
+        "invalid",
+        "onion",
+        "arpa",
+        "home.arpa",
+    }
+)
 _HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 _BAD_URL_CHARS = re.compile(r"[\s\x00-\x1f\x7f<>\"]")
 
@@ -76,25 +98,30 @@ def _shorten(url: str, limit: int = 80) -> str:
     return url if len(url) <= limit else url[: limit - 3] + "..."
 
 
-def _valid_host(host: str) -> bool:
+def _host_problem(host: str) -> str | None:
+    """Why ``host`` is not a public domain name a provider could fetch from, or None.
+
+    No IP literals, single-label names, ``localhost`` or internal suffixes: nothing fetches media
+    URLs today, but a later feature that does must not be pointed at our own network (SSRF).
+    """
     try:
-        ipaddress.ip_address(host)
+        ipaddress.ip_address(host.strip("[]"))
     except ValueError:
         pass
     else:
-        return True
+        return "is an IP address; use a public domain name"
     try:
         ascii_host = host.encode("idna").decode("ascii")
     except UnicodeError:
-        return False
-    labels = ascii_host.rstrip(".").split(".")
-    # A media URL must be fetchable by the provider, so it needs a real domain.
-    return (
-        len(labels) >= 2
-        and len(ascii_host) <= 253
-        and all(_HOST_LABEL.fullmatch(label) for label in labels)
-        and not labels[-1].isdigit()
-    )
+        return "is not a valid host name"
+    labels = ascii_host.lower().rstrip(".").split(".")
+    if len(ascii_host) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in labels):
+        return "is not a valid host name"
+    if len(labels) < 2 or labels[-1].isdigit() or labels[-1].startswith("0x"):
+        return "is not a public domain name"
+    if labels[-1] in INTERNAL_SUFFIXES or ".".join(labels[-2:]) in INTERNAL_SUFFIXES:
+        return "is a local or internal name"
+    return None
 
 
 def _check_media_url(url: str, number: int) -> None:
@@ -117,8 +144,9 @@ def _check_media_url(url: str, number: int) -> None:
         raise ValueError(f"{where} has no host name: {_shorten(url)}")
     if parts.username is not None or parts.password is not None:
         raise ValueError(f"{where} must not contain a user name or password: {_shorten(url)}")
-    if not _valid_host(host):
-        raise ValueError(f"{where} has an invalid host name {host!r}: {_shorten(url)}")
+    problem = _host_problem(host)
+    if problem:
+        raise ValueError(f"{where}: the host {host!r} {problem}: {_shorten(url)}")
 
 
 def validate_media_urls(urls: list[str]) -> list[str]:

@@ -10,27 +10,35 @@ HTTP calls:
    (messaging.hooks: this module never imports the apps above it).
 3. per chunk: rows become ``sending`` just before their requests start, so a
    worker that dies leaves ``claimed`` rows (safe to send again) apart from
-   ``sending`` ones (outcome unknown: settled by the provider's callback).
-4. outcomes are recorded in bulk; transient errors come back as ``pending``
-   with a backoff ``due_at``, permanent ones fail at once.
+   ``sending`` ones (outcome unknown: settled by the provider's callback). The
+   next chunk starts as soon as this one's requests have all started.
+4. outcomes are recorded as they complete, in small groups (up to 200, or 0.1 s);
+   transient errors come back as ``pending`` with a backoff ``due_at``, permanent
+   ones fail at once. A request still out a second after the batch's last one
+   started (hung until its read timeout) is recorded later by the process's
+   background recorder: it holds neither its batch nor the next one, and its row
+   stays ``sending`` until then, never released or sent again blindly.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import queue
 import random
+import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 
 from django.conf import settings
 from django.db import close_old_connections, transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from accounts.models import AuthorizedSender
@@ -44,7 +52,7 @@ from messaging.ratelimit import get_limiter
 from messaging.signals import recipients_refused
 from messaging.transitions import move
 from providers.backends import OutboundSMS, SendOutcome, get_backend
-from providers.backends.base import Guard
+from providers.backends.base import BaseBackend, Guard
 from providers.errors import AuthenticationFailed, ConfigurationError, RecipientOptedOut
 
 logger = logging.getLogger(__name__)
@@ -80,32 +88,205 @@ class BatchResult:
     campaigns: set[int] = field(default_factory=set)
 
 
-def send_batch(*, message_ids: Sequence[int]) -> BatchResult:
-    """Send the still-pending messages among ``message_ids``. Idempotent."""
+def send_batch(*, message_ids: Sequence[int], probe: bool = False) -> BatchResult:
+    """Send the still-pending messages among ``message_ids``. Idempotent.
+
+    ``probe``: the rows are sent although their campaign is paused (one row of an auto-paused
+    campaign, to learn whether its provider works again: campaigns.tasks.probe_auto_paused).
+    """
     result = BatchResult()
-    rows = _claim(message_ids)
+    rows = _claim(message_ids, probe=probe)
     result.claimed = len(rows)
     if not rows:
         return result
     result.campaigns = {r.campaign_id for r in rows if r.campaign_id}
-    ready, pool_rates = _prepare(rows, result)
-    rates = _number_rates(ready, pool_rates)  # once per batch: the pools do not change in a second
+    ready, verdict = _prepare(rows, result)
+    rates = _number_rates(ready, verdict.number_rates)  # once per batch: the pools do not change in a second
     chunks = list(_chunks(ready, rates))
-    for i, chunk in enumerate(chunks):
-        if not _send_chunk(chunk, rates, result):
-            _release([r.id for later in chunks[i + 1 :] for r in later], result)
-            break
+    stream = _Stream(result)
+    try:
+        for i, chunk in enumerate(chunks):
+            if not _send_chunk(chunk, rates, verdict.valid_until, result, stream, probe=probe):
+                _release([r.id for later in chunks[i + 1 :] for r in later], result)
+                break
+            # The next chunk starts once this one's requests have all started; outcomes are
+            # recorded in small groups as they complete meanwhile.
+            stream.record_until(stream.all_started)
+        # A probe's outcome decides a campaign: wait for it. Otherwise a straggler (a request hung
+        # until its read timeout) is left to the process's background recorder, so it holds
+        # neither the other rows of this batch nor the next batch.
+        wait = settings.SMS_HTTP_TIMEOUT + 5 if probe else STRAGGLER_SECONDS
+        stream.record_until(stream.all_done, timeout=wait)
+    finally:
+        stream.hand_over()
     return result
 
 
-def _claim(message_ids: Sequence[int]) -> list[Row]:
+# How long a batch waits, after its last request started, for the slowest outcomes to come in.
+STRAGGLER_SECONDS = 1.0
+# Outcomes are recorded in groups of up to this many, or as many as came in this many seconds.
+RECORD_GROUP = 200
+RECORD_GROUP_SECONDS = 0.1
+
+
+class _Stream:
+    """A batch's requests in flight and their outcomes, recorded as they complete.
+
+    The sender loop's thread calls :meth:`started` and :meth:`done`; the batch's thread records
+    what came in (:meth:`record_until`). Whatever is still in flight when the batch moves on is
+    handed to the process's background recorder (:func:`_record_later`): its row stays ``sending``
+    until then, so a lost outcome is never sent again blindly (the lease and the provider's
+    callback settle it).
+    """
+
+    def __init__(self, result: BatchResult) -> None:
+        self.result = result
+        self._lock = threading.Lock()
+        self._queue: queue.SimpleQueue[SendOutcome] = queue.SimpleQueue()
+        self._rows: dict[str, Row] = {}
+        self._deadlines: dict[int, datetime] = {}
+        self._outbound: dict[str, OutboundSMS] = {}
+        self._unstarted = 0
+        self._in_flight = 0
+        self._handed_over = False
+        self._backend = get_backend()
+
+    def send(self, rows: list[Row], outbound: list[OutboundSMS], deadlines: dict[int, datetime], guard: Guard) -> None:
+        with self._lock:
+            for row, message in zip(rows, outbound, strict=True):
+                self._rows[message.ref] = row
+                self._outbound[message.ref] = message
+            self._deadlines.update(deadlines)
+            self._unstarted += len(outbound)
+            self._in_flight += len(outbound)
+        self._backend.start_messages(outbound, guard=guard, on_started=self.started, on_done=self.done)
+
+    # -- on the sender loop's thread --
+    def started(self, ref: str) -> None:
+        with self._lock:
+            self._unstarted -= 1
+
+    def done(self, outcome: SendOutcome) -> None:
+        with self._lock:
+            if self._handed_over:
+                row = self._rows.pop(outcome.ref)
+                _record_later(self._backend, row, self._outbound.pop(outcome.ref), outcome, self._deadlines)
+                return
+            self._queue.put(outcome)
+
+    # -- on the batch's thread --
+    def all_started(self) -> bool:
+        return self._unstarted <= 0
+
+    def all_done(self) -> bool:
+        return self._in_flight <= 0
+
+    def record_until(self, finished: Callable[[], bool], timeout: float | None = None) -> None:
+        """Record outcomes in groups as they come in, until ``finished()`` or ``timeout`` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            group = self._take_group(finished, deadline)
+            if group:
+                self._record(group)
+            elif finished() or (deadline is not None and time.monotonic() >= deadline):
+                return
+
+    def _take_group(self, finished: Callable[[], bool], deadline: float | None) -> list[SendOutcome]:
+        group: list[SendOutcome] = []
+        closes: float | None = None
+        while len(group) < RECORD_GROUP:
+            now = time.monotonic()
+            late = deadline is not None and now >= deadline
+            if (closes is not None and now >= closes) or (group and late):
+                break
+            if not group and (finished() or late):
+                break
+            if group and len(group) >= self._in_flight:
+                break  # everything still out is in this group: no reason to wait
+            limit = min(t for t in (closes, deadline, now + 0.05) if t is not None)
+            try:
+                group.append(self._queue.get(timeout=max(0.0, limit - now)))
+            except queue.Empty:
+                if group and finished():
+                    break
+                continue
+            if closes is None:
+                closes = time.monotonic() + RECORD_GROUP_SECONDS
+        return group
+
+    def _record(self, group: list[SendOutcome]) -> None:
+        with self._lock:
+            rows = [self._rows.pop(o.ref) for o in group]
+            messages = [self._outbound.pop(o.ref) for o in group]
+            self._in_flight -= len(group)
+        _record(rows, group, self.result, self._deadlines)
+        self._backend.after_sent(messages, group)
+
+    def hand_over(self) -> None:
+        """Outcomes still to come go to the background recorder; those already in are recorded here."""
+        with self._lock:
+            self._handed_over = True
+        left: list[SendOutcome] = []
+        while True:
+            try:
+                left.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        if left:
+            self._record(left)
+
+
+_later: queue.SimpleQueue[tuple[BaseBackend, Row, OutboundSMS, SendOutcome, datetime | None]] = queue.SimpleQueue()
+_later_thread: dict[int, threading.Thread] = {}
+_later_lock = threading.Lock()
+
+
+def _record_later(
+    backend: BaseBackend, row: Row, message: OutboundSMS, outcome: SendOutcome, deadlines: dict[int, datetime]
+) -> None:
+    """Queue a straggler's outcome for the process's background recorder (started on first use)."""
+    _later.put((backend, row, message, outcome, deadlines.get(row.id)))
+    with _later_lock:
+        if os.getpid() not in _later_thread:
+            thread = threading.Thread(target=_record_stragglers, name="straggler-recorder", daemon=True)
+            _later_thread[os.getpid()] = thread
+            thread.start()
+
+
+def _record_stragglers() -> None:
+    while True:
+        items = [_later.get()]
+        time.sleep(RECORD_GROUP_SECONDS)  # let a few more come in: one group, not one per row
+        while len(items) < RECORD_GROUP:
+            try:
+                items.append(_later.get_nowait())
+            except queue.Empty:
+                break
+        close_old_connections()
+        try:
+            result = BatchResult()
+            rows = [i[1] for i in items]
+            deadlines = {i[1].id: i[4] for i in items if i[4] is not None}
+            _record(rows, [i[3] for i in items], result, deadlines)
+            items[0][0].after_sent([i[2] for i in items], [i[3] for i in items])
+            campaign_ids = sorted({r.campaign_id for r in rows if r.campaign_id})
+            if campaign_ids:
+                hooks.campaigns().after_batch(campaign_ids)  # retries go out without waiting for the sweeper
+        except Exception:
+            # The rows stay ``sending``: their lease makes them ``unknown``, the provider's callback settles them.
+            logger.exception("recording %d late outcomes failed", len(items))
+        finally:
+            close_old_connections()
+
+
+def _claim(message_ids: Sequence[int], *, probe: bool = False) -> list[Row]:
     now = timezone.now()
     with transaction.atomic():
+        pending = Message.objects.select_for_update(skip_locked=True, of=("self",)).filter(
+            pk__in=list(message_ids), status=S.PENDING, due_at__lte=now
+        )
         found = list(
-            Message.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(pk__in=list(message_ids), status=S.PENDING, due_at__lte=now)
-            .filter(hooks.campaigns().claimable())
-            .values(
+            (pending if probe else pending.filter(hooks.campaigns().claimable())).values(
                 "pk",
                 "campaign_id",
                 "recipient_id",
@@ -122,6 +303,8 @@ def _claim(message_ids: Sequence[int]) -> list[Row]:
                 "recipient__attributes",
             )
         )
+        if len(found) < len(message_ids) and not probe:
+            _leave_ready(pending.exclude(hooks.campaigns().claimable()))
         if not found:
             return []
         Message.objects.filter(pk__in=[r["pk"] for r in found]).update(
@@ -152,7 +335,15 @@ def _claim(message_ids: Sequence[int]) -> list[Row]:
     return rows
 
 
-def _prepare(rows: list[Row], result: BatchResult) -> tuple[list[Row], dict[str, float]]:
+def _leave_ready(unclaimable: QuerySet[Message]) -> None:
+    """Rows whose campaign is paused are left pending and undispatched, so resume's dispatch
+    queues them at once (not the sweeper's re-queue of lost tasks, minutes later)."""
+    ids = list(unclaimable.filter(enqueued_at__isnull=False).values_list("pk", flat=True))
+    if ids:
+        Message.objects.filter(pk__in=ids, status=S.PENDING).update(enqueued_at=None)
+
+
+def _prepare(rows: list[Row], result: BatchResult) -> tuple[list[Row], hooks.Prepared]:
     now = timezone.now()
     allowed = [r for r in rows if hooks.consent_allows(kind=r.kind, consent=r.consent)]
     skipped = [r.id for r in rows if r not in allowed]
@@ -181,6 +372,8 @@ def _prepare(rows: list[Row], result: BatchResult) -> tuple[list[Row], dict[str,
             error_text="validity period ended",
         )
         result.skipped += len(moved)
+        expired_ids = set(verdict.expired)
+        hooks.campaigns().record_expiry({r.campaign_id for r in campaign_rows if r.campaign_id and r.id in expired_ids})
     if verdict.deferred:
         # Outside the send window: back to pending with a due time; the sweeper dispatches it then.
         bulk_set(
@@ -189,7 +382,7 @@ def _prepare(rows: list[Row], result: BatchResult) -> tuple[list[Row], dict[str,
         )
         move(ids=list(verdict.deferred), to=S.PENDING, allowed_from=[S.CLAIMED])
         result.deferred += len(verdict.deferred)
-    return ready, verdict.number_rates
+    return ready, verdict
 
 
 @lru_cache(maxsize=4096)
@@ -209,11 +402,21 @@ def _chunks(rows: list[Row], rates: dict[str, float]) -> Iterator[list[Row]]:
         yield rows[start : start + size]
 
 
-def _send_chunk(chunk: list[Row], rates: dict[str, float], result: BatchResult) -> bool:
-    """Send one chunk. Returns False when the rest of the batch must not be sent."""
+def _send_chunk(
+    chunk: list[Row],
+    rates: dict[str, float],
+    valid_until: dict[int, datetime],
+    result: BatchResult,
+    stream: _Stream,
+    *,
+    probe: bool = False,
+) -> bool:
+    """Start one chunk's requests. Returns False when the rest of the batch must not be sent."""
     now = timezone.now()
     campaign_ids = {r.campaign_id for r in chunk if r.campaign_id}
-    halted = hooks.campaigns().halted(campaign_ids) if campaign_ids else set()
+    halted = hooks.campaigns().halted(campaign_ids) if campaign_ids and not probe else set()
+    # Validity is checked here, just before the requests (and again in the guard before each one).
+    expired = {c for c in campaign_ids if c in valid_until and now >= valid_until[c]}
     # Opt-outs announced from here on are seen by the guard just before each request.
     watch = RecentOptOuts(since=time.time() - 2)
     consent = dict(
@@ -221,9 +424,11 @@ def _send_chunk(chunk: list[Row], rates: dict[str, float], result: BatchResult) 
             "pk", "recipient__consent_status"
         )
     )
-    go, release, skip = [], [], []
+    go, release, skip, expire = [], [], [], []
     for row in chunk:
-        if row.campaign_id in halted:
+        if row.campaign_id in expired:
+            expire.append(row.id)
+        elif row.campaign_id in halted:
             release.append(row.id)
         elif row.recipient_id and not hooks.consent_allows(kind=row.kind, consent=consent.get(row.id)):
             skip.append(row.id)
@@ -239,6 +444,8 @@ def _send_chunk(chunk: list[Row], rates: dict[str, float], result: BatchResult) 
                 error_text="opted out",
             )
         )
+    if expire:
+        _expire(expire, [S.CLAIMED], result)
     if release:
         _release(release, result)
     if not go:
@@ -274,9 +481,9 @@ def _send_chunk(chunk: list[Row], rates: dict[str, float], result: BatchResult) 
         for r in go
     ]
     recheck = ConsentRecheck([r.id for r in go if r.recipient_id])
-    guard = _send_guard(rates, {r.id: r.segments for r in go}, {r.id: r.kind for r in go}, watch, recheck)
-    outcomes = get_backend().send_messages(outbound, guard=guard)
-    _record(go, outcomes, result)
+    deadlines = {r.id: valid_until[r.campaign_id] for r in go if r.campaign_id in valid_until}
+    guard = _send_guard(rates, {r.id: r.segments for r in go}, {r.id: r.kind for r in go}, deadlines, watch, recheck)
+    stream.send(go, outbound, deadlines, guard)
     return not halted
 
 
@@ -339,10 +546,11 @@ def _send_guard(
     rates: dict[str, float],
     segments: dict[int, int],
     kinds: dict[int, str],
+    deadlines: dict[int, datetime],
     watch: RecentOptOuts,
     recheck: ConsentRecheck,
 ) -> Guard:
-    """Runs just before each request: waits for rate tokens, then re-checks for a fresh opt-out."""
+    """Runs just before each request: waits for rate tokens, then re-checks validity and for a fresh opt-out."""
     provider_rates = settings.SMS_PROVIDER_MPS
 
     async def guard(message: OutboundSMS) -> bool:
@@ -350,6 +558,9 @@ def _send_guard(
         if provider_rates.get(message.provider):
             limits.append((f"provider:{message.provider}", provider_rates[message.provider]))
         await get_limiter().acquire(limits, segments.get(int(message.ref), 1))
+        deadline = deadlines.get(int(message.ref))
+        if deadline is not None and timezone.now() >= deadline:
+            return False  # the validity period ended while it waited for its turn: expired in _record
         if kinds.get(int(message.ref)) == Message.Kind.REPLY:
             return True  # the one confirmation of a STOP goes to people who just opted out
         if await watch.contains(message.to):
@@ -357,6 +568,19 @@ def _send_guard(
         return await recheck.allows(int(message.ref))
 
     return guard
+
+
+def _expire(ids: list[int], allowed_from: list[str], result: BatchResult) -> None:
+    """Rows of a campaign whose validity period ended before their request: expired, never sent."""
+    moved = move(
+        ids=ids,
+        to=S.EXPIRED,
+        allowed_from=allowed_from,
+        finished_at=timezone.now(),
+        error_text="validity period ended",
+    )
+    result.skipped += len(moved)
+    hooks.campaigns().record_expiry({c for _, c, _ in moved if c})
 
 
 def _release(ids: list[int], result: BatchResult) -> None:
@@ -372,20 +596,28 @@ def backoff_seconds(attempt: int, retry_after: float | None = None) -> float:
     return max(delay, retry_after or 0)
 
 
-def _record(rows: list[Row], outcomes: list[SendOutcome], result: BatchResult) -> None:
+def _record(
+    rows: list[Row], outcomes: list[SendOutcome], result: BatchResult, deadlines: dict[int, datetime] | None = None
+) -> None:
     now = timezone.now()
+    deadlines = deadlines or {}
     by_id = {r.id: r for r in rows}
+    expired: list[int] = []
     accepted: list[dict] = []
     failures: dict[tuple[str, str, bool], list[int]] = defaultdict(list)
     retries: list[dict] = []
     released: list[int] = []
     opted_out: list[int] = []
-    auth_failed: dict[int, str] = {}
+    auth_failed: dict[int, tuple[str, str]] = {}  # campaign -> (provider, reason)
     stats: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    per_campaign: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
     for outcome in outcomes:
         row = by_id[int(outcome.ref)]
         if outcome.skipped:
-            released.append(row.id)
+            if row.id in deadlines and now >= deadlines[row.id]:
+                expired.append(row.id)
+            else:
+                released.append(row.id)
             continue
         error = outcome.error
         if error is None:  # accepted (not skipped: see above)
@@ -397,8 +629,12 @@ def _record(rows: list[Row], outcomes: list[SendOutcome], result: BatchResult) -
                 }
             )
             stats[row.provider][0] += 1
+            if row.campaign_id:
+                per_campaign[row.campaign_id][row.provider][0] += 1
             continue
         stats[row.provider][1] += 1
+        if row.campaign_id:
+            per_campaign[row.campaign_id][row.provider][1] += 1
         code, text = (
             (error.code or (str(error.http_status) if error.http_status else ""))[:20],
             error.message[:255],
@@ -406,7 +642,7 @@ def _record(rows: list[Row], outcomes: list[SendOutcome], result: BatchResult) -
         if isinstance(error, AuthenticationFailed | ConfigurationError) and row.campaign_id:
             # Every send would fail the same way: pause rather than burn through the list.
             released.append(row.id)
-            auth_failed[row.campaign_id] = f"{row.provider} cannot be used: {text}"
+            auth_failed[row.campaign_id] = (row.provider, f"{row.provider} cannot be used: {text}")
         elif error.permanent:
             failures[(code, text, True)].append(row.id)
             if isinstance(error, RecipientOptedOut) and row.recipient_id:
@@ -448,6 +684,8 @@ def _record(rows: list[Row], outcomes: list[SendOutcome], result: BatchResult) -
     if retries:
         bulk_set(retries, ["due_at", "error_code", "error_text", "error_permanent", "enqueued_at"])
         result.retrying += len(move(ids=[r["id"] for r in retries], to=S.PENDING, allowed_from=[S.SENDING]))
+    if expired:
+        _expire(expired, [S.SENDING], result)
     if released:
         result.released += len(move(ids=released, to=S.PENDING, allowed_from=[S.SENDING, S.CLAIMED], enqueued_at=None))
         Message.objects.filter(pk__in=released, attempts__gt=0).update(attempts=F("attempts") - 1)
@@ -469,7 +707,9 @@ def _record(rows: list[Row], outcomes: list[SendOutcome], result: BatchResult) -
                     campaign_id=campaign_id,
                     accepted=sum(1 for i in accepted_ids if by_id[i].campaign_id == campaign_id),
                     failed=sum(1 for i in failed_ids if by_id[i].campaign_id == campaign_id),
-                    pause_reason=auth_failed.get(campaign_id, ""),
+                    pause_reason=auth_failed.get(campaign_id, ("", ""))[1],
+                    unusable_provider=auth_failed.get(campaign_id, ("", ""))[0],
+                    by_provider={p: (ok, bad) for p, (ok, bad) in per_campaign[campaign_id].items()},
                 )
                 for campaign_id in campaign_ids
             ]

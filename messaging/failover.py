@@ -47,12 +47,22 @@ def record(*, provider: str, ok: int, failed: int, campaign_ids: list[int]) -> N
     _note_switch(provider, campaign_ids)
 
 
-def is_healthy(provider: str) -> bool:
+HEALTHY, FAILING, UNKNOWN = "healthy", "failing", "unknown"
+
+
+def health(provider: str) -> str:
+    """``failing`` over the error rate, ``healthy`` under it, ``unknown`` with too few recent sends to tell."""
     values = cache.get_many([f"{k}:{s}" for k in _keys(provider) for s in ("ok", "bad")])
     ok: int = sum(v for k, v in values.items() if k.endswith(":ok"))
     bad: int = sum(v for k, v in values.items() if k.endswith(":bad"))
     total = ok + bad
-    return total < settings.SMS_FAILOVER_MIN_SENDS or bad / total <= settings.SMS_FAILOVER_ERROR_RATE
+    if total < settings.SMS_FAILOVER_MIN_SENDS:
+        return UNKNOWN
+    return HEALTHY if bad / total <= settings.SMS_FAILOVER_ERROR_RATE else FAILING
+
+
+def is_healthy(provider: str) -> bool:
+    return health(provider) != FAILING
 
 
 def _note_switch(provider: str, campaign_ids: list[int]) -> None:

@@ -37,6 +37,7 @@ class Prepared:
     expired: list[int] = field(default_factory=list)
     deferred: dict[int, datetime] = field(default_factory=dict)  # id -> when the send window opens
     number_rates: dict[str, float] = field(default_factory=dict)  # messages/s per number of the pools
+    valid_until: dict[int, datetime] = field(default_factory=dict)  # campaign -> nothing may be sent from then
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,9 @@ class CampaignOutcomes:
     accepted: int
     failed: int  # failed for good or waiting for a retry
     pause_reason: str = ""  # set when every send would fail alike (the provider refused our credentials)
+    unusable_provider: str = ""  # the provider that refused our credentials (with pause_reason)
+    # provider -> (accepted, failed): auto-pause counts only the providers the campaign can still use
+    by_provider: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 class CampaignSending(Protocol):
@@ -59,6 +63,10 @@ class CampaignSending(Protocol):
 
     def halted(self, campaign_ids: Iterable[int]) -> set[int]:
         """Those of the campaigns that stopped sending (paused, cancelled) since the claim."""
+        ...
+
+    def record_expiry(self, campaign_ids: Iterable[int]) -> None:
+        """Rows of these campaigns expired unsent (validity period over): say so in their history."""
         ...
 
     def record_transitions(self, moves: Iterable[tuple[int | None, str, str]]) -> None:

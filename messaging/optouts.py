@@ -12,21 +12,16 @@ import asyncio
 import logging
 import time
 from collections.abc import Iterable
-from functools import cache
 from typing import cast
 
-import redis
 import redis.asyncio as aioredis
 from django.conf import settings
+
+from smsportal import redis_clients
 
 logger = logging.getLogger(__name__)
 KEY = "smsportal:recent-opt-outs"
 KEEP_SECONDS = 3600
-
-
-@cache
-def _client() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
 
 
 def announce_opt_out(phone: str) -> None:
@@ -40,20 +35,27 @@ def announce_opt_outs(phones: Iterable[str]) -> None:
     members = dict.fromkeys(phones, now)
     if not members:
         return
+    if not redis_clients.available():
+        logger.warning("Redis is down: %d opt-out(s) not published; the database check still applies", len(members))
+        return
     try:
-        pipe = _client().pipeline()
+        pipe = redis_clients.client().pipeline()
         pipe.zadd(KEY, members)
         pipe.zremrangebyscore(KEY, 0, now - KEEP_SECONDS)
         pipe.execute()
-    except Exception:
+    except Exception as exc:
+        redis_clients.report_failure(exc)
         logger.warning("could not publish an opt-out to Redis; the database check still applies", exc_info=True)
 
 
 def withdraw_opt_out(phone: str) -> None:
     """The person opted back in: stop the shortcut from holding their messages."""
+    if not redis_clients.available():
+        return  # the entry ages out within KEEP_SECONDS; the database says they opted back in
     try:
-        _client().zrem(KEY, phone)
-    except Exception:
+        redis_clients.client().zrem(KEY, phone)
+    except Exception as exc:
+        redis_clients.report_failure(exc)
         logger.warning("could not remove an opt-out from Redis", exc_info=True)
 
 
@@ -75,13 +77,14 @@ class RecentOptOuts:
 
     async def contains(self, phone: str) -> bool:
         now = time.monotonic()
-        if now - self._checked >= self.interval:
+        if now - self._checked >= self.interval and redis_clients.available():
             self._checked = now
             try:
                 # Without withscores only the members come back; redis-py types the scored form too.
                 members = cast("list[bytes | str]", await self._redis().zrangebyscore(KEY, self.since, "+inf"))
                 self.numbers = {m.decode() if isinstance(m, bytes) else m for m in members}
-            except Exception:
+            except Exception as exc:
+                redis_clients.report_failure(exc)
                 logger.warning("could not read recent opt-outs from Redis", exc_info=True)
         return phone in self.numbers
 
@@ -90,7 +93,5 @@ class RecentOptOuts:
         loop_id = id(asyncio.get_running_loop())
         client = _async_clients.get(loop_id)
         if client is None:
-            client = _async_clients[loop_id] = aioredis.from_url(
-                settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2
-            )
+            client = _async_clients[loop_id] = aioredis.from_url(settings.REDIS_URL, **redis_clients.client_options())
         return client

@@ -11,6 +11,7 @@ from django.utils import timezone
 from messaging.encoding import analyze
 from messaging.models import Message
 from messaging.tasks import send_batch
+from smsportal.queueing import enqueue
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -48,5 +49,8 @@ def message_enqueue(
         enqueued_at=now,
         created_by=created_by,
     )
-    transaction.on_commit(lambda: send_batch.delay([message.pk]))
+    # A broker that cannot take it does not fail the request: the sweeper queues it again later.
+    transaction.on_commit(
+        lambda: enqueue(send_batch, [message.pk], fallback="the message sweeper queues it again later")
+    )
     return message

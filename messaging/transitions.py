@@ -8,6 +8,7 @@ from django.db import transaction
 
 from messaging import hooks
 from messaging.models import Message, MessageStatus
+from providers.db import retry_on_deadlock
 
 S = MessageStatus
 RANK = {
@@ -42,6 +43,13 @@ def move(
     ids = list(ids)
     if not ids:
         return []
+    # Outside a transaction, a deadlock or serialization failure runs the move again, not the batch.
+    return retry_on_deadlock(lambda: _move(ids, to, allowed_from, fields), what="move")
+
+
+def _move(
+    ids: list[int], to: str, allowed_from: Sequence[str], fields: dict[str, object]
+) -> list[tuple[int, int | None, str]]:
     with transaction.atomic():
         # campaign_id is a nullable foreign key; the plugin types it as a plain int in values_list().
         rows: list[tuple[int, int | None, str]] = list(

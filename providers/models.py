@@ -9,9 +9,13 @@ class ProviderEvent(models.Model):
     """One delivery report or inbound message exactly as the provider sent it.
 
     Lifecycle: stored unprocessed (``processed_at`` is null) by the webhook or
-    the sandbox -> applied in batches by ``providers.tasks.apply_status_events``,
-    which sets ``processed_at``. Inbound messages are applied at once by the
-    webhook request. Applying twice is harmless: statuses only move forward.
+    the sandbox -> read in batches by ``providers.tasks.apply_status_events``,
+    which sets ``processed_at`` once the report was applied, or ignored because
+    it is not bound to the message it names (reference, provider and provider
+    id must agree). A report the apps cannot apply yet (the send path holds the
+    message, or has not stored the provider's id) stays unprocessed for a later
+    drain. Inbound messages are applied at once by the webhook request.
+    Applying twice is harmless: statuses only move forward.
     """
 
     class Kind(models.TextChoices):

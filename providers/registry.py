@@ -111,6 +111,8 @@ PROVIDERS: tuple[ProviderInfo, ...] = (
             ProviderSetting("PLIVO_API_URL", "https://api.plivo.com", kind="url"),
             ProviderSetting("PLIVO_AUTH_ID"),
             ProviderSetting("PLIVO_AUTH_TOKEN", kind="secret"),
+            # V2 signatures cover only the URL: its callbacks also carry this secret in the URL path.
+            ProviderSetting("PLIVO_WEBHOOK_SECRET", kind="secret", dev_default="dev-plivo-webhook-secret"),
         ),
     ),
     ProviderInfo(

@@ -35,6 +35,7 @@ class _State:
     pid: int | None = None
     loop: asyncio.AbstractEventLoop | None = None
     client: httpx.AsyncClient | None = None
+    slots: dict[int, asyncio.Semaphore] = {}  # by SMS_MAX_IN_FLIGHT (one value outside tests)
 
 
 _state = _State()
@@ -53,7 +54,7 @@ def get_loop() -> asyncio.AbstractEventLoop:
         loop = _state.loop
         if loop is None or _state.pid != os.getpid():
             loop = _start_loop()
-            _state.pid, _state.loop, _state.client = os.getpid(), loop, None
+            _state.pid, _state.loop, _state.client, _state.slots = os.getpid(), loop, None, {}
         return loop
 
 
@@ -85,8 +86,18 @@ def auth_headers(user: str, password: str, content_type: str = "application/json
 
 
 @lru_cache(maxsize=16)
-def request_timeout(seconds: float) -> httpx.Timeout:
-    return httpx.Timeout(seconds, connect=min(5.0, seconds))
+def request_timeout(seconds: float, connect: float | None = None) -> httpx.Timeout:
+    """``seconds`` to read the answer (the request may have been accepted when it runs out);
+    ``connect`` to open a connection (nothing was sent when it runs out)."""
+    return httpx.Timeout(seconds, connect=min(connect or 5.0, seconds))
+
+
+def slots() -> asyncio.Semaphore:
+    """The process's limit of requests in flight (``SMS_MAX_IN_FLIGHT``). Call only on the sender loop."""
+    size = settings.SMS_MAX_IN_FLIGHT
+    if size not in _state.slots:
+        _state.slots[size] = asyncio.Semaphore(size)
+    return _state.slots[size]
 
 
 def get_client() -> httpx.AsyncClient:
@@ -102,7 +113,7 @@ def get_client() -> httpx.AsyncClient:
         )
         client = httpx.AsyncClient(
             transport=AiohttpTransport(limits=limits),
-            timeout=httpx.Timeout(settings.SMS_HTTP_TIMEOUT, connect=min(5.0, settings.SMS_HTTP_TIMEOUT)),
+            timeout=request_timeout(settings.SMS_HTTP_TIMEOUT, settings.SMS_HTTP_CONNECT_TIMEOUT),
             headers={"User-Agent": "smsportal/0.1"},
         )
         _state.client = client

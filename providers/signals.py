@@ -6,7 +6,8 @@ Providers import nothing from the apps; the apps connect receivers in their
 
 from django.dispatch import Signal
 
-# sender=backend or webhook class; kwargs: event=StatusEvent
+# sender=ProviderEvent; kwargs: events=list[StatusEvent]. A receiver returns the ``event_id``s it could
+# not apply yet (the message is busy, or its provider id is not known yet): the drain keeps them for later.
 status_received = Signal()
 # sender=webhook class; kwargs: inbound=InboundSMS
 inbound_received = Signal()

@@ -26,6 +26,11 @@ class DeliveryStatus(StrEnum):
 FINAL_STATUSES = frozenset({DeliveryStatus.DELIVERED, DeliveryStatus.UNDELIVERED, DeliveryStatus.FAILED})
 
 
+def is_message_ref(ref: str) -> bool:
+    """Whether ``ref`` can be one of our message ids (what every callback URL carries)."""
+    return ref.isascii() and ref.isdigit() and len(ref) <= 18 and int(ref) > 0
+
+
 @dataclass(frozen=True)
 class StatusEvent:
     """A normalized delivery report. ``message_ref`` is our own id from the callback URL."""
@@ -41,6 +46,9 @@ class StatusEvent:
     # What the provider charged for the whole message, in millionths of ``cost_currency``.
     cost_micros: int | None = None
     cost_currency: str = ""
+    # Set by the drain: the stored ProviderEvent's id and arrival, so a receiver can ask to keep it for later.
+    event_id: int | None = None
+    received_at: datetime | None = None
 
     @property
     def meaning(self) -> ErrorMeaning | None:

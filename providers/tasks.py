@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
+from functools import partial
 
 from celery import shared_task
 from django.conf import settings
@@ -12,6 +14,7 @@ from django.db import transaction
 from django.dispatch import receiver
 from django.utils import timezone
 
+from providers.db import retry_on_deadlock
 from providers.events import record_status_events
 from providers.models import ProviderEvent
 from providers.signals import status_events_stored, status_received
@@ -21,6 +24,8 @@ logger = logging.getLogger(__name__)
 DRAIN_BATCH = 2000
 DRAIN_DEBOUNCE_SECONDS = 0.5
 _DRAIN_DEBOUNCE_KEY = "providers:drain-scheduled"
+DRAIN_RETRY_SECONDS = 1
+_DRAIN_RETRY_KEY = "providers:drain-retry-scheduled"
 _last_scheduled = [0.0]  # per process: most callbacks skip the Redis round trip entirely
 
 
@@ -39,16 +44,45 @@ def schedule_drain(sender: object = None, **kwargs: object) -> None:
         logger.warning("could not queue the status drain; beat will apply stored reports", exc_info=True)
 
 
+@dataclass(frozen=True)
+class _Page:
+    seen: int  # reports read
+    consumed: int  # of which applied or discarded (the rest are kept for a later drain)
+    last_id: int
+
+
 def drain_status_events(*, limit: int = DRAIN_BATCH) -> int:
-    """Apply up to ``limit`` stored reports in one transaction. Safe to run anywhere, any number of times."""
+    """Apply every stored report, ``limit`` per transaction; returns how many were consumed.
+
+    Safe to run anywhere, any number of times, concurrently with the send path:
+    the receivers skip messages that another transaction holds and keep their
+    reports for a later drain, and a deadlock retries the page, never drops it.
+    """
+    return _drain(limit=limit)[0]
+
+
+def _drain(*, limit: int = DRAIN_BATCH) -> tuple[int, int]:
+    """(reports consumed, reports kept for a later drain)."""
+    consumed, kept, after = 0, 0, 0
+    while True:
+        page = retry_on_deadlock(partial(_drain_page, limit=limit, after_id=after), what="status drain")
+        consumed += page.consumed
+        kept += page.seen - page.consumed
+        if page.seen < limit:
+            return consumed, kept
+        after = page.last_id
+
+
+def _drain_page(*, limit: int, after_id: int) -> _Page:
+    """One transaction: the next ``limit`` unprocessed reports after ``after_id``, in id order."""
     with transaction.atomic():
         rows = list(
             ProviderEvent.objects.select_for_update(skip_locked=True)
-            .filter(processed_at__isnull=True, kind=ProviderEvent.Kind.STATUS)
+            .filter(processed_at__isnull=True, kind=ProviderEvent.Kind.STATUS, id__gt=after_id)
             .order_by("id")[:limit]
         )
         if not rows:
-            return 0
+            return _Page(seen=0, consumed=0, last_id=after_id)
         events = [
             StatusEvent(
                 provider=r.provider,
@@ -60,31 +94,42 @@ def drain_status_events(*, limit: int = DRAIN_BATCH) -> int:
                 occurred_at=r.occurred_at,
                 cost_micros=r.cost_micros,
                 cost_currency=r.cost_currency,
+                event_id=r.pk,
+                received_at=r.received_at,
             )
             for r in rows
         ]
-        status_received.send(sender=ProviderEvent, events=events)
-        ProviderEvent.objects.filter(pk__in=[r.pk for r in rows]).update(processed_at=timezone.now())
-    return len(rows)
+        kept: set[int] = set()
+        for _, later in status_received.send(sender=ProviderEvent, events=events):
+            if isinstance(later, set | frozenset | list | tuple):  # receivers that keep nothing return None
+                kept.update(int(pk) for pk in later)
+        done = [r.pk for r in rows if r.pk not in kept]
+        if done:
+            ProviderEvent.objects.filter(pk__in=done).update(processed_at=timezone.now())
+    return _Page(seen=len(rows), consumed=len(done), last_id=rows[-1].pk)
 
 
 @shared_task(name="providers.apply_status_events", ignore_result=True)
 def apply_status_events() -> int:
-    total = _drain_all()
+    total, kept = _drain()
     if not settings.CELERY_TASK_ALWAYS_EAGER:
         # A trailing pass picks up reports stored while the first ran (their schedule was debounced).
         time.sleep(DRAIN_DEBOUNCE_SECONDS)
-        total += _drain_all()
-    return total
-
-
-def _drain_all() -> int:
-    total = 0
-    while (applied := drain_status_events()) > 0:
+        applied, kept = _drain()
         total += applied
-        if applied < DRAIN_BATCH:
-            break
+        if kept:
+            # Early reports wait for the send path to store the provider id, and reports for rows
+            # the send path held wait for it to let go: come back soon rather than at beat's next tick.
+            _schedule_retry()
     return total
+
+
+def _schedule_retry() -> None:
+    try:
+        if cache.add(_DRAIN_RETRY_KEY, 1, timeout=DRAIN_RETRY_SECONDS):
+            apply_status_events.apply_async(countdown=DRAIN_RETRY_SECONDS)
+    except Exception:  # beat applies them
+        logger.warning("could not queue a later status drain; beat will apply the kept reports", exc_info=True)
 
 
 @shared_task(name="providers.sandbox_report", ignore_result=True)

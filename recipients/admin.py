@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from accounts.admin_visibility import staff_visible
 from accounts.permissions import has_role, signed_in_user
 from recipients.models import (
     ConsentEvent,
@@ -21,6 +22,7 @@ from recipients.models import (
     Suppression,
     suppression_key,
 )
+from recipients.selectors import inbound_visible_to, recipient_lists_visible_to
 from recipients.services import (
     RecipientConflict,
     recipient_consent_override,
@@ -177,6 +179,10 @@ class RecipientAdmin(admin.ModelAdmin):
 
 @admin.register(RecipientList)
 class RecipientListAdmin(admin.ModelAdmin):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[RecipientList]:
+        """Staff see what the portal's visibility rule lets them see (the same selector as pages and API)."""
+        return staff_visible(request, super().get_queryset(request), recipient_lists_visible_to)
+
     list_display = ["name", "is_archived", "created_at"]
     list_filter = ["is_archived"]
     search_fields = ["name"]
@@ -226,6 +232,10 @@ class SuppressionAdmin(admin.ModelAdmin):
 
 @admin.register(InboundMessage)
 class InboundMessageAdmin(admin.ModelAdmin):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[InboundMessage]:
+        """Staff see what the portal's visibility rule lets them see (the same selector as pages and API)."""
+        return staff_visible(request, super().get_queryset(request), inbound_visible_to)
+
     list_display = ["received_at", "sender", "to", "kind", "text"]
     list_filter = ["kind", "provider"]
     search_fields = ["sender", "text"]

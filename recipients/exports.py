@@ -35,7 +35,8 @@ def _iso(value: datetime | None) -> str:
 
 def list_members_rows(*, recipient_list: RecipientList) -> Iterator[list[str]]:
     keys = sorted(attribute_keys_for_lists(list_ids=[recipient_list.pk]))
-    yield ["phone", "first_name", "last_name", "consent_status", "opted_in_at", "opted_out_at", *keys]
+    # Attribute names come from uploaded headers and API clients: escaped like any other cell.
+    yield ["phone", "first_name", "last_name", "consent_status", "opted_in_at", "opted_out_at", *map(safe, keys)]
     members = (
         recipient_list.members.order_by("id")
         .values_list("phone", "first_name", "last_name", "consent_status", "opted_in_at", "opted_out_at", "attributes")

@@ -27,7 +27,15 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from recipients.models import ConsentEvent, ConsentStatus, ImportJob, ImportRowError
+from recipients.models import (
+    ConsentEvent,
+    ConsentStatus,
+    ImportJob,
+    ImportRowError,
+    Recipient,
+    Suppression,
+    suppression_key,
+)
 from recipients.upsert import KEPT_OPTED_OUT, ConsentSource, RecipientRow, recipients_upsert
 from smsportal.phone import InvalidNumber, parse_valid
 
@@ -139,31 +147,119 @@ class Columns:
     attributes: list[tuple[int, str]] = field(default_factory=list)
 
 
-def map_columns(header: list[str], *, consent_column: str = "") -> Columns:
+# The roles a column can play (docs/recipients.md); every other column is an attribute.
+ROLES = {
+    "phone": "Phone number",
+    "first_name": "First name",
+    "last_name": "Last name",
+    "full_name": "Full name (split at the first space)",
+    "consent": "Consent status (opted_in / opted_out)",
+    "consent_evidence": "Consent evidence (text or URL)",
+    "consent_at": "Consent date",
+}
+
+
+def mapping_problems(mapping: object) -> list[str]:
+    """What is wrong with a column mapping's shape (an empty list: nothing)."""
+    if not isinstance(mapping, dict):
+        return ['Give an object such as {"phone": "Mobile", "consent": "Opt-in"}.']
+    problems = []
+    for role, column in mapping.items():
+        if role == "ignore":
+            if not isinstance(column, list) or not all(isinstance(c, str) for c in column):
+                problems.append('"ignore" must be a list of column names.')
+        elif role not in ROLES:
+            problems.append(f"Unknown role {str(role)[:40]!r}; roles are {', '.join(ROLES)} and ignore.")
+        elif not isinstance(column, str) or len(column) > 200:
+            problems.append(f'"{role}" must be a column name ("" for none).')
+    if "phone" in mapping and not mapping["phone"]:
+        problems.append("The phone column is required.")
+    return problems
+
+
+def map_columns(header: list[str], *, consent_column: str = "", mapping: dict | None = None) -> Columns:
+    """Which column plays which role: ``mapping`` (role -> header name, "" for none) where it
+    names a role, otherwise found by header name (PHONE_HEADERS, ...)."""
     keys = [header_key(h) for h in header]
+    mapping = dict(mapping or {})
+    if consent_column and "consent" not in mapping:
+        mapping["consent"] = consent_column
 
     def find(names: set[str]) -> int | None:
         return next((i for i, k in enumerate(keys) if k in names), None)
 
-    phone = find(PHONE_HEADERS)
+    def column(name: str, role: str) -> int:
+        wanted = name.strip()
+        index = next((i for i, h in enumerate(header) if h.strip() == wanted), None)
+        if index is None:
+            index = next((i for i, k in enumerate(keys) if k == header_key(wanted)), None)
+        if index is None:
+            raise ImportFailed(f"The column {wanted[:100]!r} ({ROLES[role].lower()}) is not in the header.")
+        return index
+
+    def pick(role: str, names: set[str]) -> int | None:
+        if role in mapping:
+            return column(mapping[role], role) if mapping[role] else None
+        return find(names)
+
+    phone = pick("phone", PHONE_HEADERS)
     if phone is None:
         shown = ", ".join(h.strip()[:40] for h in header[:10])
         raise ImportFailed(
             f"No phone column. The first row must be a header naming a column phone (or mobile, number, msisdn); "
             f"found: {shown or 'nothing'}."
         )
-    if consent_column:
-        consent = find({header_key(consent_column)})
-        if consent is None:
-            raise ImportFailed(f"The consent column {consent_column!r} is not in the header.")
-    else:
-        consent = find(CONSENT_HEADERS)
-    first, last = find(FIRST_NAME_HEADERS), find(LAST_NAME_HEADERS)
-    full = find(FULL_NAME_HEADERS) if first is None and last is None else None
-    evidence, consent_at = find(EVIDENCE_HEADERS), find(CONSENT_AT_HEADERS)
-    used = {phone, first, last, full, consent, evidence, consent_at}
-    attributes = [(i, k) for i, k in enumerate(keys) if i not in used and k]
+    consent = pick("consent", CONSENT_HEADERS)
+    first, last = pick("first_name", FIRST_NAME_HEADERS), pick("last_name", LAST_NAME_HEADERS)
+    wants_full = "full_name" in mapping or (first is None and last is None)
+    full = pick("full_name", FULL_NAME_HEADERS) if wants_full else None
+    if full is not None and (first is not None or last is not None):
+        raise ImportFailed("Map either a full name column or first/last name columns, not both.")
+    evidence, consent_at = pick("consent_evidence", EVIDENCE_HEADERS), pick("consent_at", CONSENT_AT_HEADERS)
+    roles = [phone, first, last, full, consent, evidence, consent_at]
+    used = {i for i in roles if i is not None}
+    if len(used) != sum(1 for i in roles if i is not None):
+        raise ImportFailed("One column is mapped to two roles; give each role its own column.")
+    ignore = {header_key(name) for name in mapping.get("ignore", [])}
+    ignored = {i for i, k in enumerate(keys) if k in ignore}
+    attributes = [(i, k) for i, k in enumerate(keys) if i not in used and i not in ignored and k]
     return Columns(phone, first, last, full, consent, evidence, consent_at, attributes)
+
+
+def read_head(path: Path, *, rows: int) -> tuple[str, list[str], list[tuple[int, list[str]]]]:
+    """(encoding, header, first ``rows`` data rows with their line numbers), for a preview.
+
+    Only the first megabyte's encoding is checked here; the import checks the whole file."""
+    with open(path, "rb") as f:
+        head = f.read(_SNIFF_BYTES)
+    if not head.strip():
+        raise ImportFailed("The file is empty.")
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"\x00" in head:
+        raise ImportFailed('This is not a CSV UTF-8 text file. Save it as "CSV UTF-8" and upload it again.')
+    try:
+        codecs.getincrementaldecoder("utf-8-sig")().decode(head)  # not final: the piece may end mid-character
+        encoding = "utf-8-sig"
+    except UnicodeDecodeError:
+        encoding = "cp1252"
+    csv.field_size_limit(MAX_FIELD_BYTES)
+    with open(path, "rb") as binary:
+        reader = csv.reader(io.TextIOWrapper(binary, encoding=encoding, errors="replace", newline=""))
+        try:
+            header = next(reader, None)
+            while header is not None and not any(h.strip() for h in header):
+                header = next(reader, None)
+            out: list[tuple[int, list[str]]] = []
+            for values in reader:
+                if not values or (len(values) == 1 and not values[0].strip()):
+                    continue
+                out.append((reader.line_num, values))
+                if len(out) >= rows:
+                    break
+        except csv.Error as exc:
+            raise ImportFailed(f"Line {reader.line_num}: the CSV cannot be read ({exc}).") from None
+    if header is None:
+        raise ImportFailed("The file is empty.")
+    return encoding, header, out
 
 
 Parsed = RecipientRow  # a valid row of the file; row_number is its line
@@ -207,7 +303,7 @@ def _raw(values: list[str]) -> str:
 
 
 @functools.lru_cache(maxsize=1024)  # a file usually holds a handful of distinct dates
-def _is_date(text: str) -> bool:
+def is_date(text: str) -> bool:
     try:
         return parse_datetime(text) is not None or parse_date(text) is not None
     except ValueError:  # well formed but impossible, e.g. 2024-13-45
@@ -220,6 +316,43 @@ def _cell(values: list[str], index: int | None) -> str:
     return values[index].strip()
 
 
+@dataclass
+class PreviewRow:
+    """One data row as the import would read it: what it writes, or why it is rejected."""
+
+    line: int
+    values: list[str]
+    phone: str = ""
+    first_name: str = ""
+    last_name: str = ""
+    consent: str | None = None
+    attributes: dict = field(default_factory=dict)
+    problem: str = ""  # rejected: nothing is written for this row
+    warning: str = ""  # written, but not everything it says (an opt-out is kept)
+
+
+@dataclass
+class Preview:
+    header: list[str]
+    columns: Columns
+    rows: list[PreviewRow]
+
+    @property
+    def roles(self) -> dict[int, str]:
+        """Column index -> role, for the mapping form."""
+        c = self.columns
+        named = {
+            "phone": c.phone,
+            "first_name": c.first_name,
+            "last_name": c.last_name,
+            "full_name": c.full_name,
+            "consent": c.consent,
+            "consent_evidence": c.evidence,
+            "consent_at": c.consent_at,
+        }
+        return {i: role for role, i in named.items() if i is not None}
+
+
 class Importer:
     def __init__(self, job: ImportJob, *, progress: Callable[[ImportJob], None] | None = None):
         self.job = job
@@ -228,6 +361,8 @@ class Importer:
         self.allowed = set(settings.SMS_IMPORT_ALLOWED_REGIONS)
         self.chunk_rows = settings.SMS_IMPORT_CHUNK_ROWS
         self.started: datetime = timezone.now()
+        self.default_proof = job.consent_evidence.strip()
+        self.default_when = job.consent_at.strip()
         self.evidence = f"CSV import job {job.pk}, file {job.original_name or Path(job.file).name!r}"
         self.source = ConsentSource(
             channel=ConsentEvent.Channel.IMPORT,
@@ -235,6 +370,46 @@ class Importer:
             actor_description=f"import job {job.pk}",
             evidence=self.evidence,
         )
+
+    # --- preview -------------------------------------------------------------
+    def preview(self, *, rows: int = 20) -> Preview:
+        """The first ``rows`` data rows checked exactly as the import will check them; writes nothing."""
+        _, header, data = read_head(Path(self.job.file), rows=rows)
+        columns = map_columns(header, consent_column=self.job.consent_column, mapping=self.job.mapping)
+        out = []
+        for line, values in data:
+            chunk = Chunk()
+            self._parse(line, values, columns, chunk)
+            if chunk.errors:
+                out.append(PreviewRow(line, values, problem=chunk.errors[0].reason))
+                continue
+            (parsed,) = chunk.rows.values()
+            out.append(
+                PreviewRow(
+                    line,
+                    values,
+                    parsed.phone,
+                    parsed.first_name,
+                    parsed.last_name,
+                    parsed.consent,
+                    parsed.attributes,
+                )
+            )
+        opting_in = {r.phone for r in out if r.consent == ConsentStatus.OPTED_IN}
+        if opting_in:
+            kept = set(
+                Recipient.objects.filter(phone__in=opting_in, consent_status=ConsentStatus.OPTED_OUT).values_list(
+                    "phone", flat=True
+                )
+            )
+            # Suppressions hold only a hash of the number.
+            by_key = {suppression_key(phone): phone for phone in opting_in}
+            hashes = Suppression.objects.filter(phone_hash__in=list(by_key)).values_list("phone_hash", flat=True)
+            kept |= {by_key[h] for h in hashes}
+            for r in out:
+                if r.phone in kept and r.consent == ConsentStatus.OPTED_IN:
+                    r.warning = KEPT_OPTED_OUT
+        return Preview(header, columns, out)
 
     # --- reading -------------------------------------------------------------
     def run(self) -> ImportJob:
@@ -257,7 +432,7 @@ class Importer:
                     header = next(reader, None)
                 if header is None:
                     raise ImportFailed("The file is empty.")
-                columns = map_columns(header, consent_column=job.consent_column)
+                columns = map_columns(header, consent_column=job.consent_column, mapping=job.mapping)
             except csv.Error as exc:
                 raise ImportFailed(self._unreadable(reader, exc)) from None
             # A thread reads and validates the next chunk while this one waits for the database
@@ -345,11 +520,13 @@ class Importer:
                 return
         evidence = ""
         if consent == ConsentStatus.OPTED_IN:
-            proof, when = _cell(values, columns.evidence), _cell(values, columns.consent_at)
+            # A row's own evidence, else the evidence given for the whole file (the import form, the API).
+            proof = _cell(values, columns.evidence) or self.default_proof
+            when = _cell(values, columns.consent_at) or self.default_when
             if not proof or not when or len(proof) > MAX_VALUE_CHARS:
                 chunk.errors.append(self._error(row_number, raw_phone, NO_EVIDENCE, values))
                 return
-            if not _is_date(when):
+            if not is_date(when):
                 reason = f"consent_at {when[:30]!r} is not a date (use e.g. 2024-05-01 or 2024-05-01T10:00Z)"
                 chunk.errors.append(self._error(row_number, raw_phone, reason, values))
                 return

@@ -33,9 +33,7 @@ class Recipient(models.Model):
     first_name = models.CharField(max_length=100, blank=True)
     last_name = models.CharField(max_length=100, blank=True)
     attributes = models.JSONField(default=dict, blank=True, help_text="Extra fields for personalization")
-    consent_status = models.CharField(
-        max_length=10, choices=ConsentStatus.choices, default=ConsentStatus.PENDING, db_index=True
-    )
+    consent_status = models.CharField(max_length=10, choices=ConsentStatus.choices, default=ConsentStatus.PENDING)
     opted_in_at = models.DateTimeField(null=True, blank=True)
     opted_out_at = models.DateTimeField(null=True, blank=True)
     confirmation_sent_at = models.DateTimeField(null=True, blank=True, help_text="Double opt-in request sent")
@@ -44,6 +42,10 @@ class Recipient(models.Model):
 
     class Meta:
         ordering = ["id"]
+        # Indexes cost every import row: ``phone``'s unique index (the upsert's ON CONFLICT) and this
+        # one, nothing else. No varchar_pattern_ops copies (Django's default for an indexed CharField):
+        # nothing filters these columns with a prefix LIKE (migration 0005).
+        indexes = [models.Index(fields=["consent_status"], name="recipient_consent_status")]
 
     def __str__(self) -> str:
         return self.name or self.phone
@@ -84,13 +86,17 @@ class RecipientList(models.Model):
 
 
 class Membership(models.Model):
-    recipient_list = models.ForeignKey(RecipientList, on_delete=models.CASCADE, related_name="memberships")
+    # No index of its own: unique_membership (recipient_list, recipient) serves lookups by list.
+    recipient_list = models.ForeignKey(
+        RecipientList, on_delete=models.CASCADE, related_name="memberships", db_index=False
+    )
     recipient = models.ForeignKey(Recipient, on_delete=models.CASCADE, related_name="memberships")
     added_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        # The upsert's ON CONFLICT target, and the index for "members of a list" (it used to be
+        # duplicated by an identical plain index and a recipient_list-only one: migration 0005).
         constraints = [models.UniqueConstraint(fields=["recipient_list", "recipient"], name="unique_membership")]
-        indexes = [models.Index(fields=["recipient_list", "recipient"], name="membership_list_recipient")]
 
     def __str__(self) -> str:
         return f"{self.recipient_id} in {self.recipient_list_id}"
@@ -200,8 +206,12 @@ class ImportJob(models.Model):
 
     Lifecycle::
 
-        pending --worker starts--> running --end of file--> completed
-                                          \\--unreadable file / fatal error--> failed
+        draft --columns mapped, started--> pending --worker starts--> running --end of file--> completed
+                                                                    \\--unreadable file / fatal error--> failed
+
+    ``draft``: uploaded on the web import page, waiting for its column mapping and preview
+    (the API and the command line start at ``pending``). The uploaded copy is deleted when the
+    job ends (or its draft is cancelled); the counters and row report stay.
 
     Counters are updated after every chunk, so a page or an API can poll them.
     ``total_bytes``/``processed_bytes`` give the progress estimate (rows are not
@@ -209,6 +219,7 @@ class ImportJob(models.Model):
     """
 
     class Status(models.TextChoices):
+        DRAFT = "draft", "Not started"
         PENDING = "pending", "Waiting"
         RUNNING = "running", "Running"
         COMPLETED = "completed", "Completed"
@@ -222,6 +233,14 @@ class ImportJob(models.Model):
     original_name = models.CharField(max_length=255, blank=True)
     region = models.CharField(max_length=2, blank=True, help_text="Default region for numbers without +country")
     consent_column = models.CharField(max_length=100, blank=True)
+    mapping = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Column per role, by header name, e.g. {"phone": "Mobile", "consent": ""} ("" = none); '
+        'roles not named are found by header name; "ignore": [headers] are not kept as attributes',
+    )
+    consent_evidence = models.TextField(blank=True, help_text="Evidence for opted_in rows without their own")
+    consent_at = models.CharField(max_length=40, blank=True, help_text="Date for opted_in rows without their own")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
     encoding = models.CharField(max_length=20, blank=True)
     total_bytes = models.BigIntegerField(default=0)

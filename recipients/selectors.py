@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from django.contrib.auth.models import AnonymousUser
 from django.db import connection
 from django.db.models import Count, Q, QuerySet
 
+from accounts.models import User
+from accounts.permissions import has_role, reads_everything
 from recipients.models import (
     ConsentEvent,
     ConsentStatus,
@@ -14,6 +17,41 @@ from recipients.models import (
     Recipient,
     RecipientList,
 )
+
+# --- Who sees what (one rule per object; web pages, API, admin and exports all use these) -----------
+
+
+def recipient_lists_visible_to(*, user: User | AnonymousUser) -> QuerySet[RecipientList]:
+    """Admins and viewers see every list. A sender sees the lists they created and the shared ones: lists
+    nobody in particular owns (made by an admin, or before lists had owners). Another sender's list is
+    a 404 for them, to read and to change."""
+    lists = RecipientList.objects.all()
+    if reads_everything(user):
+        return lists
+    if not has_role(user, "viewer") or not isinstance(user, User):
+        return lists.none()
+    return lists.filter(
+        Q(created_by=user)
+        | Q(created_by__isnull=True)
+        | Q(created_by__role=User.Role.ADMIN)
+        | Q(created_by__is_superuser=True)
+    )
+
+
+def recipients_visible_to(*, user: User | AnonymousUser) -> QuerySet[Recipient]:
+    """Recipients are shared by the portal (one row per number, in any number of lists): every approved
+    person sees them. Their messages and lists follow their own rules."""
+    return Recipient.objects.all() if has_role(user, "viewer") else Recipient.objects.none()
+
+
+def inbound_visible_to(*, user: User | AnonymousUser) -> QuerySet[InboundMessage]:
+    """Messages people sent us: admins and viewers see all; a sender those sent to numbers they hold."""
+    qs = InboundMessage.objects.all()
+    if reads_everything(user):
+        return qs
+    if not has_role(user, "viewer") or not isinstance(user, User):
+        return qs.none()
+    return qs.filter(to__in=user.sender_grants.values_list("number", flat=True))
 
 
 def attribute_keys_for_lists(*, list_ids: list[int], sample: int = 1000) -> set[str]:
@@ -30,9 +68,12 @@ def attribute_keys_for_lists(*, list_ids: list[int], sample: int = 1000) -> set[
         return {row[0] for row in cursor.fetchall()}
 
 
-def recipient_lists_with_counts(*, include_archived: bool = True) -> QuerySet[RecipientList]:
-    """Lists annotated with member counts per consent status (one GROUP BY over the membership join)."""
-    lists = RecipientList.objects.all()
+def recipient_lists_with_counts(
+    *, user: User | AnonymousUser, include_archived: bool = True
+) -> QuerySet[RecipientList]:
+    """The lists ``user`` sees, annotated with member counts per consent status (one GROUP BY over the
+    membership join)."""
+    lists = recipient_lists_visible_to(user=user)
     if not include_archived:
         lists = lists.filter(is_archived=False)
     return lists.annotate(
@@ -81,12 +122,26 @@ def consent_events_for_export(*, recipient_list: RecipientList | None = None) ->
     return events
 
 
+def recipient_lists_importable_by(*, user: User) -> QuerySet[RecipientList]:
+    """The lists ``user`` may import into (web page and API alike): the lists they see; roles are
+    checked by the views."""
+    return recipient_lists_visible_to(user=user)
+
+
+def import_jobs_visible_to(*, user: User) -> QuerySet[ImportJob]:
+    """Imports ``user`` may see (and, with the sender role, map and start): those into lists they may
+    import into, those into no list (the command line's, or a deleted list's), and their own."""
+    lists = recipient_lists_importable_by(user=user)
+    into = Q(recipient_list__in=lists) | Q(recipient_list__isnull=True) | Q(created_by=user)
+    return ImportJob.objects.filter(into).select_related("recipient_list", "created_by")
+
+
 def import_job_errors(*, job: ImportJob) -> QuerySet[ImportRowError]:
     return job.row_errors.order_by("row_number", "id")
 
 
 def inbox_page(
-    *, query: str = "", kind: str = "", before: int = 0, size: int = 50
+    *, user: User | AnonymousUser, query: str = "", kind: str = "", before: int = 0, size: int = 50
 ) -> tuple[list[InboundMessage], int | None]:
     """One page of the inbox, newest first (keyset on id, no COUNT).
 
@@ -94,7 +149,7 @@ def inbox_page(
     ``kind`` is one of ``InboundMessage.Kind`` (anything else means every kind). Returns the rows
     and the id to continue before, or None on the last page.
     """
-    qs = InboundMessage.objects.select_related("recipient").order_by("-id")
+    qs = inbound_visible_to(user=user).select_related("recipient").order_by("-id")
     if kind in InboundMessage.Kind.values:
         qs = qs.filter(kind=kind)
     query = query.strip()

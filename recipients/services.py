@@ -29,7 +29,7 @@ from messaging.models import Message
 from messaging.optouts import announce_opt_out, withdraw_opt_out
 from messaging.services import message_enqueue
 from recipients import tasks
-from recipients.importer import Importer, ImportFailed
+from recipients.importer import MAX_VALUE_CHARS, Importer, ImportFailed, Preview, is_date, mapping_problems, read_head
 from recipients.inbound import route_inbound
 from recipients.models import (
     ConsentEvent,
@@ -42,6 +42,7 @@ from recipients.models import (
     Suppression,
     suppression_key,
 )
+from recipients.uploads import copy_capped
 from recipients.upsert import ConsentSource, RecipientRow, UpsertResult, recipients_upsert, suppression_evidence
 from smsportal.phone import InvalidNumber, normalize
 
@@ -436,10 +437,15 @@ def recipient_list_delete(*, recipient_list: RecipientList, actor=None) -> None:
         recipient_list.delete()
 
 
-def recipient_list_archive(*, recipient_list: RecipientList, archived: bool = True) -> RecipientList:
-    """Archived lists keep their members but cannot be targeted by new campaigns."""
-    recipient_list.is_archived = archived
-    recipient_list.save(update_fields=["is_archived"])
+def recipient_list_archive(*, recipient_list: RecipientList, archived: bool = True, actor=None) -> RecipientList:
+    """Archived lists keep their members but cannot be targeted by new campaigns. This is what removing a
+    list means, on the web page and in the API (DELETE): nothing is deleted."""
+    if recipient_list.is_archived == archived:
+        return recipient_list
+    with transaction.atomic():
+        recipient_list.is_archived = archived
+        recipient_list.save(update_fields=["is_archived"])
+        audit_record(actor=actor, action="list.archive" if archived else "list.unarchive", target=recipient_list)
     return recipient_list
 
 
@@ -482,6 +488,30 @@ def recipient_add_by_phone(
 # --- Import ----------------------------------------------------------------
 
 
+def _import_options(
+    *, region: str, mapping: object, consent_evidence: str, consent_at: str
+) -> tuple[str, dict, str, str]:
+    """Validate what an import is told besides its file; ValidationError names the field."""
+    region = (region or "").strip().upper()
+    if region and region not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValidationError({"region": f"Unknown region {region!r}; use a two-letter code such as US."})
+    mapping = {} if mapping is None else mapping
+    problems = mapping_problems(mapping)
+    if problems:
+        raise ValidationError({"mapping": problems})
+    consent_evidence, consent_at = (consent_evidence or "").strip(), (consent_at or "").strip()
+    if len(consent_evidence) > MAX_VALUE_CHARS:
+        raise ValidationError({"consent_evidence": f"At most {MAX_VALUE_CHARS} characters."})
+    if consent_at and (len(consent_at) > 40 or not is_date(consent_at)):
+        raise ValidationError({"consent_at": "Give a date, e.g. 2024-05-01 or 2024-05-01T10:00Z."})
+    if bool(consent_evidence) != bool(consent_at):
+        raise ValidationError(
+            {"consent_evidence": "Give both the consent evidence and its date (consent_at), or neither."}
+        )
+    assert isinstance(mapping, dict)  # mapping_problems said so
+    return region, mapping, consent_evidence, consent_at
+
+
 def import_job_create(
     *,
     uploaded_file: File,
@@ -489,23 +519,34 @@ def import_job_create(
     user: User | None = None,
     region: str = "",
     consent_column: str = "",
+    mapping: object = None,
+    consent_evidence: str = "",
+    consent_at: str = "",
+    draft: bool = False,
     run: bool = True,
 ) -> ImportJob:
     """Save an upload under MEDIA_ROOT/imports/ and queue its import (a Celery task, after commit).
 
-    ``uploaded_file`` is any Django ``File``/``UploadedFile``; it is copied in
-    pieces, never read whole. Usable from a web view or a DRF view alike.
+    ``uploaded_file`` is any Django ``File``/``UploadedFile`` (or a ``File`` over a request
+    stream); it is copied in pieces, never read whole, and refused with ``UploadTooLarge`` as
+    soon as it passes ``SMS_IMPORT_MAX_UPLOAD_MB``. ``mapping``: role -> column name
+    (``importer.ROLES``); ``consent_evidence`` + ``consent_at``: the evidence of opted_in rows
+    that carry none. ``draft=True`` (the web page): wait for ``import_job_configure`` and
+    ``import_job_start``. Usable from a web view or a DRF view alike.
     """
-    region = (region or "").strip().upper()
-    if region and region not in phonenumbers.SUPPORTED_REGIONS:
-        raise ValidationError({"region": f"Unknown region {region!r}; use a two-letter code such as US."})
-    folder = Path(settings.MEDIA_ROOT) / "imports"
+    region, mapping, consent_evidence, consent_at = _import_options(
+        region=region, mapping=mapping, consent_evidence=consent_evidence, consent_at=consent_at
+    )
+    folder = import_upload_folder()
     folder.mkdir(parents=True, exist_ok=True)
     original = Path(getattr(uploaded_file, "name", "") or "upload.csv").name[:255]
     path = folder / f"{uuid.uuid4().hex}.csv"
-    with open(path, "wb") as out:
-        for piece in uploaded_file.chunks():
-            out.write(piece)
+    try:
+        with open(path, "wb") as out:
+            copy_capped(uploaded_file.chunks(), out)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
     job = ImportJob.objects.create(
         recipient_list=recipient_list,
         created_by=user,
@@ -513,10 +554,87 @@ def import_job_create(
         original_name=original,
         region=region,
         consent_column=consent_column.strip(),
+        mapping=mapping,
+        consent_evidence=consent_evidence,
+        consent_at=consent_at,
+        status=ImportJob.Status.DRAFT if draft else ImportJob.Status.PENDING,
     )
-    if run:
+    if run and not draft:
         transaction.on_commit(lambda: tasks.run_import.delay(job.pk))
     return job
+
+
+def _draft(job: ImportJob) -> None:
+    if job.status != ImportJob.Status.DRAFT:
+        raise RecipientConflict("This import has already started.")
+
+
+def import_job_configure(
+    *, job: ImportJob, mapping: object, region: str = "", consent_evidence: str = "", consent_at: str = ""
+) -> ImportJob:
+    """Set a draft's column mapping and file-wide consent evidence (ValidationError if malformed)."""
+    _draft(job)
+    region, mapping, consent_evidence, consent_at = _import_options(
+        region=region, mapping=mapping, consent_evidence=consent_evidence, consent_at=consent_at
+    )
+    job.region, job.mapping, job.consent_evidence, job.consent_at = region, mapping, consent_evidence, consent_at
+    job.save(update_fields=["region", "mapping", "consent_evidence", "consent_at"])
+    return job
+
+
+def import_job_preview(*, job: ImportJob, rows: int = 20) -> Preview:
+    """The first rows checked as the import will check them; nothing is written. ImportFailed for the file."""
+    return Importer(job).preview(rows=rows)
+
+
+def import_job_header(*, job: ImportJob) -> list[str]:
+    """The file's header row (ImportFailed if the file cannot be read as CSV)."""
+    return read_head(Path(job.file), rows=0)[1]
+
+
+def import_job_start(*, job: ImportJob) -> ImportJob:
+    """A draft goes to the queue (a Celery task after commit); starting twice starts it once."""
+    with transaction.atomic():
+        started = ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.DRAFT).update(
+            status=ImportJob.Status.PENDING
+        )
+        if started:
+            transaction.on_commit(lambda: tasks.run_import.delay(job.pk))
+    job.refresh_from_db()
+    return job
+
+
+def import_job_cancel(*, job: ImportJob) -> None:
+    """Drop a draft and its uploaded file (nothing was written from it)."""
+    _draft(job)
+    import_upload_discard(job=job)
+    job.delete()
+
+
+def import_drafts_purge(*, older_than: timedelta | None = None) -> int:
+    """Delete drafts nobody mapped and started within ``SMS_IMPORT_DRAFT_HOURS`` (their uploads hold
+    personal data and nothing was imported from them). Returns how many. Run hourly by beat."""
+    age = older_than if older_than is not None else timedelta(hours=settings.SMS_IMPORT_DRAFT_HOURS)
+    stale = ImportJob.objects.filter(status=ImportJob.Status.DRAFT, created_at__lt=timezone.now() - age)
+    purged = 0
+    for job in stale.iterator():
+        import_upload_discard(job=job)
+        purged += ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.DRAFT).delete()[0] > 0
+    return purged
+
+
+def import_upload_folder() -> Path:
+    return Path(settings.MEDIA_ROOT) / "imports"
+
+
+def import_upload_discard(*, job: ImportJob) -> None:
+    """Delete a finished job's uploaded copy (personal data); its counters and row report stay.
+
+    Only our own uploads under MEDIA_ROOT/imports/ are deleted, never a file the command line
+    imported from where it lies."""
+    path = Path(job.file)
+    if job.file and path.resolve().parent == import_upload_folder().resolve():
+        path.unlink(missing_ok=True)
 
 
 def import_job_run(*, job: ImportJob, progress: Callable[[ImportJob], None] | None = None) -> ImportJob:
@@ -538,6 +656,7 @@ def import_job_run(*, job: ImportJob, progress: Callable[[ImportJob], None] | No
     else:
         job.status = ImportJob.Status.COMPLETED
     job.finished_at = timezone.now()
+    import_upload_discard(job=job)
     ImportJob.objects.filter(pk=job.pk).update(
         status=job.status, error=job.error, finished_at=job.finished_at, processed_bytes=job.processed_bytes
     )

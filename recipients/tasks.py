@@ -27,3 +27,8 @@ def purge_expired_data() -> dict[str, int]:
         return retention.purge_expired()
     finally:
         cache.delete("lock:purge-expired-data")
+
+
+@shared_task(name="recipients.purge_abandoned_imports", ignore_result=True)
+def purge_abandoned_imports() -> int:
+    return services.import_drafts_purge()

@@ -99,9 +99,15 @@ class UpsertResult:
 
 
 _UPSERT = """
-WITH src AS MATERIALIZED (
+WITH rows AS (
     SELECT * FROM json_to_recordset(%(rows)s::json)
-        AS t(p text, f text, l text, a jsonb, s text, c text, n bigint, e text)
+        AS t(p text, f text, l text, a jsonb, c text, n bigint, e text, x text)
+), src AS MATERIALIZED (
+    -- The evidence every event of this call shares is added here rather than repeated in the
+    -- json: "<source evidence>, row N[: <the row's own evidence>]", or x (a suppression's) in full.
+    SELECT p, f, l, a, COALESCE(c, %(pending)s) AS s, c, n,
+           COALESCE(x, %(evidence)s || ', row ' || n || CASE WHEN e <> '' THEN ': ' || e ELSE '' END) AS e
+    FROM rows
 ), up AS (
 INSERT INTO recipients_recipient
     (phone, first_name, last_name, attributes, consent_status, opted_in_at, opted_out_at, created_at, updated_at)
@@ -178,10 +184,23 @@ def recipients_upsert(
                     "f": r.first_name,
                     "l": r.last_name,
                     "a": r.attributes,
-                    "s": ConsentStatus.OPTED_OUT if r.phone in suppressed else (r.consent or pending),
+                    "c": r.consent,
+                    "n": r.row_number,
+                    "e": r.evidence,
+                }
+                for r in rows
+            ]
+            if not suppressed
+            else [
+                {
+                    "p": r.phone,
+                    "f": r.first_name,
+                    "l": r.last_name,
+                    "a": r.attributes,
                     "c": ConsentStatus.OPTED_OUT if r.phone in suppressed else r.consent,
                     "n": r.row_number,
-                    "e": suppression_evidence(suppressed[r.phone]) if r.phone in suppressed else _evidence(source, r),
+                    "e": r.evidence,
+                    "x": suppression_evidence(suppressed[r.phone]) if r.phone in suppressed else None,
                 }
                 for r in rows
             ]

@@ -18,6 +18,7 @@ recipient_urlpatterns = [
     path("lists/<int:pk>/export.csv", views.list_export, name="list_export"),
     path("lists/<int:pk>/import/", views.list_import, name="list_import"),
     path("imports/<int:pk>/", views.import_detail, name="import_detail"),
+    path("imports/<int:pk>/mapping/", views.import_mapping, name="import_mapping"),
     path("imports/<int:pk>/rejected.csv", views.import_errors_csv, name="import_errors_csv"),
     path("consent.csv", views.consent_export, name="consent_export"),
     # The inbox used to live here; old links and bookmarks keep working.
@@ -34,5 +35,6 @@ recipient_urlpatterns = [
 
 urlpatterns = [
     path("inbox", views.inbox, name="inbox"),
+    path("inbox/<int:pk>/reply", views.inbox_reply, name="inbox_reply"),
     path("recipients/", include(recipient_urlpatterns)),
 ]

@@ -24,6 +24,16 @@ def shown_number(*, number: str, user: User | AnonymousUser) -> str:
     return number if relay_can_see_numbers(user=user) else mask_phone(number)
 
 
+def relay_message_hidden_fields(*, field: str, number: str, user: User | AnonymousUser) -> dict[str, object]:
+    """What replaces the identifying fields of a relay message (``kind == "relay"``) for someone who may
+    not see real numbers: the participant's number (``field``, e.g. ``to``) masked, and no recipient id
+    (it would lead to the number). Empty for those who may see them. Every other place that lists
+    messages (the messages API) applies this, so the rule stays the relay pages' rule."""
+    if relay_can_see_numbers(user=user):
+        return {}
+    return {field: mask_phone(number), "recipient": None}
+
+
 def conversation_list(*, status: str | None = None) -> QuerySet[Conversation]:
     conversations = Conversation.objects.select_related("virtual_for_a", "virtual_for_b", "created_by")
     if status:

@@ -1,20 +1,39 @@
 """A Celery beat scheduler that leaves a heartbeat for the container health check.
 
 docker-compose.yml runs ``celery beat -S smsportal.beat.HeartbeatScheduler``;
-``python -m smsportal.healthcheck beat`` reads the heartbeat (see that module).
+``python -m smsportal.healthcheck beat`` reads the heartbeat file (see that module).
+The same time also goes to Redis, so that the web's /health can say whether beat runs.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import time
 from typing import Any
 
 from celery.beat import PersistentScheduler
 
+from smsportal import redis_clients
 from smsportal.healthcheck import heartbeat_file
 
 logger = logging.getLogger(__name__)
+HEARTBEAT_KEY = "smsportal:beat:last-published"
+
+
+def publish_heartbeat(now: float | None = None) -> None:
+    if not redis_clients.available():
+        return
+    try:
+        redis_clients.client().set(HEARTBEAT_KEY, str(time.time() if now is None else now))
+    except Exception as exc:
+        redis_clients.report_failure(exc)
+
+
+def heartbeat_age() -> float | None:
+    """Seconds since beat last published a task; None if no beat ever did. Raises if Redis fails."""
+    value = redis_clients.client().get(HEARTBEAT_KEY)
+    return None if value is None else max(0.0, time.time() - float(value))
 
 
 class HeartbeatScheduler(PersistentScheduler):
@@ -36,4 +55,5 @@ class HeartbeatScheduler(PersistentScheduler):
             self.heartbeat.touch()
         except OSError:
             logger.warning("beat: cannot write the heartbeat file %s", self.heartbeat, exc_info=True)
+        publish_heartbeat()
         return result

@@ -14,7 +14,9 @@ app.conf.beat_schedule = {
     "sweep-messages": {"task": "messaging.sweep", "schedule": 5.0},
     "sweep-campaigns": {"task": "campaigns.sweep", "schedule": 5.0},
     "apply-status-events": {"task": "providers.apply_status_events", "schedule": 5.0},
+    "probe-auto-paused": {"task": "campaigns.probe_auto_paused", "schedule": 5.0},
     "squash-counters": {"task": "campaigns.squash_counters", "schedule": 60.0},
     "expire-relay-conversations": {"task": "relay.expire_conversations", "schedule": 60.0},
     "purge-expired-data": {"task": "recipients.purge_expired_data", "schedule": 3600.0},
+    "purge-abandoned-imports": {"task": "recipients.purge_abandoned_imports", "schedule": 3600.0},
 }

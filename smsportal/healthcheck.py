@@ -8,8 +8,8 @@ web
     GET /health from gunicorn inside the container. The Host header is the first
     ALLOWED_HOSTS entry, because production refuses (400) any other Host, 127.0.0.1
     included. The request is plain HTTP, which the SSL redirect lets through because
-    /health is in SECURE_REDIRECT_EXEMPT. /health answers 200 only when the database
-    and the broker answer (campaigns.views.health).
+    /health is in SECURE_REDIRECT_EXEMPT. /health answers 200 only when the database,
+    Redis and the broker answer and beat is not late, within 2 s (smsportal/health.py).
 
 beat
     beat runs through smsportal.beat.HeartbeatScheduler, which touches a heartbeat file
@@ -55,7 +55,7 @@ def check_web(environ: Mapping[str, str], *, host: str | None = None, timeout: f
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
             return True, f"{url} (Host: {host}): {response.status}"
-    except urllib.error.HTTPError as exc:  # 400 bad Host, 503 database or broker down, 3xx redirect
+    except urllib.error.HTTPError as exc:  # 400 bad Host, 503 a part down, 3xx redirect
         return False, f"{url} (Host: {host}): {exc.code} {exc.read()[:200]!r}"
     except OSError as exc:
         return False, f"{url} (Host: {host}): {exc}"

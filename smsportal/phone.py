@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 import phonenumbers
@@ -12,6 +13,18 @@ _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 # +1 and ten digits not starting with 0 or 1: phonenumbers.parse would strip nothing and yield exactly
 # country code 1 + this national number, so that parse (about half the cost) can be skipped.
 _NANP_E164 = re.compile(r"\+1[2-9][0-9]{9}")  # [0-9]: \d also matches non-ASCII digits
+# The national shapes spreadsheets hold: "(415) 555-0100", "1-415-555-0100", "415.555.0100". Only
+# digits and these separators, ten digits (or 1 and ten) starting 2-9: for a region whose country
+# code is 1, phonenumbers.parse reads exactly +1 and those ten digits (the leading 1 is the national
+# prefix), so its parse is skipped here too; the validity check is not. tests/foundation/test_phone.py
+# compares the two on generated input.
+_SEPARATORS = str.maketrans("", "", " ()-.")
+_NANP_NATIONAL = re.compile(r"1?([2-9][0-9]{9})")
+
+
+@functools.lru_cache(maxsize=64)
+def _nanp_region(region: str) -> bool:
+    return phonenumbers.country_code_for_region(region) == 1
 
 
 class InvalidNumber(ValueError):
@@ -33,8 +46,15 @@ def parse_valid(raw: str, *, region: str | None = None) -> tuple[str, phonenumbe
         if not phonenumbers.is_valid_number(parsed):
             raise InvalidNumber("not a valid phone number")
         return text, parsed
+    region = region or settings.SMS_DEFAULT_REGION
+    national = _NANP_NATIONAL.fullmatch(text.translate(_SEPARATORS)) if _nanp_region(region) else None
+    if national is not None:
+        parsed = phonenumbers.PhoneNumber(country_code=1, national_number=int(national[1]))
+        if not phonenumbers.is_valid_number(parsed):
+            raise InvalidNumber("not a valid phone number")
+        return f"+1{national[1]}", parsed
     try:
-        parsed = phonenumbers.parse(text, region or settings.SMS_DEFAULT_REGION)
+        parsed = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException as exc:
         raise InvalidNumber(f"not a phone number: {exc}") from None
     if not phonenumbers.is_valid_number(parsed):

@@ -22,6 +22,7 @@ from smsportal.env import (
     env_str,
     env_url,
 )
+from smsportal.mail import email_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("SMSPORTAL_VAR_DIR", str(BASE_DIR / "var")))
@@ -47,7 +48,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.sites",
     "allauth",
-    "allauth.account",
+    "accounts.apps.SignInConfig",  # allauth.account, named so the admin shows one "Accounts" section
     "allauth.socialaccount",
     "allauth.socialaccount.providers.google",
     "allauth.socialaccount.providers.github",
@@ -71,6 +72,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "recipients.uploads.UploadCapMiddleware",  # before anything reads the body (CSRF reads POST)
+    "smsportal.middleware.RejectNulMiddleware",  # before anything reads parameters into a query
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -135,7 +138,26 @@ CELERY_BROKER_URL = env_secret(
     if REDIS_URL.startswith("unix://")
     else REDIS_URL,
 )
-CELERY_BROKER_TRANSPORT_OPTIONS: dict = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=60)}
+# One connect and read timeout for every Redis client: the cache, the broker, the opt-out
+# signal, the send rate limiter, API throttling, health (smsportal/redis_clients.py). A hung
+# Redis then costs a request about this long, once; callers that can do without Redis skip it
+# for REDIS_RETRY_AFTER_SECONDS after a failure (docs/security.md "When Redis is slow or down").
+REDIS_TIMEOUT_SECONDS = env_float("REDIS_TIMEOUT_SECONDS", 1.0, minimum=0.05)
+REDIS_RETRY_AFTER_SECONDS = env_float("REDIS_RETRY_AFTER_SECONDS", 5.0, minimum=0)
+CELERY_BROKER_TRANSPORT_OPTIONS: dict = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=60),
+    "socket_timeout": REDIS_TIMEOUT_SECONDS,
+    "socket_connect_timeout": REDIS_TIMEOUT_SECONDS,
+}
+CELERY_BROKER_CONNECTION_TIMEOUT = REDIS_TIMEOUT_SECONDS
+# /health reports beat as down when it has published no task for this long (smsportal/health.py).
+BEAT_HEARTBEAT_MAX_AGE = env_float("BEAT_HEARTBEAT_MAX_AGE", 60.0, minimum=10)
+CELERY_REDIS_SOCKET_TIMEOUT = REDIS_TIMEOUT_SECONDS
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = REDIS_TIMEOUT_SECONDS
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {
+    "socket_timeout": REDIS_TIMEOUT_SECONDS,
+    "socket_connect_timeout": REDIS_TIMEOUT_SECONDS,
+}
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -144,7 +166,14 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TIMEZONE = "UTC"
 
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+# Answers as an empty cache while Redis is down or hung (smsportal/cache.py).
+CACHES = {
+    "default": {
+        "BACKEND": "smsportal.cache.DegradingRedisCache",
+        "LOCATION": REDIS_URL,
+        "OPTIONS": {"socket_timeout": REDIS_TIMEOUT_SECONDS, "socket_connect_timeout": REDIS_TIMEOUT_SECONDS},
+    }
+}
 
 # --- Auth -----------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
@@ -164,6 +193,12 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 if TESTING:
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Outgoing email (password reset): EMAIL_URL or EMAIL_HOST…; see smsportal/mail.py.
+_email = email_settings(production=PRODUCTION)
+PASSWORD_RESET_ENABLED: bool = _email.pop("PASSWORD_RESET_ENABLED")
+globals().update(_email)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "smsportal@localhost")
 
 # Local password login, for the embedded default and a break-glass admin.
 PASSWORD_LOGIN_ENABLED = env_bool("PASSWORD_LOGIN_ENABLED", True)
@@ -208,10 +243,21 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "api.schema.AutoSchema",
     "DEFAULT_THROTTLE_CLASSES": ["api.throttling.TokenRateThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"token": env_str("API_THROTTLE_RATE", "600/min")},
+    # Per API token, and per person over all their tokens and sessions (api/throttling.py).
+    "DEFAULT_THROTTLE_RATES": {
+        "token": env_str("API_THROTTLE_RATE", "600/min"),
+        "user": env_str("API_USER_THROTTLE_RATE", "1200/min"),
+    },
     "EXCEPTION_HANDLER": "api.exceptions.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "api.parsers.JSONBodyParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
 }
+# /api/schema/ and /api/docs/ without signing in: on in development, off in production (api/views/docs.py).
+API_DOCS_PUBLIC = env_bool("API_DOCS_PUBLIC", not PRODUCTION)
 SPECTACULAR_SETTINGS = {
     "TITLE": "smsportal API",
     "DESCRIPTION": "Send SMS and MMS to opt-in recipient lists.",
@@ -241,7 +287,9 @@ SHORT_LINK_DAYS = env_int("SHORT_LINK_DAYS", 400, minimum=1)
 # The currency of budgets, estimates and the rate table (providers' reports in another currency are kept apart).
 SMS_COST_CURRENCY = env_str("SMS_COST_CURRENCY", "USD").upper()[:3]
 SMS_MAX_IN_FLIGHT = env_int("SMS_MAX_IN_FLIGHT", 256, minimum=1)
+# Read timeout: a request that runs out may have been accepted. Connect timeout: nothing was sent.
 SMS_HTTP_TIMEOUT = env_float("SMS_HTTP_TIMEOUT", 15.0, minimum=0.1)
+SMS_HTTP_CONNECT_TIMEOUT = env_float("SMS_HTTP_CONNECT_TIMEOUT", 3.0, minimum=0.1)
 SMS_MAX_ATTEMPTS = env_int("SMS_MAX_ATTEMPTS", 5, minimum=1)
 SMS_RETRY_BASE_SECONDS = env_float("SMS_RETRY_BASE_SECONDS", 30.0, minimum=0)
 SMS_BATCH_SIZE = env_int("SMS_BATCH_SIZE", 500, minimum=1)
@@ -257,6 +305,8 @@ for _setting in sms_providers.provider_settings():
         globals()[_setting.name] = env_secret(_setting.name, _default)
     else:
         globals()[_setting.name] = env_str(_setting.name, _default)
+# How long a webhook signature's nonce is remembered (a replay within it is refused); see docs/security.md.
+WEBHOOK_NONCE_TTL_SECONDS = env_int("WEBHOOK_NONCE_TTL_SECONDS", 30 * 86400, minimum=60)
 
 SMS_STOP_REPLY = env_str(
     "SMS_STOP_REPLY",
@@ -315,7 +365,10 @@ LOGGING = {
     "filters": {"mask_phones": {"()": "smsportal.logging.MaskPhoneNumbersFilter"}},
     "formatters": {
         "json": {"()": "smsportal.logging.JsonFormatter"},
-        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "text": {
+            "()": "smsportal.logging.MaskingTextFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        },
     },
     "handlers": {
         "console": {
@@ -334,13 +387,14 @@ LOGGING = {
 }
 
 # --- Sending engine tuning (see README "Configuration") ---------------------
-SMS_RATE_BURST_SECONDS = env_float("SMS_RATE_BURST_SECONDS", 1.0, minimum=0.01)
 # Each provider's account-wide limit, from <NAME>_ACCOUNT_MPS (the name in capitals); 0 = none.
 SMS_PROVIDER_MPS = {p.name: env_float(f"{p.name.upper()}_ACCOUNT_MPS", 0.0, minimum=0) for p in sms_providers.entries()}
 SMS_BATCHES_AHEAD = env_int("SMS_BATCHES_AHEAD", 6, minimum=1)
 SMS_LAUNCH_CHUNK = env_int("SMS_LAUNCH_CHUNK", 5000, minimum=100)
 SMS_AUTO_PAUSE_FAILURE_RATE = env_float("SMS_AUTO_PAUSE_FAILURE_RATE", 0.5, minimum=0)
 SMS_AUTO_PAUSE_MIN_SENDS = env_int("SMS_AUTO_PAUSE_MIN_SENDS", 50, minimum=1)
+# How often beat may probe a campaign the system paused (one real send; success resumes it).
+SMS_AUTO_RESUME_PROBE_SECONDS = env_int("SMS_AUTO_RESUME_PROBE_SECONDS", 15, minimum=1)
 SMS_FAILOVER_ERROR_RATE = env_float("SMS_FAILOVER_ERROR_RATE", 0.3, minimum=0)
 SMS_FAILOVER_MIN_SENDS = env_int("SMS_FAILOVER_MIN_SENDS", 20, minimum=1)
 SMS_UNKNOWN_OUTCOME_HOURS = env_float("SMS_UNKNOWN_OUTCOME_HOURS", 72.0, minimum=0)
@@ -358,6 +412,8 @@ SMS_KEYWORD_REPLY_QUIET_SECONDS = env_int("SMS_KEYWORD_REPLY_QUIET_SECONDS", 300
 SMS_IMPORT_ALLOWED_REGIONS = [r.upper() for r in env_list("SMS_IMPORT_ALLOWED_REGIONS", [])]
 SMS_IMPORT_CHUNK_ROWS = env_int("SMS_IMPORT_CHUNK_ROWS", 2000, minimum=1)
 SMS_IMPORT_MAX_UPLOAD_MB = env_int("SMS_IMPORT_MAX_UPLOAD_MB", 500, minimum=1)
+# An uploaded import not started (column mapping never confirmed) is deleted after this many hours.
+SMS_IMPORT_DRAFT_HOURS = env_int("SMS_IMPORT_DRAFT_HOURS", 24, minimum=1)
 
 # --- Relay: masked two-way conversations (docs/relay.md) ----------------------
 RELAY_INTRO_MESSAGE = env_str(

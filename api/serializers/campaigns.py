@@ -5,10 +5,10 @@ from rest_framework import serializers
 
 from accounts.models import AuthorizedSender, User
 from campaigns.models import Campaign
-from messaging.compose import MAX_MEDIA_URLS, validate_media_urls
+from messaging.compose import MAX_MEDIA_URLS, MAX_TEMPLATE_CHARS, validate_media_urls
 from recipients.models import RecipientList
 
-MAX_TEMPLATE_CHARS = 5000
+from .fields import VisibleListField
 
 
 class _OwnSenders(serializers.PrimaryKeyRelatedField):
@@ -40,7 +40,7 @@ class CampaignSerializer(serializers.ModelSerializer):
         child=serializers.CharField(), required=False, max_length=MAX_MEDIA_URLS, help_text="https URLs for MMS"
     )
     senders = _OwnSenders(many=True, required=False, help_text="Ids of your own authorized senders")
-    lists = serializers.PrimaryKeyRelatedField(many=True, queryset=RecipientList.objects.all(), required=False)
+    lists = VisibleListField(many=True, required=False)
     created_by = serializers.SlugRelatedField[User](slug_field="username", read_only=True)
 
     class Meta:

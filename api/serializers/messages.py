@@ -1,11 +1,19 @@
 from __future__ import annotations
 
+from django.contrib.auth.models import AnonymousUser
 from rest_framework import serializers
 
+from accounts.models import User
+from messaging.compose import MAX_TEMPLATE_CHARS
 from messaging.models import Message, MessageStatus
 from recipients.models import InboundMessage
+from relay.selectors import relay_message_hidden_fields
 
-MAX_SEND_BODY = 5000
+
+def _viewer(serializer: serializers.Serializer) -> User | AnonymousUser:
+    """Who is reading; nobody (so everything masked) when the serializer has no request."""
+    user = getattr(serializer.context.get("request"), "user", None)
+    return user if isinstance(user, User) else AnonymousUser()
 
 
 class MessageSerializer(serializers.ModelSerializer):
@@ -33,6 +41,12 @@ class MessageSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
+    def to_representation(self, instance: Message) -> dict:
+        data = super().to_representation(instance)
+        if instance.kind == Message.Kind.RELAY:  # the relay pages' masking rule, not a second one
+            data.update(relay_message_hidden_fields(field="to", number=instance.to, user=_viewer(self)))
+        return data
+
 
 class MessageFilterSerializer(serializers.Serializer):
     campaign = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
@@ -44,7 +58,7 @@ class MessageFilterSerializer(serializers.Serializer):
 class SendSerializer(serializers.Serializer):
     to = serializers.CharField(max_length=32, help_text="The recipient's number, any common format")
     body = serializers.CharField(
-        allow_blank=True, required=False, default="", max_length=MAX_SEND_BODY, trim_whitespace=False
+        allow_blank=True, required=False, default="", max_length=MAX_TEMPLATE_CHARS, trim_whitespace=False
     )
     media_urls = serializers.ListField(child=serializers.CharField(), required=False, default=list, max_length=50)
     sender = serializers.CharField(
@@ -71,3 +85,9 @@ class InboundMessageSerializer(serializers.ModelSerializer):
             "received_at",
         ]
         read_only_fields = fields
+
+    def to_representation(self, instance: InboundMessage) -> dict:
+        data = super().to_representation(instance)
+        if instance.kind == InboundMessage.Kind.RELAY:
+            data.update(relay_message_hidden_fields(field="sender", number=instance.sender, user=_viewer(self)))
+        return data

@@ -4,10 +4,10 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import User
-from recipients.models import ConsentEvent, ConsentStatus, Recipient, RecipientList
+from recipients.models import ConsentEvent, ConsentStatus, Recipient
 from recipients.upsert import RecipientRow
 
-from .fields import clean_attributes, clean_phone
+from .fields import VisibleListField, clean_attributes, clean_phone
 
 MAX_BULK_ROWS = 5000
 
@@ -15,7 +15,7 @@ MAX_BULK_ROWS = 5000
 class RecipientSerializer(serializers.ModelSerializer):
     phone = serializers.CharField(max_length=32, help_text="Any common format; stored as E.164")
     attributes = serializers.JSONField(required=False, help_text="Extra fields for personalization")
-    lists = serializers.PrimaryKeyRelatedField(many=True, queryset=RecipientList.objects.all(), required=False)
+    lists = VisibleListField(many=True, required=False)
 
     class Meta:
         model = Recipient
@@ -112,9 +112,7 @@ class RowsField(serializers.ListField):
 
 
 class BulkUpsertSerializer(serializers.Serializer):
-    list = serializers.PrimaryKeyRelatedField(
-        queryset=RecipientList.objects.all(), required=False, allow_null=True, help_text="Add every row to this list"
-    )
+    list = VisibleListField(required=False, allow_null=True, help_text="Add every row to this list")
     recipients = RowsField(min_length=1, max_length=MAX_BULK_ROWS)
 
 

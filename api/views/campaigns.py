@@ -19,16 +19,8 @@ from campaigns import services
 from campaigns.audience import audience_count, audience_sample
 from campaigns.drafts import campaign_create_draft, campaign_delete_draft, campaign_update_draft
 from campaigns.models import Campaign
-from campaigns.selectors import campaign_stats
+from campaigns.selectors import campaign_stats, campaigns_visible_to
 from messaging.compose import preview
-
-
-def campaigns_visible_to(user):
-    """Admins and viewers see every campaign; a sender sees their own."""
-    qs = Campaign.objects.select_related("created_by").prefetch_related("senders", "lists")
-    if user.is_portal_admin or user.role == user.Role.VIEWER:
-        return qs
-    return qs.filter(created_by=user)
 
 
 class CampaignViewSet(ModelViewSet):
@@ -39,7 +31,7 @@ class CampaignViewSet(ModelViewSet):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return Campaign.objects.none()
-        return campaigns_visible_to(self.request.user)
+        return campaigns_visible_to(user=self.request.user).prefetch_related("senders", "lists")
 
     def get_object(self):
         campaign = super().get_object()

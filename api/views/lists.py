@@ -4,19 +4,27 @@ from drf_spectacular.utils import extend_schema, extend_schema_view
 
 from api.serializers.lists import RecipientListSerializer
 from api.views.base import ModelViewSet
+from api.views.imports import ListImportsMixin
 from recipients.models import RecipientList
-from recipients.services import recipient_list_create, recipient_list_delete, recipient_list_update
+from recipients.selectors import recipient_lists_visible_to
+from recipients.services import recipient_list_archive, recipient_list_create, recipient_list_update
 
 
 @extend_schema_view(
     list=extend_schema(summary="Recipient lists"),
     create=extend_schema(summary="Create a list (admins and senders)"),
+    destroy=extend_schema(summary="Archive a list (as the web page does): its members and history stay"),
 )
-class RecipientListViewSet(ModelViewSet):
-    """Lists are shared by the whole portal: everyone reads them, admins and senders change them."""
+class RecipientListViewSet(ListImportsMixin, ModelViewSet):
+    """Admins and viewers see every list; a sender their own and the shared ones (recipients.selectors).
+    Admins and senders change the lists they see."""
 
-    queryset = RecipientList.objects.all()
     serializer_class = RecipientListSerializer
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return RecipientList.objects.none()
+        return recipient_lists_visible_to(user=self.request.user)
 
     def perform_create(self, serializer):
         serializer.instance = recipient_list_create(user=self.request.user, **serializer.validated_data)
@@ -25,4 +33,5 @@ class RecipientListViewSet(ModelViewSet):
         serializer.instance = recipient_list_update(recipient_list=serializer.instance, **serializer.validated_data)
 
     def perform_destroy(self, instance):
-        recipient_list_delete(recipient_list=instance, actor=self.request.user)
+        """DELETE archives, never deletes: a list's members and consent history are evidence."""
+        recipient_list_archive(recipient_list=instance, archived=True, actor=self.request.user)

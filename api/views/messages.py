@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from django.db.models import Q
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.decorators import action
@@ -16,16 +15,11 @@ from api.serializers.messages import (
 )
 from api.views.base import ReadOnlyViewSet, api_user
 from messaging.models import Message
+from messaging.selectors import messages_visible_to
 from recipients.models import InboundMessage
+from recipients.selectors import inbound_visible_to
 from recipients.sending import message_send_single
-
-
-def messages_visible_to(user):
-    """Messages follow campaigns: a sender sees their campaigns' messages and their own single sends."""
-    qs = Message.objects.all()
-    if user.is_portal_admin or user.role == user.Role.VIEWER:
-        return qs
-    return qs.filter(Q(campaign__created_by=user) | Q(campaign__isnull=True, created_by=user))
+from relay.selectors import relay_can_see_numbers
 
 
 class MessageViewSet(ReadOnlyViewSet):
@@ -36,12 +30,14 @@ class MessageViewSet(ReadOnlyViewSet):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return Message.objects.none()
-        qs = messages_visible_to(self.request.user)
+        qs = messages_visible_to(user=self.request.user)
         if self.action == "list":
             filters = self.get_filters()
             for name in ("campaign", "recipient"):
                 if name in filters:
                     qs = qs.filter(**{f"{name}_id": filters[name]})
+            if "recipient" in filters and not relay_can_see_numbers(user=api_user(self.request)):
+                qs = qs.exclude(kind=Message.Kind.RELAY)  # else the filter would tell whom a masked number is
             for name in ("status", "kind"):
                 if name in filters:
                     qs = qs.filter(**{name: filters[name]})
@@ -84,8 +80,4 @@ class InboundMessageViewSet(ReadOnlyViewSet):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return InboundMessage.objects.none()
-        user = api_user(self.request)
-        qs = InboundMessage.objects.all()
-        if user.is_portal_admin or user.role == user.Role.VIEWER:
-            return qs
-        return qs.filter(to__in=user.sender_grants.values_list("number", flat=True))
+        return inbound_visible_to(user=self.request.user)

@@ -16,7 +16,8 @@ from api.serializers.recipients import (
     bulk_rows,
 )
 from api.views.base import ModelViewSet
-from recipients.models import ConsentEvent, ConsentStatus, Recipient
+from recipients.models import ConsentEvent, ConsentStatus
+from recipients.selectors import recipient_lists_visible_to, recipients_visible_to
 from recipients.services import (
     recipient_create,
     recipient_delete,
@@ -35,12 +36,13 @@ class RecipientViewSet(ModelViewSet):
     filter_serializer_class = RecipientFilterSerializer
 
     def get_queryset(self):
-        qs = Recipient.objects.prefetch_related("lists")
+        qs = recipients_visible_to(user=self.request.user).prefetch_related("lists")
         if self.action != "list":
             return qs
         filters = self.get_filters()
         if "list" in filters:
-            qs = qs.filter(memberships__recipient_list_id=filters["list"])
+            lists = recipient_lists_visible_to(user=self.request.user).filter(pk=filters["list"])
+            qs = qs.filter(memberships__recipient_list__in=lists)
         if "consent_status" in filters:
             qs = qs.filter(consent_status=filters["consent_status"])
         if "phone" in filters:
@@ -73,7 +75,7 @@ class RecipientViewSet(ModelViewSet):
     @action(detail=False, methods=["post"], url_path="bulk")
     @idempotent
     def bulk(self, request):
-        serializer = BulkUpsertSerializer(data=request.data)
+        serializer = BulkUpsertSerializer(data=request.data, context=self.get_serializer_context())
         serializer.is_valid(raise_exception=True)
         rows, errors = bulk_rows(serializer.validated_data["recipients"])
         result = recipients_bulk_upsert(

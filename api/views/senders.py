@@ -6,6 +6,7 @@ from rest_framework.response import Response
 
 from accounts.http import client_ip
 from accounts.models import AuthorizedSender
+from accounts.selectors import senders_visible_to
 from accounts.services import sender_create, sender_deactivate, sender_update
 from api.permissions import ReadOnlyUnlessAdmin
 from api.serializers.senders import AuthorizedSenderSerializer
@@ -21,9 +22,7 @@ class AuthorizedSenderViewSet(ModelViewSet):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return AuthorizedSender.objects.none()
-        qs = AuthorizedSender.objects.select_related("user")
-        user = api_user(self.request)
-        return qs if user.is_portal_admin else qs.filter(user=user)
+        return senders_visible_to(user=self.request.user)
 
     def perform_create(self, serializer):
         serializer.instance = sender_create(

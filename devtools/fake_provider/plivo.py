@@ -339,9 +339,18 @@ class PlivoAPI(ProviderAPI):
 # -- what the provider contract tests need (tests/providers/test_contract.py) -------------
 
 
+# smsportal puts this secret in its Plivo callback URLs (V2 signs no body; see docs/security.md).
+WEBHOOK_SECRET = "fake-plivo-webhook-secret"
+
+
 def product_settings(config: Any, url: str) -> dict[str, str]:
     """smsportal settings that send through the fake at ``url`` and accept its signed callbacks."""
-    return {"PLIVO_API_URL": url, "PLIVO_AUTH_ID": config.plivo_auth_id, "PLIVO_AUTH_TOKEN": config.plivo_auth_token}
+    return {
+        "PLIVO_API_URL": url,
+        "PLIVO_AUTH_ID": config.plivo_auth_id,
+        "PLIVO_AUTH_TOKEN": config.plivo_auth_token,
+        "PLIVO_WEBHOOK_SECRET": WEBHOOK_SECRET,
+    }
 
 
 def forged_inbound(url: str) -> tuple[str, dict[str, Any]]:

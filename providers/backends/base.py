@@ -12,6 +12,7 @@ sequence for every provider, and the provider module only fills in its hooks.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from django.conf import settings
 
 from providers import registry, runtime
 from providers.errors import InvalidRecipient, PermanentError, ProviderError, TransientError
-from providers.http_errors import TRANSPORT_ERRORS, provider_error
+from providers.http_errors import TRANSPORT_ERRORS, error_detail, provider_error
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +66,13 @@ class BaseBackend:
     async def send_one(self, message: OutboundSMS) -> SendOutcome:
         raise NotImplementedError
 
-    async def _guarded(self, message: OutboundSMS, guard: Guard | None, slots: asyncio.Semaphore) -> SendOutcome:
+    async def _guarded(
+        self,
+        message: OutboundSMS,
+        guard: Guard | None,
+        slots: asyncio.Semaphore,
+        on_started: Callable[[str], None] | None = None,
+    ) -> SendOutcome:
         async with slots:
             try:
                 if guard is not None and not await guard(message):
@@ -73,6 +80,9 @@ class BaseBackend:
             except Exception:  # a broken guard must not abort the batch: skip, the row is released
                 logger.exception("send guard failed for message %s", message.ref)
                 return SendOutcome(ref=message.ref, provider=self.provider, skipped=True)
+            finally:
+                if on_started is not None:
+                    on_started(message.ref)
             try:
                 return await self.send_one(message)
             except ProviderError as exc:
@@ -96,7 +106,35 @@ class BaseBackend:
 
     def send_messages(self, messages: Sequence[OutboundSMS], *, guard: Guard | None = None) -> list[SendOutcome]:
         """Send from sync code, on the process's sender loop. Results keep input order."""
-        return runtime.run(self.send_many(messages, guard=guard))
+        outcomes = runtime.run(self.send_many(messages, guard=guard))
+        self.after_sent(messages, outcomes)
+        return outcomes
+
+    def start_messages(
+        self,
+        messages: Sequence[OutboundSMS],
+        *,
+        guard: Guard | None,
+        on_started: Callable[[str], None],
+        on_done: Callable[[SendOutcome], None],
+    ) -> concurrent.futures.Future[None]:
+        """Send from sync code without waiting: each outcome is handed to ``on_done`` as it completes.
+
+        ``on_started(ref)`` runs once each message passed (or failed) its guard, just before its
+        request; both callbacks run on the sender loop's thread and must be quick and thread-safe.
+        The process's requests share one limit of ``SMS_MAX_IN_FLIGHT``, however many are started.
+        """
+
+        async def one(message: OutboundSMS) -> None:
+            on_done(await self._guarded(message, guard, runtime.slots(), on_started))
+
+        async def all_of_them() -> None:
+            await asyncio.gather(*(one(m) for m in messages))
+
+        return runtime.submit(all_of_them())
+
+    def after_sent(self, messages: Sequence[OutboundSMS], outcomes: Sequence[SendOutcome]) -> None:
+        """Called with outcomes once they are recorded (the sandbox reports its deliveries from here)."""
 
 
 class ProviderBackend(BaseBackend):
@@ -131,9 +169,9 @@ class ProviderBackend(BaseBackend):
         """The JSON body for one message; may raise a :class:`PermanentError`."""
         raise NotImplementedError
 
-    def error_text(self, response: httpx.Response) -> str:
-        """The provider's own error text from a refusal's body."""
-        return response.text[:255]
+    def error_detail(self, response: httpx.Response) -> tuple[str, str]:
+        """The provider's own ``(code, text)`` from a refusal's body (parsed, never the raw body)."""
+        return error_detail(response)
 
     def message_id(self, response: httpx.Response) -> str:
         """The provider's id of an accepted message ("" when the answer has none)."""
@@ -170,11 +208,12 @@ class ProviderBackend(BaseBackend):
                 self.endpoint(user),
                 json=payload,
                 headers=runtime.auth_headers(user, password, self.content_type),
-                timeout=runtime.request_timeout(settings.SMS_HTTP_TIMEOUT),
+                timeout=runtime.request_timeout(settings.SMS_HTTP_TIMEOUT, settings.SMS_HTTP_CONNECT_TIMEOUT),
             )
         except TRANSPORT_ERRORS as exc:
             return SendOutcome(ref=message.ref, provider=self.provider, error=provider_error(exc))
-        error = provider_error(response, detail="" if response.is_success else self.error_text(response))
+        code, text = ("", "") if response.is_success else self.error_detail(response)
+        error = provider_error(response, detail=text, code=code)
         if error is not None:
             return SendOutcome(ref=message.ref, provider=self.provider, error=error)
         provider_message_id = self.message_id(response)

@@ -46,15 +46,6 @@ def build_payload(message: OutboundSMS) -> dict[str, Any]:
     return payload
 
 
-def _error_text(response: httpx.Response) -> str:
-    try:
-        errors = response.json().get("errors") or []
-        first = errors[0]
-        return str(first.get("detail") or first.get("title") or "")[:255]
-    except (ValueError, AttributeError, TypeError, IndexError, KeyError):
-        return response.text[:255]
-
-
 def _message_id(response: httpx.Response) -> str:
     try:
         return str(response.json()["data"]["id"])
@@ -77,9 +68,6 @@ class SMSBackend(ProviderBackend):
 
     def build_payload(self, message: OutboundSMS) -> dict[str, Any]:
         return build_payload(message)
-
-    def error_text(self, response: httpx.Response) -> str:
-        return _error_text(response)
 
     def message_id(self, response: httpx.Response) -> str:
         return _message_id(response)

@@ -1,8 +1,9 @@
 """Plivo Messages API: ``POST {PLIVO_API_URL}/v1/Account/{auth_id}/Message/``.
 
 Numbers go out as digits with country code (no ``+``). Every send carries a
-status-callback ``url`` naming our own message, so a report settles the
-message even when the send's answer was lost. Limits (1,600 characters, 10
+status-callback ``url`` naming our own message (behind the first
+``PLIVO_WEBHOOK_SECRET`` in its path), so a report settles the message even
+when the send's answer was lost. Limits (1,600 characters, 10
 media) are in its :mod:`providers.registry` entry.
 """
 
@@ -20,14 +21,23 @@ from providers.backends.base import OutboundSMS, ProviderBackend
 from providers.errors import ConfigurationError
 
 
+def webhook_secrets() -> list[str]:
+    """Accepted URL secrets, newest first; a comma-separated setting allows rotation."""
+    return [s.strip() for s in (settings.PLIVO_WEBHOOK_SECRET or "").split(",") if s.strip()]
+
+
 @lru_cache(maxsize=8)
-def _status_path_template(urlconf_marker: str) -> str:
-    # reverse() costs more than the rest of the payload; do it once per process.
-    return reverse("webhooks:plivo-status", kwargs={"ref": urlconf_marker})
+def _status_path_template(secret: str, urlconf_marker: str) -> str:
+    # reverse() costs more than the rest of the payload; do it once per process (and secret).
+    return reverse("webhooks:plivo-status", kwargs={"secret": secret, "ref": urlconf_marker})
 
 
 def status_callback_url(ref: str) -> str:
-    return settings.PUBLIC_BASE_URL + _status_path_template("__ref__").replace("__ref__", quote(ref, safe=""))
+    secrets = webhook_secrets()
+    if not secrets:
+        raise ConfigurationError("PLIVO_WEBHOOK_SECRET is not set: delivery reports could not be authenticated")
+    template = _status_path_template(secrets[0], "__ref__")
+    return settings.PUBLIC_BASE_URL + template.replace("__ref__", quote(ref, safe=""))
 
 
 def build_payload(message: OutboundSMS) -> dict[str, Any]:
@@ -43,16 +53,6 @@ def build_payload(message: OutboundSMS) -> dict[str, Any]:
         payload["type"] = "mms"
         payload["media_urls"] = list(message.media_urls)
     return payload
-
-
-def _error_text(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:255]
-    if isinstance(body, dict):
-        return str(body.get("error") or body.get("message") or "")[:255]
-    return ""
 
 
 def _message_uuid(response: httpx.Response) -> str:
@@ -77,9 +77,6 @@ class SMSBackend(ProviderBackend):
 
     def build_payload(self, message: OutboundSMS) -> dict[str, Any]:
         return build_payload(message)
-
-    def error_text(self, response: httpx.Response) -> str:
-        return _error_text(response)
 
     def message_id(self, response: httpx.Response) -> str:
         return _message_uuid(response)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from providers.backends.base import BaseBackend, Guard, OutboundSMS, SendOutcome
+from providers.backends.base import BaseBackend, OutboundSMS, SendOutcome
 from providers.tasks import schedule_sandbox_report
 
 
@@ -21,8 +21,7 @@ class SMSBackend(BaseBackend):
     async def send_one(self, message: OutboundSMS) -> SendOutcome:
         return SendOutcome(ref=message.ref, provider=self.provider, provider_message_id=f"sandbox-{uuid.uuid4()}")
 
-    def send_messages(self, messages: Sequence[OutboundSMS], *, guard: Guard | None = None) -> list[SendOutcome]:
-        outcomes = super().send_messages(messages, guard=guard)
+    def after_sent(self, messages: Sequence[OutboundSMS], outcomes: Sequence[SendOutcome]) -> None:
         accepted = [
             (o.ref, o.provider_message_id, m.to.endswith("666"))
             for m, o in zip(messages, outcomes, strict=True)
@@ -30,4 +29,3 @@ class SMSBackend(BaseBackend):
         ]
         if accepted:
             schedule_sandbox_report(accepted)
-        return outcomes

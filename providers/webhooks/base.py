@@ -28,7 +28,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from providers.events import record_inbound, record_status_events
 from providers.models import ProviderEvent
-from providers.status import DeliveryStatus, InboundSMS, StatusEvent
+from providers.status import DeliveryStatus, InboundSMS, StatusEvent, is_message_ref
 
 logger = logging.getLogger(__name__)
 
@@ -77,10 +77,20 @@ class WebhookView(View):
 
 
 class StatusView(WebhookView):
-    """One delivery report for our message ``ref`` (from the URL), stored for the drain to apply."""
+    """One delivery report for our message ``ref`` (from the URL), stored for the drain to apply.
+
+    Our references are message ids: anything else names no message of ours and is refused unstored.
+    """
 
     def handle(self, request: HttpRequest, **kwargs: Any) -> None:
-        record_status_events(events=[self.parse_status(request, ref=kwargs["ref"])])
+        if not is_message_ref(str(kwargs["ref"])):
+            raise MalformedWebhook("the message reference is not one of ours")
+        event = self.parse_status(request, ref=kwargs["ref"])
+        record_status_events(events=[event])
+        self.after_stored(event)
+
+    def after_stored(self, event: StatusEvent) -> None:
+        """What follows a stored report in the same transaction (Flowroute: a price lookup)."""
 
     def parse_status(self, request: HttpRequest, *, ref: str) -> StatusEvent:
         """The report as a :class:`StatusEvent`, or :class:`MalformedWebhook`."""
@@ -166,6 +176,8 @@ def json_body(request: HttpRequest) -> dict[str, Any]:
         body = json.loads(request.body)
     except (ValueError, UnicodeDecodeError):
         raise MalformedWebhook("body is not JSON") from None
+    except RecursionError:  # [[[[…]]]] deeper than Python's parser goes
+        raise MalformedWebhook("body is nested too deeply") from None
     if not isinstance(body, dict):
         raise MalformedWebhook("body is not a JSON object")
     return body

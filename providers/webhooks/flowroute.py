@@ -17,7 +17,6 @@ from django.urls import path, reverse
 from django.utils.dateparse import parse_datetime
 
 from providers.backends.flowroute import webhook_secrets
-from providers.events import record_status_events
 from providers.status import FINAL_STATUSES, DeliveryStatus, InboundSMS, StatusEvent
 from providers.webhooks.base import InboundView, MalformedWebhook, SecretInPathMixin, StatusView, e164, json_body
 from providers.webhooks.base import map_status as _map_status
@@ -67,9 +66,7 @@ class StatusWebhookView(FlowrouteSecretMixin, StatusView):
     def parse_status(self, request: HttpRequest, *, ref: str) -> StatusEvent:
         return parse_status(json_body(request), ref=ref)
 
-    def handle(self, request: HttpRequest, **kwargs: Any) -> None:
-        event = self.parse_status(request, ref=kwargs["ref"])
-        record_status_events(events=[event])
+    def after_stored(self, event: StatusEvent) -> None:
         if event.status in FINAL_STATUSES and event.cost_micros is None and event.provider_message_id:
             # Receipts carry no price; the message record does.
             args = (event.message_ref, event.provider_message_id, event.status.value)

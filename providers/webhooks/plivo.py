@@ -2,6 +2,12 @@
 
 Plivo signs the URL it called. Behind a proxy the Host header is ours, not
 Plivo's, so the URL is rebuilt from ``PUBLIC_BASE_URL`` and the request path.
+
+Every URL carries ``PLIVO_WEBHOOK_SECRET`` in its path, checked first. V3
+signs the URL and the body and is used whenever present. V2 signs only the URL
+and nonce, never the body: a V2-only request is accepted once per nonce (a
+replay store in Redis, see :mod:`providers.webhooks.replay`), and only on a URL
+that carries the secret, so a captured V2 header cannot carry a forged body.
 """
 
 from __future__ import annotations
@@ -12,20 +18,24 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest
 from django.urls import path, reverse
 
+from providers.backends.plivo import webhook_secrets
 from providers.signatures import plivo_v2_valid, plivo_v3_valid
 from providers.status import DeliveryStatus, InboundSMS, StatusEvent, micros
 from providers.webhooks.base import (
     InboundView,
     MalformedWebhook,
+    SecretInPathMixin,
     StatusView,
     WebhookAuthError,
     e164,
     form_params,
 )
 from providers.webhooks.base import map_status as _map_status
+from providers.webhooks.replay import first_use
 
 PROVIDER = "plivo"
 CURRENCY = "USD"  # Plivo bills in US dollars; its callbacks carry amounts without a currency
@@ -60,8 +70,14 @@ def _one(params: Mapping[str, str | list[str]], key: str) -> str:
     return value[-1] if isinstance(value, list) else value
 
 
-class PlivoSignatureMixin:
-    """Accept a valid V3 signature; a V2 one only from requests that carry no V3 signature at all."""
+class PlivoSignatureMixin(SecretInPathMixin):
+    """The URL secret first (the base class); then a valid V3 signature, or else a V2 one seen for the first time.
+
+    A V2 signature counts only on requests that carry no V3 signature at all.
+    """
+
+    def secrets(self) -> list[str]:
+        return webhook_secrets()
 
     def validate_request(self, request: HttpRequest, **kwargs: Any) -> None:
         token = settings.PLIVO_AUTH_TOKEN
@@ -83,12 +99,15 @@ class PlivoSignatureMixin:
         if v2:
             nonce = headers.get("X-Plivo-Signature-V2-Nonce", "")
             if plivo_v2_valid(url=url, nonce=nonce, signatures=v2, auth_token=token):
+                # V2 signs no body: a replayed header could carry any body, so each nonce counts once.
+                if not first_use(scope="plivo-v2", nonce=nonce, ttl=settings.WEBHOOK_NONCE_TTL_SECONDS):
+                    raise WebhookAuthError("replayed Plivo V2 signature (nonce already used)")
                 return
         raise WebhookAuthError("missing or invalid Plivo signature" if v3 or v2 else "unsigned request")
 
 
 class StatusWebhookView(PlivoSignatureMixin, StatusView):
-    """``POST /webhooks/plivo/status/<ref>/``: one delivery report (one per part of a long message)."""
+    """``POST /webhooks/plivo/<secret>/status/<ref>/``: one delivery report (one per part of a long message)."""
 
     provider = PROVIDER
 
@@ -147,7 +166,7 @@ def parse_inbound(params: dict[str, Any]) -> InboundSMS:
 
 
 class InboundWebhookView(PlivoSignatureMixin, InboundView):
-    """``POST /webhooks/plivo/inbound/``: the Plivo application's message URL."""
+    """``POST /webhooks/plivo/<secret>/inbound/``: the Plivo application's message URL."""
 
     provider = PROVIDER
 
@@ -156,12 +175,15 @@ class InboundWebhookView(PlivoSignatureMixin, InboundView):
 
 
 def inbound_url() -> str:
-    """What to set as the Plivo application's message URL."""
-    return settings.PUBLIC_BASE_URL + reverse("webhooks:plivo-inbound")
+    """What to set as the Plivo application's message URL (it carries the newest webhook secret)."""
+    secrets = webhook_secrets()
+    if not secrets:
+        raise ImproperlyConfigured("PLIVO_WEBHOOK_SECRET is not set")
+    return settings.PUBLIC_BASE_URL + reverse("webhooks:plivo-inbound", kwargs={"secret": secrets[0]})
 
 
-# Served under /webhooks/plivo/.
+# Served under /webhooks/plivo/. The old paths without the secret are gone (404).
 urlpatterns = [
-    path("status/<str:ref>/", StatusWebhookView.as_view(), name="plivo-status"),
-    path("inbound/", InboundWebhookView.as_view(), name="plivo-inbound"),
+    path("<str:secret>/status/<str:ref>/", StatusWebhookView.as_view(), name="plivo-status"),
+    path("<str:secret>/inbound/", InboundWebhookView.as_view(), name="plivo-inbound"),
 ]

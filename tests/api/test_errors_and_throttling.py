@@ -1,4 +1,4 @@
-"""The error shape, malformed input, unknown ids, and per-token throttling."""
+"""The error shape, malformed input, unknown ids, and throttling per token and per user."""
 
 import pytest
 from rest_framework.settings import api_settings
@@ -76,3 +76,50 @@ def test_throttling_is_per_token(bob, low_rate, token_client):
         assert first.get("/api/v1/lists").status_code == 200
     assert first.get("/api/v1/lists").status_code == 429
     assert second.get("/api/v1/lists").status_code == 200
+
+
+def _rates(settings, **rates):
+    current = dict(settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"])
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {**current, **rates}}
+
+
+def test_throttling_is_per_user_across_tokens_and_sessions(bob, dave, settings, token_client, client_for):
+    """More tokens do not buy more requests: the person's own limit holds over all of them."""
+    _rates(settings, token="100/min", user="5/min")
+    tokens = [token_client(bob) for _ in range(3)]
+    session = client_for(bob)
+    statuses = [c.get("/api/v1/lists").status_code for c in [*tokens, session, tokens[0]]]
+    assert statuses == [200] * 5
+    assert [c.get("/api/v1/lists").status_code for c in [*tokens, session]] == [429] * 4
+    assert token_client(dave).get("/api/v1/lists").status_code == 200  # someone else is not affected
+
+
+def test_a_refused_request_does_not_use_up_the_other_buckets(bob, settings, token_client):
+    _rates(settings, token="2/min", user="3/min")
+    first, second = token_client(bob), token_client(bob)
+    assert [first.get("/api/v1/lists").status_code for _ in range(4)] == [200, 200, 429, 429]
+    assert second.get("/api/v1/lists").status_code == 200  # the user bucket counted only first's two
+
+
+def test_parallel_requests_never_pass_more_than_the_limit(bob, live_server, settings, transactional_db):
+    """16 clients at once on a threaded server: the check and the count are one atomic step."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    from accounts.services import api_token_create
+
+    _rates(settings, token="30/min", user="1000/min")
+    _, raw = api_token_create(actor=bob, user=bob, name="parallel")
+    headers = {"Authorization": f"Bearer {raw}"}
+
+    def burst(_: int) -> list[int]:
+        with httpx.Client(base_url=live_server.url, headers=headers, timeout=30) as http:
+            return [http.get("/api/v1/lists").status_code for _ in range(5)]
+
+    with ThreadPoolExecutor(16) as pool:
+        statuses = [s for batch in pool.map(burst, range(16)) for s in batch]
+
+    assert len(statuses) == 80
+    assert statuses.count(200) == 30
+    assert statuses.count(429) == 50

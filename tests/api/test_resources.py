@@ -70,8 +70,11 @@ def test_list_crud(bob, client_for):
     assert client.post("/api/v1/lists", {"name": "Customers"}, format="json").status_code == 400  # unique
     assert client.patch(f"/api/v1/lists/{pk}", {"is_archived": True}, format="json").json()["is_archived"] is True
     assert client.get(f"/api/v1/lists/{pk}").json()["name"] == "Customers"
+    client.patch(f"/api/v1/lists/{pk}", {"is_archived": False}, format="json")
     assert client.delete(f"/api/v1/lists/{pk}").status_code == 204
-    assert client.get(f"/api/v1/lists/{pk}").status_code == 404
+    # DELETE archives, as the web page does: the list, its members and history stay (issue 16, finding 7).
+    assert client.get(f"/api/v1/lists/{pk}").json()["is_archived"] is True
+    assert AuditEvent.objects.filter(action="list.archive", target_id=str(pk), actor=bob).exists()
 
 
 # --- recipients -----------------------------------------------------------------------------

@@ -56,7 +56,8 @@ def test_every_api_operation_is_fuzzed():
 
 
 @pytest.fixture
-def fuzz_token(db, settings, make_user, make_sender, make_recipients, make_campaign):
+def fuzz_token(db, settings, tmp_path, make_user, make_sender, make_recipients, make_campaign):
+    settings.MEDIA_ROOT = tmp_path  # fuzzed CSV imports save their uploads here
     settings.REST_FRAMEWORK = {
         **settings.REST_FRAMEWORK,
         "DEFAULT_THROTTLE_RATES": {"token": "100000/min"},
@@ -83,13 +84,24 @@ def fuzz_token(db, settings, make_user, make_sender, make_recipients, make_campa
     signals.request_finished.connect(close_old_connections)
 
 
-def test_the_schema_endpoint_and_docs_page_are_served(client, db):
+def test_the_schema_endpoint_and_docs_page_are_served(client, db, settings):
+    settings.API_DOCS_PUBLIC = True
     schema_response = client.get("/api/schema/")
     assert schema_response.status_code == 200
     assert b"/api/v1/messages/send" in schema_response.content
     docs = client.get("/api/docs/")
     assert docs.status_code == 200
     assert b"swagger-ui" in docs.content
+
+
+def test_schema_and_docs_need_a_sign_in_unless_the_setting_makes_them_public(client, db, settings, make_user):
+    settings.API_DOCS_PUBLIC = False
+    assert client.get("/api/schema/").status_code in {401, 403}
+    assert client.get("/api/docs/").status_code in {401, 403}
+
+    client.force_login(make_user("reader", role="viewer"))
+    assert client.get("/api/schema/").status_code == 200
+    assert client.get("/api/docs/").status_code == 200
 
 
 @schema.parametrize()

@@ -51,7 +51,7 @@ def test_it_falls_back_to_local_buckets_when_redis_is_down(settings, monkeypatch
     asyncio.run(take_three())  # does not raise
     # it waited out the grace period in short steps, asking Redis again after each, then went on locally
     assert clock.slept and max(clock.slept) <= 0.25
-    assert sum(clock.slept) == pytest.approx(0.5)
+    assert sum(clock.slept) == pytest.approx(0.5, abs=0.01)  # plus 1 ms between sends at 1000/s
     assert limiter._local._state  # the local bucket took the tokens
     assert "using this process's own buckets" in caplog.text
 
@@ -60,8 +60,8 @@ def test_it_uses_redis_again_once_it_answers(clock):
     limiter = ratelimit.RateLimiter()
     limiter._down_since = time.monotonic()  # as after an outage
     waits = asyncio.run(_two_takes(limiter))
-    # the shared bucket (rate 1/s, burst 1) is empty after one token: the next one is a second away
-    assert waits == [0.0, 1.0]
+    # the shared schedule (rate 1/s) moved a second on after the first send: the next is a second away
+    assert waits[0] == 0.0 and waits[1] == pytest.approx(1.0, abs=0.1)  # on Redis's clock
     assert limiter._down_since is None
     assert not limiter._local._state  # the local buckets were not used
 

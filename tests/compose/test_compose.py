@@ -107,16 +107,12 @@ def test_valid_media_urls_are_returned_cleaned():
         "",
         "HTTPS://Example.com/c.gif",
         "https://b\u00fccher.example/d.jpg",
-        "https://93.184.216.34/e.jpg",
-        "https://[2001:db8::1]/f.jpg",
     ]
     assert validate_media_urls(urls) == [
         "https://example.com/a.jpg",
         "https://cdn.example.co.uk:8443/path/b.png?size=large&v=2#x",
         "HTTPS://Example.com/c.gif",
         "https://b\u00fccher.example/d.jpg",
-        "https://93.184.216.34/e.jpg",
-        "https://[2001:db8::1]/f.jpg",
     ]
 
 
@@ -156,11 +152,28 @@ def test_media_url_length_limit():
         ("https://example.com/a b.jpg", "spaces or characters not allowed"),
         ("https://example.com/\x00", "spaces or characters not allowed"),
         ("https://user:pw@example.com/a.jpg", "user name or password"),
-        ("https://localhost/a.jpg", "invalid host name"),
-        ("https://-bad-.com/a.jpg", "invalid host name"),
-        ("https://exa_mple.com/a.jpg", "invalid host name"),
-        ("https://example..com/a.jpg", "invalid host name"),
-        ("https://1.2.3/a.jpg", "invalid host name"),
+        ("https://-bad-.com/a.jpg", "not a valid host name"),
+        ("https://exa_mple.com/a.jpg", "not a valid host name"),
+        ("https://example..com/a.jpg", "not a valid host name"),
+        # Public names only (issue 16): no IP literals, internal or single-label names, or localhost.
+        ("https://localhost/a.jpg", "not a public domain name"),
+        ("https://LOCALHOST./a.jpg", "not a public domain name"),
+        ("https://app.localhost/a.jpg", "local or internal name"),
+        ("https://printer.local/a.jpg", "local or internal name"),
+        ("https://metadata.google.internal/a.jpg", "local or internal name"),
+        ("https://router.home.arpa/a.jpg", "local or internal name"),
+        ("https://intranet/a.jpg", "not a public domain name"),
+        ("https://1.2.3/a.jpg", "not a public domain name"),
+        ("https://93.184.216.34/e.jpg", "is an IP address"),
+        ("https://127.0.0.1/e.jpg", "is an IP address"),
+        ("https://169.254.169.254/latest/meta-data", "is an IP address"),
+        ("https://10.0.0.1:8443/e.jpg", "is an IP address"),
+        ("https://[::1]/f.jpg", "is an IP address"),
+        ("https://[2001:db8::1]/f.jpg", "is an IP address"),
+        ("https://[::ffff:127.0.0.1]/f.jpg", "is an IP address"),
+        ("https://2130706433/a.jpg", "not a public domain name"),
+        ("https://0x7f000001/a.jpg", "not a public domain name"),
+        ("https://127.1/a.jpg", "not a public domain name"),
     ],
 )
 def test_invalid_media_urls(url, message):

@@ -270,7 +270,7 @@ django.setup()
 from django.conf import settings
 from django.contrib.staticfiles.storage import staticfiles_storage
 from django.core.wsgi import get_wsgi_application
-from django.test import Client
+from django.test import Client, override_settings
 
 from smsportal import healthcheck
 
@@ -286,14 +286,20 @@ os.environ["GUNICORN_BIND"] = f"0.0.0.0:{server.server_port}"  # where gunicorn 
 
 host = healthcheck.health_host(os.environ)
 client = Client(raise_request_exception=False)
+with override_settings(API_DOCS_PUBLIC=True):  # a page that needs no database here, only the manifest
+    plain_http_page = client.get("/api/docs/", HTTP_HOST=host).status_code
+    proxied_page = client.get("/api/docs/", HTTP_HOST=host, HTTP_X_FORWARDED_PROTO="https").status_code
 print(json.dumps({
     "exit": healthcheck.main(json.loads(os.environ["PROBE_ARGS"])),
     "host": host,
     "allowed_hosts": settings.ALLOWED_HOSTS,
     "ssl_redirect": settings.SECURE_SSL_REDIRECT,
     "old_host_ok": healthcheck.check_web(os.environ, host="127.0.0.1")[0],
-    "plain_http_page": client.get("/api/docs/", HTTP_HOST=host).status_code,
-    "proxied_page": client.get("/api/docs/", HTTP_HOST=host, HTTP_X_FORWARDED_PROTO="https").status_code,
+    "plain_http_page": plain_http_page,
+    "proxied_page": proxied_page,
+    "api_docs_public": settings.API_DOCS_PUBLIC,
+    "anonymous_api_docs": client.get("/api/docs/", HTTP_HOST=host, HTTP_X_FORWARDED_PROTO="https").status_code,
+    "anonymous_api_schema": client.get("/api/schema/", HTTP_HOST=host, HTTP_X_FORWARDED_PROTO="https").status_code,
     "app_css": staticfiles_storage.url("css/app.css"),
 }))
 """
@@ -336,6 +342,9 @@ def test_web_healthcheck_passes_against_production_settings_from_compose(image_v
     assert probe["plain_http_page"] == 301
     # Through the proxy pages render from the manifest the Dockerfile built (no 500).
     assert probe["proxied_page"] == 200
+    # The API description is not public in production unless API_DOCS_PUBLIC says so.
+    assert probe["api_docs_public"] is False
+    assert probe["anonymous_api_docs"] in {401, 403} and probe["anonymous_api_schema"] in {401, 403}
     assert re.fullmatch(r"/static/css/app\.[0-9a-f]{12}\.css", probe["app_css"])
 
 
@@ -480,7 +489,9 @@ def test_caddyfile_buffers_whole_requests_before_they_reach_gunicorn():
     assert limits[()] >= settings.DATA_UPLOAD_MAX_MEMORY_SIZE
     assert limits[("@import",)] > settings.SMS_IMPORT_MAX_UPLOAD_MB * 2**20
     [matcher] = [node for node, _ in _walk([site]) if node["name"] == "@import"]
-    assert fnmatch.fnmatchcase(reverse("recipients:list_import", args=[7]), _child(matcher, "path")["args"][0])
+    paths = _child(matcher, "path")["args"]
+    assert fnmatch.fnmatchcase(reverse("recipients:list_import", args=[7]), paths[0])
+    assert fnmatch.fnmatchcase(reverse("api:list-imports", args=[7]), paths[1])
     # X-Forwarded-Proto is Caddy's own: no client-sent value is trusted or copied.
     for node, _ in _walk(tree):
         assert node["name"] != "trusted_proxies"

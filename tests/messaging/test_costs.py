@@ -11,12 +11,13 @@ from hypothesis import strategies as st
 
 from campaigns.models import Campaign, CampaignEvent
 from campaigns.selectors import campaign_stats
+from campaigns.tasks import probe_auto_paused
 from messaging.costs import estimate_cost
 from messaging.models import Message, MessageStatus, SegmentRate
 from providers.status import micros
 from providers.tasks import drain_status_events
 from providers.webhooks.flowroute import nanodollars_to_micros
-from tests.providers.conftest import PLIVO_TOKEN, signed_plivo_post
+from tests.providers.conftest import PLIVO_SECRET, PLIVO_TOKEN, signed_plivo_post
 
 S = MessageStatus
 SECRET = "s3cret-flowroute-path"
@@ -25,6 +26,7 @@ SECRET = "s3cret-flowroute-path"
 @pytest.fixture(autouse=True)
 def webhook_settings(settings):
     settings.PLIVO_AUTH_TOKEN = PLIVO_TOKEN
+    settings.PLIVO_WEBHOOK_SECRET = PLIVO_SECRET
     settings.FLOWROUTE_WEBHOOK_SECRET = SECRET
     settings.PUBLIC_BASE_URL = "https://sms.example.com"
     settings.SMS_COST_CURRENCY = "USD"
@@ -32,7 +34,7 @@ def webhook_settings(settings):
 
 def plivo_report(client, message, status, **extra):
     params = {"MessageUUID": "uuid-1", "Status": status, "To": "14155552671", "From": "14155550100", **extra}
-    assert signed_plivo_post(client, f"/webhooks/plivo/status/{message.pk}/", params).status_code == 200
+    assert signed_plivo_post(client, f"/webhooks/plivo/{PLIVO_SECRET}/status/{message.pk}/", params).status_code == 200
 
 
 def flowroute_report(client, message, status, **attrs):
@@ -42,6 +44,8 @@ def flowroute_report(client, message, status, **attrs):
 
 
 def make_message(campaign=None, status=S.QUEUED, provider="plivo", n=0, **fields):
+    # The provider's id the reports below carry: a report changes only the message it is bound to.
+    fields.setdefault("provider_message_id", "uuid-1" if provider == "plivo" else "mdr2-1")
     return Message.objects.create(
         campaign=campaign,
         kind=Message.Kind.CAMPAIGN if campaign else Message.Kind.SINGLE,
@@ -159,6 +163,11 @@ def test_a_campaign_pauses_itself_before_it_would_exceed_its_budget(client, send
     assert "Budget reached" in sending_campaign.pause_reason
     event = CampaignEvent.objects.get(campaign=sending_campaign)
     assert event.kind == "budget_pause" and "0.0120 USD" in event.detail
+    # Not a provider outage: beat's probe must not resume it (and spend past the budget); a person does.
+    assert sending_campaign.auto_paused is False
+    probe_auto_paused()
+    sending_campaign.refresh_from_db()
+    assert sending_campaign.status == Campaign.Status.PAUSED
 
 
 # --- estimates ---------------------------------------------------------------------------------
@@ -244,6 +253,7 @@ def test_a_flowroute_receipt_without_a_price_is_priced_from_the_message_record(
         [sms(ref=str(message.pk), provider="flowroute", body="Hello there")]
     )
     assert sent.accepted, sent.error
+    Message.objects.filter(pk=message.pk).update(provider_message_id=sent.provider_message_id)  # as the engine does
 
     body = {"data": {"id": sent.provider_message_id, "attributes": {"status": "delivered", "level": 2}}}
     with django_capture_on_commit_callbacks(execute=True):

@@ -10,6 +10,7 @@ from devtools.fake_provider.plivo import plivo_signature_headers
 from providers.backends.base import OutboundSMS
 
 PLIVO_TOKEN = "fake-plivo-auth-token"
+PLIVO_SECRET = "s3cret-plivo-path"  # PLIVO_WEBHOOK_SECRET, in the callback URLs
 
 
 @pytest.fixture
@@ -19,6 +20,7 @@ def fake(fake_provider, settings):
     settings.PLIVO_API_URL = fake_provider.url
     settings.PLIVO_AUTH_ID = cfg.plivo_auth_id
     settings.PLIVO_AUTH_TOKEN = cfg.plivo_auth_token
+    settings.PLIVO_WEBHOOK_SECRET = PLIVO_SECRET
     settings.FLOWROUTE_API_URL = fake_provider.url
     settings.FLOWROUTE_ACCESS_KEY = cfg.flowroute_access_key
     settings.FLOWROUTE_SECRET_KEY = cfg.flowroute_secret_key

@@ -14,7 +14,7 @@ from providers.errors import (
     RecipientOptedOut,
     TransientError,
 )
-from tests.providers.conftest import sms
+from tests.providers.conftest import PLIVO_SECRET, sms
 
 BACKENDS = {"plivo": plivo.SMSBackend, "flowroute": flowroute.SMSBackend}
 LONG = "Spring sale! " * 40  # 520 GSM-7 characters: four segments
@@ -37,7 +37,7 @@ def test_plivo_sends_sms_with_a_callback_naming_our_message(fake, body):
     assert sent["dst"] == "+14155552671"
     assert sent["text"] == body
     assert sent["type"] == "sms"
-    assert sent["url"] == "https://sms.example.com/webhooks/plivo/status/42/"
+    assert sent["url"] == f"https://sms.example.com/webhooks/plivo/{PLIVO_SECRET}/status/42/"
     assert sent["method"] == "POST"
 
 
@@ -116,7 +116,7 @@ def test_a_timeout_is_transient(fake, settings, provider):
     fake.configure(rate_timeout=1.0, timeout_hold_s=3)
     error = send_one(provider, sms(provider=provider)).error
 
-    assert type(error) is TransientError and error.code == "timeout"
+    assert type(error) is TransientError and error.code == "read_timeout"
 
 
 @pytest.mark.parametrize("provider", ["plivo", "flowroute"])
@@ -201,3 +201,36 @@ def test_many_sends_go_concurrently_and_exactly_once(fake):
 
     assert all(o.accepted for o in outcomes)
     assert fake.stats()["accepted"] == 200 and fake.duplicates() == []
+
+
+@pytest.mark.parametrize("provider", ["plivo", "flowroute"])
+def test_a_refusal_is_stored_as_the_providers_short_text_not_its_json_body(fake, provider):
+    fake.configure(rate_5xx=1.0, codes_5xx=[503])
+    outcome = send_one(provider, sms(provider=provider))
+
+    assert isinstance(outcome.error, TransientError)
+    assert (outcome.error.http_status, outcome.error.message) == (503, "internal server error (injected)")
+
+
+@pytest.mark.parametrize(
+    ("fault", "code"),
+    [({"rate_drop": 1.0}, "disconnected"), ({"rate_timeout": 1.0, "timeout_hold_s": 2.0}, "read_timeout")],
+)
+def test_network_failures_over_real_sockets_say_what_happened(fake, settings, fault, code):
+    settings.SMS_HTTP_TIMEOUT = 0.5
+    fake.configure(**fault)
+    outcome = send_one("plivo", sms())
+
+    assert isinstance(outcome.error, TransientError) and outcome.error.code == code
+
+
+def test_a_refused_connection_is_not_a_timeout(fake, settings):
+    import socket
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    settings.PLIVO_API_URL = f"http://127.0.0.1:{port}"  # nothing listens there
+    outcome = send_one("plivo", sms())
+
+    assert isinstance(outcome.error, TransientError) and outcome.error.code == "refused"

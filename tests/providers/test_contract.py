@@ -180,7 +180,7 @@ def test_a_timeout_is_transient(aimed, info, settings):
     aimed.configure(rate_timeout=1.0, timeout_hold_s=3)
     error = send(info).error
 
-    assert type(error) is TransientError and error.code == "timeout"
+    assert type(error) is TransientError and error.code == "read_timeout"
 
 
 @pytest.mark.parametrize(

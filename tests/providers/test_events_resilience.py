@@ -16,9 +16,16 @@ DEAD_REDIS = {
 
 def test_a_report_is_stored_while_redis_is_down_and_applied_later(db, django_capture_on_commit_callbacks):
     message = Message.objects.create(
-        kind=Message.Kind.SINGLE, to="+14155552671", sender="+14155550100", status="queued"
+        kind=Message.Kind.SINGLE,
+        to="+14155552671",
+        sender="+14155550100",
+        status="queued",
+        provider="plivo",
+        provider_message_id="uuid-1",
     )
-    event = StatusEvent(provider="plivo", message_ref=str(message.pk), status=DeliveryStatus.DELIVERED)
+    event = StatusEvent(
+        provider="plivo", message_ref=str(message.pk), status=DeliveryStatus.DELIVERED, provider_message_id="uuid-1"
+    )
     with override_settings(CACHES=DEAD_REDIS):
         assert caches["default"]._servers == ["redis://127.0.0.1:1/0"]
         with django_capture_on_commit_callbacks(execute=True):

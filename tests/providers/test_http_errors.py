@@ -17,7 +17,7 @@ from providers.errors import (
     RecipientOptedOut,
     TransientError,
 )
-from providers.http_errors import provider_error, retry_after_seconds
+from providers.http_errors import error_detail, provider_error, retry_after_seconds
 
 
 def answer(status: int, **headers) -> httpx.Response:
@@ -90,19 +90,57 @@ def test_retry_after_as_http_date():
     assert 80 <= retry_after_seconds(format_datetime(when, usegmt=True)) <= 90
 
 
+def _mapped(original: BaseException, to: type[BaseException]) -> BaseException:
+    """What the aiohttp transport raises: an httpx error caused by the aiohttp one."""
+    try:
+        raise to(str(original)) from original
+    except BaseException as exc:
+        return exc
+
+
 @pytest.mark.parametrize(
     ("exc", "code"),
     [
-        (httpx.ReadTimeout("slow"), "timeout"),
-        (httpx.ConnectTimeout("slow"), "timeout"),
+        (httpx.ReadTimeout("slow"), "read_timeout"),
+        (httpx.ConnectTimeout("slow"), "connect_timeout"),
+        (httpx.PoolTimeout("busy"), "connect_timeout"),
         (TimeoutError(), "timeout"),
-        (httpx.ConnectError("refused"), "network"),
-        (httpx.RemoteProtocolError("dropped"), "network"),
-        (aiohttp.ServerDisconnectedError(), "network"),
-        (ConnectionResetError(), "network"),
+        (httpx.ConnectError("refused"), "connect_error"),
+        (ConnectionRefusedError(), "refused"),
+        (httpx.RemoteProtocolError("dropped"), "disconnected"),
+        (aiohttp.ServerDisconnectedError(), "disconnected"),
+        (ConnectionResetError(), "reset"),
+        # The aiohttp transport maps a dropped connection to httpx.ConnectTimeout: the cause tells.
+        (_mapped(aiohttp.ServerDisconnectedError(), httpx.ConnectTimeout), "disconnected"),
+        (_mapped(aiohttp.SocketTimeoutError(), httpx.ReadTimeout), "read_timeout"),
+        (_mapped(aiohttp.ConnectionTimeoutError(), httpx.TimeoutException), "connect_timeout"),
+        (_mapped(aiohttp.ClientOSError(104, "reset by peer"), httpx.ConnectTimeout), "reset"),
     ],
 )
-def test_network_failures_are_transient(exc, code):
+def test_network_failures_are_transient_and_say_what_happened(exc, code):
     error = provider_error(exc)
 
     assert type(error) is TransientError and error.code == code and error.http_status is None
+    assert len(error.message) < 80  # a short text that groups alike failures
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "expected"),
+    [
+        ('{"api_id": "4f1c", "error": "internal error"}', "application/json", ("", "internal error")),
+        (
+            '{"errors": [{"id": "9a", "status": 503, "title": "Service Unavailable", "detail": "try later"}]}',
+            "application/vnd.api+json",
+            ("", "try later"),
+        ),
+        ('{"errors": [{"code": "E42", "title": "Bad number"}]}', "application/json", ("E42", "Bad number")),
+        ('{"error": {"code": 21, "message": "queue full"}}', "application/json", ("21", "queue full")),
+        ('{"api_id": "4f1c"}', "application/json", ("", "")),
+        ("<html><body>502 Bad Gateway</body></html>", "text/html", ("", "")),
+        ("upstream busy", "text/plain", ("", "upstream busy")),
+    ],
+)
+def test_error_bodies_become_a_code_and_a_short_text_never_the_raw_body(body, content_type, expected):
+    response = httpx.Response(503, content=body.encode(), headers={"Content-Type": content_type})
+
+    assert error_detail(response) == expected

@@ -64,14 +64,16 @@ def test_signed_callbacks_from_the_fake_settle_a_message_whose_outcome_was_lost(
     message.refresh_from_db()
     assert message.provider_message_id == outcome.provider_message_id
     expected = 2 if provider == "plivo" else 3  # Flowroute: submit, buffered, delivered
-    assert ProviderEvent.objects.filter(message_ref=str(message.pk)).count() == expected
+    # (plus, for Flowroute, the price read from its message record: receipts carry none)
+    callbacks = ProviderEvent.objects.filter(message_ref=str(message.pk)).exclude(payload__has_key="message_record")
+    assert callbacks.count() == expected
     assert live.stats()["callbacks_failed"] == 0
 
 
 @pytest.mark.parametrize("provider", ["plivo", "flowroute"])
 def test_inbound_from_the_fake_reaches_the_live_server(live, live_server, settings, provider):
     path = (
-        "/webhooks/plivo/inbound/"
+        f"/webhooks/plivo/{settings.PLIVO_WEBHOOK_SECRET}/inbound/"
         if provider == "plivo"
         else f"/webhooks/flowroute/{settings.FLOWROUTE_WEBHOOK_SECRET}/inbound/"
     )
@@ -106,7 +108,9 @@ def test_send_batch_over_plivo_ends_with_messages_delivered(live, settings, camp
     wait_for(lambda: set(statuses(ids).values()) == {S.DELIVERED}, timeout=30, message="all delivered")
     sent = live.messages(provider="plivo")
     assert len(sent) == 5 and live.duplicates() == []
-    assert {m["url"] for m in sent} == {f"{settings.PUBLIC_BASE_URL}/webhooks/plivo/status/{pk}/" for pk in ids}
+    assert {m["url"] for m in sent} == {
+        f"{settings.PUBLIC_BASE_URL}/webhooks/plivo/{settings.PLIVO_WEBHOOK_SECRET}/status/{pk}/" for pk in ids
+    }
     assert all(m["text"].startswith("Hello P") for m in sent)
     assert set(Message.objects.filter(pk__in=ids).values_list("provider_message_id", flat=True)) == {
         m["id"] for m in sent

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from messaging.models import Message, MessageStatus
+from providers.models import ProviderEvent
 from providers.tasks import drain_status_events
-from tests.providers.conftest import PLIVO_TOKEN, signed_plivo_post
+from tests.providers.conftest import PLIVO_SECRET, PLIVO_TOKEN, signed_plivo_post
 
 pytestmark = pytest.mark.django_db
 S = MessageStatus
@@ -16,11 +17,14 @@ SECRET = "s3cret-flowroute-path"
 @pytest.fixture(autouse=True)
 def webhook_settings(settings):
     settings.PLIVO_AUTH_TOKEN = PLIVO_TOKEN
+    settings.PLIVO_WEBHOOK_SECRET = PLIVO_SECRET
     settings.FLOWROUTE_WEBHOOK_SECRET = SECRET
     settings.PUBLIC_BASE_URL = "https://sms.example.com"
 
 
 def make_message(status=S.QUEUED, provider="plivo", to="+14155552671", **fields):
+    """A message as the send path leaves it: sent ones carry the provider's id (the reports' ``uuid-1``)."""
+    fields.setdefault("provider_message_id", "" if status in (S.PENDING, S.CLAIMED, S.SENDING) else "uuid-1")
     return Message.objects.create(
         kind=Message.Kind.SINGLE, to=to, sender="+14155550100", provider=provider, status=status, **fields
     )
@@ -28,7 +32,7 @@ def make_message(status=S.QUEUED, provider="plivo", to="+14155552671", **fields)
 
 def plivo_report(client, message, status, **extra):
     params = {"MessageUUID": "uuid-1", "Status": status, "To": "14155552671", "From": "14155550100", **extra}
-    response = signed_plivo_post(client, f"/webhooks/plivo/status/{message.pk}/", params)
+    response = signed_plivo_post(client, f"/webhooks/plivo/{PLIVO_SECRET}/status/{message.pk}/", params)
     assert response.status_code == 200
 
 
@@ -73,12 +77,16 @@ def test_duplicate_reports_are_harmless(client):
     assert drain_status_events() == 0
 
 
-def test_an_early_report_is_kept_and_applied_while_the_send_is_in_flight(client):
-    message = make_message(status=S.SENDING)  # the provider answered the callback before the 202
+def test_an_early_report_is_kept_until_the_send_path_stores_the_provider_id(client):
+    message = make_message(status=S.SENDING)  # the provider sent the callback before its 202
     plivo_report(client, message, "sent")
 
+    assert settle(message).status == S.SENDING  # the id is not known yet: nothing can be checked
+    assert ProviderEvent.objects.get().processed_at is None
+    Message.objects.filter(pk=message.pk).update(status=S.QUEUED, provider_message_id="uuid-1")  # the 202 arrives
+
     assert settle(message).status == S.SENT
-    assert message.provider_message_id == "uuid-1"
+    assert ProviderEvent.objects.get().processed_at is not None
 
 
 def test_a_lost_send_outcome_is_settled_by_the_report(client):
@@ -91,7 +99,7 @@ def test_a_lost_send_outcome_is_settled_by_the_report(client):
 
 
 def test_parts_of_a_long_message_never_regress_it(client):
-    message = make_message()
+    message = make_message(provider_message_id="parent")
     plivo_report(client, message, "delivered", ParentMessageUUID="parent", PartInfo="1 of 2", MessageUUID="p1")
     plivo_report(client, message, "sent", ParentMessageUUID="parent", PartInfo="2 of 2", MessageUUID="p2")
 
@@ -99,7 +107,7 @@ def test_parts_of_a_long_message_never_regress_it(client):
 
 
 def test_flowroute_receipts_are_applied(client):
-    message = make_message(provider="flowroute")
+    message = make_message(provider="flowroute", provider_message_id="mdr2-1")
     flowroute_report(client, message, "smsc submit", "1001")
     flowroute_report(client, message, "message buffered", "1003")
     assert settle(message).status == S.SENT

@@ -10,16 +10,18 @@ from providers.models import ProviderEvent
 from providers.status import DeliveryStatus
 from providers.webhooks import flowroute as flowroute_hooks
 from providers.webhooks import plivo as plivo_hooks
-from tests.providers.conftest import PLIVO_TOKEN, signed_plivo_post
+from tests.providers.conftest import PLIVO_SECRET, PLIVO_TOKEN, signed_plivo_post
 
 pytestmark = pytest.mark.django_db
 SECRET = "s3cret-flowroute-path"
-STATUS_PATH = "/webhooks/plivo/status/42/"
+STATUS_PATH = f"/webhooks/plivo/{PLIVO_SECRET}/status/42/"
+INBOUND_PATH = f"/webhooks/plivo/{PLIVO_SECRET}/inbound/"
 
 
 @pytest.fixture(autouse=True)
 def webhook_settings(settings):
     settings.PLIVO_AUTH_TOKEN = PLIVO_TOKEN
+    settings.PLIVO_WEBHOOK_SECRET = PLIVO_SECRET
     settings.FLOWROUTE_WEBHOOK_SECRET = SECRET
     settings.PUBLIC_BASE_URL = "https://sms.example.com"
 
@@ -132,7 +134,7 @@ def test_forged_plivo_callbacks_are_refused_and_change_nothing(client, forge):
         from devtools.fake_provider.plivo import plivo_signature_headers
 
         headers = plivo_signature_headers(
-            "POST", "https://sms.example.com/webhooks/plivo/status/41/", params, PLIVO_TOKEN
+            "POST", f"https://sms.example.com/webhooks/plivo/{PLIVO_SECRET}/status/41/", params, PLIVO_TOKEN
         )
         response = client.post(STATUS_PATH, data=params, headers=headers)
 
@@ -155,7 +157,7 @@ def test_a_signed_plivo_callback_without_status_is_a_400(client):
     assert response.status_code == 400 and ProviderEvent.objects.count() == 0
 
 
-@pytest.mark.parametrize("path", [STATUS_PATH, "/webhooks/plivo/inbound/", f"/webhooks/flowroute/{SECRET}/inbound/"])
+@pytest.mark.parametrize("path", [STATUS_PATH, INBOUND_PATH, f"/webhooks/flowroute/{SECRET}/inbound/"])
 def test_webhooks_answer_only_post(client, path):
     assert client.get(path).status_code == 405
     assert client.put(path).status_code == 405
@@ -289,7 +291,7 @@ def test_plivo_inbound_sms(client):
         "MessageUUID": "in-1",
         "MessageIntent": "optout",
     }
-    response = signed_plivo_post(client, "/webhooks/plivo/inbound/", params)
+    response = signed_plivo_post(client, INBOUND_PATH, params)
 
     assert response.status_code == 200
     event = ProviderEvent.objects.get(kind="inbound")
@@ -318,13 +320,13 @@ def test_plivo_inbound_parsing_of_mms():
 
 
 def test_an_unsigned_plivo_inbound_is_refused(client):
-    response = client.post("/webhooks/plivo/inbound/", data={"From": "14155552671", "To": "1", "Text": "STOP"})
+    response = client.post(INBOUND_PATH, data={"From": "14155552671", "To": "1", "Text": "STOP"})
 
     assert response.status_code == 403 and ProviderEvent.objects.count() == 0
 
 
 def test_a_signed_plivo_inbound_without_from_is_a_400(client):
-    response = signed_plivo_post(client, "/webhooks/plivo/inbound/", {"To": "14155550100", "Text": "hi"})
+    response = signed_plivo_post(client, INBOUND_PATH, {"To": "14155550100", "Text": "hi"})
 
     assert response.status_code == 400 and ProviderEvent.objects.count() == 0
 
@@ -370,7 +372,7 @@ def test_a_retried_inbound_is_stored_once(client):
     params = {"From": "14155552671", "To": "14155550100", "Type": "sms", "Text": "STOP", "MessageUUID": "in-9"}
     body = {"data": {"id": "mdr2-9", "attributes": {"body": "STOP", "from": "14155552671", "to": "14155550100"}}}
     for _ in range(2):
-        assert signed_plivo_post(client, "/webhooks/plivo/inbound/", params).status_code == 200
+        assert signed_plivo_post(client, INBOUND_PATH, params).status_code == 200
         assert post_json(client, f"/webhooks/flowroute/{SECRET}/inbound/", body).status_code == 200
 
     assert sorted(ProviderEvent.objects.values_list("provider_message_id", flat=True)) == ["in-9", "mdr2-9"]

@@ -13,7 +13,7 @@ from providers.status import InboundSMS
 from recipients.inbound import register_inbound_router, unregister_inbound_router
 from recipients.models import ConsentEvent, InboundMessage, Recipient
 from recipients.services import inbound_keyword_kind, recipient_request_confirmation
-from tests.providers.conftest import PLIVO_TOKEN, signed_plivo_post
+from tests.providers.conftest import PLIVO_SECRET, PLIVO_TOKEN, signed_plivo_post
 
 pytestmark = pytest.mark.django_db
 SECRET = "s3cret-flowroute-path"
@@ -24,6 +24,7 @@ THEM = "+14155552671"
 @pytest.fixture(autouse=True)
 def webhook_settings(settings):
     settings.PLIVO_AUTH_TOKEN = PLIVO_TOKEN
+    settings.PLIVO_WEBHOOK_SECRET = PLIVO_SECRET
     settings.FLOWROUTE_WEBHOOK_SECRET = SECRET
     settings.PUBLIC_BASE_URL = "https://sms.example.com"
 
@@ -53,7 +54,7 @@ def plivo_inbound(client, text: str, *, sender: str = THEM, uuid: str = "in-1"):
         "MessageUUID": uuid,
     }
     with _hooks["capture"](execute=True):
-        response = signed_plivo_post(client, "/webhooks/plivo/inbound/", params)
+        response = signed_plivo_post(client, f"/webhooks/plivo/{PLIVO_SECRET}/inbound/", params)
     assert response.status_code == 200, response.content
     return response
 

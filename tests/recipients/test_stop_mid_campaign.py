@@ -9,7 +9,7 @@ from campaigns.services import campaign_launch
 from messaging.models import Message
 from recipients.models import InboundMessage, Recipient
 from tests.conftest import wait_for
-from tests.providers.conftest import signed_plivo_post
+from tests.providers.conftest import PLIVO_SECRET, signed_plivo_post
 
 pytestmark = pytest.mark.worker
 FINAL = {"delivered", "undelivered", "failed", "skipped", "cancelled", "expired"}
@@ -23,11 +23,13 @@ def test_a_stop_mid_campaign_stops_sends_to_that_number_at_once(
     settings.CELERY_TASK_ALWAYS_EAGER = False
     settings.PUBLIC_BASE_URL = live_server.url
     settings.PLIVO_AUTH_TOKEN = cfg.plivo_auth_token
+    settings.PLIVO_WEBHOOK_SECRET = PLIVO_SECRET
     celery_workers.env.update(
         SMS_BACKEND="providers.backends.plivo.SMSBackend",
         PLIVO_API_URL=fake_provider.url,
         PLIVO_AUTH_ID=cfg.plivo_auth_id,
         PLIVO_AUTH_TOKEN=cfg.plivo_auth_token,
+        PLIVO_WEBHOOK_SECRET=PLIVO_SECRET,
         PUBLIC_BASE_URL=live_server.url,
     )
     fake_provider.configure(callback_delay_s=0.05)
@@ -49,7 +51,7 @@ def test_a_stop_mid_campaign_stops_sends_to_that_number_at_once(
             "MessageUUID": f"s{i}",
         }
         response = signed_plivo_post(
-            client, "/webhooks/plivo/inbound/", params, token=cfg.plivo_auth_token, base=live_server.url
+            client, f"/webhooks/plivo/{PLIVO_SECRET}/inbound/", params, token=cfg.plivo_auth_token, base=live_server.url
         )
         assert response.status_code == 200, response.content
 

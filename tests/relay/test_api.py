@@ -212,3 +212,30 @@ def test_relay_posts_document_the_idempotency_key():
     paths = SchemaGenerator().get_schema(request=None, public=True)["paths"]
     for path in ["/api/v1/relay/conversations", "/api/v1/relay/conversations/{id}/close", "/api/v1/relay/numbers"]:
         assert "Idempotency-Key" in [p["name"] for p in paths[path]["post"].get("parameters", [])], path
+
+
+def test_messages_api_masks_relay_participants_like_the_relay_pages(alice, bob, carol, conversation, make_recipients):
+    """GET /api/v1/messages (list, ?kind=relay, ?recipient=, detail) follows the relay's rule: admins see the
+    real numbers; viewers and senders see them masked, with no recipient id that would lead to the number."""
+    from recipients.models import InboundMessage, Recipient
+
+    (recipient,) = make_recipients(1, start=1)  # +14152000001 is participant A
+    assert recipient.phone == A
+    Message.objects.filter(kind=Message.Kind.RELAY, to=A).update(recipient=recipient)
+    Message.objects.filter(kind=Message.Kind.RELAY).update(created_by=bob)  # bob's own, so he sees them
+    inbound = InboundMessage.objects.create(provider="plivo", sender=B, to="+14155550100", text="hi", kind="relay")
+    relay_ids = set(Message.objects.filter(kind=Message.Kind.RELAY).values_list("pk", flat=True))
+    assert relay_ids, "conversation_create queues the introductions"
+    for user in (carol, bob):
+        api = client_for(user)
+        rows = api.get("/api/v1/messages?kind=relay").json()["results"]
+        assert {r["id"] for r in rows} == relay_ids
+        for row in rows + [api.get(f"/api/v1/messages/{pk}").json() for pk in relay_ids]:
+            assert row["to"] not in (A, B) and row["to"][-4:] in (A[-4:], B[-4:]) and row["recipient"] is None
+        assert api.get(f"/api/v1/messages?recipient={recipient.pk}").json()["results"] == []
+    row = client_for(carol).get(f"/api/v1/inbound-messages/{inbound.pk}").json()
+    assert row["sender"] != B and row["sender"].endswith(B[-4:]) and row["recipient"] is None
+    rows = client_for(alice).get("/api/v1/messages?kind=relay").json()["results"]
+    assert {r["to"] for r in rows} == {A, B}
+    assert any(r["recipient"] == recipient.pk for r in rows)
+    assert Recipient.objects.count() == 1

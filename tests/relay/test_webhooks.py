@@ -13,6 +13,7 @@ from providers.backends import locmem
 from relay import services
 from relay.models import RelayMessage
 from tests.conftest import wait_for
+from tests.providers.conftest import PLIVO_SECRET
 from tests.relay.conftest import A, B, assert_no_leak, message_payloads, outbox_payloads
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -26,11 +27,12 @@ def wired(fake_provider, live_server, settings):
     settings.PUBLIC_BASE_URL = live_server.url
     settings.PLIVO_API_URL = settings.FLOWROUTE_API_URL = fake_provider.url
     settings.PLIVO_AUTH_ID, settings.PLIVO_AUTH_TOKEN = cfg.plivo_auth_id, cfg.plivo_auth_token
+    settings.PLIVO_WEBHOOK_SECRET = PLIVO_SECRET
     settings.FLOWROUTE_ACCESS_KEY, settings.FLOWROUTE_SECRET_KEY = cfg.flowroute_access_key, cfg.flowroute_secret_key
     settings.FLOWROUTE_WEBHOOK_SECRET = FLOWROUTE_SECRET
     fake_provider.configure(
         callbacks=False,
-        plivo_inbound_url=f"{live_server.url}/webhooks/plivo/inbound/",
+        plivo_inbound_url=f"{live_server.url}/webhooks/plivo/{PLIVO_SECRET}/inbound/",
         flowroute_inbound_url=f"{live_server.url}/webhooks/flowroute/{FLOWROUTE_SECRET}/inbound/",
     )
     return fake_provider

@@ -90,12 +90,14 @@ def test_viewer_actions_are_refused_server_side(client, carol, sending, name):
 
 
 def test_another_sender_cannot_touch_bobs_campaign(client, make_user, sending):
+    """Another sender's campaign does not exist for dave, on the pages as in the API (issue 16, finding 7)."""
     dave = make_user("dave", role="sender")
     login(client, dave)
-    assert client.post(reverse("campaign_pause", args=[sending.pk])).status_code == 403
-    assert client.get(reverse("campaign_edit", args=[sending.pk])).status_code == 403
-    page = client.get(reverse("campaign_detail", args=[sending.pk])).content.decode()
-    assert "Pause</button>" not in page
+    assert client.post(reverse("campaign_pause", args=[sending.pk])).status_code == 404
+    assert client.get(reverse("campaign_edit", args=[sending.pk])).status_code == 404
+    assert client.get(reverse("campaign_detail", args=[sending.pk])).status_code == 404
+    assert sending.name not in client.get(reverse("campaign_list")).content.decode()
+    assert sending.name not in client.get(reverse("dashboard")).content.decode()
     sending.refresh_from_db()
     assert sending.status == Campaign.Status.SENDING
 
@@ -344,7 +346,7 @@ def test_message_log_pages_without_counting(client, carol, bob, make_recipients,
     login(client, carol)
     first = client.get(reverse("campaign_detail", args=[campaign.pk]))
     assert first.context["next_url"] and len(first.context["rows"]) == 50
-    second = client.get(reverse("campaign_detail", args=[campaign.pk]) + first.context["next_url"].split("#")[0])
+    second = client.get(first.context["next_url"].split("#")[0])
     assert len(second.context["rows"]) == 5 and second.context["next_url"] is None
 
 
@@ -363,7 +365,7 @@ def test_dashboard_shows_running_progress_and_totals(client, carol, bob, draft, 
         campaign_launch(campaign=draft, user=bob)
     login(client, carol)
     page = client.get(reverse("dashboard")).content.decode()
-    assert "3 campaign messages sent in the last 14 days" in page
+    assert "3 campaign messages in the last 14 days" in page
     assert 'role="progressbar"' in page and "100.0%" in page
 
 
@@ -432,3 +434,91 @@ def test_chart_bars_scale_to_the_largest_day():
     assert first["rects"][0]["h"] == plot
     assert [r["h"] for r in second["rects"]] == [round(plot * 0.3, 1), round(plot * 0.2, 1)]
     assert second["title"] == "1: 3 sent, 2 failed"
+
+
+@pytest.fixture
+def mixed_outcomes(bob, make_recipients, make_sender, make_campaign):
+    """A sending campaign whose ten messages end in every kind of outcome (counters kept by transitions.move)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from campaigns.dispatch import materialize_chunk
+    from messaging.transitions import move
+
+    make_recipients(10, recipient_list="mixed")
+    campaign = make_campaign(bob, lists=["mixed"], senders=[make_sender(bob)], name="Mixed")
+    Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.SENDING, launched_at=timezone.now())
+    campaign.refresh_from_db()
+    materialize_chunk(campaign=campaign, list_ids=[campaign.lists.get().pk])
+    ids = list(Message.objects.filter(campaign=campaign).order_by("id").values_list("id", flat=True))
+    now = timezone.now()
+    sent_at, later = now - timedelta(minutes=3), now - timedelta(minutes=1)
+    plan = [  # (status, sent_at, finished_at) for ids in order; the rest stay waiting
+        ("delivered", sent_at, later),
+        ("delivered", sent_at, later),
+        ("sent", sent_at, None),
+        ("queued", sent_at, None),
+        ("undelivered", sent_at, later),  # sent first, then failed: one message, counted once
+        ("failed", None, later),
+        ("expired", None, later),
+        ("skipped", None, later),
+    ]
+    pending = ["pending", "claimed", "sending", "queued", "sent"]
+    for i, (status, sent, finished) in enumerate(plan):
+        fields = {"sent_at": sent, "finished_at": finished}
+        move(ids=[ids[i]], to=status, allowed_from=pending, **fields)
+    return campaign
+
+
+def _outcome_counts_in_db(campaign):
+    from messaging.outcomes import OUTCOME_OF_STATUS
+
+    counts = dict.fromkeys(["waiting", "sent", "delivered", "failed", "not_sent"], 0)
+    for status in Message.objects.filter(campaign=campaign).values_list("status", flat=True):
+        counts[OUTCOME_OF_STATUS[status].key] += 1
+    return counts
+
+
+def test_the_numbers_on_the_campaign_page_equal_the_database(client, carol, mixed_outcomes):
+    import re
+
+    from django.core.cache import cache
+
+    cache.clear()
+    expected = _outcome_counts_in_db(mixed_outcomes)
+    assert expected == {"waiting": 2, "sent": 2, "delivered": 2, "failed": 3, "not_sent": 1}
+    page = login(client, carol).get(reverse("campaign_detail", args=[mixed_outcomes.pk])).content.decode()
+    # The breakdown table: one row per outcome, the same names as the summary line above it.
+    table = dict(re.findall(r'<td class="num" data-outcome="(\w+)">(\d+)</td>', page))
+    assert {k: int(v) for k, v in table.items()} == {**expected, "total": 10}
+    summary = dict(re.findall(r'<span class="key (\w+)" data-outcome="\w+">[^<]*? (\d+)</span>', page))
+    assert {k: int(v) for k, v in summary.items()} == expected
+    assert "Failed 3" in page and 'Send failed <span data-bucket="failed">1</span>' in page
+    assert 'Undelivered <span data-bucket="undelivered">1</span>' in page
+    # The chart draws each sent, delivered or failed message exactly once.
+    bars = client.get(reverse("campaign_detail", args=[mixed_outcomes.pk])).context["chart"]["bars"]
+    drawn = sum(int(n) for bar in bars for n in re.findall(r"(\d+) (?:delivered|sent|failed)", bar["title"]))
+    assert drawn == expected["delivered"] + expected["sent"] + expected["failed"] == 7
+    # The dashboard's chart and sentence agree with the same rows.
+    dashboard = client.get(reverse("dashboard"))
+    assert "7 campaign messages in the last 14 days" in dashboard.content.decode()
+    totals = {t["key"]: t["n"] for t in dashboard.context["per_day_totals"]}
+    assert totals == {k: expected[k] for k in ("delivered", "sent", "failed")}
+
+
+def test_the_log_and_chart_refresh_while_the_campaign_runs(client, carol, mixed_outcomes):
+    from django.core.cache import cache
+
+    cache.clear()
+    login(client, carol)
+    page = client.get(reverse("campaign_detail", args=[mixed_outcomes.pk])).content.decode()
+    activity = reverse("campaign_activity", args=[mixed_outcomes.pk])
+    assert f'hx-get="{activity}"' in page and 'id="live-log"' in page
+    partial = client.get(activity, {"status": "undelivered"}).content.decode()
+    assert 'id="live-log" hx-swap-oob="true"' in partial and "Undelivered" in partial
+    log = partial.split('id="live-log"')[1]
+    assert log.count('<tr><td class="wide-only">') == 1  # the filter carries over into the refreshed log
+    assert "Outcomes over time" in partial
+    Campaign.objects.filter(pk=mixed_outcomes.pk).update(status=Campaign.Status.COMPLETED)
+    assert "hx-trigger" not in client.get(activity).content.decode()  # the last refresh stops polling

@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
 from accounts.models import AuthorizedSender, User
+from campaigns.demo import DEMO_CAMPAIGN, DEMO_LIST, DEMO_NUMBER
 from campaigns.models import Campaign
 from campaigns.services import campaign_launch
 from recipients.models import ConsentEvent, ConsentStatus, Recipient, RecipientList
@@ -46,9 +47,9 @@ class Command(BaseCommand):
         else:
             self.stdout.write("Demo admin 'admin' exists (password unchanged).")
         sender, _ = AuthorizedSender.objects.get_or_create(
-            user=admin, number="+14155550100", defaults={"label": "Demo number", "max_mps": 5}
+            user=admin, number=DEMO_NUMBER, defaults={"label": "Demo number", "max_mps": 5}
         )
-        demo_list, _ = RecipientList.objects.get_or_create(name="Demo list", defaults={"created_by": admin})
+        demo_list, _ = RecipientList.objects.get_or_create(name=DEMO_LIST, defaults={"created_by": admin})
         for phone, first, last, consent in DEMO_PEOPLE:
             person, created = Recipient.objects.get_or_create(
                 phone=phone, defaults={"first_name": first, "last_name": last}
@@ -62,9 +63,9 @@ class Command(BaseCommand):
                     evidence="Demo data",
                 )
             recipient_list_add_members(recipient_list=demo_list, recipient_ids=[person.pk])
-        if not Campaign.objects.filter(name="Welcome (demo)").exists():
+        if not Campaign.objects.filter(name=DEMO_CAMPAIGN).exists():
             campaign = Campaign.objects.create(
-                name="Welcome (demo)",
+                name=DEMO_CAMPAIGN,
                 body='Hi {{ first_name|default:"there" }}, welcome to smsportal!',
                 add_stop_footer=True,
                 created_by=admin,
@@ -72,7 +73,7 @@ class Command(BaseCommand):
             campaign.lists.set([demo_list])
             campaign.senders.set([sender])
             self.stdout.write(f"Demo campaign {campaign.pk} created (draft).")
-        draft = Campaign.objects.filter(name="Welcome (demo)", status=Campaign.Status.DRAFT).first()
+        draft = Campaign.objects.filter(name=DEMO_CAMPAIGN, status=Campaign.Status.DRAFT).first()
         if launch and draft is not None:
             campaign_launch(campaign=draft, user=admin)
             self.stdout.write(f"Demo campaign launched: watch it at /campaigns/{draft.pk} or in /admin/.")

@@ -8,9 +8,9 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('campaigns', '0006_campaign_budget_and_estimate'),
-        ('messaging', '0002_message_cost_and_segment_rates'),
-        ('recipients', '0004_suppression_holds_only_a_hash'),
+        ('campaigns', '0007_campaign_budget_and_estimate'),
+        ('messaging', '0003_message_cost_and_segment_rates'),
+        ('recipients', '0006_suppression_holds_only_a_hash'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -14,7 +14,7 @@ def hash_numbers(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("recipients", "0003_suppression")]
+    dependencies = [("recipients", "0005_drop_duplicate_recipient_indexes")]
 
     operations = [
         migrations.AddField(

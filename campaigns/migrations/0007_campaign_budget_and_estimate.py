@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('campaigns', '0005_add_stop_footer_default_on'),
+        ('campaigns', '0006_campaign_auto_paused'),
     ]
 
     operations = [

@@ -7,8 +7,8 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('campaigns', '0006_campaign_budget_and_estimate'),
-        ('recipients', '0004_suppression_holds_only_a_hash'),
+        ('campaigns', '0007_campaign_budget_and_estimate'),
+        ('recipients', '0006_suppression_holds_only_a_hash'),
     ]
 
     operations = [
