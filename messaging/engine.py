@@ -12,7 +12,7 @@ HTTP calls:
    worker that dies leaves ``claimed`` rows (safe to send again) apart from
    ``sending`` ones (outcome unknown: settled by the provider's callback). The
    next chunk starts as soon as this one's requests have all started.
-4. outcomes are recorded as they complete, in small groups (up to 200, or 0.1 s);
+4. outcomes are recorded as they complete, in small groups (up to 500, or 0.25 s);
    transient errors come back as ``pending`` with a backoff ``due_at``, permanent
    ones fail at once. A request still out a second after the batch's last one
    started (hung until its read timeout) is recorded later by the process's
@@ -125,8 +125,8 @@ def send_batch(*, message_ids: Sequence[int], probe: bool = False) -> BatchResul
 # How long a batch waits, after its last request started, for the slowest outcomes to come in.
 STRAGGLER_SECONDS = 1.0
 # Outcomes are recorded in groups of up to this many, or as many as came in this many seconds.
-RECORD_GROUP = 200
-RECORD_GROUP_SECONDS = 0.1
+RECORD_GROUP = 500
+RECORD_GROUP_SECONDS = 0.25
 
 
 class _Stream:

@@ -43,6 +43,8 @@ from smsportal.phone import InvalidNumber, parse_valid
 MAX_FIELD_BYTES = 64 * 1024
 MAX_VALUE_CHARS = 1000
 _SNIFF_BYTES = 1024 * 1024
+# The mapping page shows one choice per column: 100,000 columns held a web worker until it was killed.
+MAX_COLUMNS = 500
 
 PHONE_HEADERS = {
     "phone",
@@ -259,7 +261,13 @@ def read_head(path: Path, *, rows: int) -> tuple[str, list[str], list[tuple[int,
             raise ImportFailed(f"Line {reader.line_num}: the CSV cannot be read ({exc}).") from None
     if header is None:
         raise ImportFailed("The file is empty.")
+    check_column_count(header)
     return encoding, header, out
+
+
+def check_column_count(header: list[str]) -> None:
+    if len(header) > MAX_COLUMNS:
+        raise ImportFailed(f"The file has {len(header):,} columns; at most {MAX_COLUMNS} are supported.")
 
 
 Parsed = RecipientRow  # a valid row of the file; row_number is its line
@@ -432,6 +440,7 @@ class Importer:
                     header = next(reader, None)
                 if header is None:
                     raise ImportFailed("The file is empty.")
+                check_column_count(header)
                 columns = map_columns(header, consent_column=job.consent_column, mapping=job.mapping)
             except csv.Error as exc:
                 raise ImportFailed(self._unreadable(reader, exc)) from None

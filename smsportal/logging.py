@@ -18,7 +18,8 @@ from typing import Any
 # larger token: a run touching letters, underscores or hyphenated parts (a UUID's "1156-74f2") is an id.
 _PHONE = re.compile(r"(?<![\w-])\+?\d[\d\s().-]{5,}\d(?![\w-])")
 # The same in URLs: separators may be percent-encoded, "+" may be %2B (or a space in a query).
-_URL_PHONE = re.compile(r"(?<![\w%-])(?:%2[bB]|\+)?\d(?:[\d().+-]|%2[0389bBdD]){5,}\d(?![\w-])")
+# A national number may open with its area code in parentheses: "(415) 555-…" is "%28415%29%20555-…".
+_URL_PHONE = re.compile(r"(?<![\w%-])(?:%2[bB]|\+)?(?:%28|\()?\d(?:[\d().+-]|%2[0389bBdD]){5,}\d(?![\w-])")
 _PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
 # /webhooks/<provider>/<secret>/…: the second segment is the provider's URL secret.
 _WEBHOOK_SECRET = re.compile(r"(/webhooks/[^/\s?]+/)[^/\s?]+(?=/)")

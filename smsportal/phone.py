@@ -31,6 +31,19 @@ class InvalidNumber(ValueError):
     pass
 
 
+# The library's own messages ("(1) The string supplied did not seem to be…") end up in import reports
+# and form errors, so each reason gets words a person can act on.
+_PARSE_ERRORS = {
+    phonenumbers.NumberParseException.INVALID_COUNTRY_CODE: (
+        "not a phone number: no country code (start with + and the country code, or set a region)"
+    ),
+    phonenumbers.NumberParseException.NOT_A_NUMBER: "not a phone number",
+    phonenumbers.NumberParseException.TOO_SHORT_AFTER_IDD: "not a phone number: too short",
+    phonenumbers.NumberParseException.TOO_SHORT_NSN: "not a phone number: too short",
+    phonenumbers.NumberParseException.TOO_LONG: "not a phone number: too long",
+}
+
+
 def normalize(raw: str, *, region: str | None = None) -> str:
     """Return the E.164 form of ``raw`` or raise :class:`InvalidNumber` with a reason."""
     return parse_valid(raw, region=region)[0]
@@ -56,7 +69,7 @@ def parse_valid(raw: str, *, region: str | None = None) -> tuple[str, phonenumbe
     try:
         parsed = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException as exc:
-        raise InvalidNumber(f"not a phone number: {exc}") from None
+        raise InvalidNumber(_PARSE_ERRORS.get(exc.error_type, "not a phone number")) from None
     if not phonenumbers.is_valid_number(parsed):
         raise InvalidNumber("not a valid phone number")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164), parsed

@@ -180,7 +180,26 @@ def json_body(request: HttpRequest) -> dict[str, Any]:
         raise MalformedWebhook("body is nested too deeply") from None
     if not isinstance(body, dict):
         raise MalformedWebhook("body is not a JSON object")
+    refuse_nul(body)
     return body
+
+
+def refuse_nul(value: Any) -> None:
+    """:class:`MalformedWebhook` if any string (key or value) holds a NUL, which PostgreSQL cannot store.
+
+    The webhook app runs without the portal's NUL middleware, so its parsers check here.
+    """
+    stack = [value]
+    while stack:  # not recursive: the parser accepts nesting deeper than a Python walk would
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                raise MalformedWebhook("body contains a NUL character")
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
 
 
 def form_params(request: HttpRequest) -> dict[str, str | list[str]]:
@@ -196,6 +215,7 @@ def form_params(request: HttpRequest) -> dict[str, str | list[str]]:
         fields = list(request.POST.lists())
     except Exception:  # a broken multipart body: Django raises several types
         raise MalformedWebhook("body is not a form") from None
+    refuse_nul(dict(fields))
     params = {k: (v[0] if len(v) == 1 else v) for k, v in fields}
     request._webhook_form_params = params  # type: ignore[attr-defined]  # read back with getattr() above
     return params

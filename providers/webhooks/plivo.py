@@ -12,6 +12,7 @@ that carries the secret, so a captured V2 header cannot carry a forged body.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -35,7 +36,7 @@ from providers.webhooks.base import (
     form_params,
 )
 from providers.webhooks.base import map_status as _map_status
-from providers.webhooks.replay import first_use
+from providers.webhooks.replay import ReplayStoreUnavailable, first_use
 
 PROVIDER = "plivo"
 CURRENCY = "USD"  # Plivo bills in US dollars; its callbacks carry amounts without a currency
@@ -92,6 +93,9 @@ class PlivoSignatureMixin(SecretInPathMixin):
             if plivo_v3_valid(
                 method=request.method or "POST", url=url, nonce=nonce, signatures=v3, auth_token=token, params=params
             ):
+                # Spend the V2 nonce sent beside it: else that header, captured and stripped of V3,
+                # would pass as a first-seen V2 request carrying any body.
+                self._spend_v2_nonce(url=url, token=token, headers=headers)
                 return
             # V2 signs only the URL: never let it rescue a request whose body-covering V3 failed.
             raise WebhookAuthError("invalid Plivo V3 signature")
@@ -104,6 +108,15 @@ class PlivoSignatureMixin(SecretInPathMixin):
                     raise WebhookAuthError("replayed Plivo V2 signature (nonce already used)")
                 return
         raise WebhookAuthError("missing or invalid Plivo signature" if v3 or v2 else "unsigned request")
+
+    @staticmethod
+    def _spend_v2_nonce(*, url: str, token: str, headers: Mapping[str, str]) -> None:
+        v2 = ",".join(h for h in (headers.get("X-Plivo-Signature-V2"), headers.get("X-Plivo-Signature-Ma-V2")) if h)
+        nonce = headers.get("X-Plivo-Signature-V2-Nonce", "")
+        if v2 and plivo_v2_valid(url=url, nonce=nonce, signatures=v2, auth_token=token):
+            # V3 needs no Redis: if the store cannot answer, the V3 request is still accepted.
+            with contextlib.suppress(ReplayStoreUnavailable):
+                first_use(scope="plivo-v2", nonce=nonce, ttl=settings.WEBHOOK_NONCE_TTL_SECONDS)
 
 
 class StatusWebhookView(PlivoSignatureMixin, StatusView):

@@ -10,7 +10,8 @@ from __future__ import annotations
 import hashlib
 import logging
 
-from django.core.cache import cache
+from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
 
 from providers.webhooks.base import WebhookError
 
@@ -29,7 +30,11 @@ def first_use(*, scope: str, nonce: str, ttl: int) -> bool:
     """
     key = f"webhooks:replay:{scope}:{hashlib.sha256(nonce.encode()).hexdigest()}"
     try:
-        added = bool(cache.add(key, 1, timeout=ttl))
+        # The default cache answers "added" while Redis is down (it degrades to an empty cache);
+        # here that would accept every replay, so ask Redis itself and let a failure show.
+        backend = caches["default"]
+        add = RedisCache.add if isinstance(backend, RedisCache) else type(backend).add
+        added = bool(add(backend, key, 1, timeout=ttl))
     except Exception:  # Redis is down or slow: refuse rather than accept a possible replay
         logger.warning("replay store unavailable; refusing a %s request", scope, exc_info=True)
         raise ReplayStoreUnavailable("replay store unavailable, try again later") from None

@@ -376,11 +376,12 @@ RECIPIENT_ROWS = [
     Row("recipients:import_errors_csv", "GET", access("viewer"), kwargs=lambda w: {"pk": _import_job(w).pk}),
     Row("recipients:consent_export", "GET", access("viewer")),
     Row("recipients:inbox", "GET", access("viewer")),
-    Row("recipients:inbox_reply", "GET", access("sender"), kwargs=lambda w: {"pk": _inbound(w).pk}),
+    # The text went to sender's number: another sender does not see it (404), as in the inbox.
+    Row("recipients:inbox_reply", "GET", access("sender", sender_other=404), kwargs=lambda w: {"pk": _inbound(w).pk}),
     Row(
         "recipients:inbox_reply",
         "POST",
-        access("sender", 302, sender_other=400, admin=400),
+        access("sender", 302, sender_other=404, admin=400),
         kwargs=lambda w: {"pk": _inbound(w).pk},
         data=lambda w: {"body": "Thanks!"},
         note="a reply goes out from the number they wrote to: only someone granted that number sends it",
@@ -634,7 +635,7 @@ OBJECT_ROWS = [
         owned("list", access("sender", 302)),
         kwargs=lambda w: {"pk": _own_list(w).pk, "recipient_pk": w.recipients[0].pk},
     ),
-    Row("recipients:list_import", "POST", owned("list", access("sender", 302)), kwargs=_own_list_pk, data=lambda w: {}),
+    Row("recipients:list_import", "POST", owned("list", access("sender", 400)), kwargs=_own_list_pk, data=lambda w: {}),
     Row(
         "recipients:import_detail", "GET", owned("import", access("viewer")), kwargs=lambda w: {"pk": _own_import(w).pk}
     ),

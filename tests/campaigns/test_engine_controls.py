@@ -214,11 +214,12 @@ def test_no_one_second_window_from_the_start_exceeds_the_numbers_rate_across_wor
     wait_for(lambda: fake.stats()["accepted"] == 30, timeout=60, message=f"30 accepted\n{celery_workers.logs()}")
     times = sorted(m["received_at"] for m in fake.messages(fields=["received_at"]))
     # Counts, not speed: the busiest 1-second window, the first one included. A bucket that starts
-    # full let through twice the rate in the first second (issue 17: 38 at max_mps 20). The one
-    # allowed over is the fence post (sends 0.1 s apart land at 0.0 and 1.0) plus loopback jitter.
+    # full let through twice the rate in the first second (issue 17: 38 at max_mps 20; 20 here).
+    # Sends leave 0.1 s apart; the fake's receive times, taken in this busy test process, can bunch
+    # a few of them together (and the fence post counts one more), hence the margin of 3.
     busiest = max(sum(1 for t in times if start <= t < start + 1.0) for start in times)
     gaps = [round(b - a, 3) for a, b in itertools.pairwise(times)]
-    assert busiest <= 10 + 1, f"{busiest} sends in one second at max_mps 10: {gaps}"
+    assert busiest <= 10 + 3, f"{busiest} sends in one second at max_mps 10: {gaps}"
     first_second = sum(1 for t in times if t < times[0] + 1.0)
-    assert first_second <= 10 + 1
+    assert first_second <= 10 + 3
     assert fake.duplicates() == []

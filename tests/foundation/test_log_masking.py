@@ -98,6 +98,9 @@ def test_phone_numbers_are_still_masked(text, masked):
         ("/recipients/?q=+1+415+555+2671", "/recipients/?q=+*******2671"),
         ("/inbox?number=4155552671", "/inbox?number=******2671"),
         ("/api/v1/messages?cursor=cD0nMSBvciAxPTEn&id=12", "/api/v1/messages?cursor=cD0nMSBvciAxPTEn&id=12"),
+        # A US number typed as "(415) 555-2671": the area code in parentheses, encoded or not.
+        ("/inbox?q=%28415%29%20555-2671", "/inbox?q=******2671"),
+        ("/inbox?q=(415)+555-2671", "/inbox?q=******2671"),
     ],
 )
 def test_urls_lose_their_secret_and_numbers(url, masked):

@@ -58,3 +58,23 @@ def test_national_shapes_parse_as_phonenumbers_parses_them(digits, seps, region)
 def test_common_shapes_agree_with_phonenumbers(raw):
     assert _ours(raw, "US") == _reference(raw, "US")
     assert _ours(raw, "GB") == _reference(raw, "GB")
+
+
+@pytest.mark.parametrize(
+    ("raw", "region", "reason"),
+    [
+        ("not-a-number", "US", "not a phone number"),
+        (
+            "020 7946 0958",
+            "ZZ",
+            "not a phone number: no country code (start with + and the country code, or set a region)",
+        ),
+        ("+1", "US", "not a phone number"),
+        ("+44 1234567890123456789", "US", "not a phone number: too long"),
+    ],
+)
+def test_parse_failures_read_as_words_not_library_codes(raw, region, reason):
+    """Import reports and form errors show this text; '(1) The string supplied…' means nothing to a person."""
+    with pytest.raises(InvalidNumber) as caught:
+        parse_valid(raw, region=region)
+    assert str(caught.value) == reason

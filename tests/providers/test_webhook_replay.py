@@ -129,3 +129,48 @@ def test_a_v2_only_request_is_refused_with_503_when_the_replay_store_is_down(cli
     response = post(client, INBOUND, inbound("hi"), v2_headers(INBOUND))
 
     assert response.status_code == 503 and ProviderEvent.objects.count() == 0
+
+
+def test_a_captured_v3_and_v2_request_stripped_of_v3_cannot_carry_a_forged_start(client, make_recipients):
+    """Plivo sends V3 and V2 side by side (with their own nonces). Accepting the V3 spends the V2 nonce."""
+    (person,) = make_recipients(1, consent="opted_out")
+    sender = person.phone.lstrip("+")
+    params = inbound("thanks", sender=sender)
+    v3 = {
+        k: v
+        for k, v in plivo_signature_headers("POST", BASE + INBOUND, params, PLIVO_TOKEN, nonce="31").items()
+        if "V3" in k
+    }
+    captured = {**v3, **v2_headers(INBOUND)}
+    assert post(client, INBOUND, params, captured).status_code == 200
+
+    stripped = {k: v for k, v in captured.items() if "V3" not in k}
+    forged = post(client, INBOUND, inbound("START", sender=sender, uuid="forged"), stripped)
+
+    assert forged.status_code == 403
+    person.refresh_from_db()
+    assert person.consent_status == "opted_out"
+    assert list(ProviderEvent.objects.values_list("provider_message_id", flat=True)) == ["in-1"]
+
+
+def test_the_replay_store_refuses_with_503_through_the_degrading_production_cache(client, settings):
+    """The default cache answers 'added' while Redis is down; the replay store must not believe it."""
+    from smsportal import redis_clients
+
+    redis_clients.reset()
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "smsportal.cache.DegradingRedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+            "OPTIONS": {"socket_timeout": 0.3, "socket_connect_timeout": 0.3},
+        }
+    }
+    try:
+        headers = v2_headers(INBOUND)
+        first = post(client, INBOUND, inbound("hi"), headers)
+        replay = post(client, INBOUND, inbound("START", uuid="in-2"), headers)
+    finally:
+        redis_clients.reset()
+
+    assert (first.status_code, replay.status_code) == (503, 503)
+    assert ProviderEvent.objects.count() == 0

@@ -331,3 +331,24 @@ def test_atomic_requests_wrap_the_view_in_a_transaction(monkeypatch):
         body, headers = signed(PARAMS)
         assert call(WebhookApplication(), PATH, body=body, headers=headers, close=True)["status"] == 200
     assert seen == [False, True]
+
+
+def test_a_nul_byte_in_a_webhook_body_is_a_400_not_a_500(app, settings):
+    """The lean app has no NUL middleware: a NUL in a form field or a JSON string answered 500."""
+    settings.FLOWROUTE_WEBHOOK_SECRET = "s3cret-flowroute-path"
+    inbound = f"/webhooks/plivo/{PLIVO_SECRET}/inbound/"
+    form, headers = signed({"From": "1415\x005552671", "To": "14155550100", "Text": "STOP"}, path=inbound)
+    report, report_headers = signed({**PARAMS, "ErrorCode": "\x00"})
+    flowroute = b'{"data": {"attributes": {"from": "14155552671", "to": "14155550100", "body": "STOP\\u0000"}}}'
+
+    responses = [
+        call(app, inbound, body=form, headers=headers),
+        call(app, PATH, body=report, headers=report_headers),
+        call(
+            app, "/webhooks/flowroute/s3cret-flowroute-path/inbound/", body=flowroute, content_type="application/json"
+        ),
+    ]
+
+    assert [r["status"] for r in responses] == [400, 400, 400], responses
+    assert all(b"NUL" in r["body"] for r in responses)
+    assert not ProviderEvent.objects.exists()

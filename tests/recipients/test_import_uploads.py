@@ -45,11 +45,56 @@ def test_the_uploaded_file_is_deleted_when_its_import_ends_and_the_report_stays(
         assert "No phone column" in job.error
 
 
+def test_an_abandoned_draft_upload_is_discarded_with_its_file_by_beat(media, customers, bob):
+    """A person uploads on the web page and leaves the mapping step: the file must not stay forever."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from recipients.tasks import purge_abandoned_imports
+    from smsportal.celery import app
+
+    def upload():
+        return import_job_create(
+            uploaded_file=SimpleUploadedFile("p.csv", b"phone\n4155550111\n"),
+            recipient_list=customers,
+            user=bob,
+            draft=True,
+        )
+
+    old, fresh = upload(), upload()
+    ImportJob.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(hours=25))
+
+    assert purge_abandoned_imports() == 1
+
+    assert list(ImportJob.objects.values_list("pk", flat=True)) == [fresh.pk]
+    assert [p.name for p in (media / "imports").iterdir()] == [fresh.file.rsplit("/", 1)[1]]
+    assert any(e["task"] == "recipients.purge_abandoned_imports" for e in app.conf.beat_schedule.values())
+
+
 def test_a_file_imported_from_the_command_line_is_left_where_it_is(media, customers, tmp_path):
     path = tmp_path / "mine.csv"
     path.write_text("phone\n4155550111\n")
     assert import_csv(path=path, recipient_list=customers).status == "completed"
     assert path.exists()
+
+
+def test_a_file_with_too_many_columns_is_refused_at_upload_and_at_run(client, bob, customers, media):
+    """100,000 columns made the mapping page build 100,000 choices until gunicorn killed the worker."""
+    wide = b"phone," + b",".join(b"c%d" % i for i in range(500)) + b"\n4155550111\n"
+    client.force_login(bob)
+    response = client.post(
+        reverse("recipients:list_import", args=[customers.pk]),
+        {"file": SimpleUploadedFile("p.csv", wide, "text/csv"), "region": "US"},
+    )
+    assert response.status_code == 400 and b"at most 500 are supported" in response.content
+    assert not ImportJob.objects.exists() and list((media / "imports").iterdir()) == []
+
+    job = import_job_run(
+        job=import_job_create(uploaded_file=SimpleUploadedFile("p.csv", wide), recipient_list=customers, run=False)
+    )
+    assert job.status == "failed" and "at most 500" in job.error
+    assert not Recipient.objects.exists()
 
 
 def test_an_upload_over_the_cap_is_refused_before_its_body_is_read(client, bob, customers, media, settings):

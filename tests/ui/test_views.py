@@ -369,6 +369,13 @@ def test_dashboard_shows_running_progress_and_totals(client, carol, bob, draft, 
     assert 'role="progressbar"' in page and "100.0%" in page
 
 
+def test_dashboard_does_not_say_no_campaigns_while_one_is_running(client, carol, sending):
+    """The only campaign is running: "Recent campaigns" must not claim there are none."""
+    page = login(client, carol).get(reverse("dashboard")).content.decode()
+    assert "Draft one" in page and "No campaigns yet." not in page
+    assert "the running ones are above" in page
+
+
 def test_nav_links_every_section_and_audit_only_for_admins(client, carol, alice):
     page = login(client, carol).get(reverse("dashboard")).content.decode()
     for label in ("Dashboard", "Campaigns", "Lists", "Inbox", "Senders", "API tokens", "Relay"):
