@@ -80,7 +80,10 @@ def seed(n: int):
     session[HASH_SESSION_KEY] = admin.get_session_auth_hash()
     session.create()
     _, token = api_token_create(actor=admin, user=admin, name="bench")
-    return campaign, session.session_key, token, by_status
+    from campaigns.shortlinks import links_for
+
+    (short,) = links_for([(campaign.pk, None, "https://example.org/landing")]).values()
+    return campaign, session.session_key, token, by_status, short.rsplit("/", 1)[1]
 
 
 def collectstatic(env: dict[str, str]) -> bool:
@@ -136,6 +139,35 @@ def measure(url: str, headers: dict, count: int) -> dict:
     }
 
 
+def measure_redirect(port: int, path: str, count: int) -> dict:
+    """The tracked-link redirect: each visit is counted (one UPDATE with a counter INSERT) and answered 302.
+
+    Measured by a sequential client on loopback over one kept-alive connection (http.client does not
+    follow the redirect): server time plus a loopback round trip, so an upper bound of the server time.
+    """
+    import http.client
+
+    ms, codes = [], {}
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    for i in range(count + 5):
+        t = time.perf_counter()
+        conn.request("GET", path, headers={"User-Agent": "Mozilla/5.0 (iPhone)"})
+        response = conn.getresponse()
+        response.read()
+        if i >= 5:
+            ms.append((time.perf_counter() - t) * 1000)
+            codes[response.status] = codes.get(response.status, 0) + 1
+    conn.close()
+    return {
+        "requests": len(ms),
+        "status_codes": {str(k): v for k, v in codes.items()},
+        "p50_ms": round(common.percentile(ms, 50), 2),
+        "p95_ms": round(common.percentile(ms, 95), 2),
+        "p99_ms": round(common.percentile(ms, 99), 2),
+        "max_ms": round(max(ms), 2),
+    }
+
+
 def run(args) -> dict:
     n = args.messages
     name = args.name or f"dashboard_{n}"
@@ -158,7 +190,7 @@ def run(args) -> dict:
     common.django_setup(env)
     collected = collectstatic(env)
     t = time.monotonic()
-    campaign, session_key, token, by_status = seed(n)
+    campaign, session_key, token, by_status, link_code = seed(n)
     seed_s = time.monotonic() - t
     procs = common.Procs(name)
     base = f"http://127.0.0.1:{port}"
@@ -173,9 +205,10 @@ def run(args) -> dict:
     try:
         _gunicorn(procs, "web", env, port, 2)
         results = {key: measure(url, headers, args.requests) for key, (url, headers) in pages.items()}
+        results["short_link_redirect"] = measure_redirect(port, f"/l/{link_code}", args.requests)
     finally:
         procs.stop_all()
-    ok = all(r["status_codes"].keys() == {"200"} for r in results.values())
+    ok = all(r["status_codes"].keys() == {"302" if k == "short_link_redirect" else "200"} for k, r in results.items())
     result = {
         "status": "ok" if ok else "errors",
         "params": {

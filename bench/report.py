@@ -184,6 +184,13 @@ def table(results: dict[str, dict]) -> str:
         rows.append(
             f"| dashboard, {dash['params']['messages']:,} messages | {parts} | - | p95 < 200 ms | {_met(met)} |"
         )
+        link = dash.get("short_link_redirect")
+        if link:
+            ok = link["p50_ms"] < 5 and link["status_codes"] == {"302": link["requests"]}
+            rows.append(
+                f"| tracked short link redirect (click counted, 302) | p50 {link['p50_ms']} ms, p95 {link['p95_ms']} ms"
+                f" | - | < 5 ms server time | {_met(ok)} |"
+            )
     else:
         nm("dashboard", "dashboard", (dash or {}).get("reason", "no result"), "p95 < 200 ms")
 

@@ -8,8 +8,10 @@ them), so they are not filtered here.
 from __future__ import annotations
 
 from django.db.models import Count, Exists, OuterRef, QuerySet
+from django.db.models.functions import Left
 
 from recipients.models import ConsentStatus, Membership, Recipient
+from smsportal.phone import country_of_prefix
 
 
 def _members(*, list_ids: list[int]) -> QuerySet[Recipient]:
@@ -59,3 +61,20 @@ def audience_count(*, list_ids: list[int]) -> int:
 def audience_sample(*, list_ids: list[int]) -> Recipient | None:
     """A recipient to preview personalization with: the first opted-in member."""
     return audience(list_ids=list_ids).order_by("id").first() if list_ids else None
+
+
+def audience_by_country(*, list_ids: list[int]) -> dict[str, int]:
+    """The audience counted per country (ISO code), for cost estimates.
+
+    Grouped by the number's first digits in SQL (a few hundred groups at most), then each
+    prefix's calling code is named in Python. A calling code shared by several countries
+    (+1: US, Canada, the Caribbean) counts as its main country, so the estimate uses its rate.
+    """
+    if not list_ids:
+        return {}
+    rows = audience(list_ids=list_ids).annotate(prefix=Left("phone", 4)).values_list("prefix").annotate(n=Count("id"))
+    result: dict[str, int] = {}
+    for prefix, n in rows.order_by():
+        country = country_of_prefix(prefix)
+        result[country] = result.get(country, 0) + n
+    return result

@@ -60,11 +60,46 @@ def add_deltas(deltas: dict[tuple[int, str], int]) -> None:
         CampaignCounter.objects.bulk_create(rows)
 
 
+# Cost rolls up into the same delta rows: "cost:USD" holds micro-units, "priced" the messages with a price.
+COST_PREFIX = "cost:"
+PRICED = "priced"
+
+
+def record_costs(costs: Iterable[tuple[int, str, int, int]]) -> None:
+    """``(campaign_id, currency, added_micros, newly_priced)`` as counter deltas."""
+    deltas: Counter[tuple[int, str]] = Counter()
+    for campaign_id, currency, added, newly_priced in costs:
+        deltas[(campaign_id, COST_PREFIX + currency[:3])] += added
+        deltas[(campaign_id, PRICED)] += newly_priced
+    add_deltas(deltas)
+
+
+def _sums(campaign_id: int) -> dict[str, int]:
+    rows = CampaignCounter.objects.filter(campaign_id=campaign_id).values("bucket").annotate(n=Sum("count"))
+    return {row["bucket"]: row["n"] for row in rows}
+
+
 def campaign_counts(campaign_id: int) -> dict[str, int]:
-    totals = dict.fromkeys(BUCKETS, 0)
-    for row in CampaignCounter.objects.filter(campaign_id=campaign_id).values("bucket").annotate(n=Sum("count")):
-        totals[row["bucket"]] = row["n"]
-    return totals
+    return counts_from(_sums(campaign_id))
+
+
+def counts_from(sums: dict[str, int]) -> dict[str, int]:
+    return {bucket: sums.get(bucket, 0) for bucket in BUCKETS}
+
+
+def costs_from(sums: dict[str, int]) -> tuple[dict[str, int], int]:
+    """``({currency: micros}, priced messages)`` from a campaign's bucket sums."""
+    costs = {b.removeprefix(COST_PREFIX): n for b, n in sums.items() if b.startswith(COST_PREFIX)}
+    return costs, sums.get(PRICED, 0)
+
+
+def campaign_costs(campaign_id: int) -> tuple[dict[str, int], int]:
+    return costs_from(_sums(campaign_id))
+
+
+def campaign_sums(campaign_id: int) -> dict[str, int]:
+    """Every bucket's total in one query (status counts and costs)."""
+    return _sums(campaign_id)
 
 
 def squash(campaign_id: int) -> None:
@@ -77,7 +112,7 @@ def squash(campaign_id: int) -> None:
             .filter(campaign_id=campaign_id)
             .values_list("id", "bucket", "count")
         )
-        if len(rows) <= len(BUCKETS):
+        if len(rows) <= len(BUCKETS) + 4:  # + cost, priced, clicks, clickers
             return
         totals: Counter[str] = Counter()
         for _, bucket, count in rows:

@@ -29,6 +29,8 @@ DRAFT_FIELDS = (
     "send_at",
     "send_window_start",
     "send_window_end",
+    "max_spend_micros",
+    "track_links",
     "valid_until",
 )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import zoneinfo
 from datetime import datetime
+from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
@@ -17,6 +18,7 @@ from campaigns.models import Campaign
 from campaigns.ui_selectors import lists_for_compose
 from messaging.compose import MAX_TEMPLATE_CHARS, validate_media_urls
 from messaging.models import MessageStatus
+from providers.status import micros
 from recipients.models import RecipientList
 from smsportal.forms import form_field
 
@@ -72,6 +74,19 @@ class CampaignForm(forms.Form):
         initial=True,
         label="Smart encoding (replace curly quotes and similar look-alikes so the message stays GSM-7)",
     )
+    max_spend = forms.DecimalField(
+        required=False,
+        min_value=Decimal("0.000001"),
+        max_value=Decimal(10**9),
+        decimal_places=6,
+        label=f"Maximum spend ({settings.SMS_COST_CURRENCY})",
+        help_text="Optional. The campaign pauses itself before a message would take its cost over this.",
+    )
+    track_links = forms.BooleanField(
+        required=False,
+        initial=False,
+        label="Track links: replace each URL with a short link per recipient and count the clicks",
+    )
     timezone = forms.ChoiceField(choices=(), label="Time zone for the times below")
     send_at = forms.DateTimeField(
         required=False,
@@ -111,12 +126,14 @@ class CampaignForm(forms.Form):
                 "media_urls": "\n".join(campaign.media_urls or []),
                 "add_stop_footer": campaign.add_stop_footer,
                 "smart_encoding": campaign.smart_encoding,
+                "track_links": campaign.track_links,
                 "send_at": campaign.send_at.astimezone(zone).replace(tzinfo=None) if campaign.send_at else None,
                 "valid_until": campaign.valid_until.astimezone(zone).replace(tzinfo=None)
                 if campaign.valid_until
                 else None,
                 "send_window_start": campaign.send_window_start,
                 "send_window_end": campaign.send_window_end,
+                "max_spend": Decimal(campaign.max_spend_micros) / 1_000_000 if campaign.max_spend_micros else None,
             }
         kwargs.setdefault("initial", {})["timezone"] = tz
         kwargs.setdefault("label_suffix", "")
@@ -150,11 +167,13 @@ class CampaignForm(forms.Form):
     def draft_fields(self) -> dict:
         data = self.cleaned_data
         return {
-            k: data.get(k) for k in ("name", "body", "add_stop_footer", "smart_encoding", "send_at", "valid_until")
+            k: data.get(k)
+            for k in ("name", "body", "add_stop_footer", "smart_encoding", "track_links", "send_at", "valid_until")
         } | {
             "media_urls": data.get("media_urls") or [],
             "send_window_start": data.get("send_window_start"),
             "send_window_end": data.get("send_window_end"),
+            "max_spend_micros": micros(data["max_spend"]) if data.get("max_spend") is not None else None,
         }
 
 

@@ -37,6 +37,7 @@ class Campaign(models.Model):
     media_urls = models.JSONField(default=list, blank=True)
     add_stop_footer = models.BooleanField(default=True)
     smart_encoding = models.BooleanField(default=True)
+    track_links = models.BooleanField(default=False, help_text="Replace each URL with a per-recipient short link")
     senders = models.ManyToManyField("accounts.AuthorizedSender", related_name="campaigns", blank=True)
     lists = models.ManyToManyField("recipients.RecipientList", related_name="campaigns", blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="campaigns")
@@ -50,6 +51,11 @@ class Campaign(models.Model):
     send_window_start = models.TimeField(null=True, blank=True, help_text="Recipients' local time, e.g. 08:00")
     send_window_end = models.TimeField(null=True, blank=True, help_text="Recipients' local time, e.g. 21:00")
     valid_until = models.DateTimeField(null=True, blank=True, help_text="Unsent messages expire after this")
+
+    max_spend_micros = models.BigIntegerField(
+        null=True, blank=True, help_text="Budget in millionths of SMS_COST_CURRENCY: pauses itself before going over"
+    )
+    estimated_cost_micros = models.BigIntegerField(null=True, blank=True, help_text="Estimate at launch")
 
     recipient_total = models.PositiveIntegerField(default=0, help_text="Messages created at launch")
     materialized_through = models.BigIntegerField(default=0, help_text="Launch cursor: last recipient id done")
@@ -103,3 +109,37 @@ class CampaignEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.detail}"
+
+
+class ShortLink(models.Model):
+    """A tracked short link: one per (campaign, recipient, URL in the body), made when the message is prepared.
+
+    Lifecycle: created unclicked -> each visit adds to ``clicks`` (the first also sets
+    ``first_clicked_at``) -> past ``expires_at`` the redirect shows a friendly page instead.
+    It does not point at the message, so purging messages leaves links working; erasing the
+    recipient leaves the link (recipient null). The code is the primary key: one index lookup.
+    """
+
+    code = models.CharField(max_length=16, primary_key=True)
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="short_links")
+    recipient = models.ForeignKey(
+        "recipients.Recipient", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    target_url = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    clicks = models.PositiveIntegerField(default=0)
+    first_clicked_at = models.DateTimeField(null=True, blank=True)
+    last_clicked_at = models.DateTimeField(null=True, blank=True)
+    user_agent_category = models.CharField(max_length=10, blank=True, help_text="Of the last click; never the IP")
+
+    class Meta:
+        constraints = [
+            # NULLS NOT DISTINCT: a recipient-less link (recipient erased) is still one per campaign and URL.
+            models.UniqueConstraint(
+                fields=["campaign", "recipient", "target_url"], name="unique_short_link", nulls_distinct=False
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} -> {self.target_url}"

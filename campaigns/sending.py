@@ -18,8 +18,9 @@ from django.core.cache import cache
 from django.db.models import Q
 
 from accounts.models import AuthorizedSender
-from campaigns import counters, dispatch, services
+from campaigns import counters, dispatch, services, shortlinks
 from campaigns.models import Campaign, CampaignEvent
+from campaigns.selectors import budget_exceeded_by_next
 from messaging import failover
 from messaging.compose import compose_body
 from messaging.engine import Row
@@ -45,6 +46,7 @@ class CampaignSending:
             number_rates={s.number: s.max_mps for c in campaigns.values() for s in c.senders.all()},
             valid_until={c.pk: c.valid_until for c in campaigns.values() if c.valid_until},
         )
+        ready: list[tuple[Row, Campaign, str]] = []
         for row in rows:
             campaign = campaigns[row.campaign_id]  # type: ignore[index]  # a campaign row: campaign_id is set
             if campaign.valid_until and now >= campaign.valid_until:
@@ -55,8 +57,19 @@ class CampaignSending:
                 if opens is not None:
                     verdict.deferred[row.id] = opens
                     continue
-            context = template_context(phone=row.to, **row.recipient)
-            row.body = _compose(render(campaign.body, context), campaign.add_stop_footer, campaign.smart_encoding)
+            ready.append((row, campaign, render(campaign.body, template_context(phone=row.to, **row.recipient))))
+        # Tracked links for the whole batch at once (one insert and one read).
+        links = shortlinks.links_for(
+            (campaign.pk, row.recipient_id, url)
+            for row, campaign, text in ready
+            if campaign.track_links
+            for url in shortlinks.find_urls(text)
+        )
+        for row, campaign, text in ready:
+            if campaign.track_links:
+                mine = {url: links[(campaign.pk, row.recipient_id, url)] for url in shortlinks.find_urls(text)}
+                text = shortlinks.replace_urls(text, mine)
+            row.body = _compose(text, campaign.add_stop_footer, campaign.smart_encoding)
             row.media_urls = list(campaign.media_urls or [])
             sender = _pick_sender(pools[campaign.pk], row.recipient_id or row.id)
             if sender is None:
@@ -78,6 +91,16 @@ class CampaignSending:
 
     def record_transitions(self, moves: Iterable[tuple[int | None, str, str]]) -> None:
         counters.record_transitions(moves)
+
+    def record_costs(self, costs: Sequence[tuple[int, str, int, int]]) -> None:
+        counters.record_costs(costs)
+        budgeted = Campaign.objects.filter(
+            pk__in={c[0] for c in costs}, max_spend_micros__isnull=False, status=Campaign.Status.SENDING
+        )
+        for campaign in budgeted:
+            reason = budget_exceeded_by_next(campaign=campaign)
+            if reason:
+                services.campaign_auto_pause(campaign_id=campaign.pk, reason=reason, kind="budget_pause")
 
     def after_outcomes(self, outcomes: Sequence[CampaignOutcomes]) -> None:
         for outcome in outcomes:

@@ -15,6 +15,7 @@ from accounts.services import audit_record
 from campaigns import tasks
 from campaigns.audience import nobody_reachable_reason
 from campaigns.counters import campaign_counts
+from campaigns.estimates import campaign_estimate
 from campaigns.models import Campaign, CampaignEvent
 from campaigns.signals import campaign_status_changed
 from messaging.compose import compose_body, validate_media_urls
@@ -108,8 +109,13 @@ def campaign_launch(*, campaign: Campaign, user) -> Campaign:
         now = timezone.now()
         scheduled = campaign.send_at is not None and campaign.send_at > now + timedelta(seconds=5)
         new_status = Campaign.Status.SCHEDULED if scheduled else Campaign.Status.SENDING
+        # Stored now, so the campaign page can show it beside the actual cost afterwards.
+        estimated = campaign_estimate(campaign=campaign)
         changed = Campaign.objects.filter(pk=campaign.pk, status=Campaign.Status.DRAFT).update(
-            status=new_status, launched_at=now, updated_at=now
+            status=new_status,
+            launched_at=now,
+            updated_at=now,
+            estimated_cost_micros=estimated.micros if estimated else None,
         )
         if not changed:
             raise TransitionError(
@@ -171,14 +177,22 @@ def campaign_pause(*, campaign: Campaign, user: User, reason: str = "") -> Campa
     return campaign
 
 
-def campaign_auto_pause(*, campaign_id: int, reason: str) -> bool:
-    """The system pauses: no provider the campaign can use works. Beat probes it and resumes it."""
+def campaign_auto_pause(*, campaign_id: int, reason: str, kind: str = "auto_pause") -> bool:
+    """The system pauses a sending campaign, with a campaign event of ``kind``.
+
+    ``auto_pause``: no provider the campaign can use works; beat probes it and resumes it.
+    ``budget_pause``: the next message would exceed the budget; only a person resumes it (a probe
+    would spend past the budget), after raising the budget.
+    """
     with transaction.atomic():
         changed = Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.SENDING).update(
-            status=Campaign.Status.PAUSED, pause_reason=reason[:255], auto_paused=True, updated_at=timezone.now()
+            status=Campaign.Status.PAUSED,
+            pause_reason=reason[:255],
+            auto_paused=kind == "auto_pause",
+            updated_at=timezone.now(),
         )
         if changed:
-            CampaignEvent.objects.create(campaign_id=campaign_id, kind="auto_pause", detail=reason)
+            CampaignEvent.objects.create(campaign_id=campaign_id, kind=kind, detail=reason)
             campaign_status_changed.send(
                 sender=Campaign, campaign_id=campaign_id, status=Campaign.Status.PAUSED, reason=reason
             )

@@ -43,6 +43,8 @@ class Progress:
     percent: float
     # Launched but its message rows are still being created: the total is not known yet.
     preparing: bool = False
+    cost: dict | None = None  # campaigns.selectors.campaign_cost, from the same counter read
+    clicks: dict | None = None  # {"total", "unique"} for tracked links
 
     @property
     def parts(self) -> list[dict]:
@@ -99,6 +101,8 @@ def campaign_progress(*, campaign: Campaign) -> Progress:
         processed=processed,
         percent=percent,
         preparing=preparing,
+        cost=stats["cost"],
+        clicks=stats["clicks"],
     )
 
 

@@ -14,7 +14,14 @@ from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.forms import ModelMultipleChoiceField
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    JsonResponse,
+    StreamingHttpResponse,
+)
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -26,9 +33,12 @@ from campaigns import services
 from campaigns.audience import audience_count, audience_sample
 from campaigns.charts import stacked_bars
 from campaigns.drafts import campaign_create_draft, campaign_update_draft
+from campaigns.estimates import estimate
+from campaigns.exports import campaign_message_rows
 from campaigns.forms import CampaignForm, MessageFilterForm
 from campaigns.models import Campaign
 from campaigns.selectors import campaigns_visible_to, health_status
+from campaigns.shortlinks import preview_with_short_links, record_click
 from campaigns.ui_selectors import (
     campaign_failure_reasons,
     campaign_list_for_dashboard,
@@ -42,6 +52,7 @@ from messaging.compose import MAX_TEMPLATE_CHARS
 from messaging.compose import preview as compose_preview
 from messaging.models import MessageStatus
 from messaging.outcomes import CHARTED, OUTCOME_BY_KEY
+from recipients.exports import csv_lines
 from smsportal.forms import form_field
 
 TZ_SESSION_KEY = "ui_timezone"
@@ -159,7 +170,16 @@ def _tz(request: HttpRequest) -> str | None:
     return request.POST.get("timezone") or request.session.get(TZ_SESSION_KEY)
 
 
-def _preview_context(*, body: str, list_ids: list[int], add_stop_footer: bool, smart_encoding: bool) -> dict:
+def _preview_context(
+    *,
+    body: str,
+    list_ids: list[int],
+    add_stop_footer: bool,
+    smart_encoding: bool,
+    sender_ids: list[int] | None = None,
+    is_mms: bool = False,
+    track_links: bool = False,
+) -> dict:
     sample = audience_sample(list_ids=list_ids)
     # A real opted-in member when there is one; else invented data, and the page says so.
     context = (
@@ -167,6 +187,8 @@ def _preview_context(*, body: str, list_ids: list[int], add_stop_footer: bool, s
         if sample
         else {"first_name": "Alex", "last_name": "Sample", "name": "Alex Sample", "phone": "+14155550123"}
     )
+    if track_links:  # count segments as sent: each URL as long as its short link
+        body = preview_with_short_links(body)
     info = compose_preview(body, sample_context=context, add_stop_footer=add_stop_footer, smart_encoding=smart_encoding)
     audience = audience_count(list_ids=list_ids)
     return {
@@ -175,6 +197,17 @@ def _preview_context(*, body: str, list_ids: list[int], add_stop_footer: bool, s
         "audience": audience,
         "estimated_segments": audience * info["segments"],
         "has_lists": bool(list_ids),
+        "estimate": estimate(
+            body=body,
+            list_ids=list_ids,
+            sender_ids=sender_ids or [],
+            add_stop_footer=add_stop_footer,
+            smart_encoding=smart_encoding,
+            is_mms=is_mms,
+            segments=info["segments"],
+        )
+        if list_ids
+        else None,
     }
 
 
@@ -215,6 +248,9 @@ def _composer(request: AuthenticatedHttpRequest, campaign: Campaign | None) -> H
         list_ids = _int_list(request.POST.getlist("lists"))
         body = request.POST.get("body", "")
         footer, smart = "add_stop_footer" in request.POST, "smart_encoding" in request.POST
+        sender_ids = _int_list(request.POST.getlist("senders"))
+        is_mms = bool(request.POST.get("media_urls", "").strip())
+        track = "track_links" in request.POST
         status = 400
     else:
         form = CampaignForm(user=request.user, tz=_tz(request), campaign=campaign)
@@ -222,13 +258,24 @@ def _composer(request: AuthenticatedHttpRequest, campaign: Campaign | None) -> H
         body = form.initial.get("body", "")
         footer = form.initial.get("add_stop_footer", form.fields["add_stop_footer"].initial)
         smart = form.initial.get("smart_encoding", form.fields["smart_encoding"].initial)
+        sender_ids = [s.pk for s in form.initial.get("senders", [])]
+        is_mms = bool(form.initial.get("media_urls"))
+        track = bool(form.initial.get("track_links"))
         status = 200
     senders = form_field(form, "senders", ModelMultipleChoiceField).queryset  # set in CampaignForm.__init__
     context = {
         "form": form,
         "campaign": campaign,
         "no_senders": senders is None or not senders.exists(),
-        **_preview_context(body=body, list_ids=list_ids, add_stop_footer=footer, smart_encoding=smart),
+        **_preview_context(
+            body=body,
+            list_ids=list_ids,
+            add_stop_footer=footer,
+            smart_encoding=smart,
+            sender_ids=sender_ids,
+            is_mms=is_mms,
+            track_links=track,
+        ),
     }
     return render(request, "campaigns/compose.html", context, status=status)
 
@@ -264,6 +311,9 @@ def campaign_preview(request: AuthenticatedHttpRequest) -> HttpResponse:
         list_ids=_int_list(request.POST.getlist("lists")),
         add_stop_footer="add_stop_footer" in request.POST,
         smart_encoding="smart_encoding" in request.POST,
+        sender_ids=_int_list(request.POST.getlist("senders")),
+        is_mms=bool(request.POST.get("media_urls", "").strip()),
+        track_links="track_links" in request.POST,
     )
     return render(request, "campaigns/_preview.html", context)
 
@@ -309,6 +359,9 @@ def campaign_confirm(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse
             list_ids=list_ids,
             add_stop_footer=campaign.add_stop_footer,
             smart_encoding=campaign.smart_encoding,
+            sender_ids=[s.pk for s in campaign.senders.all()],
+            is_mms=bool(campaign.media_urls),
+            track_links=campaign.track_links,
         ),
     }
     return render(
@@ -323,6 +376,8 @@ def _status_context(request: HttpRequest, campaign: Campaign) -> dict:
         "campaign": campaign,
         "progress": progress,
         "actions": _actions(request.user, campaign, progress.failed),
+        "cost": progress.cost,
+        "clicks": progress.clicks,
         "polling": campaign.status in ACTIVE,
     }
 
@@ -439,3 +494,33 @@ def campaign_retry_failed(request: AuthenticatedHttpRequest, pk: int) -> HttpRes
         lambda c: services.campaign_retry_failed(campaign=c, user=request.user),
         "{result} failed messages will be sent again.",
     )
+
+
+@role_required("viewer")
+@require_GET
+def campaign_export(request: AuthenticatedHttpRequest, pk: int) -> StreamingHttpResponse:
+    """Every message of the campaign with its status and cost, then the campaign's total and estimate."""
+    campaign = _visible_campaign(request, pk)
+    response = StreamingHttpResponse(
+        csv_lines(campaign_message_rows(campaign=campaign)), content_type="text/csv; charset=utf-8"
+    )
+    response["Content-Disposition"] = f'attachment; filename="campaign-{pk}-messages.csv"'
+    return response
+
+
+@require_GET
+def short_link(request: HttpRequest, code: str) -> HttpResponse:
+    """A tracked link: count the visit and go to the stored URL (302). Public: recipients have no login.
+
+    Only the stored target can be reached (no open redirect); an unknown or malformed code is a 404
+    and an expired one a friendly page. The IP address is never read.
+    """
+    visit = record_click(code=code, user_agent=request.headers.get("User-Agent", "")[:500])
+    if visit is None:
+        raise Http404("No such link.")
+    if visit.target_url is None:
+        return render(request, "campaigns/link_expired.html", status=410)
+    response = HttpResponseRedirect(visit.target_url)
+    response["Cache-Control"] = "no-store"  # every visit must reach us to be counted
+    response["Referrer-Policy"] = "no-referrer"
+    return response

@@ -5,7 +5,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from accounts.admin_visibility import staff_visible
-from messaging.models import Message
+from messaging.models import Message, SegmentRate
 from messaging.selectors import messages_visible_to
 
 
@@ -40,3 +40,13 @@ class MessageAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Message | None = None) -> bool:
         return False  # the send path owns the rows (exactly once, counters); they go with their campaign
+
+
+@admin.register(SegmentRate)
+class SegmentRateAdmin(admin.ModelAdmin):
+    """The rate table behind cost estimates and budgets; actual costs come from the providers' reports."""
+
+    list_display = ["provider", "country", "sms_segment_price", "mms_price", "currency", "updated_at"]
+    list_editable = ["sms_segment_price", "mms_price"]
+    list_filter = ["provider", "currency"]
+    search_fields = ["country"]

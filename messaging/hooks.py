@@ -73,6 +73,11 @@ class CampaignSending(Protocol):
         """``(campaign_id, old_status, new_status)`` in the same transaction as the move (counters)."""
         ...
 
+    def record_costs(self, costs: Sequence[tuple[int, str, int, int]]) -> None:
+        """``(campaign_id, currency, added_micros, newly_priced_messages)`` in the message's transaction:
+        roll up the campaign's cost and stop a campaign about to go over its budget."""
+        ...
+
     def after_outcomes(self, outcomes: Sequence[CampaignOutcomes]) -> None:
         """Sends were recorded: auto-pause a campaign that fails too much or cannot use its provider."""
         ...

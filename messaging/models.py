@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.postgres.indexes import BrinIndex
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -89,6 +90,8 @@ class Message(models.Model):
     error_code = models.CharField(max_length=20, blank=True)
     error_text = models.CharField(max_length=255, blank=True)
     error_permanent = models.BooleanField(null=True, blank=True, help_text="Kind of the last error")
+    cost_micros = models.BigIntegerField(null=True, blank=True, help_text="What the provider charged, millionths")
+    cost_currency = models.CharField(max_length=3, blank=True, default="", db_default="")  # raw INSERTs omit it
     attempts = models.PositiveSmallIntegerField(default=0)
     due_at = models.DateTimeField(default=timezone.now, help_text="Not before this time")
     lease_expires_at = models.DateTimeField(null=True, blank=True)
@@ -121,7 +124,34 @@ class Message(models.Model):
             ),
             models.Index(fields=["provider_message_id"], name="message_provider_id"),
             models.Index(fields=["recipient", "sender"], name="message_recipient_sender"),
+            # Retention finds old rows by age: BRIN suits an append-only, time-ordered table (a few pages).
+            BrinIndex(fields=["created_at"], name="message_created_brin"),
         ]
 
     def __str__(self) -> str:
         return f"Message {self.pk} to {self.to} ({self.status})"
+
+
+class SegmentRate(models.Model):
+    """What a provider charges to one country: per SMS segment, and per MMS. Staff edit it in admin.
+
+    Used only for estimates before launch and the budget guard; actual costs
+    come from the providers' delivery reports. ``country`` ``*`` is the rate for
+    every country without its own row.
+    """
+
+    provider = models.CharField(max_length=20)
+    country = models.CharField(max_length=2, help_text="ISO 3166 code such as US, or * for every other country")
+    sms_segment_price = models.DecimalField(max_digits=12, decimal_places=6, help_text="Per SMS segment")
+    mms_price = models.DecimalField(
+        max_digits=12, decimal_places=6, null=True, blank=True, help_text="Per MMS (blank: as one SMS segment)"
+    )
+    currency = models.CharField(max_length=3, default="USD")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["provider", "country"]
+        constraints = [models.UniqueConstraint(fields=["provider", "country"], name="unique_segment_rate")]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.country}: {self.sms_segment_price} {self.currency}/segment"

@@ -21,6 +21,7 @@ from django.db import transaction
 from django.dispatch import receiver
 from django.utils import timezone
 
+from messaging.costs import apply_costs
 from messaging.models import Message, MessageStatus
 from messaging.signals import recipients_refused
 from messaging.transitions import earlier_than, move
@@ -114,6 +115,7 @@ def apply_events(events: list[StatusEvent]) -> set[int]:
         _apply(bound, now)
         for pk, provider_id in adopted.items():
             Message.objects.filter(pk=pk, provider_message_id="").update(provider_message_id=provider_id)
+        apply_costs([event for _, event in bound])  # only bound reports may price a message
         _opt_out_stopped([pk for pk, event in bound if event.recipient_opted_out])
     if ignored:
         logger.warning("%d delivery report(s) ignored: reference, provider or provider id did not match", ignored)

@@ -6,4 +6,4 @@ class ProvidersConfig(AppConfig):
     verbose_name = "SMS providers"
 
     def ready(self) -> None:
-        from providers import tasks  # noqa: F401  (connects the drain scheduler to status_events_stored)
+        from providers import prices, tasks  # noqa: F401  (connects the drain scheduler; registers the price task)

@@ -30,6 +30,8 @@ def record_status_events(*, events: Iterable[StatusEvent]) -> int:
             error_code=e.error_code[:20],
             error_text=e.error_text[:255],
             occurred_at=e.occurred_at,
+            cost_micros=e.cost_micros,
+            cost_currency=e.cost_currency[:3],
             payload=e.raw,
         )
         for e in events
@@ -53,6 +55,8 @@ _INSERT_FIELDS = (
     "error_code",
     "error_text",
     "occurred_at",
+    "cost_micros",
+    "cost_currency",
     "payload",
     "received_at",
 )

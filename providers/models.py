@@ -30,6 +30,8 @@ class ProviderEvent(models.Model):
     error_code = models.CharField(max_length=20, blank=True)
     error_text = models.CharField(max_length=255, blank=True)
     occurred_at = models.DateTimeField(null=True, blank=True)
+    cost_micros = models.BigIntegerField(null=True, blank=True, help_text="Charge for the message, millionths")
+    cost_currency = models.CharField(max_length=3, blank=True, default="", db_default="")  # raw INSERTs omit it
     payload = models.JSONField(default=dict)
     received_at = models.DateTimeField(auto_now_add=True)
     processed_at = models.DateTimeField(null=True, blank=True)

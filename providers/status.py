@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
@@ -42,6 +43,9 @@ class StatusEvent:
     error_text: str = ""
     occurred_at: datetime | None = None
     raw: dict[str, Any] = field(default_factory=dict)
+    # What the provider charged for the whole message, in millionths of ``cost_currency``.
+    cost_micros: int | None = None
+    cost_currency: str = ""
     # Set by the drain: the stored ProviderEvent's id and arrival, so a receiver can ask to keep it for later.
     event_id: int | None = None
     received_at: datetime | None = None
@@ -55,6 +59,22 @@ class StatusEvent:
     def recipient_opted_out(self) -> bool:
         """The provider refused the message because the recipient had opted out there (replied STOP)."""
         return self.meaning is ErrorMeaning.OPTED_OUT
+
+
+MICROS = Decimal(1_000_000)
+MAX_COST_MICROS = 10**12  # a million units of money for one message is not a price
+
+
+def micros(amount: object) -> int | None:
+    """A provider's decimal amount ("0.00650") as integer micro-units; None when it is not a price."""
+    try:
+        value = Decimal(str(amount).strip())
+    except (InvalidOperation, ValueError):
+        return None
+    if not value.is_finite() or value < 0:
+        return None
+    result = int((value * MICROS).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    return result if result <= MAX_COST_MICROS else None
 
 
 @dataclass(frozen=True)

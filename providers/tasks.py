@@ -92,6 +92,8 @@ def _drain_page(*, limit: int, after_id: int) -> _Page:
                 error_code=r.error_code,
                 error_text=r.error_text,
                 occurred_at=r.occurred_at,
+                cost_micros=r.cost_micros,
+                cost_currency=r.cost_currency,
                 event_id=r.pk,
                 received_at=r.received_at,
             )

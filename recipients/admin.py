@@ -20,6 +20,7 @@ from recipients.models import (
     Recipient,
     RecipientList,
     Suppression,
+    suppression_key,
 )
 from recipients.selectors import inbound_visible_to, recipient_lists_visible_to
 from recipients.services import (
@@ -213,9 +214,14 @@ class ConsentEventAdmin(admin.ModelAdmin):
 class SuppressionAdmin(admin.ModelAdmin):
     """Numbers that opted out and whose recipient was deleted (written by recipient_delete only)."""
 
-    list_display = ["phone", "reason", "created_at"]
-    search_fields = ["phone"]
-    readonly_fields = ["phone", "reason", "evidence", "created_at"]
+    list_display = ["phone_hash", "reason", "created_at"]
+    readonly_fields = ["phone_hash", "reason", "evidence", "created_at"]
+    search_fields = ["phone_hash"]
+    search_help_text = "Search by phone number (E.164): it is hashed and compared, as the rows hold no numbers."
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
+        term = search_term.strip()
+        return (queryset.filter(phone_hash=suppression_key(term)) if term else queryset), False
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -27,7 +27,15 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from recipients.models import ConsentEvent, ConsentStatus, ImportJob, ImportRowError, Recipient, Suppression
+from recipients.models import (
+    ConsentEvent,
+    ConsentStatus,
+    ImportJob,
+    ImportRowError,
+    Recipient,
+    Suppression,
+    suppression_key,
+)
 from recipients.upsert import KEPT_OPTED_OUT, ConsentSource, RecipientRow, recipients_upsert
 from smsportal.phone import InvalidNumber, parse_valid
 
@@ -402,7 +410,10 @@ class Importer:
                     "phone", flat=True
                 )
             )
-            kept |= set(Suppression.objects.filter(phone__in=opting_in).values_list("phone", flat=True))
+            # Suppressions hold only a hash of the number.
+            by_key = {suppression_key(phone): phone for phone in opting_in}
+            hashes = Suppression.objects.filter(phone_hash__in=list(by_key)).values_list("phone_hash", flat=True)
+            kept |= {by_key[h] for h in hashes}
             for r in out:
                 if r.phone in kept and r.consent == ConsentStatus.OPTED_IN:
                     r.warning = KEPT_OPTED_OUT

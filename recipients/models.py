@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from django.conf import settings
 from django.db import models
 
@@ -128,25 +130,43 @@ class ConsentEvent(models.Model):
         return f"{self.recipient} {self.from_status} -> {self.to_status} via {self.channel}"
 
 
-class Suppression(models.Model):
-    """A number that opted out and whose recipient was deleted: the opt-out outlives the record.
+def suppression_key(phone: str) -> str:
+    """What a suppression stores instead of the number: a SHA-256 of the E.164 form (with a fixed prefix).
 
-    Written by ``recipients.services.recipient_delete`` for an opted-out person. Whoever creates a
-    recipient for a suppressed number (import, API, admin, an inbound text) creates it ``opted_out``
-    with a ConsentEvent citing this row, and the row is then removed: the recipient carries the
-    opt-out again. Only the person's own START/YES (or an admin override) opts them back in.
+    A lookup hashes the number it has; nobody can list the suppressed numbers. It is
+    pseudonymous, not anonymous (every number could be hashed and compared), and is
+    deliberately unkeyed, so no key rotation can make the opt-outs stop matching.
+    """
+    return hashlib.sha256(f"smsportal-suppression:{phone}".encode()).hexdigest()
+
+
+class SuppressionQuerySet(models.QuerySet["Suppression"]):
+    def of(self, phone: str) -> SuppressionQuerySet:
+        return self.filter(phone_hash=suppression_key(phone))
+
+
+class Suppression(models.Model):
+    """A number that opted out and whose recipient was deleted or erased: the opt-out outlives the record.
+
+    It holds only a hash of the number (:func:`suppression_key`). Written by
+    ``recipients.services.recipient_delete`` for an opted-out person, and by subject erasure. Whoever
+    creates a recipient for a suppressed number (import, API, admin, an inbound text) creates it
+    ``opted_out`` with a ConsentEvent citing this row, and the row is then removed: the recipient
+    carries the opt-out again. Only the person's own START/YES (or an admin override) opts them back in.
     """
 
-    phone = models.CharField(max_length=16, unique=True, validators=[validate_e164])
+    phone_hash = models.CharField(max_length=64, unique=True, help_text="suppression_key(phone), never the number")
     reason = models.CharField(max_length=255, blank=True)
     evidence = models.TextField(blank=True, help_text="The opt-out it keeps (the last opt-out event)")
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = SuppressionQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
-        return f"{self.phone} suppressed"
+        return f"suppression {self.phone_hash[:12]}…"
 
 
 class InboundMessage(models.Model):

@@ -40,6 +40,7 @@ from recipients.models import (
     Recipient,
     RecipientList,
     Suppression,
+    suppression_key,
 )
 from recipients.signals import consent_changed, import_finished
 from recipients.uploads import copy_capped
@@ -341,7 +342,7 @@ def recipient_delete(*, recipient: Recipient, actor=None) -> None:
             )
             evidence = f"{last.get_channel_display()}: {last.evidence}" if last else "opted out"
             Suppression.objects.update_or_create(
-                phone=current.phone,
+                phone_hash=suppression_key(current.phone),
                 defaults={"reason": "opted out, then deleted", "evidence": evidence[:2000]},
             )
             detail = "opted out: number added to the suppression list"
@@ -359,7 +360,7 @@ def recipient_get_or_create(
             phone=phone, defaults={"first_name": first_name.strip()[:100], "last_name": last_name.strip()[:100]}
         )
         if created:
-            suppression = Suppression.objects.select_for_update().filter(phone=phone).first()
+            suppression = Suppression.objects.select_for_update().of(phone).first()
             if suppression is not None:
                 now = timezone.now()
                 Recipient.objects.filter(pk=recipient.pk).update(

@@ -44,7 +44,7 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from messaging.optouts import announce_opt_outs
-from recipients.models import ConsentStatus, Suppression
+from recipients.models import ConsentStatus, Suppression, suppression_key
 
 KEPT_OPTED_OUT = (
     "kept opted out: an opt-out is undone only by the person texting START, not by an import or the API; "
@@ -171,8 +171,12 @@ def recipients_upsert(
     with transaction.atomic():
         # Numbers whose recipient was deleted after an opt-out come back opted out (if new here).
         # The numbers go as one json parameter too (2,000 placeholders cost more than the lookup).
-        phones = RawSQL("SELECT jsonb_array_elements_text(%s::jsonb)", [json.dumps([r.phone for r in rows])])
-        suppressed = {s.phone: s for s in Suppression.objects.select_for_update().filter(phone__in=phones)}
+        # Suppressions hold only a hash of the number.
+        keys = {suppression_key(r.phone): r.phone for r in rows}
+        hashes = RawSQL("SELECT jsonb_array_elements_text(%s::jsonb)", [json.dumps(list(keys))])
+        suppressed = {
+            keys[s.phone_hash]: s for s in Suppression.objects.select_for_update().filter(phone_hash__in=hashes)
+        }
         payload = json.dumps(
             [
                 {
@@ -221,7 +225,7 @@ def recipients_upsert(
         restored = [u.phone for u in result.rows if u.inserted and u.phone in suppressed]
         if restored:
             # The new recipient carries the opt-out again (with its event); the suppression is spent.
-            Suppression.objects.filter(phone__in=restored).delete()
+            Suppression.objects.filter(phone_hash__in=[suppression_key(p) for p in restored]).delete()
         _apply_consent(rows, result, source, now, restored=set(restored))
     return result
 

@@ -191,7 +191,7 @@ def conversation_create(
             raise RelayError(f"{number} is one of our relay numbers, not a person.", field=field)
         if (
             Recipient.objects.filter(phone=number, consent_status=ConsentStatus.OPTED_OUT).exists()
-            or Suppression.objects.filter(phone=number).exists()
+            or Suppression.objects.of(number).exists()
         ):
             raise RelayError(f"{number} has opted out of messages from us.", field=field)
     name_a, name_b = _check_name(name_a, "name_a"), _check_name(name_b, "name_b")

@@ -78,3 +78,14 @@ def parse_valid(raw: str, *, region: str | None = None) -> tuple[str, phonenumbe
 def validate_e164(value: str) -> None:
     if not _E164.match(value or ""):
         raise ValidationError("Enter a number in E.164 form, e.g. +14155550100.")
+
+
+def country_of_prefix(prefix: str) -> str:
+    """The main country (ISO code) of the calling code that an E.164 prefix such as "+4477" starts with; "" if none."""
+    digits = prefix.lstrip("+")
+    for length in (1, 2, 3):
+        code = digits[:length]
+        if len(code) == length and code.isdigit() and int(code) in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+            region = phonenumbers.region_code_for_country_code(int(code))
+            return "" if region == "001" or region == "ZZ" else region
+    return ""

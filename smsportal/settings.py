@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "campaigns",
     "relay",
     "events",  # outbound event webhooks: reads the apps below through their signals
+    "privacy",  # subject access and erasure (manage.py recipient_export / recipient_erase)
     "api",
 ]
 
@@ -297,6 +298,19 @@ API_TOKENS_PER_USER = env_int("API_TOKENS_PER_USER", 10, minimum=1)
 
 SMS_BACKEND = env_str("SMS_BACKEND", "providers.backends.sandbox.SMSBackend")
 SMS_DEFAULT_REGION = env_str("SMS_DEFAULT_REGION", "US")
+# Retention (docs/operations.md): message bodies, then whole message rows, inbound texts and uploaded
+# import files are removed by the beat task "purge-expired-data" once older than these. Campaign
+# counters and costs, consent events and suppressions are kept (consent events are the evidence).
+RETENTION_MESSAGE_BODY_DAYS = env_int("RETENTION_MESSAGE_BODY_DAYS", 30, minimum=1)
+RETENTION_MESSAGE_DAYS = env_int("RETENTION_MESSAGE_DAYS", 400, minimum=1)
+RETENTION_INBOUND_DAYS = env_int("RETENTION_INBOUND_DAYS", 400, minimum=1)
+RETENTION_IMPORT_FILES_HOURS = env_int("RETENTION_IMPORT_FILES_HOURS", 24, minimum=1)
+RETENTION_PURGE_BATCH = env_int("RETENTION_PURGE_BATCH", 5000, minimum=100)
+# Tracked links (docs/operations.md): https://go.example.org/<code> must reach this portal's /l/<code>.
+SHORT_LINK_BASE_URL = env_url("SHORT_LINK_BASE_URL", PUBLIC_BASE_URL + "/l", schemes=("http", "https")).rstrip("/")
+SHORT_LINK_DAYS = env_int("SHORT_LINK_DAYS", 400, minimum=1)
+# The currency of budgets, estimates and the rate table (providers' reports in another currency are kept apart).
+SMS_COST_CURRENCY = env_str("SMS_COST_CURRENCY", "USD").upper()[:3]
 SMS_MAX_IN_FLIGHT = env_int("SMS_MAX_IN_FLIGHT", 256, minimum=1)
 # Read timeout: a request that runs out may have been accepted. Connect timeout: nothing was sent.
 SMS_HTTP_TIMEOUT = env_float("SMS_HTTP_TIMEOUT", 15.0, minimum=0.1)

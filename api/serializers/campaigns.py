@@ -63,15 +63,18 @@ class CampaignSerializer(serializers.ModelSerializer):
             "media_urls",
             "add_stop_footer",
             "smart_encoding",
+            "track_links",
             "senders",
             "lists",
             "send_at",
             "send_window_start",
             "send_window_end",
             "valid_until",
+            "max_spend_micros",
             "status",
             "pause_reason",
             "recipient_total",
+            "estimated_cost_micros",
             "created_by",
             "created_at",
             "updated_at",
@@ -84,6 +87,7 @@ class CampaignSerializer(serializers.ModelSerializer):
             "status",
             "pause_reason",
             "recipient_total",
+            "estimated_cost_micros",
             "created_by",
             "created_at",
             "updated_at",
@@ -98,6 +102,13 @@ class CampaignSerializer(serializers.ModelSerializer):
             },
             "send_at": {"help_text": "Start sending at this time. Default null: launch sends at once."},
             "valid_until": {"help_text": "Unsent messages expire after this. Default null: they never expire."},
+            "max_spend_micros": {
+                "min_value": 1,
+                "max_value": 10**15,
+                "help_text": "Budget in millionths of the portal's cost currency: the campaign pauses itself"
+                " before a message would take it over. Null: no budget.",
+            },
+            "estimated_cost_micros": {"help_text": "The estimate from the rate table, stored at launch"},
             "add_stop_footer": {
                 "help_text": 'Append "Reply STOP to opt out" unless the body already says how to opt out.'
                 " Defaults to true."
@@ -134,6 +145,22 @@ class RetryResultSerializer(serializers.Serializer):
     retried = serializers.IntegerField(help_text="Messages sent again")
 
 
+class CostSerializer(serializers.Serializer):
+    currency = serializers.CharField(help_text="ISO 4217 code of the amounts below (the portal's cost currency)")
+    actual_micros = serializers.IntegerField(help_text="What the providers reported charging so far, in millionths")
+    priced_messages = serializers.IntegerField(help_text="Messages whose price a provider reported")
+    estimated_micros = serializers.IntegerField(allow_null=True, help_text="The rate-table estimate made at launch")
+    max_spend_micros = serializers.IntegerField(allow_null=True, help_text="The campaign's budget, if any")
+    other_currencies = serializers.DictField(
+        child=serializers.IntegerField(), help_text="Costs a provider reported in another currency, in millionths"
+    )
+
+
+class ClicksSerializer(serializers.Serializer):
+    total = serializers.IntegerField(help_text="Visits to the campaign's tracked short links")
+    unique = serializers.IntegerField(help_text="Links clicked at least once (one per recipient and URL)")
+
+
 class StatsSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=Campaign.Status.choices, help_text="The campaign's status now")
     final = serializers.BooleanField(
@@ -143,6 +170,8 @@ class StatsSerializer(serializers.Serializer):
     counts = serializers.DictField(child=serializers.IntegerField(), help_text="Messages per status bucket")
     done = serializers.IntegerField()
     progress = serializers.FloatField(help_text="Percent done")
+    cost = CostSerializer()
+    clicks = ClicksSerializer()
 
 
 class PreviewSerializer(serializers.Serializer):

@@ -37,3 +37,11 @@ def main_nav(context) -> dict:
         current = path == url if url == "/" else path.startswith(url.rstrip("/"))
         items.append({"key": key, "label": label, "url": url, "current": current})
     return {"items": items}
+
+
+@register.filter
+def money(value_micros: int | None, currency: str = "") -> str:
+    """Micro-units as an amount: ``{{ cost.actual_micros|money:cost.currency }}`` -> "1.2346 USD"."""
+    from campaigns.selectors import format_money
+
+    return format_money(value_micros, currency)

@@ -81,6 +81,43 @@ class FlowrouteAPI(ProviderAPI):
         if not check_basic_auth(header, self._auth, c.flowroute_access_key, c.flowroute_secret_key):
             raise HTTPError(401, "Invalid access key or secret key")
 
+    # -- message records (GET /v2.1/messages/{id}): where Flowroute documents the price ----------
+
+    _RECORD = re.compile(r"^/v2\.1/messages/(mdr2-[0-9a-f]+)$")
+
+    def message_record(self, request: web.BaseRequest, path: str) -> web.Response | None:
+        """The message's detail record with ``amount_nanodollars``, as Flowroute documents it; None: not ours."""
+        match = self._RECORD.match(path)
+        if match is None or request.method != "GET":
+            return None
+        c = self.config
+        if not check_basic_auth(
+            request.headers.get("Authorization"), self._auth, c.flowroute_access_key, c.flowroute_secret_key
+        ):
+            return self.error(401, "Invalid access key or secret key")
+        msg = next((m for m in reversed(self.server.state.messages) if m.id == match.group(1)), None)
+        if msg is None:
+            return self.error(404, "message not found")
+        from .plivo import sms_units
+
+        # An assumed price list: $0.0045 per SMS segment, $0.0200 per MMS.
+        nanos = 20_000_000 if msg.type == "mms" else 4_500_000 * sms_units(msg.text)
+        attributes = {
+            "from": msg.src.lstrip("+"),
+            "to": msg.dst.lstrip("+"),
+            "body": msg.text,
+            "direction": "outbound",
+            "is_mms": msg.type == "mms",
+            "message_type": "longcode",
+            "status": msg.outcome,
+            "timestamp": _iso_time(msg.received_at),
+            "amount_nanodollars": nanos,
+            "amount_display": f"${nanos / 1e9:.4f}",
+        }
+        return json_response(
+            {"data": {"type": "message", "id": msg.id, "attributes": attributes}}, 200, content_type=JSONAPI
+        )
+
     def error(self, status: int, detail: str) -> web.Response:
         error = {"id": str(uuid.uuid4()), "status": status, "title": _TITLES.get(status, "Error"), "detail": detail}
         return json_response({"errors": [error]}, status, content_type=JSONAPI)

@@ -150,6 +150,9 @@ class FakeProviderServer:
         path = request.path
         try:
             for api in self.apis.values():
+                lookup = getattr(api, "message_record", None)  # GET of one message's record (Flowroute)
+                if lookup is not None and (found := lookup(request, path)) is not None:
+                    return found
                 if api.owns(path):
                     return await self._send(api, request, path)
             if path.startswith(control.PREFIX):

@@ -71,3 +71,21 @@ class SMSBackend(ProviderBackend):
 
     def message_id(self, response: httpx.Response) -> str:
         return _message_id(response)
+
+
+def fetch_price_nanodollars(provider_message_id: str) -> Any:
+    """``amount_nanodollars`` from the message's record (``GET /v2.1/messages/{id}``); None if unavailable.
+
+    Flowroute documents the price on message records, not on delivery receipts.
+    """
+    key, secret = settings.FLOWROUTE_ACCESS_KEY, settings.FLOWROUTE_SECRET_KEY
+    if not key or not secret or not provider_message_id.startswith("mdr"):
+        return None
+    url = f"{settings.FLOWROUTE_API_URL}/v2.1/messages/{provider_message_id}"
+    response = httpx.get(url, auth=(key, secret), headers={"Accept": CONTENT_TYPE}, timeout=settings.SMS_HTTP_TIMEOUT)
+    if response.status_code != 200:
+        return None
+    try:
+        return response.json()["data"]["attributes"].get("amount_nanodollars")
+    except (ValueError, AttributeError, TypeError, KeyError):
+        return None

@@ -85,7 +85,12 @@ class StatusView(WebhookView):
     def handle(self, request: HttpRequest, **kwargs: Any) -> None:
         if not is_message_ref(str(kwargs["ref"])):
             raise MalformedWebhook("the message reference is not one of ours")
-        record_status_events(events=[self.parse_status(request, ref=kwargs["ref"])])
+        event = self.parse_status(request, ref=kwargs["ref"])
+        record_status_events(events=[event])
+        self.after_stored(event)
+
+    def after_stored(self, event: StatusEvent) -> None:
+        """What follows a stored report in the same transaction (Flowroute: a price lookup)."""
 
     def parse_status(self, request: HttpRequest, *, ref: str) -> StatusEvent:
         """The report as a :class:`StatusEvent`, or :class:`MalformedWebhook`."""

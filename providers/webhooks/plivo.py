@@ -25,7 +25,7 @@ from django.urls import path, reverse
 
 from providers.backends.plivo import webhook_secrets
 from providers.signatures import plivo_v2_valid, plivo_v3_valid
-from providers.status import DeliveryStatus, InboundSMS, StatusEvent
+from providers.status import DeliveryStatus, InboundSMS, StatusEvent, micros
 from providers.webhooks.base import (
     InboundView,
     MalformedWebhook,
@@ -39,6 +39,7 @@ from providers.webhooks.base import map_status as _map_status
 from providers.webhooks.replay import ReplayStoreUnavailable, first_use
 
 PROVIDER = "plivo"
+CURRENCY = "USD"  # Plivo bills in US dollars; its callbacks carry amounts without a currency
 STATUSES = {
     "queued": DeliveryStatus.QUEUED,
     "sent": DeliveryStatus.SENT,
@@ -138,6 +139,9 @@ def parse_status(params: dict[str, Any], *, ref: str) -> StatusEvent:
     # Parts of a long message report under their own uuid; the parent is what the send returned.
     message_id = _one(params, "ParentMessageUUID") or _one(params, "MessageUUID")
     occurred = parse_time(_one(params, "DeliveryReportTime") or _one(params, "SentTime") or "")
+    # TotalAmount is the charge for the message (Units x TotalRate); blank or junk means "not priced".
+    amount = _one(params, "TotalAmount")
+    cost = micros(amount) if amount.strip() else None
     return StatusEvent(
         provider=PROVIDER,
         message_ref=ref,
@@ -147,6 +151,8 @@ def parse_status(params: dict[str, Any], *, ref: str) -> StatusEvent:
         error_text=f"{raw_status} (Plivo error {code})" if code else "",
         occurred_at=occurred,
         raw=params,
+        cost_micros=cost,
+        cost_currency=CURRENCY if cost is not None else "",
     )
 
 

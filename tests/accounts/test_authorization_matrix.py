@@ -72,6 +72,7 @@ class Row:
     data: Callable[[World], dict] | None = None
     json: bool = False
     note: str = ""
+    redirects_to: str = ""  # a public redirect's target (else a 302 for a signed-out visitor goes to sign-in)
 
     @property
     def id(self) -> str:
@@ -141,6 +142,13 @@ ACCOUNTS_ROWS = [
 NONE = 999999  # a primary key that does not exist: at or above the role, the answer is 404
 
 
+def _short_link_code(w: World) -> str:
+    from campaigns.shortlinks import links_for
+
+    wanted = (w.campaign.pk, w.recipients[0].pk, "https://example.com/offer")  # the row's redirects_to
+    return links_for([wanted])[wanted].rsplit("/", 1)[1]  # the short URL's code
+
+
 def E(*statuses: int) -> dict[str, int]:
     """Expected statuses in PERSONAS order: anonymous, unapproved, viewer, sender_other, sender, admin."""
     assert len(statuses) == len(PERSONAS)
@@ -158,6 +166,16 @@ CAMPAIGN_WEB_ROWS = [
     Row("campaign_detail", "GET", E(302, 302, 200, 404, 200, 200), kwargs=lambda w: {"pk": w.campaign.pk}),
     Row("campaign_status", "GET", E(302, 302, 200, 404, 200, 200), kwargs=lambda w: {"pk": w.campaign.pk}),
     Row("campaign_activity", "GET", E(302, 302, 200, 404, 200, 200), kwargs=lambda w: {"pk": w.campaign.pk}),
+    Row("campaign_export", "GET", E(302, 302, 200, 404, 200, 200), kwargs=lambda w: {"pk": w.campaign.pk}),
+    # Tracked links are public by design (recipients have no login): the same answer for everyone.
+    Row(
+        "short_link",
+        "GET",
+        dict.fromkeys(PERSONAS, 302),
+        kwargs=lambda w: {"code": _short_link_code(w)},
+        redirects_to="https://example.com/offer",
+    ),
+    Row("short_link", "GET", dict.fromkeys(PERSONAS, 404), kwargs=lambda w: {"code": "NoSuchCode"}),
     Row("first_run_dismiss", "POST", access("viewer", 302)),
     Row("favicon", "GET", dict.fromkeys(PERSONAS, 301), note="a permanent redirect to the static icon, for everyone"),
     Row("campaign_edit", "GET", E(302, 302, 403, 404, 200, 200), kwargs=lambda w: {"pk": w.campaign.pk}),
@@ -844,7 +862,9 @@ def test_matrix(client, world, row: Row, persona: str) -> None:
     assert response.status_code == expected, (
         f"{row.method} {row.name} as {persona}: got {response.status_code}, expected {expected}"
     )
-    if persona in ("anonymous", "unapproved") and expected == 302:
+    if row.redirects_to and expected == 302:
+        assert response["Location"] == row.redirects_to
+    elif persona in ("anonymous", "unapproved") and expected == 302:
         assert response["Location"].startswith(reverse("account_login"))
 
 

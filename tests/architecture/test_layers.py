@@ -21,7 +21,18 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-LAYERS = ["providers", "smsportal", "accounts", "messaging", "recipients", "campaigns", "relay", "events", "api"]
+LAYERS = [
+    "providers",
+    "smsportal",
+    "accounts",
+    "messaging",
+    "recipients",
+    "campaigns",
+    "relay",
+    "events",
+    "privacy",
+    "api",
+]
 WIRING = {"settings.py", "test_settings.py", "urls.py", "wsgi.py", "asgi.py", "celery.py", "__init__.py"}
 
 

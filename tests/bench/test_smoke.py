@@ -198,7 +198,9 @@ def test_dashboard_pages_answer_200(started):
         assert r[page]["requests"] == requests and r[page]["status_codes"] == {"200": requests}
         has(r[page], p50_ms=NUM, p95_ms=NUM, p99_ms=NUM, max_ms=NUM)
     assert sum(r["messages_by_status"].values()) == n
+    assert r["short_link_redirect"]["status_codes"] == {"302": requests}  # every visit counted and redirected
     report_row(r, "| dashboard")
+    report_row(r, "| tracked short link redirect")
 
 
 def test_soak_holds_its_three_promises(tmp_path):

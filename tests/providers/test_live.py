@@ -64,7 +64,9 @@ def test_signed_callbacks_from_the_fake_settle_a_message_whose_outcome_was_lost(
     message.refresh_from_db()
     assert message.provider_message_id == outcome.provider_message_id
     expected = 2 if provider == "plivo" else 3  # Flowroute: submit, buffered, delivered
-    assert ProviderEvent.objects.filter(message_ref=str(message.pk)).count() == expected
+    # (plus, for Flowroute, the price read from its message record: receipts carry none)
+    callbacks = ProviderEvent.objects.filter(message_ref=str(message.pk)).exclude(payload__has_key="message_record")
+    assert callbacks.count() == expected
     assert live.stats()["callbacks_failed"] == 0
 
 

@@ -112,7 +112,7 @@ def test_an_opt_out_is_only_undone_by_the_person_or_an_override(make_user):
             undone = _apply(action, phone, sender, users)
             for p in NUMBERS:
                 now = getattr(_recipient(p), "consent_status", None)
-                if now == "opted_out" or (now is None and Suppression.objects.filter(phone=p).exists()):
+                if now == "opted_out" or (now is None and Suppression.objects.of(p).exists()):
                     opted_out[p] = True
                 if now == "opted_in" and before[p] != "opted_in":
                     if opted_out[p]:

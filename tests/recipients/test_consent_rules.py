@@ -292,7 +292,7 @@ def test_a_deleted_opted_out_number_comes_back_opted_out_from_an_import(out, bob
     from recipients.services import recipient_delete
 
     recipient_delete(recipient=Recipient.objects.get(phone=OUT), actor=bob)  # ...the service does
-    assert Suppression.objects.filter(phone=OUT).exists() and not Recipient.objects.exists()
+    assert Suppression.objects.of(OUT).exists() and not Recipient.objects.exists()
     path = tmp_path / "again.csv"
     path.write_text(f"phone,first_name,consent,consent_evidence,consent_at\n{OUT},Back,yes,web form,2024-06-01\n")
     job = import_csv(path=path, recipient_list=None, user=bob)
@@ -310,7 +310,7 @@ def test_the_admin_delete_goes_through_the_service(out, make_user, client):
     client.force_login(root)
     response = client.post(f"/admin/recipients/recipient/{out.pk}/delete/", {"post": "yes"})
     assert response.status_code == 302
-    assert Suppression.objects.filter(phone=OUT).exists()
+    assert Suppression.objects.of(OUT).exists()
     assert AuditEvent.objects.filter(action="recipient.delete").exists()
     _text(OUT, "hello")  # not a keyword: no recipient created
     _text(OUT, "START")  # their own START: back as a recipient, opted in

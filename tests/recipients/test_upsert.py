@@ -160,7 +160,7 @@ def test_deleting_an_opted_out_person_keeps_the_opt_out_on_the_suppression_list(
     recipient_opt_out(recipient=person, channel="web", evidence="asked by phone", actor=bob)
     recipient_delete(recipient=person, actor=bob)
     assert not Recipient.objects.exists()
-    suppression = Suppression.objects.get(phone="+14155553001")
+    suppression = Suppression.objects.of("+14155553001").get()
     assert "asked by phone" in suppression.evidence
     assert AuditEvent.objects.filter(action="recipient.delete", target_id=str(person.pk)).exists()
     again = recipient_create(phone="+14155553001", actor=bob)

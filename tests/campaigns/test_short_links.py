@@ -1,0 +1,151 @@
+"""Tracked short links: per-recipient codes in the sent text, clicks counted, no open redirect."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
+
+from campaigns.models import Campaign, ShortLink
+from campaigns.selectors import campaign_stats
+from campaigns.shortlinks import CODE, find_urls, links_for, new_code, preview_with_short_links, replace_urls
+from messaging.encoding import analyze
+
+LONG_URL = "https://shop.example.com/spring/sale?utm_source=sms&utm_campaign=spring-2026&ref=abcdefghijklmnop"
+
+
+@pytest.fixture(autouse=True)
+def short_base(settings):
+    settings.SHORT_LINK_BASE_URL = "https://go.example.org"
+
+
+def test_urls_are_found_without_their_sentence_punctuation():
+    text = f"Sale! See {LONG_URL}. Or http://example.org/a), not ftp://x.example"
+    assert find_urls(text) == [LONG_URL, "http://example.org/a"]
+    assert replace_urls(text, {LONG_URL: "S1"}) == "Sale! See S1. Or http://example.org/a), not ftp://x.example"
+
+
+@hsettings(max_examples=30, deadline=None)
+@given(st.integers(min_value=0, max_value=10))
+def test_codes_are_short_and_drawn_from_62_characters(_):
+    code = new_code()
+    assert CODE.fullmatch(code) and len(code) == 10
+
+
+def test_the_composer_counts_the_short_links_length_not_the_urls():
+    body = f"Spring sale: {LONG_URL} ends Sunday. " * 2
+    shortened = preview_with_short_links(body)
+    assert LONG_URL not in shortened and "https://go.example.org/xxxxxxxxxx" in shortened
+    assert analyze(shortened).segments < analyze(body).segments
+
+
+@pytest.mark.django_db
+def test_each_recipient_gets_their_own_stable_link(bob, make_campaign, make_recipients):
+    campaign = make_campaign(bob, track_links=True)
+    first, second = make_recipients(2)
+    wanted = [(campaign.pk, first.pk, LONG_URL), (campaign.pk, second.pk, LONG_URL)]
+
+    links = links_for(wanted)
+    assert len(set(links.values())) == 2
+    assert links_for(wanted) == links  # a retried message says the same thing
+    assert ShortLink.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_a_colliding_code_is_drawn_again(bob, make_campaign, make_recipients, monkeypatch):
+    campaign = make_campaign(bob, track_links=True)
+    first, second = make_recipients(2)
+    links_for([(campaign.pk, first.pk, LONG_URL)])
+    taken = ShortLink.objects.get().code
+    draws = iter([taken, "Zz0123456789"[:10]])
+    monkeypatch.setattr("campaigns.shortlinks.new_code", lambda: next(draws))
+
+    (link,) = links_for([(campaign.pk, second.pk, LONG_URL)]).values()
+    assert link.endswith("/Zz01234567") and ShortLink.objects.count() == 2
+
+
+@pytest.fixture
+def link(bob, make_campaign, make_recipients):
+    campaign = make_campaign(bob, track_links=True, status=Campaign.Status.SENDING)
+    (person,) = make_recipients(1)
+    (url,) = links_for([(campaign.pk, person.pk, LONG_URL)]).values()
+    return ShortLink.objects.get(code=url.rsplit("/", 1)[1])
+
+
+@pytest.mark.django_db
+def test_a_click_redirects_to_the_stored_url_and_is_counted(client, link, bob):
+    phone = {"HTTP_USER_AGENT": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X)"}
+    for _ in range(2):
+        response = client.get(f"/l/{link.code}", **phone)
+        assert response.status_code == 302 and response["Location"] == LONG_URL
+
+    link.refresh_from_db()
+    assert (link.clicks, link.user_agent_category) == (2, "mobile") and link.first_clicked_at is not None
+    assert campaign_stats(campaign=link.campaign)["clicks"] == {"total": 2, "unique": 1}
+    client.force_login(bob)
+    assert client.get(f"/api/v1/campaigns/{link.campaign_id}/stats").json()["clicks"] == {"total": 2, "unique": 1}
+    assert "Link clicks: <strong>2</strong>" in client.get(f"/campaigns/{link.campaign_id}").content.decode()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "path", ["/l/AAAAAAAAAA", "/l/short", "/l/%2F%2Fevil.example", "/l/https:%2F%2Fevil.example", "/l/AAAAAAAAAA%00"]
+)
+def test_unknown_or_malformed_codes_are_404_and_never_redirect(client, link, path):
+    response = client.get(path)
+    assert response.status_code == 404 and "Location" not in response
+
+
+@pytest.mark.django_db
+def test_an_expired_link_shows_a_friendly_page_and_counts_nothing(client, link):
+    ShortLink.objects.filter(pk=link.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+
+    response = client.get(f"/l/{link.code}")
+    assert response.status_code == 410 and "This link has expired" in response.content.decode()
+    link.refresh_from_db()
+    assert link.clicks == 0
+
+
+@pytest.mark.django_db
+def test_links_survive_the_message_purge(client, link, settings):
+    from recipients.retention import purge_expired
+
+    settings.RETENTION_MESSAGE_DAYS = 1
+    purge_expired()
+    assert client.get(f"/l/{link.code}").status_code == 302
+
+
+@pytest.mark.django_db
+def test_a_launched_campaign_sends_each_recipient_their_own_short_link(
+    bob, make_sender, make_recipients, make_campaign, django_capture_on_commit_callbacks
+):
+    from campaigns.services import campaign_launch
+    from campaigns.tasks import run_sweep
+    from providers.backends import locmem
+
+    make_recipients(3, recipient_list="customers")
+    campaign = make_campaign(
+        bob, lists=["customers"], senders=[make_sender(bob)], body=f"Sale: {LONG_URL}", track_links=True
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        campaign_launch(campaign=campaign, user=bob)
+    run_sweep()
+
+    bodies = [m.body for m in locmem.outbox]
+    assert len(bodies) == 3 and not any(LONG_URL in b for b in bodies)
+    codes = {find_urls(b)[0] for b in bodies}
+    assert len(codes) == 3 and all(c.startswith("https://go.example.org/") for c in codes)
+    assert set(ShortLink.objects.values_list("target_url", flat=True)) == {LONG_URL}
+
+
+@pytest.mark.django_db
+def test_a_message_whose_recipient_was_erased_keeps_one_stable_link(bob, make_campaign):
+    campaign = make_campaign(bob, track_links=True)
+    wanted = [(campaign.pk, None, LONG_URL)]
+
+    links = links_for(wanted)
+    assert links_for(wanted) == links and ShortLink.objects.count() == 1
