@@ -13,7 +13,7 @@ from bench import common
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     sub = parser.add_subparsers(dest="command", required=True)
-    from bench import dashboard, fanout, imports, report, soak, webhooks
+    from bench import dashboard, fanout, imports, outage, report, soak, webhooks
 
     modules = {
         "fanout": fanout,
@@ -21,6 +21,7 @@ def main(argv: list[str] | None = None) -> int:
         "webhooks": webhooks,
         "dashboard": dashboard,
         "soak": soak,
+        "outage": outage,
         "report": report,
     }
     for name, module in modules.items():
@@ -65,6 +66,7 @@ ALL = [
     ["webhooks"],
     ["dashboard", "--messages", "1000000"],
     ["soak"],
+    ["outage"],
 ]
 
 
