@@ -13,7 +13,7 @@ from bench import common
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     sub = parser.add_subparsers(dest="command", required=True)
-    from bench import dashboard, events, fanout, imports, report, soak, webhooks
+    from bench import dashboard, events, fanout, imports, outage, report, soak, webhooks
 
     modules = {
         "fanout": fanout,
@@ -22,6 +22,7 @@ def main(argv: list[str] | None = None) -> int:
         "events": events,
         "dashboard": dashboard,
         "soak": soak,
+        "outage": outage,
         "report": report,
     }
     for name, module in modules.items():
@@ -67,6 +68,7 @@ ALL = [
     ["events", "--n", "10000", "--latency-ms", "50"],
     ["dashboard", "--messages", "1000000"],
     ["soak"],
+    ["outage"],
 ]
 
 

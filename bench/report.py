@@ -211,6 +211,15 @@ def table(results: dict[str, dict]) -> str:
     else:
         nm("soak", "fault soak", (soak or {}).get("reason", "no result"), "all three hold")
 
+    outage = results.get("outage")
+    if outage and outage.get("status") != "not_measured":
+        machine = machine or outage.get("machine")
+        _outage_rows(rows, outage)
+    else:
+        reason = (outage or {}).get("reason", "no result")
+        nm("outage", "provider outage, mixed pool", reason, "failover, no auto-pause, each recipient once")
+        nm("outage", "pause then resume", reason, "gap after resume < 2 s")
+
     m = machine or common.machine_info()
     desc = (
         f"Machine: {m.get('cores')} cores ({m.get('cpu')}), {m.get('memory_gb')} GB RAM, Python {m.get('python')}, "
@@ -218,6 +227,47 @@ def table(results: dict[str, dict]) -> str:
         f"other work (load average at start {m.get('load_avg_at_start')}). Read the ratios, not the absolute values."
     )
     return desc + "\n\n" + "\n".join(rows) + "\n"
+
+
+def _s(x: float | None) -> str:
+    return "none in the run" if x is None else f"{x} s"
+
+
+def _outage_rows(rows: list[str], r: dict) -> None:
+    p, ch = r["params"], r["checks"]
+    load = r.get("machine", {})
+    load_txt = f"load average {load.get('load_avg_at_start', ['?'])[0]} at start, {load.get('load_avg_at_end', ['?'])[0]} at end"
+    first = r["seconds_outage_to_first_rescued_flowroute_send"]
+    rescued = "" if first is None else f" (first {first} s after the outage)"
+    rt = r.get("retried_rows") or {}
+    retried = (
+        f"; {rt['count']:,} rows retried ({', '.join(f'{k}: {v:,}' for k, v in sorted(rt['by_provider'].items()))}), "
+        f"sent {_s(rt['seconds_outage_to_first_sent'])} to {_s(rt['seconds_outage_to_last_sent'])} after the outage"
+        if rt.get("count")
+        else ""
+    )
+    dups = sum(v["duplicates"] for v in r["providers"].values())
+    rows.append(
+        f"| provider outage, mixed pool: {p['n']:,} recipients, one Plivo + one Flowroute number at "
+        f"{p['sender_max_mps']:g} msg/s each, Plivo answering 503 to everything for {p['outage_seconds']:g} s "
+        f"({load_txt}) | failover event {r['seconds_outage_to_failover_event']} s after the outage; Flowroute sends of "
+        f"rows that failed at Plivo: {r['rows_failed_at_plivo_then_sent_by_flowroute']:,}{rescued}{retried}; auto-paused: {r['auto_paused']}; "
+        f"after healing: first Plivo send {_s(r['seconds_heal_to_first_plivo_send'])}, recovered event "
+        f"{_s(r['seconds_heal_to_recovered_event'])}; all final: {ch['every_message_final']}; each recipient once: "
+        f"{ch['each_recipient_exactly_once']}; duplicates at the providers: {dups} | - | "
+        f"failover, no auto-pause, each recipient once | "
+        f"{_met(all(ch[k] for k in ch if not k.startswith('pause_resume')))} |"
+    )
+    pr = r.get("pause_resume") or {}
+    if pr:
+        gap = pr["seconds_resume_to_next_send"]
+        rows.append(
+            f"| pause then resume ({pr['recipients']:,} recipients, Plivo number, paused {pr['seconds_pause']} s, "
+            f"beat stopped so no sweeper) | next send {gap} s after the resume; sent during the pause: "
+            f"{pr['sent_during_pause']} (last send {_s(pr['last_send_after_pause_s'])} after the pause); each recipient once: "
+            f"{ch.get('pause_resume_each_recipient_once')} | - | gap after resume < 2 s | "
+            f"{_met(gap is not None and gap < 2 and ch.get('pause_resume_each_recipient_once', False))} |"
+        )
 
 
 def _splice(text: str, block: str) -> str:

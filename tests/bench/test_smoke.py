@@ -239,3 +239,36 @@ def test_report_renders_a_table_from_results(tmp_path):
     ).stdout
     assert "| webhooks | not measured: no view |" in out
     assert "| fan-out | not measured: no result |" in out
+
+
+def test_outage_fails_over_without_auto_pausing_and_resume_sends_again(tmp_path):
+    n, pause_n = 80, 20
+    r = Bench(
+        tmp_path,
+        "outage",
+        *("--n", str(n), "--workers", "1", "--sender-mps", "20", "--batch-size", "20", "--redispatch-seconds", "5"),
+        # Plivo fails from the 20th send for 2 s; both decisions need only a few sends at this size
+        *("--outage-at", "0.25", "--outage-seconds", "2", "--failover-min-sends", "5", "--auto-pause-min-sends", "5"),
+        *("--pause-n", str(pause_n), "--pause-after", "0.3", "--pause-seconds", "1"),
+        *("--redis-port", "0", "--db", db("outage")),
+    ).result(timeout=300)
+    assert r["checks"] == {
+        "every_message_final": True,
+        "each_recipient_exactly_once": True,
+        "zero_duplicates_at_providers": True,
+        "no_auto_pause": True,
+        "failed_over": True,
+        "pause_resume_each_recipient_once": True,
+    }
+    assert r["status"] == "pass" and r["auto_paused"] is False and r["non_final"] == 0
+    assert sum(r["messages_by_status"].values()) == n
+    assert r["providers"]["plivo"]["fault_5xx"] > 0  # the outage happened
+    assert "auto_pause" not in [e[0] for e in r["events"]]
+    has(r, seconds_outage_to_failover_event=NUM, seconds_launch_to_all_final=NUM, progress=list, events=list)
+    for key in ("seconds_outage_to_first_rescued_flowroute_send", "seconds_heal_to_first_plivo_send"):
+        has(r, **{key: (*NUM, type(None))})
+    pr = r["pause_resume"]
+    assert pr["accepted"] == pr["unique_recipients"] == pause_n
+    has(pr, seconds_resume_to_next_send=NUM, seconds_pause=NUM, sent_during_pause=int)
+    report_row(r, "| provider outage, mixed pool")
+    report_row(r, "| pause then resume")
