@@ -26,6 +26,7 @@ from campaigns.models import Campaign
 from campaigns.selectors import campaign_stats, campaigns_visible_to
 from messaging.models import Message, MessageStatus
 from messaging.outcomes import CHARTED, FAILED_STATUSES, OUTCOME_BY_KEY, OUTCOME_OF_STATUS, OUTCOMES
+from providers import registry as provider_registry
 from recipients.models import RecipientList
 from recipients.selectors import recipient_lists_visible_to
 
@@ -249,11 +250,30 @@ def campaign_message_page(
 
 
 @dataclass
+class FirstRunProvider:
+    """How to connect one provider, read from the provider registry (no provider is named here)."""
+
+    label: str
+    settings: list[str]  # environment variables to set (its API address has a default)
+    inbound_path: str  # where its inbound-message callback must point
+
+
+@dataclass
 class FirstRun:
     demo_list: RecipientList | None
     demo_campaign: Campaign | None
     backend: str
     sandbox: bool
+    providers: list[FirstRunProvider]
+
+
+def _how_to_connect(provider: provider_registry.ProviderInfo) -> FirstRunProvider:
+    secret = next((s.name for s in provider.settings if s.name.endswith("_WEBHOOK_SECRET")), "secret")
+    return FirstRunProvider(
+        label=provider.label,
+        settings=[s.name for s in provider.settings if s.kind != "url"],
+        inbound_path=f"/webhooks/{provider.name}/<{secret}>/inbound/",
+    )
 
 
 def first_run_panel(*, user: User) -> FirstRun | None:
@@ -266,7 +286,10 @@ def first_run_panel(*, user: User) -> FirstRun | None:
     sandbox = backend.endswith(".sandbox.SMSBackend")
     if demo_list is None and demo_campaign is None and not sandbox:
         return None  # a real installation, not the demo
-    return FirstRun(demo_list=demo_list, demo_campaign=demo_campaign, backend=backend, sandbox=sandbox)
+    providers = [_how_to_connect(p) for p in provider_registry.PROVIDERS]
+    return FirstRun(
+        demo_list=demo_list, demo_campaign=demo_campaign, backend=backend, sandbox=sandbox, providers=providers
+    )
 
 
 def lists_for_compose(*, user: User | AnonymousUser) -> QuerySet[RecipientList]:

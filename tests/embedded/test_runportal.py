@@ -187,6 +187,11 @@ def test_the_readme_command_runs_the_whole_job_and_survives_a_kill(checkout):
     csv = ("phone,first_name,consent,consent_evidence,consent_at\n" + "\n".join(rows) + "\n").encode()
     response = _post(client, f"{list_path}import/", files={"file": ("people.csv", csv, "text/csv")})
     assert response.status_code == 302, response.text[:2000]
+    # The column step: each column as the header names it, then run.
+    roles = ["phone", "first_name", "consent", "consent_evidence", "consent_at"]
+    mapping = {f"col_{i}": role for i, role in enumerate(roles)}
+    response = _post(client, response.headers["location"], data={**mapping, "region": "US", "run": ""})
+    assert response.status_code == 302, response.text[:2000]
     job_path = response.headers["location"]
     page = _wait_for(lambda: _finished_import(client, job_path), 60, "the import")
     assert "Status: <strong>Completed</strong>" in page, page[:3000]
