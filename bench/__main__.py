@@ -13,13 +13,14 @@ from bench import common
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     sub = parser.add_subparsers(dest="command", required=True)
-    from bench import dashboard, fanout, imports, report, soak, webhooks
+    from bench import dashboard, fanout, imports, pacing, report, soak, webhooks
 
     modules = {
         "fanout": fanout,
         "imports": imports,
         "webhooks": webhooks,
         "dashboard": dashboard,
+        "pacing": pacing,
         "soak": soak,
         "report": report,
     }
@@ -64,6 +65,7 @@ ALL = [
     ["imports", "--n", "100000"],
     ["webhooks"],
     ["dashboard", "--messages", "1000000"],
+    ["pacing"],
     ["soak"],
 ]
 
