@@ -23,8 +23,6 @@ from messaging.optouts import RecentOptOuts
 from providers.backends.base import OutboundSMS
 from recipients.models import Recipient
 
-pytestmark = pytest.mark.django_db(transaction=True)  # the re-check reads from its own thread
-
 SENDER = "+14155550177"
 RATE = 2.0  # sends 0.5 s apart
 
@@ -40,6 +38,7 @@ def _hold_lock(held: threading.Event, seconds: float) -> None:
         connection.close()
 
 
+@pytest.mark.django_db(transaction=True)  # the re-check reads from its own thread
 def test_a_send_delayed_by_its_checks_takes_a_fresh_turn():
     redis.Redis.from_url(settings.REDIS_URL).delete(f"smsportal:pace:number:{SENDER}")
     messages = []
