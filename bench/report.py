@@ -194,6 +194,24 @@ def table(results: dict[str, dict]) -> str:
     else:
         nm("dashboard", "dashboard", (dash or {}).get("reason", "no result"), "p95 < 200 ms")
 
+    pacing = next((r for k, r in sorted(results.items(), reverse=True) if k.startswith("pacing_")), None)
+    target = "97-100% of the account limit; no 1-second window over the limit at any number or at the account"
+    if pacing and pacing.get("status") != "not_measured":
+        machine = machine or pacing.get("machine")
+        p, acc = pacing["params"], pacing["account"]
+        rate_ok, windows_ok = pacing["rate_within_97_100pct"], pacing["no_window_over_limit"]
+        rows.append(
+            f"| pacing: {p['numbers']} numbers at {p['number_max_mps']} msg/s, account {p['PLIVO_ACCOUNT_MPS']:g}/s, "
+            f"{p['n']:,} recipients, {p['workers']} workers | {pacing['achieved_rate']}/s first to last send "
+            f"({100 * pacing['achieved_ratio_to_account_limit']:.0f}% of the limit); busiest second: account "
+            f"{acc['busiest_1s_window']}, a number {pacing['numbers_busiest_1s_window']}; windows over the limit: "
+            f"account {acc['windows_over_limit']}, numbers {pacing['numbers_windows_over_limit']} (closest two "
+            f"sends of a number {pacing['numbers_min_gap_s']} s apart) | - | {target} | rate: {_yn(rate_ok)}; "
+            f"windows: {_yn(windows_ok)} |"
+        )
+    else:
+        nm("pacing", "pacing", (pacing or {}).get("reason", "no result"), target)
+
     soak = results.get("soak")
     if soak and soak.get("status") != "not_measured":
         machine = machine or soak.get("machine")
