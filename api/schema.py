@@ -55,6 +55,15 @@ class AutoSchema(SpectacularAutoSchema):
                 meta["default"] = default
         return meta
 
+    def map_parsers(self):
+        # JSON is the documented request format. The default form parsers stay accepted, but listing
+        # the same body three times (json, form, multipart) makes client generators send multipart;
+        # views with their own parsers (the CSV import upload) keep theirs.
+        media_types = super().map_parsers()
+        if "application/json" in media_types and "multipart/form-data" in media_types:
+            return ["application/json"]
+        return media_types
+
     def _handler(self):
         action = getattr(self.view, "action", None) or self.method.lower()
         return getattr(self.view, action, None)

@@ -9,10 +9,10 @@ from django.dispatch import receiver
 
 from campaigns.signals import campaign_status_changed
 from events.models import EventType
-from events.services import event_publish, message_events_for_move
+from events.services import consent_events_for_changes, event_publish, message_events_for_move
 from messaging.signals import messages_moved
 from recipients.models import ConsentStatus, ImportJob, InboundMessage
-from recipients.signals import consent_changed, import_finished
+from recipients.signals import consent_changed, consents_changed, import_finished
 
 
 @receiver(messages_moved, dispatch_uid="events.messages_moved")
@@ -53,6 +53,11 @@ def on_consent(
             event_type=event_type,
             data={"id": recipient_id, "phone": phone, "from_status": from_status, "channel": channel},
         )
+
+
+@receiver(consents_changed, dispatch_uid="events.consents")
+def on_consents(sender: object, changes: list[tuple[int, str, str, str]], channel: str, **kwargs: Any) -> None:
+    consent_events_for_changes(changes=changes, channel=channel)
 
 
 @receiver(campaign_status_changed, dispatch_uid="events.campaign")

@@ -8,6 +8,7 @@ committed; delivery starts after the commit and never makes the caller wait.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -96,6 +97,51 @@ def message_events_for_move(*, rows: Sequence[tuple[int, int | None, str]], to: 
         return
     with connection.cursor() as cursor:
         cursor.execute(_MESSAGE_EVENTS_SQL, {"type": event_type, "ids": ids})
+        endpoint_ids = [row[0] for row in cursor.fetchall()]
+    if endpoint_ids:
+        _kick_after_commit(endpoint_ids)
+
+
+# One statement per upsert chunk of consent moves: the same event body as a single change.
+_CONSENT_EVENTS_SQL = """
+WITH changes AS (
+    SELECT * FROM json_to_recordset(%(changes)s::json) AS c(i bigint, p text, f text, t text)
+), inserted AS (
+    INSERT INTO events_outboxevent (endpoint_id, event_type, payload, status, attempts, created_at, last_error)
+    SELECT ep.id, k.type,
+        jsonb_build_object(
+            'type', k.type,
+            'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+            'data', jsonb_build_object('id', c.i, 'phone', c.p, 'from_status', c.f, 'channel', %(channel)s::text)
+        ),
+        'pending', 0, now(), ''
+    FROM changes c
+    JOIN (VALUES ('opted_in', %(opted_in)s::text), ('opted_out', %(opted_out)s::text)) AS k(status, type)
+        ON k.status = c.t
+    CROSS JOIN events_webhookendpoint ep
+    WHERE ep.is_active AND (cardinality(ep.event_types) = 0 OR k.type = ANY(ep.event_types))
+    ORDER BY ep.id, c.i
+    RETURNING endpoint_id
+)
+SELECT DISTINCT endpoint_id FROM inserted
+"""
+
+
+def consent_events_for_changes(*, changes: Sequence[tuple[int, str, str, str]], channel: str) -> None:
+    """recipient.opted_in / .opted_out for a set of (recipient_id, phone, from_status, to_status)."""
+    if not changes or not _any_active_endpoint():
+        return
+    payload = json.dumps([{"i": i, "p": p, "f": f, "t": t} for i, p, f, t in changes])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _CONSENT_EVENTS_SQL,
+            {
+                "changes": payload,
+                "channel": channel,
+                "opted_in": EventType.RECIPIENT_OPTED_IN.value,
+                "opted_out": EventType.RECIPIENT_OPTED_OUT.value,
+            },
+        )
         endpoint_ids = [row[0] for row in cursor.fetchall()]
     if endpoint_ids:
         _kick_after_commit(endpoint_ids)

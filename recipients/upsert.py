@@ -29,6 +29,8 @@ Consent (docs/recipients.md), when a row states one (``opted_in`` / ``opted_out`
 
 Every ConsentEvent carries the ``ConsentSource`` (channel, actor, evidence + ", row N"), and
 opt-outs are announced to the send path (``messaging.optouts``) once the transaction commits.
+The rows whose status moved go out once per call in ``recipients.signals.consents_changed``
+(the events app turns them into ``recipient.opted_in`` / ``.opted_out`` webhooks, set-based).
 """
 
 from __future__ import annotations
@@ -44,7 +46,8 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from messaging.optouts import announce_opt_outs
-from recipients.models import ConsentStatus, Suppression, suppression_key
+from recipients.models import ConsentStatus, Recipient, Suppression, suppression_key
+from recipients.signals import consents_changed
 
 KEPT_OPTED_OUT = (
     "kept opted out: an opt-out is undone only by the person texting START, not by an import or the API; "
@@ -75,6 +78,15 @@ class ConsentSource:
     evidence: str = ""  # each event's evidence is this + ", row <row_number>"
 
 
+class ConsentChange(NamedTuple):
+    """One recipient's status moved by an upsert (``from_status`` is ``pending`` for a new number)."""
+
+    recipient_id: int
+    phone: str
+    from_status: str
+    to_status: str
+
+
 class Upserted(NamedTuple):
     id: int
     phone: str
@@ -87,6 +99,7 @@ class Upserted(NamedTuple):
 class UpsertResult:
     rows: list[Upserted] = field(default_factory=list)  # one per input row, in no particular order
     consent_changes: int = 0  # ConsentEvents written
+    changes: list[ConsentChange] = field(default_factory=list)  # one per ConsentEvent written
     kept_opted_out: list[RecipientRow] = field(default_factory=list)
 
     @property
@@ -227,6 +240,8 @@ def recipients_upsert(
             # The new recipient carries the opt-out again (with its event); the suppression is spent.
             Suppression.objects.filter(phone_hash__in=[suppression_key(p) for p in restored]).delete()
         _apply_consent(rows, result, source, now, restored=set(restored))
+        if result.changes:
+            consents_changed.send(sender=Recipient, changes=result.changes, channel=source.channel)
     return result
 
 
@@ -252,6 +267,7 @@ def _apply_consent(
         row = by_phone[phone]
         if phone in restored:
             result.consent_changes += 1  # created opted out from the suppression list, its event written
+            result.changes.append(ConsentChange(rid, phone, ConsentStatus.PENDING, ConsentStatus.OPTED_OUT))
             if row.consent == ConsentStatus.OPTED_IN:
                 result.kept_opted_out.append(row)
             continue
@@ -259,6 +275,7 @@ def _apply_consent(
             continue
         if inserted:
             result.consent_changes += 1  # its event was written by the upsert
+            result.changes.append(ConsentChange(rid, phone, ConsentStatus.PENDING, row.consent))
         elif current == row.consent:
             continue
         elif row.consent == ConsentStatus.OPTED_IN and current == ConsentStatus.OPTED_OUT:
@@ -282,6 +299,7 @@ def _apply_consent(
         events.extend(
             {"r": rid, "f": current, "t": target, "e": _evidence(source, by_phone[phone])} for rid, phone in changed
         )
+        result.changes.extend(ConsentChange(rid, phone, current, target) for rid, phone in changed)
         if target == ConsentStatus.OPTED_OUT:
             opted_out.extend(phone for _, phone in changed)
     if events:
