@@ -6,7 +6,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from accounts.admin_visibility import staff_visible
-from campaigns.models import Campaign, CampaignCounter, CampaignEvent
+from campaigns.models import Campaign, CampaignCounter, CampaignEvent, ShortLink
 from campaigns.selectors import campaign_stats, campaigns_visible_to
 from campaigns.services import TransitionError, campaign_launch
 from messaging.models import Message
@@ -92,4 +92,27 @@ class CampaignCounterAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: CampaignCounter | None = None) -> bool:
+        return False
+
+
+@admin.register(ShortLink)
+class ShortLinkAdmin(admin.ModelAdmin):
+    """Read-only: made when messages are prepared, counted by the redirect. Only their campaign's
+    viewers see them (the campaign visibility rule)."""
+
+    list_display = ["code", "campaign", "target_url", "clicks", "first_clicked_at", "user_agent_category"]
+    list_select_related = ["campaign"]
+    search_fields = ["code", "target_url"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ShortLink]:
+        visible = staff_visible(request, Campaign.objects.all(), campaigns_visible_to)
+        return super().get_queryset(request).filter(campaign__in=visible)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: ShortLink | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: ShortLink | None = None) -> bool:
         return False

@@ -37,6 +37,7 @@ def test_admin_is_closed_to_non_staff(client, bob):
 SYSTEM_OWNED = {
     "campaigns.CampaignCounter": {"add", "change", "delete"},
     "campaigns.CampaignEvent": {"add", "change", "delete"},
+    "campaigns.ShortLink": {"add", "change", "delete"},
     "providers.ProviderEvent": {"add", "change", "delete"},
     "messaging.Message": {"add", "change", "delete"},
     "recipients.ConsentEvent": {"add", "change", "delete"},
