@@ -95,11 +95,13 @@ def send_batch(*, message_ids: Sequence[int], probe: bool = False) -> BatchResul
     campaign, to learn whether its provider works again: campaigns.tasks.probe_auto_paused).
     """
     result = BatchResult()
-    rows = _claim(message_ids, probe=probe)
+    rows, left_ready = _claim(message_ids, probe=probe)
     result.claimed = len(rows)
+    # Campaigns whose rows were left ready are dispatched again after this batch (a no-op while
+    # paused): a resume that committed while the claim ran may have found those rows still queued.
+    result.campaigns = {r.campaign_id for r in rows if r.campaign_id} | left_ready
     if not rows:
         return result
-    result.campaigns = {r.campaign_id for r in rows if r.campaign_id}
     ready, verdict = _prepare(rows, result)
     rates = _number_rates(ready, verdict.number_rates)  # once per batch: the pools do not change in a second
     chunks = list(_chunks(ready, rates))
@@ -279,8 +281,10 @@ def _record_stragglers() -> None:
             close_old_connections()
 
 
-def _claim(message_ids: Sequence[int], *, probe: bool = False) -> list[Row]:
+def _claim(message_ids: Sequence[int], *, probe: bool = False) -> tuple[list[Row], set[int]]:
+    """The rows claimed, and the campaigns of rows left ready because their campaign was paused."""
     now = timezone.now()
+    left_ready: set[int] = set()
     with transaction.atomic():
         pending = Message.objects.select_for_update(skip_locked=True, of=("self",)).filter(
             pk__in=list(message_ids), status=S.PENDING, due_at__lte=now
@@ -304,9 +308,9 @@ def _claim(message_ids: Sequence[int], *, probe: bool = False) -> list[Row]:
             )
         )
         if len(found) < len(message_ids) and not probe:
-            _leave_ready(pending.exclude(hooks.campaigns().claimable()))
+            left_ready = _leave_ready(pending.exclude(hooks.campaigns().claimable()))
         if not found:
-            return []
+            return [], left_ready
         Message.objects.filter(pk__in=[r["pk"] for r in found]).update(
             status=S.CLAIMED, lease_expires_at=now + timedelta(seconds=settings.SMS_LEASE_SECONDS)
         )
@@ -332,15 +336,18 @@ def _claim(message_ids: Sequence[int], *, probe: bool = False) -> list[Row]:
                 },
             )
         )
-    return rows
+    return rows, left_ready
 
 
-def _leave_ready(unclaimable: QuerySet[Message]) -> None:
+def _leave_ready(unclaimable: QuerySet[Message]) -> set[int]:
     """Rows whose campaign is paused are left pending and undispatched, so resume's dispatch
-    queues them at once (not the sweeper's re-queue of lost tasks, minutes later)."""
-    ids = list(unclaimable.filter(enqueued_at__isnull=False).values_list("pk", flat=True))
-    if ids:
-        Message.objects.filter(pk__in=ids, status=S.PENDING).update(enqueued_at=None)
+    queues them at once (not the sweeper's re-queue of lost tasks, minutes later). Returns their
+    campaigns: a resume that committed before this claim does may have missed the rows, so the
+    batch dispatches those campaigns again after it (send_batch's ``result.campaigns``)."""
+    found = list(unclaimable.filter(enqueued_at__isnull=False).values_list("pk", "campaign_id"))
+    if found:
+        Message.objects.filter(pk__in=[pk for pk, _ in found], status=S.PENDING).update(enqueued_at=None)
+    return {campaign_id for _, campaign_id in found if campaign_id}
 
 
 def _prepare(rows: list[Row], result: BatchResult) -> tuple[list[Row], hooks.Prepared]:
