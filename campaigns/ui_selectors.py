@@ -20,6 +20,7 @@ from django.db.models.functions.datetime import TruncBase
 from django.utils import timezone
 
 from accounts.models import User
+from accounts.permissions import reads_everything
 from campaigns.counters import BUCKET
 from campaigns.demo import DEMO_CAMPAIGN, DEMO_LIST
 from campaigns.models import Campaign
@@ -140,11 +141,11 @@ def _charted(
     return out
 
 
-def _per_day(*, since: datetime, until: datetime | None) -> dict[date, dict[str, int]]:
+def _per_day(*, campaigns: QuerySet[Campaign], since: datetime, until: datetime | None) -> dict[date, dict[str, int]]:
     # Only campaigns that could have sent in the window are scanned, so the WHERE
     # uses the (campaign, status) index instead of reading the whole table.
     campaign_ids = list(
-        Campaign.objects.filter(launched_at__isnull=False)
+        campaigns.filter(launched_at__isnull=False)
         .filter(Q(completed_at__isnull=True) | Q(completed_at__gte=since))
         .filter(Q(cancelled_at__isnull=True) | Q(cancelled_at__gte=since))
         .values_list("pk", flat=True)
@@ -154,22 +155,25 @@ def _per_day(*, since: datetime, until: datetime | None) -> dict[date, dict[str,
     return _charted(Message.objects.filter(campaign_id__in=campaign_ids), trunc=TruncDate, since=since, until=until)
 
 
-def messages_per_day(*, days: int = 14, today: date | None = None) -> list[dict]:
-    """Campaign messages per day and outcome (delivered, sent, failed) for the last ``days`` days.
+def messages_per_day(*, user: User | AnonymousUser, days: int = 14, today: date | None = None) -> list[dict]:
+    """Messages per day and outcome (delivered, sent, failed) for the last ``days`` days, of the
+    campaigns ``user`` sees (the campaign visibility rule).
 
-    Past days cannot change much, so they are cached for ten minutes; today is
-    counted on each call (the dashboard does not poll this).
+    Past days cannot change much, so they are cached for ten minutes (per person when they see
+    only some campaigns); today is counted on each call (the dashboard does not poll this).
     """
+    campaigns = campaigns_visible_to(user=user)
+    scope = "all" if reads_everything(user) else f"user{getattr(user, 'pk', 0)}"
     today = today or timezone.localdate()
     start = today - timedelta(days=days - 1)
     since = timezone.make_aware(datetime.combine(start, datetime.min.time()))
     today_start = timezone.make_aware(datetime.combine(today, datetime.min.time()))
-    key = f"ui:messages_per_day:v2:{days}:{today.isoformat()}"
+    key = f"ui:messages_per_day:v3:{scope}:{days}:{today.isoformat()}"
     past = cache.get(key)
     if past is None:
-        past = _per_day(since=since, until=today_start)
+        past = _per_day(campaigns=campaigns, since=since, until=today_start)
         cache.set(key, past, 600)
-    per_day = {**past, **_per_day(since=today_start, until=None)}
+    per_day = {**past, **_per_day(campaigns=campaigns, since=today_start, until=None)}
     empty = dict.fromkeys(CHARTED, 0)
     return [{"day": day, **per_day.get(day, empty)} for day in (start + timedelta(days=i) for i in range(days))]
 

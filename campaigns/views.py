@@ -106,7 +106,7 @@ def _with_progress(campaigns: list[Campaign]) -> list[tuple[Campaign, object]]:
 @require_GET
 def dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
     running, recent = campaign_list_for_dashboard(user=request.user)
-    per_day = messages_per_day(days=14)
+    per_day = messages_per_day(user=request.user, days=14)
     chart = stacked_bars(
         per_day,
         keys=CHART_KEYS,

@@ -16,7 +16,7 @@ os.environ.setdefault("SMS_SANDBOX_DELAY_SECONDS", "0")
 os.environ.setdefault("SMS_RETRY_BASE_SECONDS", "0.2")
 os.environ.setdefault("SMSPORTAL_TESTING", "1")
 
-from smsportal.settings import *  # noqa: F403
+from smsportal.settings import *  # noqa: E402, F403
 
 CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True

@@ -358,6 +358,24 @@ def test_status_partial_stops_polling_when_done(client, carol, draft):
     assert "hx-trigger" not in client.get(reverse("campaign_status", args=[draft.pk])).content.decode()
 
 
+def test_the_dashboard_counts_only_the_messages_of_campaigns_the_reader_sees(
+    client, carol, bob, make_user, draft, django_capture_on_commit_callbacks
+):
+    """The chart and its total follow the campaign visibility rule: another sender's campaign is not
+    in a sender's numbers (it was, while the campaign list above it already left it out)."""
+    from campaigns.services import campaign_launch
+
+    with django_capture_on_commit_callbacks(execute=True):
+        campaign_launch(campaign=draft, user=bob)
+    other = make_user("dave", role="sender")
+    login(client, other)
+    assert "0 campaign messages in the last 14 days" in client.get(reverse("dashboard")).content.decode()
+    login(client, carol)  # a viewer reads everything
+    assert "3 campaign messages in the last 14 days" in client.get(reverse("dashboard")).content.decode()
+    login(client, bob)
+    assert "3 campaign messages in the last 14 days" in client.get(reverse("dashboard")).content.decode()
+
+
 def test_dashboard_shows_running_progress_and_totals(client, carol, bob, draft, django_capture_on_commit_callbacks):
     from campaigns.services import campaign_launch
 
