@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
         "report": report,
     }
     for name, module in modules.items():
-        module.add_arguments(sub.add_parser(name, help=(module.__doc__ or "").splitlines()[0]))
+        module.add_arguments(sub.add_parser(name, help=(module.__doc__ or "").splitlines()[0].replace("%", "%%")))
     p_all = sub.add_parser("all", help="every benchmark at its headline size, then the report")
     p_all.add_argument("--quick", action="store_true", help="10k fan-out only, smaller dashboard")
     args = parser.parse_args(argv)

@@ -64,3 +64,13 @@ def test_the_command_line_defaults_follow_the_environment():
         "bench.soak bench_portal -",
         "bench.webhooks bench_portal redis://:pw@rd:6381/9",
     ]
+
+
+def test_bench_help_lists_every_command(capsys):
+    """A ``%`` in a benchmark's first docstring line once broke ``python -m bench --help``."""
+    from bench.__main__ import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    assert "imports" in capsys.readouterr().out
