@@ -346,6 +346,9 @@ def recipient_delete(*, recipient: Recipient, actor=None) -> None:
                 defaults={"reason": "opted out, then deleted", "evidence": evidence[:2000]},
             )
             detail = "opted out: number added to the suppression list"
+        # The consent history goes with the record: the audit entry says how much of it there was.
+        history = ConsentEvent.objects.filter(recipient=current).count()
+        detail = "; ".join(filter(None, [detail, f"{history} consent event(s) deleted with it"]))
         audit_record(actor=actor, action="recipient.delete", target=current, detail=detail)
         current.delete()
 
