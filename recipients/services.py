@@ -778,7 +778,12 @@ def inbound_handle(*, inbound: InboundSMS, event: ProviderEvent | None = None) -
     try:
         phone = normalize(inbound.sender)
     except InvalidNumber:
+        # A short code or an alphanumeric sender ID: kept in the inbox, but it has no consent to change
+        # and cannot be answered (a reply to it would be refused, or reach someone else).
         phone = (inbound.sender or "")[:16]
+        if kind != InboundMessage.Kind.MESSAGE:
+            logger.info("inbound %s keyword from non-number sender %r: stored, no consent change", kind, phone)
+        kind = InboundMessage.Kind.MESSAGE
     quiet = timezone.now() - timedelta(seconds=settings.SMS_KEYWORD_REPLY_QUIET_SECONDS)
     with transaction.atomic():
         recipient = Recipient.objects.filter(phone=phone).first()
