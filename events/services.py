@@ -29,7 +29,8 @@ logger = logging.getLogger(__name__)
 MESSAGE_FIELDS = ("id", "campaign_id", "recipient_id", "to", "sender", "kind", "status", "provider_message_id")
 
 
-def _timestamp(now: datetime) -> str:
+def event_timestamp(now: datetime) -> str:
+    """A time as events spell it: UTC, ISO 8601, ``Z``."""
     return now.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
@@ -46,7 +47,7 @@ def event_publish(*, event_type: str, data: dict[str, Any], now: datetime | None
     endpoints = [e for e in WebhookEndpoint.objects.filter(is_active=True) if e.receives(event_type)]
     if not endpoints:
         return 0
-    body = {"type": event_type, "timestamp": _timestamp(now), "data": data}
+    body = {"type": event_type, "timestamp": event_timestamp(now), "data": data}
     OutboxEvent.objects.bulk_create([OutboxEvent(endpoint=e, event_type=event_type, payload=body) for e in endpoints])
     _kick_after_commit([e.pk for e in endpoints])
     return len(endpoints)
