@@ -151,7 +151,7 @@ def run(args) -> dict:
         from events.services import endpoint_create
 
         # Events are only queued here (no worker runs): what the click pays is writing its event.
-        endpoint_create(actor=User.objects.get(), url="http://127.0.0.1:9/hooks", event_types=["link.clicked"])
+        endpoint_create(actor=User.objects.get(), url="https://127.0.0.1:9/hooks", event_types=["link.clicked"])
 
     def redirect(i: int) -> tuple[float, str]:
         ms, status, headers = timed_request(application, f"/l/{codes[i % len(codes)]}")
@@ -193,12 +193,15 @@ def run(args) -> dict:
                 statuses[key][status] = statuses[key].get(status, 0) + 1
     results = {k: summary(ms[k], statuses[k]) for k in paths}
     visits = args.requests + warmup
-    clicks = ShortLink.objects.filter(code__in=set(codes)).values_list("clicks", flat=True)
-    counted = sum(clicks)
+    from events.models import OutboxEvent
+
+    counted = sum(ShortLink.objects.filter(code__in=set(codes)).values_list("clicks", flat=True))
+    events = OutboxEvent.objects.filter(event_type="link.clicked").count()
     ok = (
         statuses["redirect"] == {"302": args.requests}
         and statuses["reference_302_full_stack"] == {"302": args.requests}
         and counted == 2 * visits  # every redirect and every direct record_click counted once
+        and events == (counted if args.webhook else 0)
     )
     red, ref = results["redirect"], results["reference_302_full_stack"]
     result = {
@@ -214,6 +217,7 @@ def run(args) -> dict:
         "seed_seconds": round(seed_s, 1),
         "clicks_counted": counted,
         "clicks_expected": 2 * visits,
+        "link_clicked_events": events,
         **results,
         "ratio_p50_to_reference_302": round(red["p50_ms"] / ref["p50_ms"], 3),
         "ratio_p50_to_click_sql": round(red["p50_ms"] / results["reference_click_sql"]["p50_ms"], 3),
