@@ -10,3 +10,6 @@ campaign_status_changed = Signal()
 # kwargs: campaign_id (int), recipient_id (int | None: erased), target_url (str), first (bool: the link's
 # first click), clicked_at (datetime), user_agent_category (str: mobile, desktop, bot or unknown).
 link_clicked = Signal()
+# Asked before a click is recorded: a receiver answers True when it will record something of it on
+# link_clicked (then the click runs in a transaction with that); nobody wanting it saves two round trips.
+link_click_wanted = Signal()

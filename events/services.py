@@ -53,6 +53,13 @@ def event_publish(*, event_type: str, data: dict[str, Any], now: datetime | None
     return len(endpoints)
 
 
+def events_wanted(*, event_type: str) -> bool:
+    """Whether ``event_publish`` might write an event of ``event_type`` now (cheap: the endpoint flag).
+
+    For a caller that can skip a transaction when no event would be written."""
+    return event_type in EventType.values and _any_active_endpoint()
+
+
 # One statement per batch of moved messages: no per-message work in the send path.
 _MESSAGE_EVENTS_SQL = """
 WITH inserted AS (
