@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -53,11 +54,28 @@ def event_publish(*, event_type: str, data: dict[str, Any], now: datetime | None
     return len(endpoints)
 
 
-def events_wanted(*, event_type: str) -> bool:
-    """Whether ``event_publish`` might write an event of ``event_type`` now (cheap: the endpoint flag).
+# This process's last answer of events_wanted(): (monotonic time, answer).
+_WANTED: list[tuple[float, bool]] = []
+WANTED_MAX_AGE_SECONDS = 1.0
 
-    For a caller that can skip a transaction when no event would be written."""
-    return event_type in EventType.values and _any_active_endpoint()
+
+def events_wanted(*, event_type: str) -> bool:
+    """Whether ``event_publish`` might write an event of ``event_type`` now, for a hot path that can skip
+    its transaction when none would be written (the tracked-link redirect).
+
+    The endpoint flag, remembered in this process for up to a second (never longer than the shared
+    flag is cached): asking Redis cost about half the redirect's time. So an endpoint created or
+    enabled in another process may miss that second of such events; here it is seen at once.
+    """
+    if event_type not in EventType.values:
+        return False
+    max_age = min(WANTED_MAX_AGE_SECONDS, settings.WEBHOOK_ENDPOINT_CACHE_SECONDS)
+    now = time.monotonic()
+    if _WANTED and now - _WANTED[0][0] < max_age:
+        return _WANTED[0][1]
+    answer = _any_active_endpoint()
+    _WANTED[:] = [(now, answer)]
+    return answer
 
 
 # One statement per batch of moved messages: no per-message work in the send path.
@@ -172,6 +190,7 @@ def _any_active_endpoint() -> bool:
 
 
 def _forget_endpoints() -> None:
+    _WANTED.clear()
     try:
         cache.delete("events:any-endpoint")
     except Exception:
