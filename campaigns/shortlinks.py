@@ -33,7 +33,8 @@ CODE = re.compile(rf"[A-Za-z0-9]{{{CODE_LENGTH}}}")
 # http(s) URLs up to whitespace or a quote/bracket; trailing punctuation belongs to the sentence.
 _URL = re.compile(r"https?://[^\s<>\"'{}|\\^`]+", re.IGNORECASE)
 _TRAILING = ".,;:!?)]"
-CLICKS, CLICKERS = "clicks", "clickers"
+# Counter buckets: every visit; links clicked at least once; recipients who clicked at least one link.
+CLICKS, CLICKERS, CLICKING_PEOPLE = "clicks", "clickers", "click_people"
 
 
 def find_urls(text: str) -> list[str]:
@@ -126,10 +127,15 @@ def _click_sql() -> str:
         " first_clicked_at = COALESCE(first_clicked_at, %(now)s), last_clicked_at = %(now)s,"
         " user_agent_category = %(ua)s"
         " WHERE code = %(code)s AND (expires_at IS NULL OR expires_at > %(now)s)"
-        " RETURNING campaign_id, recipient_id, target_url, clicks = 1 AS first),"
+        " RETURNING code, campaign_id, recipient_id, target_url, clicks = 1 AS first),"
+        # A person's first click on any of the campaign's links (their other links, by the unique index).
+        " person AS (SELECT hit.first AND (hit.recipient_id IS NULL OR NOT EXISTS ("
+        f"SELECT 1 FROM {link} o WHERE o.campaign_id = hit.campaign_id AND o.recipient_id = hit.recipient_id"
+        " AND o.code <> hit.code AND o.clicks > 0)) AS first FROM hit),"
         f" counted AS (INSERT INTO {counter} (campaign_id, bucket, count, minute)"
-        " SELECT hit.campaign_id, b.bucket, 1, date_trunc('minute', %(now)s) FROM hit,"
-        f" LATERAL (VALUES ('{CLICKS}', true), ('{CLICKERS}', hit.first)) AS b(bucket, wanted) WHERE b.wanted)"
+        " SELECT hit.campaign_id, b.bucket, 1, date_trunc('minute', %(now)s) FROM hit, person,"
+        f" LATERAL (VALUES ('{CLICKS}', true), ('{CLICKERS}', hit.first), ('{CLICKING_PEOPLE}', person.first))"
+        " AS b(bucket, wanted) WHERE b.wanted)"
         " SELECT campaign_id, recipient_id, target_url, first FROM hit"
     )
 

@@ -47,7 +47,7 @@ class Progress:
     # Launched but its message rows are still being created: the total is not known yet.
     preparing: bool = False
     cost: dict | None = None  # campaigns.selectors.campaign_cost, from the same counter read
-    clicks: dict | None = None  # {"total", "unique"} for tracked links
+    clicks: dict | None = None  # {"total", "unique", "recipients"} for tracked links
 
     @property
     def parts(self) -> list[dict]:

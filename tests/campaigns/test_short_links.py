@@ -85,9 +85,13 @@ def test_a_click_redirects_to_the_stored_url_and_is_counted(client, link, bob):
 
     link.refresh_from_db()
     assert (link.clicks, link.user_agent_category) == (2, "mobile") and link.first_clicked_at is not None
-    assert campaign_stats(campaign=link.campaign)["clicks"] == {"total": 2, "unique": 1}
+    assert campaign_stats(campaign=link.campaign)["clicks"] == {"total": 2, "unique": 1, "recipients": 1}
     client.force_login(bob)
-    assert client.get(f"/api/v1/campaigns/{link.campaign_id}/stats").json()["clicks"] == {"total": 2, "unique": 1}
+    assert client.get(f"/api/v1/campaigns/{link.campaign_id}/stats").json()["clicks"] == {
+        "total": 2,
+        "unique": 1,
+        "recipients": 1,
+    }
     assert "Link clicks: <strong>2</strong>" in client.get(f"/campaigns/{link.campaign_id}").content.decode()
 
 
@@ -210,7 +214,11 @@ def test_squashing_keeps_each_click_minute_and_every_total(client, launched_link
         ("clicks", False, 3),
         ("clicks", True, 2),
     ]
-    assert campaign_stats(campaign=campaign) == before and before["clicks"] == {"total": 5, "unique": 2}
+    assert campaign_stats(campaign=campaign) == before and before["clicks"] == {
+        "total": 5,
+        "unique": 2,
+        "recipients": 2,
+    }
     assert campaign.pk not in campaigns_to_squash()
 
 
@@ -253,3 +261,25 @@ def test_a_click_is_one_statement_when_no_app_wants_it(link, django_assert_num_q
         assert record_click(code=link.code, user_agent="").target_url == LONG_URL
     link.refresh_from_db()
     assert link.clicks == 2
+
+
+@pytest.mark.django_db
+def test_a_recipient_with_two_links_counts_once_among_the_recipients_who_clicked(
+    client, bob, make_campaign, make_recipients
+):
+    campaign = make_campaign(bob, track_links=True, status=Campaign.Status.SENDING)
+    person, other = make_recipients(2)
+    urls = links_for(
+        [
+            (campaign.pk, person.pk, LONG_URL),
+            (campaign.pk, person.pk, "https://example.org/b"),
+            (campaign.pk, other.pk, LONG_URL),
+        ]
+    )
+    mine = [u.rsplit("/", 1)[1] for (_, r, _), u in urls.items() if r == person.pk]
+    for code in [*mine, *mine]:
+        assert client.get(f"/l/{code}").status_code == 302
+
+    assert campaign_stats(campaign=campaign)["clicks"] == {"total": 4, "unique": 2, "recipients": 1}
+    client.force_login(bob)
+    assert "2 links clicked at least once, by 1 recipient)" in client.get(f"/campaigns/{campaign.pk}").content.decode()

@@ -83,4 +83,4 @@ def test_the_event_and_the_click_commit_together(alice, receiver, code):
         cursor.execute("SET lock_timeout = 0")
     link = ShortLink.objects.get(code=code)
     assert link.clicks == 0 and link.first_clicked_at is None  # no click counted without its event
-    assert campaign_stats(campaign=link.campaign)["clicks"] == {"total": 0, "unique": 0}
+    assert campaign_stats(campaign=link.campaign)["clicks"] == {"total": 0, "unique": 0, "recipients": 0}
