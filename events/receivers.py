@@ -15,6 +15,7 @@ from events.services import (
     event_publish,
     event_timestamp,
     events_wanted,
+    link_clicked_publish,
     message_events_for_move,
 )
 from messaging.signals import messages_moved
@@ -91,8 +92,7 @@ def on_link_clicked(
     user_agent_category: str,
     **kwargs: Any,
 ) -> None:
-    event_publish(
-        event_type=EventType.LINK_CLICKED,
+    link_clicked_publish(
         data={
             "campaign_id": campaign_id,
             "recipient_id": recipient_id,

@@ -128,6 +128,32 @@ def message_events_for_move(*, rows: Sequence[tuple[int, int | None, str]], to: 
         _kick_after_commit(endpoint_ids)
 
 
+# One statement per click, on the redirect's path: no endpoint flag, no separate endpoint read.
+_LINK_CLICKED_SQL = """
+WITH inserted AS (
+    INSERT INTO events_outboxevent (endpoint_id, event_type, payload, status, attempts, created_at, last_error)
+    SELECT ep.id, %(type)s,
+        jsonb_build_object('type', %(type)s, 'timestamp', %(timestamp)s::text, 'data', %(data)s::jsonb),
+        'pending', 0, now(), ''
+    FROM events_webhookendpoint ep
+    WHERE ep.is_active AND (cardinality(ep.event_types) = 0 OR %(type)s = ANY(ep.event_types))
+    ORDER BY ep.id
+    RETURNING endpoint_id
+)
+SELECT endpoint_id FROM inserted
+"""
+
+
+def link_clicked_publish(*, data: dict[str, Any], now: datetime) -> None:
+    """link.clicked for every endpoint that receives it, in one statement (the same body as ``event_publish``)."""
+    params = {"type": EventType.LINK_CLICKED.value, "timestamp": event_timestamp(now), "data": json.dumps(data)}
+    with connection.cursor() as cursor:
+        cursor.execute(_LINK_CLICKED_SQL, params)
+        endpoint_ids = [row[0] for row in cursor.fetchall()]
+    if endpoint_ids:
+        _kick_after_commit(endpoint_ids)
+
+
 # One statement per upsert chunk of consent moves: the same event body as a single change.
 _CONSENT_EVENTS_SQL = """
 WITH changes AS (

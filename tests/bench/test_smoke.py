@@ -224,7 +224,7 @@ def test_redirect_counts_every_click_and_times_it_against_its_references(started
     assert r["link_clicked_events"] == r["clicks_expected"]  # and each became one event for the endpoint
     for key in ("redirect", "reference_302_full_stack", "reference_click_sql", "reference_select_1"):
         has(r[key], p50_ms=NUM, p95_ms=NUM, p99_ms=NUM, max_ms=NUM)
-    has(r, ratio_p50_to_reference_302=NUM, ratio_p50_to_click_sql=NUM, target_met=bool)
+    has(r, ratio_p50_to_reference_302=NUM, ratio_p50_to_click_sql=NUM, ratio_p50_to_select_1=NUM, target_met=bool)
     report_row(r, "| short link redirect")
 
 
