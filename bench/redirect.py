@@ -9,6 +9,8 @@ change in the machine's load hits all of them alike:
 - ``reference_302_full_stack``: a bare view answering a 302, no database, behind the portal's full
   middleware list (what every page pays before its view runs);
 - ``reference_click_sql``: ``campaigns.shortlinks.record_click`` alone (the click's SQL, no HTTP);
+- ``reference_click_sql_synchronous``: the same statement with a synchronous commit (as before issue
+  19's part 2: the commit waited for the WAL flush), to show what the asynchronous commit saves;
 - ``reference_select_1``: one ``SELECT 1`` round trip to PostgreSQL.
 """
 
@@ -169,6 +171,19 @@ def run(args) -> dict:
         ms = (time.perf_counter() - t) * 1000
         return ms, "ok" if visit and visit.target_url else "missing"
 
+    from django.utils import timezone
+
+    from campaigns.shortlinks import _click_sql
+
+    synchronous_sql = _click_sql().replace("SET LOCAL synchronous_commit TO OFF;", "")
+
+    def click_sql_synchronous(i: int) -> tuple[float, str]:
+        t = time.perf_counter()
+        with connection.cursor() as cur:
+            cur.execute(synchronous_sql, {"now": timezone.now(), "ua": "mobile", "code": codes[(i * 3) % len(codes)]})
+            row = cur.fetchone()
+        return (time.perf_counter() - t) * 1000, "ok" if row else "missing"
+
     def select_1(i: int) -> tuple[float, str]:
         t = time.perf_counter()
         with connection.cursor() as cur:
@@ -180,6 +195,7 @@ def run(args) -> dict:
         "redirect": redirect,
         "reference_302_full_stack": reference_302,
         "reference_click_sql": click_sql,
+        "reference_click_sql_synchronous": click_sql_synchronous,
         "reference_select_1": select_1,
     }
     ms: dict[str, list[float]] = {k: [] for k in paths}
@@ -200,8 +216,8 @@ def run(args) -> dict:
     ok = (
         statuses["redirect"] == {"302": args.requests}
         and statuses["reference_302_full_stack"] == {"302": args.requests}
-        and counted == 2 * visits  # every redirect and every direct record_click counted once
-        and events == (counted if args.webhook else 0)
+        and counted == 3 * visits  # every redirect and every direct click statement counted once
+        and events == (2 * visits if args.webhook else 0)  # the synchronous reference sends no signal
     )
     red, ref = results["redirect"], results["reference_302_full_stack"]
     result = {
@@ -216,7 +232,7 @@ def run(args) -> dict:
         },
         "seed_seconds": round(seed_s, 1),
         "clicks_counted": counted,
-        "clicks_expected": 2 * visits,
+        "clicks_expected": 3 * visits,
         "link_clicked_events": events,
         **results,
         "ratio_p50_to_reference_302": round(red["p50_ms"] / ref["p50_ms"], 3),
@@ -230,6 +246,7 @@ def run(args) -> dict:
     print(
         f"{name}: redirect p50 {red['p50_ms']} ms p95 {red['p95_ms']} ms; bare 302 through the full stack "
         f"p50 {ref['p50_ms']} ms; click SQL p50 {results['reference_click_sql']['p50_ms']} ms; "
-        f"SELECT 1 p50 {results['reference_select_1']['p50_ms']} ms; {counted}/{2 * visits} clicks counted"
+        f"synchronous commit p50 {results['reference_click_sql_synchronous']['p50_ms']} ms; "
+        f"SELECT 1 p50 {results['reference_select_1']['p50_ms']} ms; {counted}/{3 * visits} clicks counted"
     )
     return {"path": path, "result": result}

@@ -205,7 +205,8 @@ def table(results: dict[str, dict]) -> str:
         rows.append(
             f"| short link redirect{with_hook} (server time in-process, {red['params']['links']:,} links, click "
             f"counted, 302) | p50 {r['p50_ms']} ms, p95 {r['p95_ms']} ms | bare 302 view through the full "
-            f"middleware p50 {ref['p50_ms']} ms; the click's SQL alone p50 {sql['p50_ms']} ms; SELECT 1 p50 "
+            f"middleware p50 {ref['p50_ms']} ms; the click's SQL alone p50 {sql['p50_ms']} ms (with a synchronous "
+            f"commit {red.get('reference_click_sql_synchronous', {}).get('p50_ms', '-')} ms); SELECT 1 p50 "
             f"{red['reference_select_1']['p50_ms']} ms (redirect = {red['ratio_p50_to_reference_302']}x the bare "
             f"302, {red.get('ratio_p50_to_select_1', '-')}x SELECT 1; load {red['machine']['load_avg_at_start'][0]}) "
             f"| p50 < 5 ms | {_met(red['target_met'])} |"
