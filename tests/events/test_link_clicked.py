@@ -84,3 +84,13 @@ def test_the_event_and_the_click_commit_together(alice, receiver, code):
     link = ShortLink.objects.get(code=code)
     assert link.clicks == 0 and link.first_clicked_at is None  # no click counted without its event
     assert campaign_stats(campaign=link.campaign)["clicks"] == {"total": 0, "unique": 0, "recipients": 0}
+
+
+def test_an_endpoint_created_here_gets_the_very_next_click(alice, receiver, client, code, settings):
+    """The redirect remembers "no endpoint" for a second; creating one in this process forgets it at once."""
+    settings.WEBHOOK_ENDPOINT_CACHE_SECONDS = 5  # the product's default: the in-process memory is on
+    assert client.get(f"/l/{code}").status_code == 302  # nobody listens: remembered
+    endpoint_create(actor=alice, url=receiver.url, event_types=["link.clicked"])
+    assert client.get(f"/l/{code}").status_code == 302
+    (event,) = OutboxEvent.objects.all()
+    assert event.payload["data"]["first_click"] is False and event.payload["type"] == "link.clicked"
