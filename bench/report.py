@@ -194,6 +194,24 @@ def table(results: dict[str, dict]) -> str:
     else:
         nm("dashboard", "dashboard", (dash or {}).get("reason", "no result"), "p95 < 200 ms")
 
+    for hooked in (False, True):  # without and with an event endpoint subscribed to link.clicked
+        runs = [r for k, r in results.items() if k.startswith("redirect_") and k.endswith("_webhook") == hooked]
+        red = max(runs, key=lambda r: r.get("params", {}).get("links", 0), default=None)  # the biggest table
+        if not red or red.get("status") == "not_measured":
+            continue
+        machine = machine or red.get("machine")
+        r, ref, sql = red["redirect"], red["reference_302_full_stack"], red["reference_click_sql"]
+        with_hook = " with a link.clicked endpoint" if red["params"]["webhook_endpoint"] else ""
+        rows.append(
+            f"| short link redirect{with_hook} (server time in-process, {red['params']['links']:,} links, click "
+            f"counted, 302) | p50 {r['p50_ms']} ms, p95 {r['p95_ms']} ms | bare 302 view through the full "
+            f"middleware p50 {ref['p50_ms']} ms; the click's SQL alone p50 {sql['p50_ms']} ms (with a synchronous "
+            f"commit {red.get('reference_click_sql_synchronous', {}).get('p50_ms', '-')} ms); SELECT 1 p50 "
+            f"{red['reference_select_1']['p50_ms']} ms (redirect = {red['ratio_p50_to_reference_302']}x the bare "
+            f"302, {red.get('ratio_p50_to_select_1', '-')}x SELECT 1; load {red['machine']['load_avg_at_start'][0]}) "
+            f"| p50 < 5 ms | {_met(red['target_met'])} |"
+        )
+
     pacing = next((r for k, r in sorted(results.items(), reverse=True) if k.startswith("pacing_")), None)
     target = "97-100% of the account limit; no 1-second window over the limit at any number or at the account"
     if pacing and pacing.get("status") != "not_measured":

@@ -82,12 +82,15 @@ class CampaignCounter(models.Model):
     """Append-only counter deltas per campaign and status bucket.
 
     Every status change adds -1/+1 rows; a beat task squashes them into one
-    row per bucket, so reads sum a handful of rows instead of counting messages.
+    row per bucket (and minute), so reads sum a handful of rows instead of counting messages.
+    Click rows (``clicks``, ``clickers``) carry the ``minute`` of the click, which the campaign
+    page's click chart groups by; every other bucket leaves it empty.
     """
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="counters")
     bucket = models.CharField(max_length=12)
     count = models.BigIntegerField()
+    minute = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["campaign", "bucket"], name="counter_campaign_bucket")]

@@ -45,8 +45,12 @@ def campaign_stats(*, campaign: Campaign) -> dict:
         if total
         else (100.0 if campaign.status == Campaign.Status.COMPLETED else 0.0),
         "cost": campaign_cost(campaign=campaign, sums=sums),
-        # Tracked links (campaigns/shortlinks.py): every visit, and the recipients who clicked at least once.
-        "clicks": {"total": sums.get("clicks", 0), "unique": sums.get("clickers", 0)},
+        # Tracked links (campaigns/shortlinks.py): every visit, the links and the recipients clicked at least once.
+        "clicks": {
+            "total": sums.get("clicks", 0),
+            "unique": sums.get("clickers", 0),
+            "recipients": sums.get("click_people", 0),
+        },
     }
 
 

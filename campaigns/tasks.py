@@ -9,11 +9,10 @@ from celery import shared_task
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Count
 from django.utils import timezone
 
 from campaigns import counters, dispatch, services
-from campaigns.models import Campaign, CampaignCounter
+from campaigns.models import Campaign
 from campaigns.signals import campaign_status_changed
 from messaging import engine
 from messaging.models import Message, MessageStatus
@@ -136,13 +135,7 @@ def squash_counters() -> None:
     if not _locked("squash", 120):
         return
     try:
-        busy = (
-            CampaignCounter.objects.values("campaign_id")
-            .annotate(n=Count("id"))
-            .filter(n__gt=len(counters.BUCKETS))
-            .values_list("campaign_id", flat=True)
-        )
-        for campaign_id in list(busy):
+        for campaign_id in counters.campaigns_to_squash():
             counters.squash(campaign_id)
     finally:
         cache.delete("lock:squash")

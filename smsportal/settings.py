@@ -75,6 +75,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "recipients.uploads.UploadCapMiddleware",  # before anything reads the body (CSRF reads POST)
     "smsportal.middleware.RejectNulMiddleware",  # before anything reads parameters into a query
+    "campaigns.middleware.ShortLinkMiddleware",  # /l/<code> answers here: a click needs nothing below
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
