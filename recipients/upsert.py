@@ -153,8 +153,43 @@ SELECT id, phone, consent_status, inserted, fresh FROM up
 """
 
 
+@dataclass(frozen=True, slots=True)
+class PreparedRows:
+    """Rows encoded for ``recipients_upsert`` without the database, so a caller (the CSV import)
+    can encode the next batch in another thread while this one is written. ``rows`` must not
+    change after."""
+
+    rows: Sequence[RecipientRow]
+    keys: dict[str, str]  # suppression hash -> phone
+    keys_json: str
+    payload: str  # json_to_recordset input for rows none of which is suppressed
+
+
+def recipients_upsert_prepare(*, rows: Sequence[RecipientRow]) -> PreparedRows:
+    """Encode ``rows`` for ``recipients_upsert`` (which checks them). No database."""
+    # Suppressions hold only a hash of the number.
+    keys = {suppression_key(r.phone): r.phone for r in rows}
+    # One json parameter, expanded server-side: psycopg quotes a list of Python strings into a
+    # text[] literal in Python, which cost more than the statement itself.
+    payload = json.dumps(
+        [
+            {
+                "p": r.phone,
+                "f": r.first_name,
+                "l": r.last_name,
+                "a": r.attributes,
+                "c": r.consent,
+                "n": r.row_number,
+                "e": r.evidence,
+            }
+            for r in rows
+        ]
+    )
+    return PreparedRows(rows=rows, keys=keys, keys_json=json.dumps(list(keys)), payload=payload)
+
+
 def recipients_upsert(
-    rows: Sequence[RecipientRow],
+    rows: Sequence[RecipientRow] | PreparedRows,
     *,
     source: ConsentSource | None = None,
     recipient_list_id: int | None = None,
@@ -164,9 +199,12 @@ def recipients_upsert(
 ) -> UpsertResult:
     """Create or update ``rows`` by phone number, add them to the list, apply their stated consent.
 
-    ``rows`` must have distinct numbers (callers merge or reject repeats: their rule). ``source``
-    is required when a row states consent. One transaction; the caller's, if it has one.
+    ``rows`` must have distinct numbers (callers merge or reject repeats: their rule); they may
+    come already checked and encoded by ``recipients_upsert_prepare``. ``source`` is required
+    when a row states consent. One transaction; the caller's, if it has one.
     """
+    prepared = rows if isinstance(rows, PreparedRows) else None
+    rows = rows.rows if isinstance(rows, PreparedRows) else rows
     if not rows:
         return UpsertResult()
     if len({r.phone for r in rows}) != len(rows):
@@ -177,47 +215,36 @@ def recipients_upsert(
         source = ConsentSource(channel="")
     if any(r.consent == ConsentStatus.OPTED_IN and not r.evidence.strip() for r in rows):
         raise ValueError("recipients_upsert: an opted_in row needs its evidence (callers reject such rows)")
+    prepared = prepared or recipients_upsert_prepare(rows=rows)
     now = now or timezone.now()
     pending = ConsentStatus.PENDING
-    # One json parameter, expanded server-side: psycopg quotes a list of Python strings into a
-    # text[] literal in Python, which cost more than the statement itself.
-    with transaction.atomic():
+    # No savepoint inside a caller's transaction: a failure here fails the caller's (none goes on
+    # after one), and a savepoint costs two round trips per call.
+    with transaction.atomic(savepoint=False):
         # Numbers whose recipient was deleted after an opt-out come back opted out (if new here).
         # The numbers go as one json parameter too (2,000 placeholders cost more than the lookup).
-        # Suppressions hold only a hash of the number.
-        keys = {suppression_key(r.phone): r.phone for r in rows}
-        hashes = RawSQL("SELECT jsonb_array_elements_text(%s::jsonb)", [json.dumps(list(keys))])
+        keys = prepared.keys
+        hashes = RawSQL("SELECT jsonb_array_elements_text(%s::jsonb)", [prepared.keys_json])
         suppressed = {
             keys[s.phone_hash]: s for s in Suppression.objects.select_for_update().filter(phone_hash__in=hashes)
         }
-        payload = json.dumps(
-            [
-                {
-                    "p": r.phone,
-                    "f": r.first_name,
-                    "l": r.last_name,
-                    "a": r.attributes,
-                    "c": r.consent,
-                    "n": r.row_number,
-                    "e": r.evidence,
-                }
-                for r in rows
-            ]
-            if not suppressed
-            else [
-                {
-                    "p": r.phone,
-                    "f": r.first_name,
-                    "l": r.last_name,
-                    "a": r.attributes,
-                    "c": ConsentStatus.OPTED_OUT if r.phone in suppressed else r.consent,
-                    "n": r.row_number,
-                    "e": r.evidence,
-                    "x": suppression_evidence(suppressed[r.phone]) if r.phone in suppressed else None,
-                }
-                for r in rows
-            ]
-        )
+        payload = prepared.payload
+        if suppressed:
+            payload = json.dumps(
+                [
+                    {
+                        "p": r.phone,
+                        "f": r.first_name,
+                        "l": r.last_name,
+                        "a": r.attributes,
+                        "c": ConsentStatus.OPTED_OUT if r.phone in suppressed else r.consent,
+                        "n": r.row_number,
+                        "e": r.evidence,
+                        "x": suppression_evidence(suppressed[r.phone]) if r.phone in suppressed else None,
+                    }
+                    for r in rows
+                ]
+            )
         with connection.cursor() as cursor:
             cursor.execute(
                 _UPSERT,
