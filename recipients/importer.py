@@ -309,7 +309,10 @@ def _errors_json(errors: list[RowError]) -> str:
     return json.dumps([{"n": e.row_number, "p": e.phone, "r": e.reason, "w": e.raw} for e in errors])
 
 
-# A chunk's row report and the job's counters, in one round trip.
+# A chunk's row report and the job's counters, in one round trip. Its commit does not wait for
+# the WAL flush (up to half of each chunk's commit on a busy server): a server crash can lose only
+# the last chunks, with their counters (a later transaction never survives an earlier one), and
+# the job's final status is committed durably, which flushes every chunk before it.
 _CHUNK_DONE = """
 WITH errors AS (
     INSERT INTO recipients_importrowerror (job_id, row_number, phone, reason, raw)
@@ -322,6 +325,7 @@ SET processed_rows = %(processed_rows)s, processed_bytes = %(processed_bytes)s,
     updated_count = %(updated_count)s, rejected_count = %(rejected_count)s,
     consent_changes = %(consent_changes)s
 WHERE id = %(job)s
+RETURNING set_config('synchronous_commit', 'off', true)
 """
 
 
@@ -493,7 +497,10 @@ class Importer:
             chunks: queue.Queue = queue.Queue(maxsize=1)
             stop = threading.Event()
             reading = threading.Thread(
-                target=self._read_ahead, args=(reader, columns, binary, chunks, stop), daemon=True
+                target=self._read_ahead,
+                args=(reader, columns, binary, chunks, stop),
+                name=f"import-reader-{job.pk}",
+                daemon=True,
             )
             reading.start()
             data_rows = 0
@@ -623,12 +630,6 @@ class Importer:
             chunk.encode()
         assert chunk.prepared is not None
         with transaction.atomic():
-            with connection.cursor() as cursor:
-                # The chunk's commit does not wait for its WAL flush (up to half of each commit on
-                # a busy server). A server crash can lose only the last chunks, with their counters
-                # (a later transaction never survives an earlier one); the job's final status is
-                # committed durably, which flushes every chunk before it.
-                cursor.execute("SET LOCAL synchronous_commit TO OFF")
             result = recipients_upsert(
                 chunk.prepared,
                 source=self.source,
