@@ -510,8 +510,7 @@ class Importer:
                         raise item
                     chunk, position = item
                     data_rows += chunk.count
-                    job.processed_bytes = position
-                    self._write(chunk)
+                    self._write(chunk, position)
                     if self.progress:
                         self.progress(job)
             finally:
@@ -624,7 +623,8 @@ class Importer:
         return RowError(row_number, phone[:100], reason, _raw(values))
 
     # --- writing -------------------------------------------------------------
-    def _write(self, chunk: Chunk) -> None:
+    def _write(self, chunk: Chunk, position: int) -> None:
+        """Write ``chunk`` and its row report; ``position``: the file's byte offset after it."""
         job = self.job
         if chunk.prepared is None:
             chunk.encode()
@@ -655,7 +655,7 @@ class Importer:
                         "job": job.pk,
                         "errors": errors,
                         "processed_rows": job.processed_rows,
-                        "processed_bytes": job.processed_bytes,
+                        "processed_bytes": position,
                         "created_count": job.created_count,
                         "duplicate_count": job.duplicate_count,
                         "updated_count": job.updated_count,
@@ -663,6 +663,7 @@ class Importer:
                         "consent_changes": job.consent_changes,
                     },
                 )
+        job.processed_bytes = position  # committed: a failed job keeps the last committed position
 
     def _save(self, *fields: str) -> None:
         ImportJob.objects.filter(pk=self.job.pk).update(**{f: getattr(self.job, f) for f in fields})
