@@ -159,5 +159,7 @@ def drop_partition(partition: Partition) -> None:
         elif action != "DO_NOTHING":
             raise NotImplementedError(f"{relation.related_model.__name__}.{relation.field.name}: {action}")
     with connection.cursor() as cursor:
+        # A table with deferred foreign-key checks still due in this transaction cannot be dropped.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         cursor.execute(f'ALTER TABLE "{TABLE}" DETACH PARTITION "{partition.name}"')
         cursor.execute(f'DROP TABLE "{partition.name}"')
