@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 import urllib.error
 import urllib.request
+from datetime import UTC
 
 import redis
 
@@ -54,17 +55,16 @@ def _insert_messages(cur, campaign_id: int, cases: list[str], *, month, created:
 def _older_months(campaign, months: int, cases: list[str]) -> None:
     """One finished campaign a month for the ``months - 1`` months before this one, each in its own partition."""
     from datetime import datetime, timedelta
-    from datetime import timezone as dt_timezone
 
     from django.db import connection
 
     from campaigns.models import Campaign
     from messaging import partitions
 
-    month = partitions.month_start(datetime.now(dt_timezone.utc))
+    month = partitions.month_start(datetime.now(UTC))
     for i in range(1, months):
-        month = partitions.month_start(datetime(month.year, month.month, 1, tzinfo=dt_timezone.utc) - timedelta(days=1))
-        launched = datetime(month.year, month.month, 2, tzinfo=dt_timezone.utc)
+        month = partitions.month_start(datetime(month.year, month.month, 1, tzinfo=UTC) - timedelta(days=1))
+        launched = datetime(month.year, month.month, 2, tzinfo=UTC)
         partitions.ensure_partitions(now=launched, ahead=0)
         old = Campaign.objects.create(
             name=f"Month -{i}", body=campaign.body, created_by_id=campaign.created_by_id, status="completed"
@@ -84,7 +84,6 @@ def seed(n: int, months: int = 1):
     from bench.fanout import seed as fanout_seed
     from campaigns.counters import BUCKET
     from campaigns.models import Campaign
-
     from messaging.partitions import campaign_month
 
     per_month = n // months  # the same recipients get one message a month

@@ -10,8 +10,7 @@ over its month; then ``purge_messages`` runs as beat runs it and drops the other
 from __future__ import annotations
 
 import time
-from datetime import date, datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, date, datetime, timedelta
 
 from bench import common
 
@@ -44,10 +43,10 @@ def seed(n: int, *, reference: date, dropped: date) -> None:
     from messaging import partitions
 
     for month in (reference, dropped):
-        partitions.ensure_partitions(now=datetime(month.year, month.month, 1, tzinfo=dt_timezone.utc), ahead=0)
+        partitions.ensure_partitions(now=datetime(month.year, month.month, 1, tzinfo=UTC), ahead=0)
     for month in (reference, dropped):  # spread over the month's first 28 days
         _insert(n, month, f"('{month.isoformat()} 00:00+00'::timestamptz + (i %% 2400000) * interval '1 second')")
-    _insert(max(n // 10, 1), partitions.month_start(datetime.now(dt_timezone.utc)), "now() - interval '1 day'")
+    _insert(max(n // 10, 1), partitions.month_start(datetime.now(UTC)), "now() - interval '1 day'")
     with connection.cursor() as cur:
         cur.execute("ANALYZE messaging_message")
 
@@ -67,7 +66,7 @@ def run(args) -> dict:
     from messaging.models import Message
     from messaging.retention import _expired, _in_batches, purge_messages
 
-    now = datetime.now(dt_timezone.utc)
+    now = datetime.now(UTC)
     this_month = partitions.month_start(now)
     dropped = partitions.month_start(now - timedelta(days=430))
     reference = partitions.month_start(now - timedelta(days=470))

@@ -17,12 +17,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, date, datetime, timedelta
 
 from django.db import connection, transaction
-from django.db.models import QuerySet
-from django.db.models.deletion import get_candidate_relations_to_delete
+from django.db.models import ForeignObjectRel, QuerySet
 from django.utils import timezone
 
 from messaging.models import Message
@@ -36,7 +34,7 @@ _LAYOUT_LOCK = 0x6D736770  # "msgp"
 
 def month_start(moment: datetime) -> date:
     """The first day of ``moment``'s UTC month: the partition key of a row created at ``moment``."""
-    utc = moment.astimezone(dt_timezone.utc)
+    utc = moment.astimezone(UTC)
     return date(utc.year, utc.month, 1)
 
 
@@ -149,15 +147,19 @@ def drop_partition(partition: Partition) -> None:
     get what their ``on_delete`` says, as an ORM delete would do.
     """
     ids = rows_of(partition.month).values("id")
-    for relation in get_candidate_relations_to_delete(Message._meta):
-        related = relation.related_model._default_manager.filter(**{f"{relation.field.name}__in": ids})
-        action = relation.on_delete.__name__
+    for relation in Message._meta.get_fields(include_hidden=True):  # hidden too: related_name="+"
+        if not isinstance(relation, ForeignObjectRel) or relation.many_to_many:
+            continue
+        model = relation.related_model
+        name = relation.field.name
+        related = model._default_manager.filter(**{f"{name}__in": ids})
+        action = getattr(relation.on_delete, "__name__", "")
         if action == "SET_NULL":
-            related.update(**{relation.field.name: None})
+            related.update(**{name: None})
         elif action == "CASCADE":
             related.delete()
         elif action != "DO_NOTHING":
-            raise NotImplementedError(f"{relation.related_model.__name__}.{relation.field.name}: {action}")
+            raise NotImplementedError(f"{model.__name__}.{name}: on_delete {action} on a partition drop")
     with connection.cursor() as cursor:
         # A table with deferred foreign-key checks still due in this transaction cannot be dropped.
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")

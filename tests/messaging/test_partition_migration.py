@@ -1,7 +1,6 @@
 """Migration 0005 converts a populated messages table into the partitioned one, and back."""
 
-from datetime import date, datetime
-from datetime import timezone as dt_timezone
+from datetime import UTC, date, datetime
 
 import pytest
 from django.db import IntegrityError, connection, transaction
@@ -41,7 +40,7 @@ def test_existing_messages_move_into_their_months_with_their_ids_and_links(back_
     executor.migrate(before)
     old = executor.loader.project_state(before).apps
     user = old.get_model("accounts", "User").objects.create(username="mover")
-    launched = datetime(2025, 3, 31, 23, 0, tzinfo=dt_timezone.utc)
+    launched = datetime(2025, 3, 31, 23, 0, tzinfo=UTC)
     campaign = old.get_model("campaigns", "Campaign").objects.create(
         name="Old", body="Hi", created_by_id=user.pk, launched_at=launched
     )
@@ -50,11 +49,15 @@ def test_existing_messages_move_into_their_months_with_their_ids_and_links(back_
     sent_in_april = Message.objects.create(
         campaign_id=campaign.pk, recipient_id=person.pk, to=person.phone, status="delivered"
     )
-    Message.objects.filter(pk=sent_in_april.pk).update(created_at=datetime(2025, 4, 2, tzinfo=dt_timezone.utc))
+    Message.objects.filter(pk=sent_in_april.pk).update(created_at=datetime(2025, 4, 2, tzinfo=UTC))
     single = Message.objects.create(kind="single", to="+14155550101", status="delivered")
-    Message.objects.filter(pk=single.pk).update(created_at=datetime(2025, 7, 2, tzinfo=dt_timezone.utc))
+    Message.objects.filter(pk=single.pk).update(created_at=datetime(2025, 7, 2, tzinfo=UTC))
     transcript = old.get_model("relay", "RelayMessage").objects.create(
-        direction="unmatched", outcome="unmatched", from_number="+14155550102", to_virtual="+14155550103", message_id=single.pk
+        direction="unmatched",
+        outcome="unmatched",
+        from_number="+14155550102",
+        to_virtual="+14155550103",
+        message_id=single.pk,
     )
 
     executor = MigrationExecutor(connection)

@@ -4,8 +4,7 @@ maintenance is idempotent and safe twice at once, and the purge drops whole expi
 from __future__ import annotations
 
 import threading
-from datetime import date, datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from django.db import IntegrityError, connection, connections, transaction
@@ -55,7 +54,7 @@ def test_a_campaigns_rows_share_its_launch_month_and_leave_default_when_maintena
     bob, make_campaign, make_recipients
 ):
     make_recipients(3, recipient_list="L")
-    launched = datetime(2021, 5, 31, 23, 30, tzinfo=dt_timezone.utc)  # no partition for May 2021
+    launched = datetime(2021, 5, 31, 23, 30, tzinfo=UTC)  # no partition for May 2021
     campaign = make_campaign(bob, lists=["L"])
     Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.SENDING, launched_at=launched)
     assert materialize_chunk(campaign=campaign, list_ids=[campaign.lists.get().pk]) == 3
@@ -86,7 +85,7 @@ def test_a_second_row_for_the_same_campaign_and_recipient_is_refused(bob, make_c
 
 
 def test_maintenance_creates_months_ahead_once():
-    now = datetime(2031, 11, 15, tzinfo=dt_timezone.utc)
+    now = datetime(2031, 11, 15, tzinfo=UTC)
     first = partitions.ensure_partitions(now=now, ahead=3)
     assert first == [f"messaging_message_p{m}" for m in ("2031_11", "2031_12", "2032_01", "2032_02")]
     assert partitions.ensure_partitions(now=now, ahead=3) == []  # idempotent
@@ -96,7 +95,7 @@ def test_maintenance_creates_months_ahead_once():
 
 @pytest.mark.django_db(transaction=True)
 def test_two_maintenance_runs_at_once_both_finish_and_create_each_month_once():
-    now = datetime(2033, 3, 1, tzinfo=dt_timezone.utc)
+    now = datetime(2033, 3, 1, tzinfo=UTC)
     start = threading.Barrier(2)
     results: list[list[str]] = []
     errors: list[BaseException] = []
@@ -105,7 +104,7 @@ def test_two_maintenance_runs_at_once_both_finish_and_create_each_month_once():
         try:
             start.wait(timeout=30)
             results.append(partitions.ensure_partitions(now=now, ahead=2))
-        except BaseException as error:  # noqa: BLE001  (reported by the assertion below)
+        except BaseException as error:
             errors.append(error)
         finally:
             connections.close_all()
@@ -131,10 +130,14 @@ def test_purge_drops_whole_expired_months_and_keeps_newer_months_and_open_messag
     expired_month = partitions.month_start(now - timedelta(days=200))
     open_month = partitions.month_start(now - timedelta(days=150))
     for month in (expired_month, open_month):
-        partitions.ensure_partitions(now=datetime(month.year, month.month, 1, tzinfo=dt_timezone.utc), ahead=0)
+        partitions.ensure_partitions(now=datetime(month.year, month.month, 1, tzinfo=UTC), ahead=0)
     gone = [old_message(expired_month, days_old=200 - i) for i in range(3)]
     transcript = RelayMessage.objects.create(
-        direction="unmatched", outcome="unmatched", from_number="+14155550100", to_virtual="+14155550101", message=gone[0]
+        direction="unmatched",
+        outcome="unmatched",
+        from_number="+14155550100",
+        to_virtual="+14155550101",
+        message=gone[0],
     )
     in_flight = old_message(open_month, days_old=150, status=S.UNKNOWN)
     finished_beside_it = old_message(open_month, days_old=150)
@@ -159,7 +162,7 @@ def test_purge_drops_whole_expired_months_and_keeps_newer_months_and_open_messag
 def test_a_month_whose_campaign_rows_were_created_after_the_cutoff_is_not_dropped():
     now = timezone.now()
     month = partitions.month_start(now - timedelta(days=120))
-    partitions.ensure_partitions(now=datetime(month.year, month.month, 1, tzinfo=dt_timezone.utc), ahead=0)
+    partitions.ensure_partitions(now=datetime(month.year, month.month, 1, tzinfo=UTC), ahead=0)
     late = old_message(month, days_old=10)  # e.g. a campaign launched then, sent much later
     cutoff = now - timedelta(days=30)
 
