@@ -170,3 +170,15 @@ def test_a_month_whose_campaign_rows_were_created_after_the_cutoff_is_not_droppe
 
     assert result.partitions_dropped == 0
     assert Message.objects.filter(pk=late.pk).exists()
+
+
+def test_beat_runs_maintenance_daily_and_the_task_creates_the_months_ahead():
+    from messaging.tasks import maintain_partitions
+    from smsportal.celery import app
+
+    assert any(e["task"] == "messaging.maintain_partitions" for e in app.conf.beat_schedule.values())
+    maintain_partitions()
+    month = partitions.month_start(timezone.now())
+    for _ in range(partitions.MONTHS_AHEAD + 1):
+        assert table_exists(partitions.partition_name(month))
+        month = partitions.next_month(month)
