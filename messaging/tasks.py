@@ -8,7 +8,7 @@ from typing import Any
 from celery import shared_task
 from celery.signals import worker_ready
 from django.core.cache import cache
-from django.db import DatabaseError
+from django.db import DatabaseError, connections
 
 from messaging import engine, hooks, partitions, sweeper
 
@@ -47,3 +47,5 @@ def _partitions_at_worker_start(**kwargs: Any) -> None:
         partitions.ensure_partitions()
     except DatabaseError:
         logger.exception("could not create message partitions at worker start; beat retries daily")
+    finally:
+        connections.close_all()  # the pool processes are forked from this one: no shared connection

@@ -17,6 +17,7 @@ from messaging.models import Message, MessageStatus
 from messaging.retention import purge_messages
 from messaging.services import message_enqueue
 from relay.models import RelayMessage
+from tests.conftest import wait_for
 
 S = MessageStatus
 pytestmark = pytest.mark.django_db
@@ -182,3 +183,19 @@ def test_beat_runs_maintenance_daily_and_the_task_creates_the_months_ahead():
     for _ in range(partitions.MONTHS_AHEAD + 1):
         assert table_exists(partitions.partition_name(month))
         month = partitions.next_month(month)
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_a_starting_worker_creates_the_months_ahead(celery_workers):
+    missing = partitions.Partition(
+        name=partitions.partition_name(partitions.next_month(partitions.month_start(timezone.now()))),
+        month=partitions.next_month(partitions.month_start(timezone.now())),
+    )
+    with transaction.atomic():
+        partitions.drop_partition(missing)  # empty: nothing to move
+    assert not table_exists(missing.name)
+
+    celery_workers.start()
+
+    wait_for(lambda: table_exists(missing.name), timeout=120, message=f"{missing.name} created by the worker")
