@@ -13,7 +13,7 @@ from bench import common
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     sub = parser.add_subparsers(dest="command", required=True)
-    from bench import dashboard, events, fanout, imports, outage, pacing, redirect, report, soak, webhooks
+    from bench import dashboard, events, fanout, imports, outage, pacing, purge, redirect, report, soak, webhooks
 
     modules = {
         "fanout": fanout,
@@ -22,6 +22,7 @@ def main(argv: list[str] | None = None) -> int:
         "events": events,
         "dashboard": dashboard,
         "redirect": redirect,
+        "purge": purge,
         "pacing": pacing,
         "soak": soak,
         "outage": outage,
@@ -70,6 +71,7 @@ ALL = [
     ["events", "--n", "10000", "--latency-ms", "50"],
     ["dashboard", "--messages", "1000000"],
     ["redirect"],
+    ["purge", "--n", "1000000"],
     ["pacing"],
     ["soak"],
     ["outage"],

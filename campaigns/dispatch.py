@@ -21,6 +21,7 @@ from campaigns.counters import add_deltas
 from campaigns.models import Campaign
 from messaging import dispatch as messaging_dispatch
 from messaging.models import Message
+from messaging.partitions import campaign_month
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +39,8 @@ def materialize_chunk(*, campaign: Campaign, list_ids: list[int], chunk: int | N
         }:
             return 0
         cursor_from = locked.materialized_through
+        # One month for all the campaign's rows: the unique key (campaign, recipient, month) is then exactly once.
+        month = campaign_month(launched_at=locked.launched_at, created_at=locked.created_at)
         people = audience(list_ids=list_ids).filter(pk__gt=cursor_from).order_by("pk")
         ids = list(people.values_list("pk", flat=True)[:chunk])
         upto = ids[-1] if ids else None
@@ -48,10 +51,10 @@ def materialize_chunk(*, campaign: Campaign, list_ids: list[int], chunk: int | N
                 cursor.execute(
                     f'INSERT INTO {Message._meta.db_table} (campaign_id, recipient_id, kind, "to", sender, provider, '
                     "body, media_urls, segments, status, provider_message_id, error_code, error_text, attempts, "
-                    "created_at, due_at) "
+                    "created_at, due_at, month) "
                     "SELECT %s, r.id, 'campaign', r.phone, '', '', '', CAST(%s AS jsonb), 0, 'pending', '', '', '', 0, "
-                    f"%s, %s FROM ({select}) r ON CONFLICT DO NOTHING",
-                    [campaign.pk, "[]", now, due, *params],
+                    f"%s, %s, %s FROM ({select}) r ON CONFLICT DO NOTHING",
+                    [campaign.pk, "[]", now, due, month, *params],
                 )
                 inserted = cursor.rowcount
         fields = {

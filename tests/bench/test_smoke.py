@@ -271,6 +271,29 @@ def test_soak_holds_its_three_promises(tmp_path):
     report_row(r, "| fault soak")
 
 
+def test_purge_drops_the_expired_month_and_deletes_the_reference_rows(tmp_path):
+    n = 300
+    r = Bench(tmp_path, "purge", "--n", str(n), "--db", db("purge")).result()
+    assert r["name"] == f"purge_{n}" and r["status"] == "ok"
+    assert r["partition_purge"]["messages_deleted"] == n and r["row_delete_reference"]["messages_deleted"] == n
+    assert r["partition_purge"]["partitions_dropped"] >= 1 and r["recent_messages_kept"] == n // 10
+    has(r["partition_purge"], seconds=NUM)
+    has(r["row_delete_reference"], seconds=NUM)
+    report_row(r, "| purge of")
+
+
+def test_dashboard_over_monthly_partitions_answers_200(tmp_path):
+    redis_db = 2 if common.redis_db_of() != 2 else 1  # not the other benches' dbs, nor REDIS_URL's own
+    r = Bench(
+        tmp_path,
+        *("dashboard", "--messages", "240", "--months", "3", "--requests", "2"),
+        *("--db", db("dashboard_months"), "--redis-url", common.redis_url(redis_db)),
+    ).result()
+    assert r["name"] == "dashboard_240_3_months" and r["status"] == "ok"
+    assert r["params"]["monthly_partitions"] == 3 and sum(r["messages_by_status"].values()) == 80
+    report_row(r, "| dashboard, 240 messages across 3 monthly partitions")
+
+
 def test_report_renders_a_table_from_results(tmp_path):
     (tmp_path / "webhooks.json").write_text(json.dumps({"status": "not_measured", "reason": "no view"}))
     out = subprocess.run(
