@@ -20,8 +20,11 @@ class Campaign(models.Model):
         paused (auto-paused) --(a probe send succeeds: beat)--> sending   (``auto_resume`` event)
         draft | scheduled | sending | paused --cancel--> cancelled
 
-    Launch creates one Message per opted-in recipient of the lists (a person in
-    two lists gets one). Counters live in CampaignCounter, never COUNT(*).
+    A sending campaign gets one Message per opted-in recipient of the lists (a person in
+    two lists gets one), made a few batches ahead of the senders (campaigns/dispatch.py):
+    ``materialized_through`` is the cursor, ``recipient_total`` the rows made so far, and
+    ``materialized`` turns true once every recipient has a row. Counters live in
+    CampaignCounter, never COUNT(*).
     """
 
     class Status(models.TextChoices):
