@@ -52,8 +52,32 @@ def test_launch_makes_only_the_look_ahead_of_rows_already_queued(bob, big_campai
     with django_capture_on_commit_callbacks(execute=False):
         assert dispatch.dispatch(campaign_id=big_campaign.pk) == 0
     assert rows.count() == ROOM
+    # Before its audience is counted, progress says so rather than "0 of 4".
+    assert campaign_progress(campaign=big_campaign).preparing
+
+
+def test_progress_counts_against_the_whole_audience_while_rows_are_still_being_made(
+    bob, big_campaign, django_capture_on_commit_callbacks
+):
+    from campaigns.tasks import materialize
+
+    with django_capture_on_commit_callbacks(execute=False):
+        campaign_launch(campaign=big_campaign, user=bob)
+    with django_capture_on_commit_callbacks(execute=False):
+        materialize(big_campaign.pk)  # the start task: first rows, then the count
+    big_campaign.refresh_from_db()
+    assert big_campaign.recipient_total == ROOM and big_campaign.audience_total == AUDIENCE
+
     progress = campaign_progress(campaign=big_campaign)
-    assert progress.preparing and progress.total == ROOM and progress.processed == 0
+    assert not progress.preparing
+    assert (progress.processed, progress.total, progress.percent) == (0, AUDIENCE, 0.0)
+    Message.objects.filter(campaign=big_campaign).update(status="queued")  # as if sent (counters untouched)
+    from campaigns.counters import add_deltas
+
+    add_deltas({(big_campaign.pk, "waiting"): -ROOM, (big_campaign.pk, "queued"): ROOM})
+    progress = campaign_progress(campaign=big_campaign)
+    assert (progress.processed, progress.total) == (ROOM, AUDIENCE)
+    assert campaign_stats(campaign=big_campaign)["total"] == AUDIENCE
 
 
 def test_a_campaign_larger_than_the_look_ahead_sends_each_recipient_exactly_once(
