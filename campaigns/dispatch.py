@@ -46,7 +46,7 @@ def create_rows(
     now = timezone.now()
     due = max(campaign.send_at or now, now)
     cursor_from = campaign.materialized_through
-    people = audience(list_ids=list_ids).filter(pk__gt=cursor_from).order_by("pk").values("id", "phone")[:limit]
+    people = audience(list_ids=list_ids, after=cursor_from).order_by("pk").values("id", "phone")[:limit]
     select, params = people.query.sql_with_params()
     with connection.cursor() as cursor:
         # One round trip: pick the recipients, insert their rows, answer how far the cursor moved.
