@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from campaigns.audience import audience, audience_count
+from campaigns.audience import audience
 from campaigns.counters import add_deltas
 from campaigns.models import Campaign
 from messaging import dispatch as messaging_dispatch
@@ -91,15 +91,3 @@ def dispatch(*, campaign_id: int, now: datetime | None = None) -> int:
             return create_rows(campaign=campaign, list_ids=list_ids, limit=room, enqueued_at=at)
 
         return messaging_dispatch.queue_due(campaign_id=campaign_id, now=now, create=create)
-
-
-def count_audience(*, campaign_id: int) -> None:
-    """Count a started campaign's audience once, for its progress while its rows are still being made.
-
-    Called after its first batches are queued (one scan of the audience, off the first send's path).
-    """
-    campaign = Campaign.objects.filter(pk=campaign_id, materialized=False, audience_total__isnull=True).first()
-    if campaign is None:
-        return
-    count = audience_count(list_ids=list(campaign.lists.values_list("pk", flat=True)))
-    Campaign.objects.filter(pk=campaign_id, audience_total__isnull=True).update(audience_total=count)

@@ -64,7 +64,7 @@ class Campaign(models.Model):
     recipient_total = models.PositiveIntegerField(default=0, help_text="Messages created at launch")
     # Rows are made as it sends: until every one exists, progress is shown against this count.
     audience_total = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Opted-in recipients counted when it started sending"
+        null=True, blank=True, help_text="Opted-in recipients counted at launch"
     )
     materialized_through = models.BigIntegerField(default=0, help_text="Launch cursor: last recipient id done")
     materialized = models.BooleanField(default=False, help_text="Every message row exists")
@@ -83,7 +83,7 @@ class Campaign(models.Model):
 
     @property
     def expected_total(self) -> int:
-        """How many messages it sends: the rows made, or while rows are still being made, the audience counted at the start."""
+        """How many messages it sends: the rows made, or while rows are still being made, the audience counted at launch."""
         if self.materialized:
             return self.recipient_total
         return max(self.recipient_total, self.audience_total or 0)

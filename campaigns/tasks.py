@@ -29,9 +29,7 @@ def materialize(campaign_id: int) -> int:
 
     The rest are made batch by batch just ahead of the senders (campaigns/dispatch.py).
     """
-    queued = dispatch.dispatch(campaign_id=campaign_id)
-    dispatch.count_audience(campaign_id=campaign_id)
-    return queued
+    return dispatch.dispatch(campaign_id=campaign_id)
 
 
 def _locked(name: str, seconds: int) -> bool:
@@ -73,8 +71,6 @@ def run_sweep(now: datetime | None = None) -> None:
                 services.campaign_record_expiry(campaign_id=campaign.pk)
         dispatch.dispatch(campaign_id=campaign.pk, now=now)  # also makes rows when none are ready
         if not campaign.materialized:
-            if campaign.audience_total is None:
-                dispatch.count_audience(campaign_id=campaign.pk)  # its start task was lost
             continue  # recipients still without a row: not complete
         open_rows = Message.objects.filter(campaign=campaign, status__in=[S.PENDING, S.CLAIMED, S.SENDING, S.UNKNOWN])
         if not open_rows.exists():

@@ -43,7 +43,7 @@ class Progress:
     outcomes: list[dict]  # every outcome with its count and its statuses' counts, in OUTCOMES order
     processed: int
     percent: float
-    # Launched but the audience is not counted yet and not every row exists: the total is not known yet.
+    # Launched, not every row exists, and no rows yet or no audience count to show progress against.
     preparing: bool = False
     cost: dict | None = None  # campaigns.selectors.campaign_cost, from the same counter read
     clicks: dict | None = None  # {"total", "unique"} for tracked links
@@ -95,11 +95,14 @@ def campaign_progress(*, campaign: Campaign) -> Progress:
         percent = round(100 * processed / total, 1)
     else:
         percent = 100.0 if campaign.status == Campaign.Status.COMPLETED else 0.0
+    # No rows yet, or no audience count to measure against: "preparing", with the rows made so far.
     preparing = (
         not campaign.materialized
-        and not campaign.audience_total
+        and not (campaign.audience_total and campaign.recipient_total)
         and campaign.status in {Campaign.Status.SENDING, Campaign.Status.PAUSED}
     )
+    if preparing:
+        total = campaign.recipient_total
     return Progress(
         total=total,
         counts=counts,

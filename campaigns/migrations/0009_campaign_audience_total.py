@@ -13,6 +13,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='campaign',
             name='audience_total',
-            field=models.PositiveIntegerField(blank=True, help_text='Opted-in recipients counted when it started sending', null=True),
+            field=models.PositiveIntegerField(blank=True, help_text='Opted-in recipients counted at launch', null=True),
         ),
     ]

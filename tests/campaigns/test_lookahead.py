@@ -52,19 +52,14 @@ def test_launch_makes_only_the_look_ahead_of_rows_already_queued(bob, big_campai
     with django_capture_on_commit_callbacks(execute=False):
         assert dispatch.dispatch(campaign_id=big_campaign.pk) == 0
     assert rows.count() == ROOM
-    # Before its audience is counted, progress says so rather than "0 of 4".
-    assert campaign_progress(campaign=big_campaign).preparing
+    # Its audience was counted at launch: progress is against everyone, not the rows made so far.
+    assert big_campaign.audience_total == AUDIENCE
 
 
 def test_progress_counts_against_the_whole_audience_while_rows_are_still_being_made(
     bob, big_campaign, django_capture_on_commit_callbacks
 ):
-    from campaigns.tasks import materialize
-
-    with django_capture_on_commit_callbacks(execute=False):
-        campaign_launch(campaign=big_campaign, user=bob)
-    with django_capture_on_commit_callbacks(execute=False):
-        materialize(big_campaign.pk)  # the start task: first rows, then the count
+    _launch_without_sending(big_campaign, bob, django_capture_on_commit_callbacks)
     big_campaign.refresh_from_db()
     assert big_campaign.recipient_total == ROOM and big_campaign.audience_total == AUDIENCE
 
