@@ -45,6 +45,8 @@ def nobody_reachable_reason(*, list_ids: list[int]) -> str | None:
     """Why a campaign to these lists would reach nobody (launch refuses it), or None if someone is opted in."""
     if not list_ids:
         return None  # "Choose at least one recipient list." is launch's own message.
+    if audience(list_ids=list_ids).exists():
+        return None  # someone is reachable: no need to count a million members (launch asks this)
     counts = members_by_consent(list_ids=list_ids)
     total, pending, opted_out = counts["total"], counts[ConsentStatus.PENDING], counts[ConsentStatus.OPTED_OUT]
     if counts[ConsentStatus.OPTED_IN]:
