@@ -44,7 +44,7 @@ class Progress:
     outcomes: list[dict]  # every outcome with its count and its statuses' counts, in OUTCOMES order
     processed: int
     percent: float
-    # Launched but its message rows are still being created: the total is not known yet.
+    # Launched, not every row exists, and no rows yet or no audience count to show progress against.
     preparing: bool = False
     cost: dict | None = None  # campaigns.selectors.campaign_cost, from the same counter read
     clicks: dict | None = None  # {"total", "unique", "recipients"} for tracked links
@@ -91,12 +91,19 @@ def campaign_progress(*, campaign: Campaign) -> Progress:
     """One progress bar: every message that has left the queue counts as processed."""
     stats = campaign_stats(campaign=campaign)
     counts, total = stats["counts"], stats["total"]
-    processed = max(0, total - counts.get("waiting", 0))
+    processed = max(0, campaign.recipient_total - counts.get("waiting", 0))  # rows made that left the queue
     if total:
         percent = round(100 * processed / total, 1)
     else:
         percent = 100.0 if campaign.status == Campaign.Status.COMPLETED else 0.0
-    preparing = not campaign.materialized and campaign.status in {Campaign.Status.SENDING, Campaign.Status.PAUSED}
+    # No rows yet, or no audience count to measure against: "preparing", with the rows made so far.
+    preparing = (
+        not campaign.materialized
+        and not (campaign.audience_total and campaign.recipient_total)
+        and campaign.status in {Campaign.Status.SENDING, Campaign.Status.PAUSED}
+    )
+    if preparing:
+        total = campaign.recipient_total
     return Progress(
         total=total,
         counts=counts,
