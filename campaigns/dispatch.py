@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from campaigns.audience import audience
+from campaigns.audience import audience, audience_as_of
 from campaigns.counters import add_deltas
 from campaigns.models import Campaign
 from messaging import dispatch as messaging_dispatch
@@ -49,7 +49,11 @@ def create_rows(
     cursor_from = campaign.materialized_through
     # One month for all the campaign's rows: the unique key (campaign, recipient, month) is then exactly once.
     month = campaign_month(launched_at=campaign.launched_at, created_at=campaign.created_at)
-    people = audience(list_ids=list_ids, after=cursor_from).order_by("pk").values("id", "phone")[:limit]
+    # Rows are made as it sends, so someone added to a list later must not be picked up mid-run.
+    since = audience_as_of(launched_at=campaign.launched_at, send_at=campaign.send_at)
+    people = (
+        audience(list_ids=list_ids, after=cursor_from, members_since=since).order_by("pk").values("id", "phone")[:limit]
+    )
     select, params = people.query.sql_with_params()
     with connection.cursor() as cursor:
         # One round trip: pick the recipients, insert their rows, answer how far the cursor moved.
