@@ -42,13 +42,13 @@ from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from accounts.models import AuthorizedSender
-from messaging import failover, hooks
+from messaging import failover, hooks, pacing
 from messaging.bulk import bulk_set
 from messaging.encoding import analyze
 from messaging.hooks import CampaignOutcomes
 from messaging.models import Message, MessageStatus
 from messaging.optouts import RecentOptOuts
-from messaging.ratelimit import get_limiter
+from messaging.ratelimit import account_limit, get_limiter, number_limit
 from messaging.signals import recipients_refused
 from messaging.transitions import move
 from providers.backends import OutboundSMS, SendOutcome, get_backend
@@ -104,16 +104,12 @@ def send_batch(*, message_ids: Sequence[int], probe: bool = False) -> BatchResul
         return result
     ready, verdict = _prepare(rows, result)
     rates = _number_rates(ready, verdict.number_rates)  # once per batch: the pools do not change in a second
-    chunks = list(_chunks(ready, rates))
     stream = _Stream(result)
     try:
-        for i, chunk in enumerate(chunks):
-            if not _send_chunk(chunk, rates, verdict.valid_until, result, stream, probe=probe):
-                _release([r.id for later in chunks[i + 1 :] for r in later], result)
-                break
-            # The next chunk starts once this one's requests have all started; outcomes are
-            # recorded in small groups as they complete meanwhile.
-            stream.record_until(stream.all_started)
+        if pacing.paced(ready, rates):
+            _send_paced(ready, rates, verdict.valid_until, result, stream, probe=probe)
+        else:
+            _send_unpaced(ready, rates, verdict.valid_until, result, stream, probe=probe)
         # A probe's outcome decides a campaign: wait for it. Otherwise a straggler (a request hung
         # until its read timeout) is left to the process's background recorder, so it holds
         # neither the other rows of this batch nor the next batch.
@@ -122,6 +118,48 @@ def send_batch(*, message_ids: Sequence[int], probe: bool = False) -> BatchResul
     finally:
         stream.hand_over()
     return result
+
+
+def _send_unpaced(
+    ready: list[Row],
+    rates: dict[str, float],
+    valid_until: dict[int, datetime],
+    result: BatchResult,
+    stream: _Stream,
+    *,
+    probe: bool,
+) -> None:
+    chunks = list(_chunks(ready, rates))
+    for i, chunk in enumerate(chunks):
+        if not _send_chunk(chunk, rates, valid_until, result, stream, probe=probe):
+            _release([r.id for later in chunks[i + 1 :] for r in later], result)
+            break
+        # The next chunk starts once this one's requests have all started; outcomes are
+        # recorded in small groups as they complete meanwhile.
+        stream.record_until(stream.all_started)
+
+
+def _send_paced(
+    ready: list[Row],
+    rates: dict[str, float],
+    valid_until: dict[int, datetime],
+    result: BatchResult,
+    stream: _Stream,
+    *,
+    probe: bool,
+) -> None:
+    """Rows under a limit go in the small groups whose slots the pacer reserved (messaging.pacing)."""
+    pacer = pacing.Pacer(ready, rates)
+    try:
+        while pacer:
+            group = pacer.next_group()
+            slots = {row.id: at for row, at in group}
+            if not _send_chunk([row for row, _ in group], rates, valid_until, result, stream, probe=probe, slots=slots):
+                _release([r.id for r in pacer.rest()], result)
+                break
+            stream.record_arrived()
+    finally:
+        pacer.close()
 
 
 # How long a batch waits, after its last request started, for the slowest outcomes to come in.
@@ -192,6 +230,17 @@ class _Stream:
                 self._record(group)
             elif finished() or (deadline is not None and time.monotonic() >= deadline):
                 return
+
+    def record_arrived(self) -> None:
+        """Record the outcomes already in, without waiting for more."""
+        group: list[SendOutcome] = []
+        while len(group) < RECORD_GROUP:
+            try:
+                group.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        if group:
+            self._record(group)
 
     def _take_group(self, finished: Callable[[], bool], deadline: float | None) -> list[SendOutcome]:
         group: list[SendOutcome] = []
@@ -440,8 +489,9 @@ def _send_chunk(
     stream: _Stream,
     *,
     probe: bool = False,
+    slots: dict[int, float] | None = None,
 ) -> bool:
-    """Start one chunk's requests. Returns False when the rest of the batch must not be sent."""
+    """Start one chunk's requests (at their ``slots``, ``time.monotonic()`` by message id, when reserved). Returns False when the rest of the batch must not be sent."""
     now = timezone.now()
     campaign_ids = {r.campaign_id for r in chunk if r.campaign_id}
     halted = hooks.campaigns().halted(campaign_ids) if campaign_ids and not probe else set()
@@ -512,7 +562,9 @@ def _send_chunk(
     ]
     recheck = ConsentRecheck([r.id for r in go if r.recipient_id])
     deadlines = {r.id: valid_until[r.campaign_id] for r in go if r.campaign_id in valid_until}
-    guard = _send_guard(rates, {r.id: r.segments for r in go}, {r.id: r.kind for r in go}, deadlines, watch, recheck)
+    guard = _send_guard(
+        rates, {r.id: r.segments for r in go}, {r.id: r.kind for r in go}, deadlines, watch, recheck, slots
+    )
     stream.send(go, outbound, deadlines, guard)
     return not halted
 
@@ -583,9 +635,10 @@ def _send_guard(
     deadlines: dict[int, datetime],
     watch: RecentOptOuts,
     recheck: ConsentRecheck,
+    slots: dict[int, float] | None = None,
 ) -> Guard:
-    """Runs just before each request: waits for rate tokens, then re-checks validity and for a fresh opt-out."""
-    provider_rates = settings.SMS_PROVIDER_MPS
+    """Runs just before each request: waits for its reserved slot (else for rate tokens), then
+    re-checks validity and for a fresh opt-out."""
 
     async def allowed(message: OutboundSMS) -> bool:
         deadline = deadlines.get(int(message.ref))
@@ -598,20 +651,23 @@ def _send_guard(
         return await recheck.allows(int(message.ref))
 
     async def guard(message: OutboundSMS) -> bool:
-        limits = [(f"number:{message.sender}", rates.get(message.sender, 0))]
-        if provider_rates.get(message.provider):
-            limits.append((f"provider:{message.provider}", provider_rates[message.provider]))
+        limits = [number_limit(message.sender, rates.get(message.sender, 0)), account_limit(message.provider)]
         cost = segments.get(int(message.ref), 1)
         limiter = get_limiter()
-        await limiter.acquire(limits, cost)
-        took = time.monotonic()
+        slot = slots.get(int(message.ref)) if slots else None
+        if slot is None:
+            await limiter.acquire(limits, cost, message.ref)
+            took = time.monotonic()
+        else:
+            await asyncio.sleep(max(0.0, slot - time.monotonic()))
+            took = slot
         if not await allowed(message):
             return False
         if time.monotonic() - took > _LATE_AFTER_TOKEN_SECONDS:
             # The checks were slow (the database re-check, a busy loop): sending now would land
             # closer than the schedule allows to the next send, which took its turn on time. Take
             # a fresh turn instead; the late one is left unused, which only widens the spacing.
-            await limiter.acquire(limits, cost)
+            await limiter.acquire(limits, cost, message.ref)
         return True
 
     return guard
