@@ -116,8 +116,8 @@ def grants(trace: list[bytes]) -> dict[str, float]:
     """ref -> when the limiter granted its send (the last grant: a late send takes a fresh turn)."""
     out: dict[str, float] = {}
     for entry in trace:
-        when, ref, *_ = entry.decode().split(" ")
-        out[ref] = float(when) / 1000
+        when, label, *_ = entry.decode().split(" ")
+        out[label.split("@")[0]] = float(when) / 1000  # ref@pid of the worker
     return out
 
 
@@ -213,7 +213,8 @@ def run(args) -> dict:
         sent = fake.message_rows(fields="src,received_at,url")
         rows = [(src, t) for src, t, _ in sent]
         arrived = {url.rstrip("/").rsplit("/", 1)[-1]: t for _, t, url in sent}
-        granted = grants(redis.Redis.from_url(args.redis_url).lrange(TRACE_KEY, 0, -1))
+        trace = redis.Redis.from_url(args.redis_url).lrange(TRACE_KEY, 0, -1)
+        granted = grants(trace)
         fake_stats = fake.stats()
         t_rec = time.monotonic()
         open_statuses = ["pending", "claimed", "sending", "unknown"]
@@ -228,6 +229,8 @@ def run(args) -> dict:
         raw.write_text(json.dumps({"sent": sent, "granted": granted}))
         figures = analyse(rows, number_mps=args.number_mps, account_mps=args.account_mps)
         at_limiter = limiter_figures(granted, arrived, account_mps=args.account_mps)
+        # a send late for its slot takes a fresh one: the first is left unused
+        at_limiter["fresh_turns"] = len(trace) - len(granted)
         first = min((t for _, t in rows), default=0.0)
         ratio = figures["achieved_ratio_to_account_limit"]
         result = {

@@ -48,7 +48,7 @@ from messaging.encoding import analyze
 from messaging.hooks import CampaignOutcomes
 from messaging.models import Message, MessageStatus
 from messaging.optouts import RecentOptOuts
-from messaging.ratelimit import account_limit, get_limiter, number_limit
+from messaging.ratelimit import Candidate, account_limit, get_limiter, number_limit
 from messaging.signals import recipients_refused
 from messaging.transitions import move
 from providers.backends import OutboundSMS, SendOutcome, get_backend
@@ -651,23 +651,25 @@ def _send_guard(
         return await recheck.allows(int(message.ref))
 
     async def guard(message: OutboundSMS) -> bool:
-        limits = [number_limit(message.sender, rates.get(message.sender, 0)), account_limit(message.provider)]
-        cost = segments.get(int(message.ref), 1)
+        ref = int(message.ref)
+        candidate = Candidate(
+            number=number_limit(message.sender, rates.get(message.sender, 0)),
+            account=account_limit(message.provider),
+            cost=segments.get(ref, 1),
+            label=message.ref,
+        )
         limiter = get_limiter()
-        slot = slots.get(int(message.ref)) if slots else None
+        slot = slots.get(ref) if slots else None
         if slot is None:
-            await limiter.acquire(limits, cost, message.ref)
-            took = time.monotonic()
-        else:
-            await asyncio.sleep(max(0.0, slot - time.monotonic()))
-            took = slot
+            slot = await limiter.next_slot(candidate)
+        await asyncio.sleep(max(0.0, slot - time.monotonic()))
         if not await allowed(message):
             return False
-        if time.monotonic() - took > _LATE_AFTER_TOKEN_SECONDS:
+        if time.monotonic() - slot > _LATE_AFTER_TOKEN_SECONDS:
             # The checks were slow (the database re-check, a busy loop): sending now would land
             # closer than the schedule allows to the next send, which took its turn on time. Take
             # a fresh turn instead; the late one is left unused, which only widens the spacing.
-            await limiter.acquire(limits, cost, message.ref)
+            await asyncio.sleep(max(0.0, await limiter.next_slot(candidate) - time.monotonic()))
         return True
 
     return guard

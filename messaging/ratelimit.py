@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -29,6 +30,8 @@ from smsportal import redis_clients
 logger = logging.getLogger(__name__)
 # How long a send waits for Redis to come back before falling back to per-process schedules.
 _REDIS_GRACE_SECONDS = 5.0
+# A horizon no schedule reaches: reserve the next slot whenever it is.
+_ANY_TIME = 86400.0
 
 # KEYS: one per limit; ARGV[1] trace list ("" = off), ARGV[2] cost, ARGV[2+i] rate/s of KEYS[i],
 # ARGV[3+#KEYS] the send's label for the trace.
@@ -57,26 +60,54 @@ return "0"
 """
 
 
-# Reserve the earliest slot among candidate senders (KEYS: number, account and backlog key of each;
-# ARGV[1] trace list ("" = off), ARGV[2] how far ahead a slot may be reserved (ms), then per
-# candidate: number rate/s, account rate/s (0 = no limit), cost, label). A candidate's slot is the
-# latest of now and its two keys; the earliest slot wins, and among slots within a millisecond of
-# it the number with the most rows waiting across all workers (its backlog key), else the first
-# listed. Returns {index, ms from now to the slot} (both keys moved on, the backlog taken down by
-# one) or {0, ms to wait} when no slot is within reach (nothing taken).
+# Reserve the earliest slot among candidate senders. KEYS, per candidate: its number's schedule
+# (the time its next send may start), its account's booked slots (a sorted set of "start:end" ms)
+# and its number's backlog. ARGV: [1] trace list ("" = off), [2] how far ahead a slot may be
+# reserved (ms), then per candidate: number rate/s, account rate/s (0 = no limit), cost, label.
+# A candidate's slot is the first moment from its number's next turn at which the account has
+# room for it. The account keeps booked slots, not one "next free" time, so a send booked far
+# ahead (its number is busy) leaves the slots before it to others. The earliest slot wins, and
+# among slots within a millisecond of it the number with the most rows waiting across workers.
+# Returns {index, ms from now to the slot} (number and account booked, backlog down by one) or
+# {0, ms to wait} when no slot is within reach (nothing taken).
 _RESERVE_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 local n = #KEYS / 3
+local booked = {}
+local function bookings(key)
+  if booked[key] == nil then
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', now - 60000)
+    local list = {}
+    for _, m in ipairs(redis.call('ZRANGEBYSCORE', key, now - 60000, '+inf')) do
+      local sep = string.find(m, ':', 1, true)
+      list[#list + 1] = {tonumber(string.sub(m, 1, sep - 1)), tonumber(string.sub(m, sep + 1))}
+    end
+    booked[key] = list
+  end
+  return booked[key]
+end
+local function room_from(key, from, need)
+  local s = from
+  for _, b in ipairs(bookings(key)) do
+    if b[2] > s then
+      if b[1] >= s + need then break end
+      s = b[2]
+    end
+  end
+  return s
+end
 local slots = {}
 local earliest = nil
 for i = 1, n do
+  local a = 2 + (i - 1) * 4
   local slot = now
-  for j = 1, 2 do
-    if tonumber(ARGV[2 + (i - 1) * 4 + j]) > 0 then
-      local tat = tonumber(redis.call('GET', KEYS[(i - 1) * 3 + j]))
-      if tat and tat > slot then slot = tat end
-    end
+  if tonumber(ARGV[a + 1]) > 0 then
+    local tat = tonumber(redis.call('GET', KEYS[(i - 1) * 3 + 1]))
+    if tat and tat > slot then slot = tat end
+  end
+  if tonumber(ARGV[a + 2]) > 0 then
+    slot = room_from(KEYS[(i - 1) * 3 + 2], slot, tonumber(ARGV[a + 3]) * 1000 / tonumber(ARGV[a + 2]))
   end
   slots[i] = slot
   if earliest == nil or slot < earliest then earliest = slot end
@@ -91,20 +122,25 @@ for i = 1, n do
     if waiting > most then pick, most = i, waiting end
   end
 end
-local base = 2 + (pick - 1) * 4
-local cost = tonumber(ARGV[base + 3])
-for j = 1, 2 do
-  local rate = tonumber(ARGV[base + j])
-  if rate > 0 then
-    local interval = cost * 1000 / rate
-    redis.call('SET', KEYS[(pick - 1) * 3 + j], tostring(earliest + interval), 'PX', math.ceil(earliest - now + interval) + 60000)
-  end
+local slot = slots[pick]
+local a = 2 + (pick - 1) * 4
+local cost = tonumber(ARGV[a + 3])
+local number_rate, account_rate = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+if number_rate > 0 then
+  local interval = cost * 1000 / number_rate
+  redis.call('SET', KEYS[(pick - 1) * 3 + 1], tostring(slot + interval), 'PX', math.ceil(slot - now + interval) + 60000)
+end
+if account_rate > 0 then
+  local key = KEYS[(pick - 1) * 3 + 2]
+  local ends = slot + cost * 1000 / account_rate
+  redis.call('ZADD', key, slot, string.format('%.3f:%.3f', slot, ends))
+  redis.call('PEXPIRE', key, math.ceil(ends - now) + 60000)
 end
 if most > 0 then redis.call('DECR', KEYS[pick * 3]) end
 if ARGV[1] ~= '' then
-  redis.call('RPUSH', ARGV[1], string.format('%.3f', earliest) .. ' ' .. ARGV[base + 4] .. ' ' .. KEYS[(pick - 1) * 3 + 1])
+  redis.call('RPUSH', ARGV[1], string.format('%.3f', slot) .. ' ' .. ARGV[a + 4] .. ' ' .. KEYS[(pick - 1) * 3 + 1])
 end
-return {pick, tostring(earliest - now)}
+return {pick, tostring(slot - now)}
 """
 
 
@@ -232,8 +268,8 @@ class RateLimiter:
         keys: list[str] = []
         args: list[str | float] = [settings.SMS_PACE_TRACE_KEY, horizon * 1000]
         for c in candidates:
-            keys += [f"smsportal:pace:{c.number[0]}", f"smsportal:pace:{c.account[0]}", c.backlog_key]
-            args += [c.number[1], c.account[1], c.cost, c.label]
+            keys += [f"smsportal:pace:{c.number[0]}", f"smsportal:pace:{c.account[0]}:slots", c.backlog_key]
+            args += [c.number[1], c.account[1], c.cost, f"{c.label}@{os.getpid()}"]
         try:
             pick, ms = await script(keys=keys, args=args)
         except RedisError as exc:
@@ -243,6 +279,20 @@ class RateLimiter:
             return self._local.reserve(candidates, horizon)
         self._redis_down_since(reset=True)
         return int(pick) - 1, float(ms) / 1000
+
+    async def next_slot(self, candidate: Candidate) -> float:
+        """Reserve ``candidate``'s next slot however far ahead; returns it on ``time.monotonic()``.
+
+        Unlike :meth:`acquire` it cannot be overtaken: batches reserving ahead keep the schedule
+        booked, so a send waiting for a free moment could wait until the campaign ends.
+        """
+        if candidate.number[1] <= 0 and candidate.account[1] <= 0:
+            return time.monotonic()
+        while True:
+            pick, seconds = await self.reserve([candidate], horizon=_ANY_TIME)
+            if pick == 0:
+                return time.monotonic() + seconds
+            await asyncio.sleep(seconds)  # Redis is down and within its grace period
 
     async def add_backlog(self, counts: Mapping[str, int]) -> None:
         """Rows waiting per number across every worker (``+`` when a batch starts, ``-`` for what it gave back).

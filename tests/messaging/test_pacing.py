@@ -8,6 +8,7 @@ limiter's own trace (Redis's clock), so nothing here depends on how fast this ma
 import asyncio
 import itertools
 import threading
+import time
 
 import pytest
 import redis
@@ -25,7 +26,7 @@ POOL = [f"+1415557{n:04d}" for n in range(4)]
 @pytest.fixture
 def clean_redis():
     r = redis.Redis.from_url(settings.REDIS_URL)
-    keys = [TRACE, "smsportal:pace:provider:plivo"]
+    keys = [TRACE, "smsportal:pace:provider:plivo:slots"]
     for number in POOL:
         keys += [f"smsportal:pace:number:{number}", f"smsportal:pace:backlog:number:{number}"]
     r.delete(*keys)
@@ -68,6 +69,22 @@ def test_a_busy_number_does_not_hold_the_account_slot(clean_redis):
     (pick1, _), (pick2, seconds) = asyncio.run(run())
     assert pick1 == 0
     assert pick2 == 1 and 0 <= seconds <= 0.1
+
+
+def test_a_send_booked_far_ahead_leaves_the_account_slots_before_it_to_others(clean_redis):
+    limiter = RateLimiter()
+    late, other = POOL[0], POOL[1]
+
+    async def run():
+        await limiter.reserve([_candidate(late, 1.0, 10.0)], horizon=0.25)
+        # late's next turn, a second away, booked at once (a send that missed its slot)
+        far = await limiter.next_slot(_candidate(late, 1.0, 10.0))
+        soon = await limiter.reserve([_candidate(other, 1.0, 10.0)], horizon=0.25)
+        return far, soon
+
+    far, (pick, seconds) = asyncio.run(run())
+    assert pick == 0 and seconds <= 0.1  # the account's next slot, not one after the far booking
+    assert far - time.monotonic() > 0.5
 
 
 def test_nothing_is_taken_when_no_slot_comes_within_the_lead(clean_redis):
