@@ -150,14 +150,27 @@ def _send_paced(
 ) -> None:
     """Rows under a limit go in the small groups whose slots the pacer reserved (messaging.pacing)."""
     pacer = pacing.Pacer(ready, rates)
+    recorded = time.monotonic()
+    # Past half their lease, the rows still waiting go back to pending for a later batch: a slow
+    # pool could otherwise keep rows claimed until the sweeper hands them to another worker.
+    give_back_at = recorded + settings.SMS_LEASE_SECONDS / 2
     try:
         while pacer:
+            if time.monotonic() >= give_back_at:
+                _release([r.id for r in pacer.rest()], result)
+                break
             group = pacer.next_group()
             slots = {row.id: at for row, at in group}
+            t0 = time.monotonic()
             if not _send_chunk([row for row, _ in group], rates, valid_until, result, stream, probe=probe, slots=slots):
                 _release([r.id for r in pacer.rest()], result)
                 break
-            stream.record_arrived()
+            t1 = time.monotonic()
+            if t1 - recorded >= RECORD_GROUP_SECONDS:
+                # outcomes in groups, not one write per send: this thread also marks the next rows
+                stream.record_arrived()
+                recorded = time.monotonic()
+            logger.info("PACEDEBUG group %d headroom %.4f chunk %.4f record %.4f", len(group), min(slots.values()) - t1, t1 - t0, time.monotonic() - t1)
     finally:
         pacer.close()
 
@@ -624,8 +637,11 @@ class ConsentRecheck:
 _RECHECK_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="consent-recheck")
 
 
-# A send that reaches its request later than this after taking its turn takes a fresh turn.
-_LATE_AFTER_TOKEN_SECONDS = 0.02
+# A send that reaches its request later after its slot than its limits' margins allow (Candidate.slack)
+# takes a fresh turn, at most _FRESH_TURNS - 1 times (then it goes late rather than never). Its
+# checks start _CHECKS_AHEAD_SECONDS before the slot.
+_FRESH_TURNS = 3
+_CHECKS_AHEAD_SECONDS = 0.03
 
 
 def _send_guard(
@@ -662,14 +678,18 @@ def _send_guard(
         slot = slots.get(ref) if slots else None
         if slot is None:
             slot = await limiter.next_slot(candidate)
-        await asyncio.sleep(max(0.0, slot - time.monotonic()))
-        if not await allowed(message):
-            return False
-        if time.monotonic() - slot > _LATE_AFTER_TOKEN_SECONDS:
+        for _ in range(_FRESH_TURNS):
+            # The checks run just before the slot, so the request leaves at the slot itself.
+            await asyncio.sleep(max(0.0, slot - _CHECKS_AHEAD_SECONDS - time.monotonic()))
+            if not await allowed(message):
+                return False
+            await asyncio.sleep(max(0.0, slot - time.monotonic()))
+            if time.monotonic() - slot <= candidate.slack:
+                break
             # The checks were slow (the database re-check, a busy loop): sending now would land
             # closer than the schedule allows to the next send, which took its turn on time. Take
             # a fresh turn instead; the late one is left unused, which only widens the spacing.
-            await asyncio.sleep(max(0.0, await limiter.next_slot(candidate) - time.monotonic()))
+            slot = await limiter.next_slot(candidate)
         return True
 
     return guard

@@ -72,7 +72,9 @@ class Pacer:
             if pick < 0:
                 if group:
                     break
-                await asyncio.sleep(seconds)
+                # At least half the lead: the next group holds several rows, and this thread's
+                # database work per group (marking rows sending) is paid once for them.
+                await asyncio.sleep(max(seconds, lead / 2))
                 continue
             sender = senders[pick]
             group.append((self._queues[sender].popleft(), time.monotonic() + seconds))

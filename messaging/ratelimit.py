@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import threading
 import time
@@ -174,6 +175,23 @@ class Candidate:
     account: tuple[str, float]
     cost: int = 1
     label: str = ""  # for the trace (SMS_PACE_TRACE_KEY)
+
+    @property
+    def slack(self) -> float:
+        """How late (seconds) a send may leave after its slot with no 1-second window over a limit.
+
+        Spaced ``1 + margin`` times the interval apart, the sends of a full second span ``margin``
+        seconds more than one: that much lateness of one send (the others on time) still fits.
+        """
+        margins = [
+            margin
+            for (_, rate), margin in (
+                (self.number, settings.SMS_PACE_NUMBER_MARGIN),
+                (self.account, settings.SMS_PACE_ACCOUNT_MARGIN),
+            )
+            if rate > 0
+        ]
+        return min(margins, default=math.inf)
 
     @property
     def backlog_key(self) -> str:
