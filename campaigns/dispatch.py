@@ -20,6 +20,7 @@ from campaigns.audience import audience
 from campaigns.counters import add_deltas
 from campaigns.models import Campaign
 from messaging import dispatch as messaging_dispatch
+from messaging import pacing
 from messaging.models import Message
 
 logger = logging.getLogger(__name__)
@@ -72,7 +73,8 @@ def dispatch(*, campaign_id: int, now: datetime | None = None) -> int:
         campaign = Campaign.objects.select_for_update(skip_locked=True).filter(pk=campaign_id).first()
         if campaign is None or campaign.status != Campaign.Status.SENDING:
             return 0  # another dispatcher holds it, or it is not sending
-        return messaging_dispatch.queue_due(campaign_id=campaign_id, now=now)
+        pool = campaign.senders.filter(is_active=True).values_list("max_mps", "provider")
+        return messaging_dispatch.queue_due(campaign_id=campaign_id, now=now, batch_size=pacing.batch_size(pool))
 
 
 def materializing(campaign_id: int, *, refresh: bool = False) -> bool:

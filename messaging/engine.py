@@ -11,7 +11,9 @@ HTTP calls:
 3. per chunk: rows become ``sending`` just before their requests start, so a
    worker that dies leaves ``claimed`` rows (safe to send again) apart from
    ``sending`` ones (outcome unknown: settled by the provider's callback). The
-   next chunk starts as soon as this one's requests have all started.
+   next chunk starts as soon as this one's requests have all started. Rows under a
+   rate limit go in small groups instead, each with a slot reserved a moment ahead
+   (messaging.pacing); such a batch renews the lease of the rows it still holds.
 4. outcomes are recorded as they complete, in small groups (up to 500, or 0.25 s);
    transient errors come back as ``pending`` with a backoff ``due_at``, permanent
    ones fail at once. A request still out a second after the batch's last one
@@ -150,29 +152,34 @@ def _send_paced(
 ) -> None:
     """Rows under a limit go in the small groups whose slots the pacer reserved (messaging.pacing)."""
     pacer = pacing.Pacer(ready, rates)
-    recorded = time.monotonic()
-    # Past half their lease, the rows still waiting go back to pending for a later batch: a slow
-    # pool could otherwise keep rows claimed until the sweeper hands them to another worker.
-    give_back_at = recorded + settings.SMS_LEASE_SECONDS / 2
+    recorded = renewed = time.monotonic()
+    lease = settings.SMS_LEASE_SECONDS
     try:
         while pacer:
-            if time.monotonic() >= give_back_at:
-                _release([r.id for r in pacer.rest()], result)
-                break
+            if time.monotonic() - renewed >= lease / 3:
+                # A paced batch can outlast its rows' lease: keep the waiting rows ours, or the
+                # sweeper would hand them to another worker while this one still sends them.
+                if time.monotonic() - renewed >= lease * 2 / 3:
+                    _release([r.id for r in pacer.rest()], result)  # stalled this long: no longer sure they are ours
+                    break
+                _renew_lease([r.id for r in pacer.waiting()])
+                renewed = time.monotonic()
             group = pacer.next_group()
             slots = {row.id: at for row, at in group}
-            t0 = time.monotonic()
             if not _send_chunk([row for row, _ in group], rates, valid_until, result, stream, probe=probe, slots=slots):
                 _release([r.id for r in pacer.rest()], result)
                 break
-            t1 = time.monotonic()
-            if t1 - recorded >= RECORD_GROUP_SECONDS:
+            if time.monotonic() - recorded >= RECORD_GROUP_SECONDS:
                 # outcomes in groups, not one write per send: this thread also marks the next rows
                 stream.record_arrived()
                 recorded = time.monotonic()
-            logger.info("PACEDEBUG group %d headroom %.4f chunk %.4f record %.4f", len(group), min(slots.values()) - t1, t1 - t0, time.monotonic() - t1)
     finally:
         pacer.close()
+
+
+def _renew_lease(ids: list[int]) -> None:
+    lease = timezone.now() + timedelta(seconds=settings.SMS_LEASE_SECONDS)
+    Message.objects.filter(pk__in=ids, status=S.CLAIMED).update(lease_expires_at=lease)
 
 
 # How long a batch waits, after its last request started, for the slowest outcomes to come in.

@@ -14,8 +14,10 @@ recipient, so a pool never splits a campaign evenly).
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections import deque
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -28,6 +30,33 @@ if TYPE_CHECKING:
 
 # At most this many rows are marked sending at once (rows under no limit come in groups this big).
 MAX_GROUP = 100
+
+
+def pool_rate(senders: Iterable[tuple[float, str]]) -> float:
+    """Messages per second a pool of ``(max_mps, provider)`` numbers can send; 0 when unlimited.
+
+    Its numbers' paced rates, at most each provider account's (``*_ACCOUNT_MPS``).
+    """
+    by_provider: dict[str, float] = {}
+    for max_mps, provider in senders:
+        rate = number_limit("", max_mps)[1] or math.inf
+        by_provider[provider] = by_provider.get(provider, 0.0) + rate
+    total = sum(min(rate, account_limit(p)[1] or math.inf) for p, rate in by_provider.items())
+    return 0.0 if math.isinf(total) else total
+
+
+def batch_size(senders: Iterable[tuple[float, str]]) -> int | None:
+    """Rows per batch for a campaign sending from ``senders`` (None: ``SMS_BATCH_SIZE``).
+
+    A batch's numbers are fixed by its rows, and a batch ends only when its busiest number is
+    done: the fewer rows a worker holds, the more its last seconds run on one or two numbers
+    while the account could take more. A paced batch therefore holds at least
+    ``SMS_PACE_BATCH_SECONDS`` of the pool's sending.
+    """
+    rate = pool_rate(senders)
+    if rate <= 0 or settings.SMS_PACE_BATCH_SECONDS <= 0:
+        return None
+    return max(settings.SMS_BATCH_SIZE, math.ceil(rate * settings.SMS_PACE_BATCH_SECONDS))
 
 
 def paced(rows: list[Row], rates: dict[str, float]) -> bool:
@@ -82,9 +111,13 @@ class Pacer:
                 del self._queues[sender]
         return group
 
+    def waiting(self) -> list[Row]:
+        """The rows not handed out yet."""
+        return [row for queue in self._queues.values() for row in queue]
+
     def rest(self) -> list[Row]:
         """The rows not handed out yet (the campaign stopped); the pacer is empty afterwards."""
-        left = [row for queue in self._queues.values() for row in queue]
+        left = self.waiting()
         self.close()
         return left
 

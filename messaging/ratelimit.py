@@ -8,6 +8,13 @@ many workers share the key. One Lua call checks every key of a send at once (its
 its provider's account) and takes them all or none, so waiting for one never bunches the
 other. Without Redis (the embedded default) each process keeps its own schedule, which is
 exact for the single worker the embedded mode runs.
+
+The send path reserves instead (:meth:`RateLimiter.reserve`, used by messaging.pacing): the
+earliest slot among several candidate numbers, up to a lead ahead, so a send can leave exactly
+at its slot. An account's schedule is then a set of booked slots rather than one "next free"
+time, so a send booked far ahead (its number busy for a second) leaves the slots before it to
+others. The margins that keep arrival jitter inside the limits are applied in one place,
+:func:`number_limit` and :func:`account_limit`.
 """
 
 from __future__ import annotations

@@ -428,6 +428,9 @@ SMS_PACE_NUMBER_MARGIN = env_float("SMS_PACE_NUMBER_MARGIN", 0.10, minimum=0)
 SMS_PACE_ACCOUNT_MARGIN = env_float("SMS_PACE_ACCOUNT_MARGIN", 0.02, minimum=0)
 # How far ahead a batch reserves its slots: the time it has to mark a row sending and check it.
 SMS_PACE_LEAD_SECONDS = env_float("SMS_PACE_LEAD_SECONDS", 0.5, minimum=0)
+# A rate-limited campaign's batches hold at least this many seconds of its pool's sending
+# (messaging.pacing.batch_size; 0 = SMS_BATCH_SIZE, as for any campaign).
+SMS_PACE_BATCH_SECONDS = env_float("SMS_PACE_BATCH_SECONDS", 100.0, minimum=0)
 # A Redis list that records every rate grant ("time ref keys"), for bench/pacing.py; empty = off.
 SMS_PACE_TRACE_KEY = env_str("SMS_PACE_TRACE_KEY", "")
 SMS_BATCHES_AHEAD = env_int("SMS_BATCHES_AHEAD", 6, minimum=1)

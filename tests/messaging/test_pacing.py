@@ -16,7 +16,7 @@ from django.conf import settings
 from django.test import override_settings
 
 from messaging.engine import Row
-from messaging.pacing import Pacer
+from messaging.pacing import Pacer, batch_size, pool_rate
 from messaging.ratelimit import Candidate, RateLimiter, account_limit, number_limit
 
 TRACE = "test:pacing:trace"
@@ -183,3 +183,26 @@ def test_without_redis_the_process_reserves_on_its_own_schedule():
 
     (a, _), (b, _), (c, _) = asyncio.run(run())
     assert (a, b, c) == (0, 1, -1)
+
+
+@override_settings(
+    SMS_PACE_NUMBER_MARGIN=0.25,
+    SMS_PACE_ACCOUNT_MARGIN=0.0,
+    SMS_PROVIDER_MPS={"plivo": 15.0, "flowroute": 0.0},
+    SMS_BATCH_SIZE=500,
+    SMS_PACE_BATCH_SECONDS=100,
+)
+def test_a_paced_campaigns_batches_hold_enough_seconds_of_its_pools_sending():
+    # 20 numbers at 1/s (0.8/s with the margin) under a 15/s account: the account binds
+    assert pool_rate([(1.0, "plivo")] * 20) == pytest.approx(15.0)
+    assert batch_size([(1.0, "plivo")] * 20) == 1500
+    # 4 numbers at 1/s: 3.2/s, 320 rows of sending in 100 s; never fewer than SMS_BATCH_SIZE
+    assert pool_rate([(1.0, "plivo")] * 4) == pytest.approx(3.2)
+    assert batch_size([(1.0, "plivo")] * 4) == 500
+    # a number without a limit at a provider without one: nothing paces the pool
+    assert pool_rate([(1.0, "plivo"), (0.0, "flowroute")]) == 0.0
+    assert batch_size([(0.0, "flowroute")]) is None
+    # a number without a limit under a limited account: the account's rate
+    assert pool_rate([(0.0, "plivo")]) == pytest.approx(15.0)
+    with override_settings(SMS_PACE_BATCH_SECONDS=0):
+        assert batch_size([(1.0, "plivo")] * 20) is None
