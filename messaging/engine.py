@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import queue
 import random
@@ -511,7 +512,10 @@ def _send_chunk(
     probe: bool = False,
     slots: dict[int, float] | None = None,
 ) -> bool:
-    """Start one chunk's requests (at their ``slots``, ``time.monotonic()`` by message id, when reserved). Returns False when the rest of the batch must not be sent."""
+    """Start one chunk's requests. Returns False when the rest of the batch must not be sent.
+
+    ``slots``: when each message's request may leave (``time.monotonic()``, by id), if reserved.
+    """
     now = timezone.now()
     campaign_ids = {r.campaign_id for r in chunk if r.campaign_id}
     halted = hooks.campaigns().halted(campaign_ids) if campaign_ids and not probe else set()
@@ -645,8 +649,8 @@ _RECHECK_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="consent-
 
 
 # A send that reaches its request later after its slot than its limits' margins allow (Candidate.slack)
-# takes a fresh turn, at most _FRESH_TURNS - 1 times (then it goes late rather than never). Its
-# checks start _CHECKS_AHEAD_SECONDS before the slot.
+# takes a fresh turn, at most _FRESH_TURNS - 1 times (then it goes late rather than never: a machine
+# that slow is late for every slot). Its checks start _CHECKS_AHEAD_SECONDS before the slot.
 _FRESH_TURNS = 3
 _CHECKS_AHEAD_SECONDS = 0.03
 
@@ -660,7 +664,7 @@ def _send_guard(
     recheck: ConsentRecheck,
     slots: dict[int, float] | None = None,
 ) -> Guard:
-    """Runs just before each request: waits for its reserved slot (else for rate tokens), then
+    """Runs just before each request: waits for its reserved slot (else reserves the next one), then
     re-checks validity and for a fresh opt-out."""
 
     async def allowed(message: OutboundSMS) -> bool:
@@ -684,20 +688,23 @@ def _send_guard(
         limiter = get_limiter()
         slot = slots.get(ref) if slots else None
         if slot is None:
+            if candidate.slack == math.inf:
+                return await allowed(message)  # under no limit: nothing to wait for
             slot = await limiter.next_slot(candidate)
-        for _ in range(_FRESH_TURNS):
+        turns = _FRESH_TURNS
+        while True:
             # The checks run just before the slot, so the request leaves at the slot itself.
             await asyncio.sleep(max(0.0, slot - _CHECKS_AHEAD_SECONDS - time.monotonic()))
             if not await allowed(message):
                 return False
             await asyncio.sleep(max(0.0, slot - time.monotonic()))
-            if time.monotonic() - slot <= candidate.slack:
-                break
+            turns -= 1
+            if time.monotonic() - slot <= candidate.slack or turns == 0:
+                return True
             # The checks were slow (the database re-check, a busy loop): sending now would land
             # closer than the schedule allows to the next send, which took its turn on time. Take
             # a fresh turn instead; the late one is left unused, which only widens the spacing.
             slot = await limiter.next_slot(candidate)
-        return True
 
     return guard
 

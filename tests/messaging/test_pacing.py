@@ -15,9 +15,11 @@ import redis
 from django.conf import settings
 from django.test import override_settings
 
+from messaging import ratelimit
 from messaging.engine import Row
 from messaging.pacing import Pacer, batch_size, pool_rate
 from messaging.ratelimit import Candidate, RateLimiter, account_limit, number_limit
+from tests.bench.test_ratelimit_outage import clock  # noqa: F401  (fixture: a fake clock inside messaging.ratelimit)
 
 TRACE = "test:pacing:trace"
 POOL = [f"+1415557{n:04d}" for n in range(4)]
@@ -206,3 +208,19 @@ def test_a_paced_campaigns_batches_hold_enough_seconds_of_its_pools_sending():
     assert pool_rate([(0.0, "plivo")]) == pytest.approx(15.0)
     with override_settings(SMS_PACE_BATCH_SECONDS=0):
         assert batch_size([(1.0, "plivo")] * 20) is None
+
+
+def test_a_redis_outage_slows_reservations_down_but_never_raises(settings, monkeypatch, clock, caplog):  # noqa: F811
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    monkeypatch.setattr(ratelimit, "_REDIS_GRACE_SECONDS", 0.5)
+    limiter = RateLimiter()
+
+    async def three():
+        return [await limiter.next_slot(_candidate(POOL[0], 1000.0)) for _ in range(3)]
+
+    slots = asyncio.run(three())  # does not raise
+    # it waited out the grace period in short steps, asking Redis again after each, then went on locally
+    assert clock.slept and max(clock.slept) <= 0.25
+    assert sum(clock.slept) == pytest.approx(0.5, abs=0.01)
+    assert slots == sorted(slots) and slots[2] - slots[0] == pytest.approx(0.002)  # 1 ms apart at 1000/s
+    assert "using this process's own buckets" in caplog.text
