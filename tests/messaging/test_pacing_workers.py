@@ -1,4 +1,4 @@
-"""Pacing with real workers: a batch slower than its lease gives its waiting rows back in time."""
+"""Pacing with real workers: a batch slower than its rows' lease still sends each row once."""
 
 from __future__ import annotations
 
@@ -22,9 +22,10 @@ def test_a_batch_slower_than_its_lease_sends_each_row_once(
 ):
     fake = engine_setup  # 25-row batches, 10 s leases, beat's sweeper running
     make_recipients(25, recipient_list="everyone")
-    # One number at 2/s: the batch needs ~14 s, longer than its rows' 10 s lease. Rows the sweeper
-    # found claimed past their lease went back to pending while the batch still meant to send them,
-    # and another worker sent them too.
+    # One number at 2/s: the batch needs ~14 s, longer than its rows' 10 s lease. The batch renews
+    # the lease of the rows it still holds; without that the sweeper puts them back to pending and
+    # beat queues them for the other worker process while this batch still holds them. Either way
+    # each row must go out once (a row moves to ``sending`` only from ``claimed``).
     campaign = make_campaign(bob, lists=["everyone"], senders=[make_sender(bob, max_mps=2)])
     celery_workers.start(concurrency=2, beat=True)
 
