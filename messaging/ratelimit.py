@@ -290,11 +290,12 @@ class RateLimiter:
         script = self._reserve_script()
         if script is None:
             return self._local.reserve(candidates, horizon)
+        trace = settings.SMS_PACE_TRACE_KEY
         keys: list[str] = []
-        args: list[str | float] = [settings.SMS_PACE_TRACE_KEY, horizon * 1000]
+        args: list[str | float] = [trace, horizon * 1000]
         for c in candidates:
             keys += [f"smsportal:pace:{c.number[0]}", f"smsportal:pace:{c.account[0]}:slots", c.backlog_key]
-            args += [c.number[1], c.account[1], c.cost, f"{c.label}@{os.getpid()}"]
+            args += [c.number[1], c.account[1], c.cost, f"{c.label}@{os.getpid()}" if trace else ""]
         try:
             pick, ms = await script(keys=keys, args=args)
         except RedisError as exc:
