@@ -57,13 +57,14 @@ def map_status(raw: str) -> DeliveryStatus:
 
 
 def parse_time(value: str) -> datetime | None:
-    """Plivo times look like ``2026-01-02 03:04:05.123456`` (UTC)."""
-    for fmt in ("%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M:%S"):
-        try:
-            return datetime.strptime(value.strip(), fmt).replace(tzinfo=UTC)
-        except ValueError:
-            continue
-    return None
+    """Plivo times look like ``2026-01-02 03:04:05.123456`` (UTC), or without the fraction."""
+    value = value.strip()
+    # one strptime, not a failed one first: most callbacks carry whole seconds
+    fmt = "%Y-%m-%d %H:%M:%S.%f" if "." in value else "%Y-%m-%d %H:%M:%S"
+    try:
+        return datetime.strptime(value, fmt).replace(tzinfo=UTC)
+    except ValueError:
+        return None
 
 
 def _one(params: Mapping[str, str | list[str]], key: str) -> str:
