@@ -65,22 +65,23 @@ _INSERT_FIELDS = (
 )
 
 
-def _concrete_field(name: str) -> Field[Any, Any]:
-    """``ProviderEvent``'s field ``name`` (``get_field`` may also return a reverse relation)."""
+def _concrete_field(name: str) -> tuple[Field[Any, Any], str]:
+    """``ProviderEvent``'s field ``name`` and its column (``get_field`` may also return a reverse relation)."""
     field = ProviderEvent._meta.get_field(name)
     if not isinstance(field, Field) or field.column is None:
         raise TypeError(f"ProviderEvent.{name} has no column")
-    return field
+    return field, field.column
 
 
 @cache
 def _insert_statement(vendor: str) -> tuple[str, tuple[Field[Any, Any], ...]]:
     """The single-row INSERT and its fields in placeholder order, built once per process."""
-    fields = tuple(_concrete_field(name) for name in _INSERT_FIELDS)
+    concrete = [_concrete_field(name) for name in _INSERT_FIELDS]
     quote = connection.ops.quote_name
-    columns = ", ".join(quote(f.column) for f in fields)
-    placeholders = ", ".join(["%s"] * len(fields))
-    return f"INSERT INTO {quote(ProviderEvent._meta.db_table)} ({columns}) VALUES ({placeholders})", fields
+    columns = ", ".join(quote(column) for _, column in concrete)
+    placeholders = ", ".join(["%s"] * len(concrete))
+    sql = f"INSERT INTO {quote(ProviderEvent._meta.db_table)} ({columns}) VALUES ({placeholders})"
+    return sql, tuple(field for field, _ in concrete)
 
 
 def _insert_one(event: StatusEvent) -> None:

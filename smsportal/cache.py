@@ -40,10 +40,10 @@ class ReusedClientRedisCacheClient(RedisCacheClient):
         self._clients: dict[int, redis.Redis] = {}
 
     def get_client(self, key: Any = None, *, write: bool = False) -> redis.Redis:
-        pool = self._get_connection_pool(write)
+        pool = self._get_connection_pool(write)  # type: ignore[attr-defined]  # Django's; not in django-stubs
         client = self._clients.get(id(pool))  # pools live as long as this object: their ids stay theirs
         if client is None:
-            client = self._clients[id(pool)] = self._client(connection_pool=pool)
+            client = self._clients[id(pool)] = redis.Redis(connection_pool=pool)  # what Django's get_client builds
         return client
 
 
