@@ -7,6 +7,8 @@ them), so they are not filtered here.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db.models import Count, Exists, OuterRef, QuerySet
 from django.db.models.functions import Left
 
@@ -14,13 +16,33 @@ from recipients.models import ConsentStatus, Membership, Recipient
 from smsportal.phone import country_of_prefix
 
 
-def _members(*, list_ids: list[int]) -> QuerySet[Recipient]:
+def _members(*, list_ids: list[int], after: int = 0, members_since: datetime | None = None) -> QuerySet[Recipient]:
     member = Membership.objects.filter(recipient_id=OuterRef("pk"), recipient_list_id__in=list_ids)
-    return Recipient.objects.filter(Exists(member))
+    if members_since is not None:
+        member = member.filter(added_at__lte=members_since)
+    people = Recipient.objects.all()
+    if after:
+        # Bound both sides: PostgreSQL does not carry the bound into the EXISTS, and a merge join
+        # would read every membership before the cursor again, on each chunk.
+        member = member.filter(recipient_id__gt=after)
+        people = people.filter(pk__gt=after)
+    return people.filter(Exists(member))
 
 
-def audience(*, list_ids: list[int]) -> QuerySet[Recipient]:
-    return _members(list_ids=list_ids).filter(consent_status=ConsentStatus.OPTED_IN)
+def audience(*, list_ids: list[int], after: int = 0, members_since: datetime | None = None) -> QuerySet[Recipient]:
+    """The opted-in members; ``after``: only those with a larger recipient id (launch's cursor);
+    ``members_since``: only memberships that existed then (a running campaign's audience is the lists
+    as they were when it started; consent is still read when each row is made)."""
+    return _members(list_ids=list_ids, after=after, members_since=members_since).filter(
+        consent_status=ConsentStatus.OPTED_IN
+    )
+
+
+def audience_as_of(*, launched_at: datetime | None, send_at: datetime | None) -> datetime | None:
+    """When a campaign's lists are read: when it started sending (its launch, or its scheduled time)."""
+    if launched_at is None:
+        return None
+    return max(launched_at, send_at) if send_at else launched_at
 
 
 def members_by_consent(*, list_ids: list[int]) -> dict[str, int]:
@@ -38,6 +60,8 @@ def nobody_reachable_reason(*, list_ids: list[int]) -> str | None:
     """Why a campaign to these lists would reach nobody (launch refuses it), or None if someone is opted in."""
     if not list_ids:
         return None  # "Choose at least one recipient list." is launch's own message.
+    if audience(list_ids=list_ids).exists():
+        return None  # someone is reachable: no need to count a million members (launch asks this)
     counts = members_by_consent(list_ids=list_ids)
     total, pending, opted_out = counts["total"], counts[ConsentStatus.PENDING], counts[ConsentStatus.OPTED_OUT]
     if counts[ConsentStatus.OPTED_IN]:

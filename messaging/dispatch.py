@@ -5,10 +5,15 @@ queued per campaign (backpressure: the broker never holds a million ids). Each
 finished batch tops the queue up again; the sweeper repairs a chain broken by a
 lost task. One-off messages (no campaign) are queued as they are created and
 only pass through here when their task was lost.
+
+A caller may also create rows on demand (``create``): a campaign's rows are made just
+ahead of the senders, inserted already marked queued, so making them never competes
+with sending for the database and no row is updated only to be marked queued.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -21,13 +26,22 @@ from messaging.models import Message, MessageStatus
 S = MessageStatus
 
 
-def queue_due(*, campaign_id: int | None, now: datetime | None = None) -> int:
+def queue_due(
+    *,
+    campaign_id: int | None,
+    now: datetime | None = None,
+    create: Callable[[int, datetime], list[int]] | None = None,
+    batch_size: int | None = None,
+) -> int:
     """Queue batches of due, undispatched rows until ``SMS_BATCHES_AHEAD`` batches wait. Returns ids queued.
 
-    For a campaign, the caller holds the campaign's row lock and knows it is sending.
+    For a campaign, the caller holds the campaign's row lock and knows it is sending. When the
+    existing rows do not fill the room, ``create(room_left, now)`` may add rows: it returns the
+    ids of rows it inserted with ``enqueued_at=now``. ``batch_size`` defaults to ``SMS_BATCH_SIZE``
+    (a paced campaign's is larger: messaging.pacing.batch_size).
     """
     now = now or timezone.now()
-    batch = settings.SMS_BATCH_SIZE
+    batch = batch_size or settings.SMS_BATCH_SIZE
     room = settings.SMS_BATCHES_AHEAD * batch
     with transaction.atomic(savepoint=False):  # inside the campaign's lock: no savepoint round trips
         queued = Message.objects.filter(campaign=campaign_id, status=S.PENDING, enqueued_at__isnull=False)
@@ -39,10 +53,16 @@ def queue_due(*, campaign_id: int | None, now: datetime | None = None) -> int:
             .order_by("due_at", "id")
             .values_list("id", flat=True)[:room]
         )
+        if ids:
+            Message.objects.filter(pk__in=ids).update(enqueued_at=now)
+        if create is not None and len(ids) < room:
+            ids += create(room - len(ids), now)
         if not ids:
             return 0
-        Message.objects.filter(pk__in=ids).update(enqueued_at=now)
         batches = [ids[i : i + batch] for i in range(0, len(ids), batch)]
+        if len(batches) > 1 and len(batches[-1]) < batch // 2:
+            # No runt at the end: a paced campaign's last batch would run alone, on few numbers.
+            batches[-2:] = [batches[-2] + batches[-1]]
         transaction.on_commit(lambda: [tasks.send_batch.delay(b) for b in batches])
     return len(ids)
 
