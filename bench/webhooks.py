@@ -66,6 +66,35 @@ def _signed_requests(base: str, count: int) -> list[tuple[str, bytes, dict]]:
     return out
 
 
+class _Cpu:
+    """CPU-seconds of a gunicorn (master and workers) and of the PostgreSQL backends of the bench
+    database while a run lasts, per request sent (warm-up included: it is inside the run).
+
+    Less at the mercy of a shared machine than a rate: the same work costs about the same CPU
+    whether or not others are busy, while its rate drops with every core they take.
+    """
+
+    def __init__(self, pid: int, db: str):
+        self.sampler = common.RssSampler({"web": pid}, pg_db=db)
+
+    def __enter__(self):
+        self.sampler.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.sampler.stop()
+        self.seconds = self.sampler.cpu_seconds()
+
+    def per_request(self, run: dict) -> dict:
+        sent = run["sent_total"]
+        web, pg = self.seconds["workers"], self.seconds["postgresql"] or 0.0
+        return {
+            "gunicorn": round(1000 * web / sent, 3) if sent else None,
+            "postgresql": round(1000 * pg / sent, 3) if sent else None,
+            "total": round(1000 * (web + pg) / sent, 3) if sent else None,
+        }
+
+
 def _ok(code: str) -> bool:
     return code.isdigit() and 200 <= int(code) < 300
 
@@ -257,6 +286,11 @@ def _status(runs: list[dict], lost: int) -> str:
     return "ok"
 
 
+def _cpu_ratio(ours: dict, ceiling: dict) -> float | None:
+    mine, bare = ours["cpu_ms_per_request"]["total"], ceiling["cpu_ms_per_request"]["total"]
+    return round(bare / mine, 3) if mine and bare else None
+
+
 def run(args) -> dict:
     results_dir = common.Path(args.results_dir) if args.results_dir else None
     if not common.module_exists("providers.webhooks.plivo"):
@@ -284,31 +318,35 @@ def run(args) -> dict:
     procs = common.Procs(args.name)
     use_wrk = shutil.which("wrk") is not None and not args.aiohttp
     try:
+        # Both servers first, then ours and the ceiling back to back (the light run after them): on a
+        # shared machine the load moves, and the further apart the two runs, the less they compare.
+        ceiling_env = dict(env, DJANGO_SETTINGS_MODULE="bench.ceiling_settings")
         _gunicorn(procs, "web", env, port, args.gunicorn_workers)
+        _gunicorn(procs, "ceiling", ceiling_env, ceiling_port, args.gunicorn_workers)
         reqs = _signed_requests(base, max(1, args.requests))
+        cbase = f"http://127.0.0.1:{ceiling_port}"
+        creqs = [(u.replace(base, cbase), b, h) for u, b, h in reqs]
         loop = _loop()
-        # the second run: latency without queueing, one connection per gunicorn worker
-        if use_wrk:
-            ours = _wrk(base, reqs, args.concurrency, args.seconds, args.warmup, procs.dir)
-            light = _wrk(base, reqs, args.gunicorn_workers, args.seconds / 2, args.warmup, procs.dir)
-        else:
-            ours = loop.run_until_complete(_load(reqs, args.concurrency, args.seconds, args.warmup))
-            light = loop.run_until_complete(_load(reqs, args.gunicorn_workers, args.seconds / 2, args.warmup))
+
+        def measure(name: str, url: str, rs, concurrency: int, seconds: float) -> dict:
+            with _Cpu(procs.procs[name].pid, args.db) as cpu:
+                if use_wrk:
+                    run = _wrk(url, rs, concurrency, seconds, args.warmup, procs.dir)
+                else:
+                    run = loop.run_until_complete(_load(rs, concurrency, seconds, args.warmup))
+            run["cpu_ms_per_request"] = cpu.per_request(run)
+            return run
+
+        ours = measure("web", base, reqs, args.concurrency, args.seconds)
+        ceiling = measure("ceiling", cbase, creqs, args.concurrency, args.seconds)
+        # latency without queueing, one connection per gunicorn worker
+        light = measure("web", base, reqs, args.gunicorn_workers, args.seconds / 2)
+        loop.close()
         procs.kill("web", 15)
         import psycopg
 
         with psycopg.connect(common.pg_url(args.db)) as conn:
             stored = conn.execute("SELECT count(*) FROM providers_providerevent").fetchone()[0]
-
-        ceiling_env = dict(env, DJANGO_SETTINGS_MODULE="bench.ceiling_settings")
-        _gunicorn(procs, "ceiling", ceiling_env, ceiling_port, args.gunicorn_workers)
-        cbase = f"http://127.0.0.1:{ceiling_port}"
-        if use_wrk:
-            ceiling = _wrk(cbase, reqs, args.concurrency, args.seconds, args.warmup, procs.dir)
-        else:
-            creqs = [(u.replace(base, cbase), b, h) for u, b, h in reqs]
-            ceiling = loop.run_until_complete(_load(creqs, args.concurrency, args.seconds, args.warmup))
-        loop.close()
     finally:
         procs.stop_all()
     sent = ours["sent_total"] + light["sent_total"]
@@ -335,12 +373,17 @@ def run(args) -> dict:
         "events_stored": stored,
         "ceiling_bare_django": ceiling,
         "ratio_to_ceiling": round(ours["rate"] / ceiling["rate"], 3) if ours["rate"] and ceiling["rate"] else None,
+        # the ceiling's CPU per request over ours (gunicorn + PostgreSQL), at saturation: the rate ratio
+        # a machine with nothing else on it would show, if both were CPU-bound
+        "cpu_ratio_to_ceiling": _cpu_ratio(ours, ceiling),
         "machine": machine,
     }
     path = common.write_result(args.name, result, results_dir=results_dir)
     print(
         f"webhooks {result['status']}: {ours['rate']}/s p50 {ours['p50_ms']} ms p99 {ours['p99_ms']} ms; "
         f"ceiling {ceiling['rate']}/s ({result['ratio_to_ceiling']}); {accepted} of {sent} accepted, stored {stored}; "
-        f"light load p50 {light['p50_ms']} p99 {light['p99_ms']} ms"
+        f"light load p50 {light['p50_ms']} p99 {light['p99_ms']} ms; CPU ms/request ours "
+        f"{ours['cpu_ms_per_request']}, ceiling {ceiling['cpu_ms_per_request']['total']} "
+        f"({result['cpu_ratio_to_ceiling']})"
     )
     return {"path": path, "result": result, "ok": result["status"] == "ok"}

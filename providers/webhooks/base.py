@@ -215,7 +215,7 @@ def form_params(request: HttpRequest) -> dict[str, str | list[str]]:
         fields = list(request.POST.lists())
     except Exception:  # a broken multipart body: Django raises several types
         raise MalformedWebhook("body is not a form") from None
-    refuse_nul(dict(fields))
+    refuse_nul("".join(key + "".join(values) for key, values in fields))  # a form is flat: one string to search
     params = {k: (v[0] if len(v) == 1 else v) for k, v in fields}
     request._webhook_form_params = params  # type: ignore[attr-defined]  # read back with getattr() above
     return params

@@ -192,10 +192,13 @@ def test_webhooks_are_all_accepted_and_stored(started):
         assert run["ok"] == run["requests"] and run["errors"] == 0 and run["status_codes"] == {"200": run["ok"]}
         assert run["accepted_total"] == run["sent_total"] >= run["requests"]
         has(run, rate=NUM, seconds=NUM, p50_ms=NUM, p99_ms=NUM, max_ms=NUM)
+        cpu = run["cpu_ms_per_request"]
+        has(cpu, gunicorn=NUM, postgresql=NUM, total=NUM)
+        assert cpu["total"] == pytest.approx(cpu["gunicorn"] + cpu["postgresql"], abs=0.01)
     # every signed callback sent to the portal, warm-ups included, was answered 200 and stored once
     assert r["requests_sent_total"] == ours["sent_total"] + light["sent_total"]
     assert r["events_stored"] == r["requests_accepted_total"] == r["requests_sent_total"]
-    has(r, ratio_to_ceiling=NUM)
+    has(r, ratio_to_ceiling=NUM, cpu_ratio_to_ceiling=NUM)
     report_row(r, "| webhooks")
 
 
