@@ -50,7 +50,7 @@ from messaging.models import Message, MessageStatus
 from messaging.optouts import RecentOptOuts
 from messaging.ratelimit import get_limiter
 from messaging.signals import recipients_refused
-from messaging.transitions import move
+from messaging.transitions import move, set_and_move
 from providers.backends import OutboundSMS, SendOutcome, get_backend
 from providers.backends.base import BaseBackend, Guard
 from providers.errors import AuthenticationFailed, ConfigurationError, RecipientOptedOut
@@ -287,7 +287,7 @@ def _claim(message_ids: Sequence[int], *, probe: bool = False) -> tuple[list[Row
     left_ready: set[int] = set()
     with transaction.atomic():
         pending = Message.objects.select_for_update(skip_locked=True, of=("self",)).filter(
-            pk__in=list(message_ids), status=S.PENDING, due_at__lte=now
+            pk__any=list(message_ids), status=S.PENDING, due_at__lte=now
         )
         found = list(
             (pending if probe else pending.filter(hooks.campaigns().claimable())).values(
@@ -311,7 +311,7 @@ def _claim(message_ids: Sequence[int], *, probe: bool = False) -> tuple[list[Row
             left_ready = _leave_ready(pending.exclude(hooks.campaigns().claimable()))
         if not found:
             return [], left_ready
-        Message.objects.filter(pk__in=[r["pk"] for r in found]).update(
+        Message.objects.filter(pk__any=[r["pk"] for r in found]).update(
             status=S.CLAIMED, lease_expires_at=now + timedelta(seconds=settings.SMS_LEASE_SECONDS)
         )
     rows = []
@@ -346,14 +346,17 @@ def _leave_ready(unclaimable: QuerySet[Message]) -> set[int]:
     batch dispatches those campaigns again after it (send_batch's ``result.campaigns``)."""
     found = list(unclaimable.filter(enqueued_at__isnull=False).values_list("pk", "campaign_id"))
     if found:
-        Message.objects.filter(pk__in=[pk for pk, _ in found], status=S.PENDING).update(enqueued_at=None)
+        Message.objects.filter(pk__any=[pk for pk, _ in found], status=S.PENDING).update(enqueued_at=None)
     return {campaign_id for _, campaign_id in found if campaign_id}
 
 
 def _prepare(rows: list[Row], result: BatchResult) -> tuple[list[Row], hooks.Prepared]:
     now = timezone.now()
-    allowed = [r for r in rows if hooks.consent_allows(kind=r.kind, consent=r.consent)]
-    skipped = [r.id for r in rows if r not in allowed]
+    allowed: list[Row] = []
+    refused: list[Row] = []
+    for r in rows:  # one pass: a list membership test here compared dataclasses field by field, O(n²)
+        (allowed if hooks.consent_allows(kind=r.kind, consent=r.consent) else refused).append(r)
+    skipped = [r.id for r in refused]
     campaign_rows = [r for r in allowed if r.campaign_id]
     verdict = hooks.campaigns().prepare(campaign_rows, now=now) if campaign_rows else hooks.Prepared()
     skipped += verdict.skipped
@@ -450,7 +453,7 @@ def _send_chunk(
     # Opt-outs announced from here on are seen by the guard just before each request.
     watch = RecentOptOuts(since=time.time() - 2)
     consent = dict(
-        Message.objects.filter(pk__in=[r.id for r in chunk if r.recipient_id]).values_list(
+        Message.objects.filter(pk__any=[r.id for r in chunk if r.recipient_id]).values_list(
             "pk", "recipient__consent_status"
         )
     )
@@ -481,8 +484,8 @@ def _send_chunk(
     if not go:
         return not halted
     lease = now + timedelta(seconds=settings.SMS_LEASE_SECONDS)
-    bulk_set(
-        [
+    sending = set_and_move(
+        rows=[
             {
                 "id": r.id,
                 "body": r.body,
@@ -495,9 +498,11 @@ def _send_chunk(
             }
             for r in go
         ],
-        ["body", "sender", "provider", "segments", "media_urls", "attempts", "lease_expires_at"],
+        fields=["body", "sender", "provider", "segments", "media_urls", "attempts", "lease_expires_at"],
+        to=S.SENDING,
+        allowed_from=[S.CLAIMED],
     )
-    moved = {m[0] for m in move(ids=[r.id for r in go], to=S.SENDING, allowed_from=[S.CLAIMED])}
+    moved = {m[0] for m in sending}
     go = [r for r in go if r.id in moved]
     outbound = [
         OutboundSMS(
@@ -560,7 +565,7 @@ class ConsentRecheck:
         # The thread's one connection lives by CONN_MAX_AGE, as a request's does (checked before and after).
         close_old_connections()
         try:
-            rows = Message.objects.filter(pk__in=self.message_ids).values_list(
+            rows = Message.objects.filter(pk__any=self.message_ids).values_list(
                 "pk", "kind", "recipient__consent_status"
             )
             return {pk for pk, kind, consent in rows if not hooks.consent_allows(kind=kind, consent=consent)}
@@ -710,9 +715,9 @@ def _record(
             )
 
     if accepted:
-        bulk_set(accepted, ["provider_message_id", "sent_at"])
-        move(
-            ids=[a["id"] for a in accepted],
+        set_and_move(
+            rows=accepted,
+            fields=["provider_message_id", "sent_at"],
             to=S.QUEUED,
             allowed_from=[S.CLAIMED, S.SENDING, S.UNKNOWN],
         )
@@ -729,13 +734,18 @@ def _record(
         )
         result.failed += len(moved)
     if retries:
-        bulk_set(retries, ["due_at", "error_code", "error_text", "error_permanent", "enqueued_at"])
-        result.retrying += len(move(ids=[r["id"] for r in retries], to=S.PENDING, allowed_from=[S.SENDING]))
+        retried = set_and_move(
+            rows=retries,
+            fields=["due_at", "error_code", "error_text", "error_permanent", "enqueued_at"],
+            to=S.PENDING,
+            allowed_from=[S.SENDING],
+        )
+        result.retrying += len(retried)
     if expired:
         _expire(expired, [S.SENDING], result)
     if released:
         result.released += len(move(ids=released, to=S.PENDING, allowed_from=[S.SENDING, S.CLAIMED], enqueued_at=None))
-        Message.objects.filter(pk__in=released, attempts__gt=0).update(attempts=F("attempts") - 1)
+        Message.objects.filter(pk__any=released, attempts__gt=0).update(attempts=F("attempts") - 1)
     if opted_out:
         recipients_refused.send(
             sender=Message,

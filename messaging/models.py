@@ -8,6 +8,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from messaging import lookups  # noqa: F401  (registers pk__any, used by the send path)
+
 
 class MessageStatus(models.TextChoices):
     """Outbound message lifecycle. Status only moves forward, except the two retries.
