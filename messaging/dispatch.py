@@ -41,7 +41,8 @@ def queue_due(*, campaign_id: int | None, now: datetime | None = None) -> int:
         )
         if not ids:
             return 0
-        Message.objects.filter(pk__in=ids).update(enqueued_at=now)
+        # One array parameter, not 3,000 placeholders (the stubs type a custom lookup as the field's type).
+        Message.objects.filter(pk__any=ids).update(enqueued_at=now)  # type: ignore[misc]
         batches = [ids[i : i + batch] for i in range(0, len(ids), batch)]
         transaction.on_commit(lambda: [tasks.send_batch.delay(b) for b in batches])
     return len(ids)

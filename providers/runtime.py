@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import base64
+import collections
 import concurrent.futures
 import contextlib
 import json
@@ -41,7 +42,7 @@ class _State:
     pid: int | None = None
     loop: asyncio.AbstractEventLoop | None = None
     transport: AiohttpTransport | None = None
-    slots: dict[int, asyncio.Semaphore] = {}  # by SMS_MAX_IN_FLIGHT (one value outside tests)
+    slots: dict[int, Slots] = {}  # by SMS_MAX_IN_FLIGHT (one value outside tests)
 
 
 _state = _State()
@@ -117,11 +118,44 @@ def json_body(payload: object) -> bytes:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
 
 
-def slots() -> asyncio.Semaphore:
+class Slots:
+    """A process's requests in flight: at most ``size``, handed over in the order they were asked for.
+
+    asyncio.Semaphore (3.11) scans all its waiters on every acquire while slots are free; the
+    send path's feeders wait here, so this one hands a released slot straight to the next waiter.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.free = size
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    async def acquire(self) -> None:
+        if self.free > 0 and not self._waiters:
+            self.free -= 1
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # it was handed a slot just as it was cancelled: pass it on
+            raise
+
+    def release(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)  # the slot goes to it directly
+                return
+        self.free += 1
+
+
+def slots() -> Slots:
     """The process's limit of requests in flight (``SMS_MAX_IN_FLIGHT``). Call only on the sender loop."""
     size = settings.SMS_MAX_IN_FLIGHT
     if size not in _state.slots:
-        _state.slots[size] = asyncio.Semaphore(size)
+        _state.slots[size] = Slots(size)
     return _state.slots[size]
 
 

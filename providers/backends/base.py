@@ -131,7 +131,7 @@ class BaseBackend:
         The process's requests share one limit of ``SMS_MAX_IN_FLIGHT``, however many are started.
         """
 
-        async def one(message: OutboundSMS, slots: asyncio.Semaphore) -> None:
+        async def one(message: OutboundSMS, slots: runtime.Slots) -> None:
             try:
                 outcome = await self._guarded_in_slot(message, guard, on_started)
             finally:
