@@ -12,10 +12,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
 from messaging import tasks
+from messaging.lookups import among
 from messaging.models import Message, MessageStatus
 
 S = MessageStatus
@@ -40,12 +42,38 @@ def queue_due(*, campaign_id: int | None, now: datetime | None = None) -> int:
             .values_list("id", flat=True)[:room]
         )
         if not ids:
+            if campaign_id is not None:
+                _dispatch_when_due(campaign_id=campaign_id, now=now)
             return 0
-        # One array parameter, not 3,000 placeholders (the stubs type a custom lookup as the field's type).
-        Message.objects.filter(pk__any=ids).update(enqueued_at=now)  # type: ignore[misc]
+        Message.objects.filter(among(ids)).update(enqueued_at=now)  # one array parameter, not 3,000 placeholders
         batches = [ids[i : i + batch] for i in range(0, len(ids), batch)]
         transaction.on_commit(lambda: [tasks.send_batch.delay(b) for b in batches])
     return len(ids)
+
+
+# Beyond this, a retry's backoff is left to beat's sweep of campaigns.
+DISPATCH_LATER_MAX_SECONDS = 60
+
+
+def _dispatch_when_due(*, campaign_id: int, now: datetime) -> None:
+    """Nothing is due, but rows wait for a retry's backoff: dispatch again when the first falls due.
+
+    Otherwise the last retries of a campaign wait for beat's next sweep, and with no beat
+    (a worker-only deployment) for ever. One delayed task per campaign at a time.
+    """
+    due = (
+        Message.objects.filter(campaign=campaign_id, status=S.PENDING, enqueued_at__isnull=True)
+        .order_by("due_at")
+        .values_list("due_at", flat=True)
+        .first()
+    )
+    if due is None or settings.CELERY_TASK_ALWAYS_EAGER:  # (eager, a countdown would run it now: in a loop)
+        return
+    delay = max(0.0, (due - now).total_seconds())
+    if delay <= DISPATCH_LATER_MAX_SECONDS and cache.add(
+        f"campaign:{campaign_id}:dispatch-later", 1, timeout=int(delay) + 1
+    ):
+        transaction.on_commit(lambda: tasks.dispatch_later.apply_async((campaign_id,), countdown=delay))
 
 
 def requeue_stale(*, now: datetime | None = None) -> int:

@@ -46,6 +46,7 @@ from messaging import failover, hooks
 from messaging.bulk import bulk_set
 from messaging.encoding import analyze
 from messaging.hooks import CampaignOutcomes
+from messaging.lookups import among
 from messaging.models import Message, MessageStatus
 from messaging.optouts import RecentOptOuts
 from messaging.ratelimit import get_limiter
@@ -117,15 +118,20 @@ def send_batch(*, message_ids: Sequence[int], probe: bool = False) -> BatchResul
         # A probe's outcome decides a campaign: wait for it. Otherwise a straggler (a request hung
         # until its read timeout) is left to the process's background recorder, so it holds
         # neither the other rows of this batch nor the next batch.
-        wait = settings.SMS_HTTP_TIMEOUT + 5 if probe else STRAGGLER_SECONDS
-        stream.record_until(stream.all_done, timeout=wait)
+        if probe:
+            stream.record_until(stream.all_done, timeout=settings.SMS_HTTP_TIMEOUT + 5)
+        else:
+            stream.record_until(stream.all_done, timeout=STRAGGLER_SECONDS, quiet=STRAGGLER_QUIET_SECONDS)
     finally:
         stream.hand_over()
     return result
 
 
-# How long a batch waits, after its last request started, for the slowest outcomes to come in.
+# How long a batch waits, after its last request started, for the slowest outcomes to come in;
+# it stops sooner once no outcome has come in for STRAGGLER_QUIET_SECONDS: what is still out then
+# is hung (1% of requests under faults made every batch wait the whole second: issue 21).
 STRAGGLER_SECONDS = 1.0
+STRAGGLER_QUIET_SECONDS = 0.25
 # Outcomes are recorded in groups of up to this many, or as many as came in this many seconds.
 RECORD_GROUP = 500
 RECORD_GROUP_SECONDS = 0.25
@@ -183,14 +189,21 @@ class _Stream:
     def all_done(self) -> bool:
         return self._in_flight <= 0
 
-    def record_until(self, finished: Callable[[], bool], timeout: float | None = None) -> None:
-        """Record outcomes in groups as they come in, until ``finished()`` or ``timeout`` seconds."""
+    def record_until(
+        self, finished: Callable[[], bool], timeout: float | None = None, quiet: float | None = None
+    ) -> None:
+        """Record outcomes in groups as they come in, until ``finished()``, ``timeout`` seconds, or
+        (with ``quiet``) no outcome for ``quiet`` seconds."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        heard = time.monotonic()
         while True:
-            group = self._take_group(finished, deadline)
+            until = deadline if quiet is None else min(d for d in (deadline, heard + quiet) if d is not None)
+            group = self._take_group(finished, until)
+            now = time.monotonic()
             if group:
                 self._record(group)
-            elif finished() or (deadline is not None and time.monotonic() >= deadline):
+                heard = time.monotonic()
+            elif finished() or (until is not None and now >= until):
                 return
 
     def _take_group(self, finished: Callable[[], bool], deadline: float | None) -> list[SendOutcome]:
@@ -287,7 +300,7 @@ def _claim(message_ids: Sequence[int], *, probe: bool = False) -> tuple[list[Row
     left_ready: set[int] = set()
     with transaction.atomic():
         pending = Message.objects.select_for_update(skip_locked=True, of=("self",)).filter(
-            pk__any=list(message_ids), status=S.PENDING, due_at__lte=now
+            among(list(message_ids)), status=S.PENDING, due_at__lte=now
         )
         found = list(
             (pending if probe else pending.filter(hooks.campaigns().claimable())).values(
@@ -311,7 +324,7 @@ def _claim(message_ids: Sequence[int], *, probe: bool = False) -> tuple[list[Row
             left_ready = _leave_ready(pending.exclude(hooks.campaigns().claimable()))
         if not found:
             return [], left_ready
-        Message.objects.filter(pk__any=[r["pk"] for r in found]).update(
+        Message.objects.filter(among(r["pk"] for r in found)).update(
             status=S.CLAIMED, lease_expires_at=now + timedelta(seconds=settings.SMS_LEASE_SECONDS)
         )
     rows = []
@@ -346,7 +359,7 @@ def _leave_ready(unclaimable: QuerySet[Message]) -> set[int]:
     batch dispatches those campaigns again after it (send_batch's ``result.campaigns``)."""
     found = list(unclaimable.filter(enqueued_at__isnull=False).values_list("pk", "campaign_id"))
     if found:
-        Message.objects.filter(pk__any=[pk for pk, _ in found], status=S.PENDING).update(enqueued_at=None)
+        Message.objects.filter(among([pk for pk, _ in found]), status=S.PENDING).update(enqueued_at=None)
     return {campaign_id for _, campaign_id in found if campaign_id}
 
 
@@ -453,7 +466,7 @@ def _send_chunk(
     # Opt-outs announced from here on are seen by the guard just before each request.
     watch = RecentOptOuts(since=time.time() - 2)
     consent = dict(
-        Message.objects.filter(pk__any=[r.id for r in chunk if r.recipient_id]).values_list(
+        Message.objects.filter(among([r.id for r in chunk if r.recipient_id])).values_list(
             "pk", "recipient__consent_status"
         )
     )
@@ -565,7 +578,7 @@ class ConsentRecheck:
         # The thread's one connection lives by CONN_MAX_AGE, as a request's does (checked before and after).
         close_old_connections()
         try:
-            rows = Message.objects.filter(pk__any=self.message_ids).values_list(
+            rows = Message.objects.filter(among(self.message_ids)).values_list(
                 "pk", "kind", "recipient__consent_status"
             )
             return {pk for pk, kind, consent in rows if not hooks.consent_allows(kind=kind, consent=consent)}
@@ -745,7 +758,7 @@ def _record(
         _expire(expired, [S.SENDING], result)
     if released:
         result.released += len(move(ids=released, to=S.PENDING, allowed_from=[S.SENDING, S.CLAIMED], enqueued_at=None))
-        Message.objects.filter(pk__any=released, attempts__gt=0).update(attempts=F("attempts") - 1)
+        Message.objects.filter(among(released), attempts__gt=0).update(attempts=F("attempts") - 1)
     if opted_out:
         recipients_refused.send(
             sender=Message,

@@ -7,9 +7,10 @@ Django's ``pk__in`` writes one placeholder per id; psycopg then builds the query
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from django.db.models import BigAutoField, Lookup
+from django.db.models import BigAutoField, Lookup, Q
 
 if TYPE_CHECKING:  # the stubs make Lookup generic; at run time it is not subscriptable
     _Lookup = Lookup[int]
@@ -25,3 +26,8 @@ class AnyOf(_Lookup):
     def as_sql(self, compiler: Any, connection: Any) -> tuple[str, Any]:  # one array parameter
         lhs, lhs_params = self.process_lhs(compiler, connection)
         return f"{lhs} = ANY(%s::bigint[])", (*lhs_params, [int(i) for i in self.rhs])
+
+
+def among(ids: Iterable[int]) -> Q:
+    """``pk = ANY(ids)`` as a filter (a ``Q``: the stubs would type ``pk__any=`` as one int)."""
+    return Q(pk__any=list(ids))
