@@ -51,8 +51,9 @@ def queue_due(*, campaign_id: int | None, now: datetime | None = None) -> int:
     return len(ids)
 
 
-# Beyond this, a retry's backoff is left to beat's sweep of campaigns.
-DISPATCH_LATER_MAX_SECONDS = 60
+# Beyond this, a retry's backoff is left to beat's sweep of campaigns (a broker holds a delayed task
+# unacknowledged; well under the Redis transport's one-hour visibility timeout).
+DISPATCH_LATER_MAX_SECONDS = 600
 
 
 def _dispatch_when_due(*, campaign_id: int, now: datetime) -> None:
@@ -69,11 +70,14 @@ def _dispatch_when_due(*, campaign_id: int, now: datetime) -> None:
     )
     if due is None or settings.CELERY_TASK_ALWAYS_EAGER:  # (eager, a countdown would run it now: in a loop)
         return
-    delay = max(0.0, (due - now).total_seconds())
-    if delay <= DISPATCH_LATER_MAX_SECONDS and cache.add(
-        f"campaign:{campaign_id}:dispatch-later", 1, timeout=int(delay) + 1
-    ):
+    delay = max(0.0, (due - now).total_seconds()) + 0.05  # (a moment late rather than early)
+    if delay <= DISPATCH_LATER_MAX_SECONDS and cache.add(dispatch_later_key(campaign_id), 1, timeout=int(delay) + 5):
         transaction.on_commit(lambda: tasks.dispatch_later.apply_async((campaign_id,), countdown=delay))
+
+
+def dispatch_later_key(campaign_id: int) -> str:
+    """Held while a campaign's delayed dispatch waits; the task drops it when it runs."""
+    return f"campaign:{campaign_id}:dispatch-later"
 
 
 def requeue_stale(*, now: datetime | None = None) -> int:

@@ -19,6 +19,9 @@ def send_batch(message_ids: list[int]) -> dict:
 @shared_task(name="messaging.dispatch_later", ignore_result=True)
 def dispatch_later(campaign_id: int) -> None:
     """A campaign's retries fell due after its last batch: queue them (messaging.dispatch)."""
+    from messaging.dispatch import dispatch_later_key  # (dispatch imports this module)
+
+    cache.delete(dispatch_later_key(campaign_id))  # so that this dispatch may schedule the next one
     hooks.campaigns().after_batch([campaign_id])
 
 
