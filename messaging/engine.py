@@ -132,6 +132,9 @@ def send_batch(*, message_ids: Sequence[int], probe: bool = False) -> BatchResul
 # is hung (1% of requests under faults made every batch wait the whole second: issue 21).
 STRAGGLER_SECONDS = 1.0
 STRAGGLER_QUIET_SECONDS = 0.25
+# Stragglers are late already: the background recorder gathers them a second at a time (under
+# faults, 0.25 s groups held about one row each, and each group dispatched its campaign again).
+STRAGGLER_GROUP_SECONDS = 1.0
 # Outcomes are recorded in groups of up to this many, or as many as came in this many seconds.
 RECORD_GROUP = 500
 RECORD_GROUP_SECONDS = 0.25
@@ -271,7 +274,7 @@ def _record_later(
 def _record_stragglers() -> None:
     while True:
         items = [_later.get()]
-        time.sleep(RECORD_GROUP_SECONDS)  # let a few more come in: one group, not one per row
+        time.sleep(STRAGGLER_GROUP_SECONDS)  # let more come in: one group (and one dispatch), not one per row
         while len(items) < RECORD_GROUP:
             try:
                 items.append(_later.get_nowait())
