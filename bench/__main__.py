@@ -13,7 +13,7 @@ from bench import common
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     sub = parser.add_subparsers(dest="command", required=True)
-    from bench import dashboard, events, fanout, imports, outage, pacing, report, soak, webhooks
+    from bench import dashboard, events, fanout, imports, outage, pacing, purge, redirect, report, soak, webhooks
 
     modules = {
         "fanout": fanout,
@@ -21,6 +21,8 @@ def main(argv: list[str] | None = None) -> int:
         "webhooks": webhooks,
         "events": events,
         "dashboard": dashboard,
+        "redirect": redirect,
+        "purge": purge,
         "pacing": pacing,
         "soak": soak,
         "outage": outage,
@@ -68,6 +70,8 @@ ALL = [
     ["webhooks"],
     ["events", "--n", "10000", "--latency-ms", "50"],
     ["dashboard", "--messages", "1000000"],
+    ["redirect"],
+    ["purge", "--n", "1000000"],
     ["pacing"],
     ["soak"],
     ["outage"],

@@ -1,5 +1,8 @@
 """Dashboard: p95 latency of the campaign detail page, its live status fragment and the API stats endpoint
 with 1,000,000 messages in the database (rows made with INSERT … SELECT generate_series; counters consistent).
+
+``--months 12``: the messages are spread over 12 monthly partitions, one campaign a month (the
+measured one is this month's); with ``--messages 10000000`` that is 10M messages in 12 partitions.
 """
 
 from __future__ import annotations
@@ -7,6 +10,7 @@ from __future__ import annotations
 import time
 import urllib.error
 import urllib.request
+from datetime import UTC
 
 import redis
 
@@ -27,13 +31,51 @@ MIX = [
 
 def add_arguments(p) -> None:
     p.add_argument("--messages", type=int, default=1_000_000)
+    p.add_argument("--months", type=int, default=1, help="spread the messages over this many monthly partitions")
     p.add_argument("--requests", type=int, default=200, help="sequential requests per URL")
     common.add_server_arguments(p)
     p.add_argument("--name", default="")
     p.add_argument("--results-dir", default="")
 
 
-def seed(n: int):
+def _insert_messages(cur, campaign_id: int, cases: list[str], *, month, created: str) -> None:
+    cur.execute(
+        'INSERT INTO messaging_message (campaign_id, recipient_id, kind, "to", sender, provider, body, media_urls, '
+        "segments, status, provider_message_id, error_code, error_text, attempts, created_at, due_at, sent_at, "
+        "finished_at, month) "
+        "SELECT %s, r.id, 'campaign', r.phone, '+14155550100', 'plivo', 'Hi ' || r.first_name, '[]'::jsonb, 1, "
+        f"s.status, md5(r.id::text), '', '', 1, {created}, {created}, "
+        f"{created} + interval '10 minutes', {created} + interval '20 minutes', %s "
+        f"FROM recipients_recipient r, LATERAL (SELECT CASE {' '.join(cases)} ELSE 'delivered' END AS status "
+        "FROM (SELECT (r.id * 7919 %% 10000) / 10000.0 AS x) q) s",
+        [campaign_id, month],
+    )
+
+
+def _older_months(campaign, months: int, cases: list[str]) -> None:
+    """One finished campaign a month for the ``months - 1`` months before this one, each in its own partition."""
+    from datetime import datetime, timedelta
+
+    from django.db import connection
+
+    from campaigns.models import Campaign
+    from messaging import partitions
+
+    month = partitions.month_start(datetime.now(UTC))
+    for i in range(1, months):
+        month = partitions.month_start(datetime(month.year, month.month, 1, tzinfo=UTC) - timedelta(days=1))
+        launched = datetime(month.year, month.month, 2, tzinfo=UTC)
+        partitions.ensure_partitions(now=launched, ahead=0)
+        old = Campaign.objects.create(
+            name=f"Month -{i}", body=campaign.body, created_by_id=campaign.created_by_id, status="completed"
+        )
+        Campaign.objects.filter(pk=old.pk).update(created_at=launched, launched_at=launched)
+        with connection.cursor() as cur:
+            _insert_messages(cur, old.pk, cases, month=month, created=f"'{launched.isoformat()}'::timestamptz")
+            print(f"seeded month {month}", flush=True)
+
+
+def seed(n: int, months: int = 1):
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
     from django.contrib.sessions.backends.db import SessionStore
     from django.db import connection
@@ -42,25 +84,20 @@ def seed(n: int):
     from bench.fanout import seed as fanout_seed
     from campaigns.counters import BUCKET
     from campaigns.models import Campaign
+    from messaging.partitions import campaign_month
 
-    admin, campaign = fanout_seed(n=n)
-    Campaign.objects.filter(pk=campaign.pk).update(status="sending", recipient_total=n, materialized=True)
+    per_month = n // months  # the same recipients get one message a month
+    admin, campaign = fanout_seed(n=per_month)
+    Campaign.objects.filter(pk=campaign.pk).update(status="sending", recipient_total=per_month, materialized=True)
+    campaign.refresh_from_db()
     cases, edge = [], 0.0
     for status, share in MIX:
         edge += share
         cases.append(f"WHEN x < {edge:.4f} THEN '{status}'")
+    _older_months(campaign, months, cases)
+    month = campaign_month(launched_at=campaign.launched_at, created_at=campaign.created_at)
     with connection.cursor() as cur:
-        cur.execute(
-            'INSERT INTO messaging_message (campaign_id, recipient_id, kind, "to", sender, provider, body, media_urls, '
-            "segments, status, provider_message_id, error_code, error_text, attempts, created_at, due_at, sent_at, "
-            "finished_at) "
-            "SELECT %s, r.id, 'campaign', r.phone, '+14155550100', 'plivo', 'Hi ' || r.first_name, '[]'::jsonb, 1, "
-            f"s.status, md5(r.id::text), '', '', 1, now() - interval '1 hour', now() - interval '1 hour', "
-            "now() - interval '50 minutes', now() - interval '40 minutes' "
-            f"FROM recipients_recipient r, LATERAL (SELECT CASE {' '.join(cases)} ELSE 'delivered' END AS status "
-            "FROM (SELECT (r.id * 7919 %% 10000) / 10000.0 AS x) q) s",
-            [campaign.pk],
-        )
+        _insert_messages(cur, campaign.pk, cases, month=month, created="now() - interval '1 hour'")
         cur.execute(
             "SELECT status, count(*) FROM messaging_message WHERE campaign_id = %s GROUP BY status", [campaign.pk]
         )
@@ -170,7 +207,7 @@ def measure_redirect(port: int, path: str, count: int) -> dict:
 
 def run(args) -> dict:
     n = args.messages
-    name = args.name or f"dashboard_{n}"
+    name = args.name or (f"dashboard_{n}" if args.months == 1 else f"dashboard_{n}_{args.months}_months")
     results_dir = common.Path(args.results_dir) if args.results_dir else None
     machine = common.machine_info()
     redis.Redis.from_url(args.redis_url).flushdb()
@@ -190,7 +227,7 @@ def run(args) -> dict:
     common.django_setup(env)
     collected = collectstatic(env)
     t = time.monotonic()
-    campaign, session_key, token, by_status, link_code = seed(n)
+    campaign, session_key, token, by_status, link_code = seed(n, args.months)
     seed_s = time.monotonic() - t
     procs = common.Procs(name)
     base = f"http://127.0.0.1:{port}"
@@ -213,6 +250,8 @@ def run(args) -> dict:
         "status": "ok" if ok else "errors",
         "params": {
             "messages": n,
+            "monthly_partitions": args.months,
+            "messages_in_measured_campaign": n // args.months,
             "requests_per_url": args.requests,
             "client": "sequential urllib, keep-alive off",
             "server": "gunicorn -w 2 (sync), PRODUCTION=1, DEBUG off",

@@ -57,7 +57,32 @@ def add_arguments(p) -> None:
         help="register an event webhook endpoint (message.sent) on a receiver in this process (bench/events.py)",
     )
     p.add_argument("--no-references", action="store_true", help="skip the naive loop and the ceilings")
+    p.add_argument(
+        "--history-months",
+        type=int,
+        default=0,
+        help="first fill this many earlier monthly partitions with finished messages (--history-per-month each)",
+    )
+    p.add_argument("--history-per-month", type=int, default=100_000)
     p.add_argument("--results-dir", default="")
+
+
+def _history(months: int, per_month: int) -> None:
+    """Earlier months of finished messages, one partition each, so the send path runs against a year of history."""
+    from datetime import UTC, datetime, timedelta
+
+    from django.db import connection
+
+    from bench.purge import _insert
+    from messaging import partitions
+
+    month = partitions.month_start(datetime.now(UTC))
+    for _ in range(months):
+        month = partitions.month_start(datetime(month.year, month.month, 1, tzinfo=UTC) - timedelta(days=1))
+        partitions.ensure_partitions(now=datetime(month.year, month.month, 1, tzinfo=UTC), ahead=0)
+        _insert(per_month, month, f"'{month.isoformat()} 12:00+00'::timestamptz")
+    with connection.cursor() as cur:
+        cur.execute("ANALYZE messaging_message")
 
 
 def seed(*, n: int, opted_out: int = 0) -> tuple:
@@ -204,6 +229,8 @@ def run(args) -> dict:
         migrate_s = common.fresh_database(args.db, env)
         common.django_setup(env)
         t = time.monotonic()
+        if args.history_months:
+            _history(args.history_months, args.history_per_month)
         admin, campaign = seed(n=n)
         seed_s = time.monotonic() - t
         hook = _webhook_receiver(admin) if getattr(args, "webhook", False) else None
@@ -309,6 +336,8 @@ def run(args) -> dict:
             "stopped_after_seconds": args.stop_after or None,
             "params": {
                 "n": n,
+                "history_months": args.history_months,
+                "history_per_month": args.history_per_month if args.history_months else 0,
                 "workers": args.workers,
                 "worker_concurrency": 1,
                 "latency_ms": latency,

@@ -192,24 +192,58 @@ def table(results: dict[str, dict]) -> str:
             f"every event delivered; fan-out ≤ 10% slower | {_met(met)} |"
         )
 
-    dash = next((r for k, r in sorted(results.items(), reverse=True) if k.startswith("dashboard_")), None)
-    if dash and dash.get("status") != "not_measured":
-        machine = machine or dash.get("machine")
+    dashboards = [r for k, r in sorted(results.items(), reverse=True) if k.startswith("dashboard_")]
+    partitioned = next((r for r in dashboards if r.get("params", {}).get("monthly_partitions", 1) > 1), None)
+    dash = next((r for r in dashboards if r.get("params", {}).get("monthly_partitions", 1) == 1), None)
+    measured = [d for d in (dash, partitioned) if d and d.get("status") != "not_measured"]
+    if measured:
+        machine = machine or measured[0].get("machine")
         keys = ("campaign_detail_page", "campaign_status_fragment", "api_stats")
-        parts = "; ".join(f"{k.replace('_', ' ')} p95 {dash[k]['p95_ms']} ms" for k in keys if k in dash)
-        met = all(dash[k]["p95_ms"] < 200 and dash[k]["status_codes"] == {"200": dash[k]["requests"]} for k in keys)
-        rows.append(
-            f"| dashboard, {dash['params']['messages']:,} messages | {parts} | - | p95 < 200 ms | {_met(met)} |"
-        )
-        link = dash.get("short_link_redirect")
-        if link:
-            ok = link["p50_ms"] < 5 and link["status_codes"] == {"302": link["requests"]}
+        for d in measured:
+            parts = "; ".join(f"{k.replace('_', ' ')} p95 {d[k]['p95_ms']} ms" for k in keys if k in d)
+            met = all(d[k]["p95_ms"] < 200 and d[k]["status_codes"] == {"200": d[k]["requests"]} for k in keys)
+            months = d["params"].get("monthly_partitions", 1)
+            label = f" across {months} monthly partitions" if months > 1 else ""
             rows.append(
-                f"| tracked short link redirect (click counted, 302) | p50 {link['p50_ms']} ms, p95 {link['p95_ms']} ms"
-                f" | - | < 5 ms server time | {_met(ok)} |"
+                f"| dashboard, {d['params']['messages']:,} messages{label} | {parts} | - | p95 < 200 ms | {_met(met)} |"
+            )
+        link = measured[0].get("short_link_redirect")
+        if link:
+            # Client-side time over HTTP through gunicorn; the server-time target is `bench redirect`'s row.
+            rows.append(
+                f"| tracked short link redirect through gunicorn, timed by the client (HTTP included) | p50 "
+                f"{link['p50_ms']} ms, p95 {link['p95_ms']} ms | - | reported (server time: the redirect row) | - |"
             )
     else:
         nm("dashboard", "dashboard", (dash or {}).get("reason", "no result"), "p95 < 200 ms")
+
+    for hooked in (False, True):  # without and with an event endpoint subscribed to link.clicked
+        runs = [r for k, r in results.items() if k.startswith("redirect_") and k.endswith("_webhook") == hooked]
+        red = max(runs, key=lambda r: r.get("params", {}).get("links", 0), default=None)  # the biggest table
+        if not red or red.get("status") == "not_measured":
+            continue
+        machine = machine or red.get("machine")
+        r, ref, sql = red["redirect"], red["reference_302_full_stack"], red["reference_click_sql"]
+        with_hook = " with a link.clicked endpoint" if red["params"]["webhook_endpoint"] else ""
+        rows.append(
+            f"| short link redirect{with_hook} (server time in-process, {red['params']['links']:,} links, click "
+            f"counted, 302) | p50 {r['p50_ms']} ms, p95 {r['p95_ms']} ms | bare 302 view through the full "
+            f"middleware p50 {ref['p50_ms']} ms; the click's SQL alone p50 {sql['p50_ms']} ms (with a synchronous "
+            f"commit {red.get('reference_click_sql_synchronous', {}).get('p50_ms', '-')} ms); SELECT 1 p50 "
+            f"{red['reference_select_1']['p50_ms']} ms (redirect = {red['ratio_p50_to_reference_302']}x the bare "
+            f"302, {red.get('ratio_p50_to_select_1', '-')}x SELECT 1; load {red['machine']['load_avg_at_start'][0]}) "
+            f"| p50 < 5 ms | {_met(red['target_met'])} |"
+        )
+
+    purge = next((r for k, r in sorted(results.items(), reverse=True) if k.startswith("purge_")), None)
+    if purge and purge.get("status") != "not_measured":
+        machine = machine or purge.get("machine")
+        part, ref = purge["partition_purge"], purge["row_delete_reference"]
+        rows.append(
+            f"| purge of {_n(purge['params']['n'])} expired messages (one month partition) | "
+            f"{part['seconds']} s ({_n(part['messages_deleted'])} rows) | batched row DELETE of the same number of rows {ref['seconds']} s (ours x{purge['speedup']}) | "
+            f"seconds | {_met(purge['status'] == 'ok' and part['seconds'] < 60)} |"
+        )
 
     pacing = next((r for k, r in sorted(results.items(), reverse=True) if k.startswith("pacing_")), None)
     target = "97-100% of the account limit; no 1-second window over the limit at any number or at the account"

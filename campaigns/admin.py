@@ -32,6 +32,7 @@ class CampaignAdmin(admin.ModelAdmin):
     readonly_fields = [
         "status",
         "recipient_total",
+        "audience_total",
         "materialized_through",
         "materialized",
         "launched_at",

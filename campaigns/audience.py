@@ -14,13 +14,20 @@ from recipients.models import ConsentStatus, Membership, Recipient
 from smsportal.phone import country_of_prefix
 
 
-def _members(*, list_ids: list[int]) -> QuerySet[Recipient]:
+def _members(*, list_ids: list[int], after: int = 0) -> QuerySet[Recipient]:
     member = Membership.objects.filter(recipient_id=OuterRef("pk"), recipient_list_id__in=list_ids)
-    return Recipient.objects.filter(Exists(member))
+    people = Recipient.objects.all()
+    if after:
+        # Bound both sides: PostgreSQL does not carry the bound into the EXISTS, and a merge join
+        # would read every membership before the cursor again, on each chunk.
+        member = member.filter(recipient_id__gt=after)
+        people = people.filter(pk__gt=after)
+    return people.filter(Exists(member))
 
 
-def audience(*, list_ids: list[int]) -> QuerySet[Recipient]:
-    return _members(list_ids=list_ids).filter(consent_status=ConsentStatus.OPTED_IN)
+def audience(*, list_ids: list[int], after: int = 0) -> QuerySet[Recipient]:
+    """The opted-in members; ``after``: only those with a larger recipient id (launch's cursor)."""
+    return _members(list_ids=list_ids, after=after).filter(consent_status=ConsentStatus.OPTED_IN)
 
 
 def members_by_consent(*, list_ids: list[int]) -> dict[str, int]:
@@ -38,6 +45,8 @@ def nobody_reachable_reason(*, list_ids: list[int]) -> str | None:
     """Why a campaign to these lists would reach nobody (launch refuses it), or None if someone is opted in."""
     if not list_ids:
         return None  # "Choose at least one recipient list." is launch's own message.
+    if audience(list_ids=list_ids).exists():
+        return None  # someone is reachable: no need to count a million members (launch asks this)
     counts = members_by_consent(list_ids=list_ids)
     total, pending, opted_out = counts["total"], counts[ConsentStatus.PENDING], counts[ConsentStatus.OPTED_OUT]
     if counts[ConsentStatus.OPTED_IN]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
+from datetime import datetime
 
 from django.db import connection, transaction
 from django.db.models import Sum
@@ -103,21 +104,32 @@ def campaign_sums(campaign_id: int) -> dict[str, int]:
 
 
 def squash(campaign_id: int) -> None:
-    """Replace a campaign's delta rows with one row per bucket."""
+    """Replace a campaign's delta rows with one row per bucket (and click minute)."""
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [7001, campaign_id])
         rows = list(
             CampaignCounter.objects.select_for_update()
             .filter(campaign_id=campaign_id)
-            .values_list("id", "bucket", "count")
+            .values_list("id", "bucket", "minute", "count")
         )
-        if len(rows) <= len(BUCKETS) + 4:  # + cost, priced, clicks, clickers
+        totals: Counter[tuple[str, datetime | None]] = Counter()
+        for _, bucket, minute, count in rows:
+            totals[(bucket, minute)] += count
+        if len(rows) == len(totals):  # one row per bucket and minute already
             return
-        totals: Counter[str] = Counter()
-        for _, bucket, count in rows:
-            totals[bucket] += count
         CampaignCounter.objects.filter(id__in=[r[0] for r in rows]).delete()
         CampaignCounter.objects.bulk_create(
-            [CampaignCounter(campaign_id=campaign_id, bucket=b, count=n) for b, n in totals.items() if n]
+            [CampaignCounter(campaign_id=campaign_id, bucket=b, minute=m, count=n) for (b, m), n in totals.items() if n]
         )
+
+
+def campaigns_to_squash() -> list[int]:
+    """Campaigns with more delta rows than buckets and click minutes: squash would shrink them."""
+    table = CampaignCounter._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT campaign_id FROM {table} GROUP BY campaign_id"
+            " HAVING count(*) > count(DISTINCT (bucket, coalesce(minute, 'epoch')))"
+        )
+        return [row[0] for row in cursor.fetchall()]

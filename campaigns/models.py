@@ -20,8 +20,12 @@ class Campaign(models.Model):
         paused (auto-paused) --(a probe send succeeds: beat)--> sending   (``auto_resume`` event)
         draft | scheduled | sending | paused --cancel--> cancelled
 
-    Launch creates one Message per opted-in recipient of the lists (a person in
-    two lists gets one). Counters live in CampaignCounter, never COUNT(*).
+    A sending campaign gets one Message per opted-in recipient of the lists (a person in
+    two lists gets one), made a few batches ahead of the senders (campaigns/dispatch.py):
+    ``materialized_through`` is the cursor, ``recipient_total`` the rows made so far, and
+    ``materialized`` turns true once every recipient has a row (``expected_total`` is what
+    progress is measured against meanwhile). Counters live in
+    CampaignCounter, never COUNT(*).
     """
 
     class Status(models.TextChoices):
@@ -58,6 +62,10 @@ class Campaign(models.Model):
     estimated_cost_micros = models.BigIntegerField(null=True, blank=True, help_text="Estimate at launch")
 
     recipient_total = models.PositiveIntegerField(default=0, help_text="Messages created at launch")
+    # Rows are made as it sends: until every one exists, progress is shown against this count.
+    audience_total = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Opted-in recipients counted at launch"
+    )
     materialized_through = models.BigIntegerField(default=0, help_text="Launch cursor: last recipient id done")
     materialized = models.BooleanField(default=False, help_text="Every message row exists")
 
@@ -74,6 +82,13 @@ class Campaign(models.Model):
         return self.name
 
     @property
+    def expected_total(self) -> int:
+        """How many messages it sends: the rows made, or while rows are still being made, the audience counted at launch."""
+        if self.materialized:
+            return self.recipient_total
+        return max(self.recipient_total, self.audience_total or 0)
+
+    @property
     def is_active(self) -> bool:
         return self.status in {self.Status.SENDING, self.Status.PAUSED, self.Status.SCHEDULED}
 
@@ -82,12 +97,15 @@ class CampaignCounter(models.Model):
     """Append-only counter deltas per campaign and status bucket.
 
     Every status change adds -1/+1 rows; a beat task squashes them into one
-    row per bucket, so reads sum a handful of rows instead of counting messages.
+    row per bucket (and minute), so reads sum a handful of rows instead of counting messages.
+    Click rows (``clicks``, ``clickers``) carry the ``minute`` of the click, which the campaign
+    page's click chart groups by; every other bucket leaves it empty.
     """
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="counters")
     bucket = models.CharField(max_length=12)
     count = models.BigIntegerField()
+    minute = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["campaign", "bucket"], name="counter_campaign_bucket")]

@@ -32,7 +32,7 @@ def campaign_stats(*, campaign: Campaign) -> dict:
     """Counts per status bucket, progress and cost, from counters (never COUNT(*) over messages)."""
     sums = campaign_sums(campaign.pk)
     counts = counts_from(sums)
-    total = campaign.recipient_total
+    total = campaign.expected_total
     done = sum(counts[b] for b in FINAL_BUCKETS)
     return {
         "status": campaign.status,
@@ -45,8 +45,12 @@ def campaign_stats(*, campaign: Campaign) -> dict:
         if total
         else (100.0 if campaign.status == Campaign.Status.COMPLETED else 0.0),
         "cost": campaign_cost(campaign=campaign, sums=sums),
-        # Tracked links (campaigns/shortlinks.py): every visit, and the recipients who clicked at least once.
-        "clicks": {"total": sums.get("clicks", 0), "unique": sums.get("clickers", 0)},
+        # Tracked links (campaigns/shortlinks.py): every visit, the links and the recipients clicked at least once.
+        "clicks": {
+            "total": sums.get("clicks", 0),
+            "unique": sums.get("clickers", 0),
+            "recipients": sums.get("click_people", 0),
+        },
     }
 
 
@@ -78,8 +82,8 @@ def budget_exceeded_by_next(*, campaign: Campaign) -> str | None:
     # The next message costs about what the average one did (or the launch estimate's share).
     if priced:
         next_one = spent / priced
-    elif campaign.estimated_cost_micros and campaign.recipient_total:
-        next_one = campaign.estimated_cost_micros / campaign.recipient_total
+    elif campaign.estimated_cost_micros and campaign.expected_total:
+        next_one = campaign.estimated_cost_micros / campaign.expected_total
     else:
         next_one = 0
     if spent + next_one <= campaign.max_spend_micros:

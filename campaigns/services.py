@@ -116,6 +116,8 @@ def campaign_launch(*, campaign: Campaign, user) -> Campaign:
             launched_at=now,
             updated_at=now,
             estimated_cost_micros=estimated.micros if estimated else None,
+            # Rows are made as it sends (campaigns/dispatch.py): progress counts against this meanwhile.
+            audience_total=estimated.recipients if estimated else None,
         )
         if not changed:
             raise TransitionError(

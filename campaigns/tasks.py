@@ -9,11 +9,10 @@ from celery import shared_task
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Count
 from django.utils import timezone
 
 from campaigns import counters, dispatch, services
-from campaigns.models import Campaign, CampaignCounter
+from campaigns.models import Campaign
 from campaigns.signals import campaign_status_changed
 from messaging import engine
 from messaging.models import Message, MessageStatus
@@ -25,22 +24,11 @@ S = MessageStatus
 
 @shared_task(name="campaigns.materialize", ignore_result=True, acks_late=True)
 def materialize(campaign_id: int) -> int:
-    """Create a launched campaign's rows chunk by chunk, dispatching as soon as the first exist."""
-    campaign = Campaign.objects.filter(pk=campaign_id).first()
-    if campaign is None:
-        return 0
-    list_ids = list(campaign.lists.values_list("pk", flat=True))
-    total = 0
-    while not campaign.materialized and campaign.status in {
-        Campaign.Status.SENDING,
-        Campaign.Status.PAUSED,
-    }:
-        dispatch.materializing(campaign_id, refresh=True)
-        total += dispatch.materialize_chunk(campaign=campaign, list_ids=list_ids)
-        dispatch.dispatch(campaign_id=campaign_id)
-        campaign.refresh_from_db()
-    dispatch.dispatch(campaign_id=campaign_id)
-    return total
+    """Start (or restart, after a resume) a sending campaign: its first rows are made and queued.
+
+    The rest are made batch by batch just ahead of the senders (campaigns/dispatch.py).
+    """
+    return dispatch.dispatch(campaign_id=campaign_id)
 
 
 def _locked(name: str, seconds: int) -> bool:
@@ -80,11 +68,9 @@ def run_sweep(now: datetime | None = None) -> None:
                 error_text="validity period ended",
             ):
                 services.campaign_record_expiry(campaign_id=campaign.pk)
+        dispatch.dispatch(campaign_id=campaign.pk, now=now)  # also makes rows when none are ready
         if not campaign.materialized:
-            if not dispatch.materializing(campaign.pk):
-                materialize.delay(campaign.pk)
-            continue
-        dispatch.dispatch(campaign_id=campaign.pk, now=now)
+            continue  # recipients still without a row: not complete
         open_rows = Message.objects.filter(campaign=campaign, status__in=[S.PENDING, S.CLAIMED, S.SENDING, S.UNKNOWN])
         if not open_rows.exists():
             with transaction.atomic():
@@ -115,12 +101,7 @@ def probe_auto_paused() -> None:
     ):
         if not cache.add(f"campaign:{campaign_id}:probe", 1, timeout=settings.SMS_AUTO_RESUME_PROBE_SECONDS):
             continue
-        row = (
-            Message.objects.filter(campaign_id=campaign_id, status=S.PENDING, due_at__lte=now)
-            .order_by("due_at", "id")
-            .values_list("pk", flat=True)
-            .first()
-        )
+        row = _probe_row(campaign_id=campaign_id, now=now)
         if row is None:
             continue
         result = engine.send_batch(message_ids=[row], probe=True)
@@ -131,18 +112,25 @@ def probe_auto_paused() -> None:
             )
 
 
+def _probe_row(*, campaign_id: int, now: datetime) -> int | None:
+    """A due pending row of the campaign; if none is left, the next recipient's row is made for it."""
+    due = Message.objects.filter(campaign_id=campaign_id, status=S.PENDING, due_at__lte=now).order_by("due_at", "id")
+    row = due.values_list("pk", flat=True).first()
+    if row is None:
+        campaign = Campaign.objects.filter(pk=campaign_id, materialized=False).first()
+        if campaign is not None:
+            list_ids = list(campaign.lists.values_list("pk", flat=True))
+            made = dispatch.materialize_chunk(campaign=campaign, list_ids=list_ids, chunk=1)
+            row = made[0] if made else None
+    return row
+
+
 @shared_task(name="campaigns.squash_counters", ignore_result=True)
 def squash_counters() -> None:
     if not _locked("squash", 120):
         return
     try:
-        busy = (
-            CampaignCounter.objects.values("campaign_id")
-            .annotate(n=Count("id"))
-            .filter(n__gt=len(counters.BUCKETS))
-            .values_list("campaign_id", flat=True)
-        )
-        for campaign_id in list(busy):
+        for campaign_id in counters.campaigns_to_squash():
             counters.squash(campaign_id)
     finally:
         cache.delete("lock:squash")

@@ -14,7 +14,7 @@ from typing import TypedDict
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncDate, TruncDay, TruncHour, TruncMinute
 from django.db.models.functions.datetime import TruncBase
 from django.utils import timezone
@@ -23,8 +23,9 @@ from accounts.models import User
 from accounts.permissions import reads_everything
 from campaigns.counters import BUCKET
 from campaigns.demo import DEMO_CAMPAIGN, DEMO_LIST
-from campaigns.models import Campaign
+from campaigns.models import Campaign, CampaignCounter
 from campaigns.selectors import campaign_stats, campaigns_visible_to
+from campaigns.shortlinks import CLICKERS, CLICKS
 from messaging.models import Message, MessageStatus
 from messaging.outcomes import CHARTED, FAILED_STATUSES, OUTCOME_BY_KEY, OUTCOME_OF_STATUS, OUTCOMES
 from providers import registry as provider_registry
@@ -43,10 +44,10 @@ class Progress:
     outcomes: list[dict]  # every outcome with its count and its statuses' counts, in OUTCOMES order
     processed: int
     percent: float
-    # Launched but its message rows are still being created: the total is not known yet.
+    # Launched, not every row exists, and no rows yet or no audience count to show progress against.
     preparing: bool = False
     cost: dict | None = None  # campaigns.selectors.campaign_cost, from the same counter read
-    clicks: dict | None = None  # {"total", "unique"} for tracked links
+    clicks: dict | None = None  # {"total", "unique", "recipients"} for tracked links
 
     @property
     def parts(self) -> list[dict]:
@@ -90,12 +91,19 @@ def campaign_progress(*, campaign: Campaign) -> Progress:
     """One progress bar: every message that has left the queue counts as processed."""
     stats = campaign_stats(campaign=campaign)
     counts, total = stats["counts"], stats["total"]
-    processed = max(0, total - counts.get("waiting", 0))
+    processed = max(0, campaign.recipient_total - counts.get("waiting", 0))  # rows made that left the queue
     if total:
         percent = round(100 * processed / total, 1)
     else:
         percent = 100.0 if campaign.status == Campaign.Status.COMPLETED else 0.0
-    preparing = not campaign.materialized and campaign.status in {Campaign.Status.SENDING, Campaign.Status.PAUSED}
+    # No rows yet, or no audience count to measure against: "preparing", with the rows made so far.
+    preparing = (
+        not campaign.materialized
+        and not (campaign.audience_total and campaign.recipient_total)
+        and campaign.status in {Campaign.Status.SENDING, Campaign.Status.PAUSED}
+    )
+    if preparing:
+        total = campaign.recipient_total
     return Progress(
         total=total,
         counts=counts,
@@ -178,6 +186,15 @@ def messages_per_day(*, user: User | AnonymousUser, days: int = 14, today: date 
     return [{"day": day, **per_day.get(day, empty)} for day in (start + timedelta(days=i) for i in range(days))]
 
 
+def _time_step(span: timedelta) -> tuple[type[TruncBase], timedelta]:
+    """Chart buckets that grow with the time shown: minutes up to 2 h, hours up to 3 days, then days."""
+    if span <= timedelta(hours=2):
+        return TruncMinute, timedelta(minutes=1)
+    if span <= timedelta(days=3):
+        return TruncHour, timedelta(hours=1)
+    return TruncDay, timedelta(days=1)
+
+
 def campaign_timeline(*, campaign: Campaign) -> list[dict]:
     """Messages per outcome and time bucket since launch; the bucket grows with the campaign's age.
 
@@ -186,20 +203,41 @@ def campaign_timeline(*, campaign: Campaign) -> list[dict]:
     if not campaign.launched_at:
         return []
     end = campaign.completed_at or campaign.cancelled_at or timezone.now()
-    span = end - campaign.launched_at
-    trunc: type[TruncBase]
-    if span <= timedelta(hours=2):
-        trunc, step = TruncMinute, timedelta(minutes=1)
-    elif span <= timedelta(days=3):
-        trunc, step = TruncHour, timedelta(hours=1)
-    else:
-        trunc, step = TruncDay, timedelta(days=1)
+    trunc, step = _time_step(end - campaign.launched_at)
     key = f"ui:timeline:v2:{campaign.pk}:{campaign.status}:{step.total_seconds():.0f}"
     cached: list[dict] | None = cache.get(key)
     if cached is not None:
         return cached
     buckets = _charted(Message.objects.filter(campaign=campaign), trunc=trunc)
     series = [{"t": t, **buckets[t]} for t in sorted(buckets)][-60:]
+    cache.set(key, series, CHART_CACHE_SECONDS)
+    return series
+
+
+def campaign_click_timeline(*, campaign: Campaign) -> list[dict]:
+    """Clicks on the campaign's tracked links per time bucket, from launch until now (links outlive the sending).
+
+    Rows ``{"t", "first", "repeat"}``: links clicked for the first time, and every other click. Read
+    from the click counter rows (one per minute once squashed, index ``counter_campaign_bucket``),
+    never from the links or the messages; cached briefly like the outcome chart.
+    """
+    if not campaign.track_links or not campaign.launched_at:
+        return []
+    trunc, step = _time_step(timezone.now() - campaign.launched_at)
+    key = f"ui:clicks:v1:{campaign.pk}:{step.total_seconds():.0f}"
+    cached: list[dict] | None = cache.get(key)
+    if cached is not None:
+        return cached
+    rows = (
+        CampaignCounter.objects.filter(campaign=campaign, bucket__in=[CLICKS, CLICKERS], minute__isnull=False)
+        .annotate(t=trunc("minute"))
+        .values("t", "bucket")
+        .annotate(n=Sum("count"))
+    )
+    per: dict[datetime, dict[str, int]] = {}
+    for row in rows:
+        per.setdefault(row["t"], {CLICKS: 0, CLICKERS: 0})[row["bucket"]] += row["n"]
+    series = [{"t": t, "first": n[CLICKERS], "repeat": n[CLICKS] - n[CLICKERS]} for t, n in sorted(per.items())][-60:]
     cache.set(key, series, CHART_CACHE_SECONDS)
     return series
 

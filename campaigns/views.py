@@ -40,6 +40,7 @@ from campaigns.models import Campaign
 from campaigns.selectors import campaigns_visible_to, health_status
 from campaigns.shortlinks import preview_with_short_links, record_click
 from campaigns.ui_selectors import (
+    campaign_click_timeline,
     campaign_failure_reasons,
     campaign_list_for_dashboard,
     campaign_message_page,
@@ -59,6 +60,9 @@ TZ_SESSION_KEY = "ui_timezone"
 # Chart bars stack the charted outcomes bottom up, named as everywhere else.
 CHART_KEYS = [(key, f"c-{key}") for key in CHARTED]
 CHART_NAMES = {key: OUTCOME_BY_KEY[key].label for key in CHARTED}
+# The click chart stacks first clicks of a link under the repeat visits: together, every click.
+CLICK_CHART_KEYS = [("first", "c-first-click"), ("repeat", "c-repeat-click")]
+CLICK_CHART_NAMES = {"first": "First clicks", "repeat": "Repeat clicks"}
 ACTIVE = {Campaign.Status.SENDING, Campaign.Status.PAUSED, Campaign.Status.SCHEDULED}
 RETRYABLE = {Campaign.Status.SENDING, Campaign.Status.PAUSED, Campaign.Status.COMPLETED}
 
@@ -382,6 +386,12 @@ def _status_context(request: HttpRequest, campaign: Campaign) -> dict:
     }
 
 
+def _time_chart(series: list[dict], *, keys: list[tuple[str, str]], names: dict[str, str]) -> dict:
+    """Bars over time: labelled with the time of day, and the date too when the series spans days."""
+    step_fmt = "%H:%M" if len(series) < 2 or (series[-1]["t"] - series[0]["t"]).days < 1 else "%b %-d %H:%M"
+    return stacked_bars(series, keys=keys, label=lambda row: row["t"].astimezone().strftime(step_fmt), names=names)
+
+
 def _activity_context(request: HttpRequest, campaign: Campaign) -> dict:
     """Chart, failure reasons, events and the message log page the query asks for."""
     filters = MessageFilterForm(request.GET or None)
@@ -392,14 +402,12 @@ def _activity_context(request: HttpRequest, campaign: Campaign) -> dict:
         number = filters.cleaned_data["q"] or ""
         after = filters.cleaned_data["after"] or 0
     rows, next_after = campaign_message_page(campaign=campaign, status=status, number=number, after=after)
-    timeline = campaign_timeline(campaign=campaign)
-    step_fmt = "%H:%M" if len(timeline) < 2 or (timeline[-1]["t"] - timeline[0]["t"]).days < 1 else "%b %-d %H:%M"
-    chart = stacked_bars(
-        timeline,
-        keys=CHART_KEYS,
-        label=lambda row: row["t"].astimezone().strftime(step_fmt),
-        names=CHART_NAMES,
-    )
+    chart = _time_chart(campaign_timeline(campaign=campaign), keys=CHART_KEYS, names=CHART_NAMES)
+    click_chart = None
+    if campaign.track_links:
+        click_chart = _time_chart(
+            campaign_click_timeline(campaign=campaign), keys=CLICK_CHART_KEYS, names=CLICK_CHART_NAMES
+        )
     next_url = None
     if next_after:
         query = request.GET.copy()
@@ -409,6 +417,7 @@ def _activity_context(request: HttpRequest, campaign: Campaign) -> dict:
         "campaign": campaign,
         "polling": campaign.status in ACTIVE,
         "chart": chart,
+        "click_chart": click_chart,
         "reasons": campaign_failure_reasons(campaign=campaign),
         "events": list(campaign.events.all()[:20]),
         "filters": filters,

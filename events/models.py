@@ -34,6 +34,7 @@ class EventType(models.TextChoices):
     CAMPAIGN_COMPLETED = "campaign.completed", "campaign.completed"
     CAMPAIGN_PAUSED = "campaign.paused", "campaign.paused (by a person or automatically)"
     IMPORT_FINISHED = "import.finished", "import.finished: a CSV import completed or failed"
+    LINK_CLICKED = "link.clicked", "link.clicked: a recipient followed a tracked short link"
 
 
 def new_secret() -> str:

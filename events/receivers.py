@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
-from campaigns.signals import campaign_status_changed
+from campaigns.signals import campaign_status_changed, link_click_wanted, link_clicked
 from events.models import EventType
-from events.services import consent_events_for_changes, event_publish, message_events_for_move
+from events.services import (
+    consent_events_for_changes,
+    event_publish,
+    event_timestamp,
+    events_wanted,
+    link_clicked_publish,
+    message_events_for_move,
+)
 from messaging.signals import messages_moved
 from recipients.models import ConsentStatus, ImportJob, InboundMessage
 from recipients.signals import consent_changed, consents_changed, import_finished
@@ -66,6 +74,35 @@ def on_campaign(sender: object, campaign_id: int, status: str, reason: str = "",
     event_type = types.get(str(status))
     if event_type is not None:
         event_publish(event_type=event_type, data={"id": campaign_id, "status": str(status), "reason": reason})
+
+
+@receiver(link_click_wanted, dispatch_uid="events.link_click_wanted")
+def on_link_click_wanted(sender: object, **kwargs: Any) -> bool:
+    return events_wanted(event_type=EventType.LINK_CLICKED)
+
+
+@receiver(link_clicked, dispatch_uid="events.link_clicked")
+def on_link_clicked(
+    sender: object,
+    campaign_id: int,
+    recipient_id: int | None,
+    target_url: str,
+    first: bool,
+    clicked_at: datetime,
+    user_agent_category: str,
+    **kwargs: Any,
+) -> None:
+    link_clicked_publish(
+        data={
+            "campaign_id": campaign_id,
+            "recipient_id": recipient_id,
+            "url": target_url,
+            "first_click": first,
+            "clicked_at": event_timestamp(clicked_at),
+            "user_agent_category": user_agent_category,
+        },
+        now=clicked_at,
+    )
 
 
 @receiver(import_finished, dispatch_uid="events.import")

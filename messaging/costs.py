@@ -71,6 +71,7 @@ class Estimate:
     micros: int
     currency: str
     unpriced: dict[str, int] = field(default_factory=dict)  # country -> recipients without a rate
+    recipients: int = 0  # how many the estimate covers
 
     @property
     def complete(self) -> bool:
@@ -96,4 +97,9 @@ def estimate_cost(
             unpriced[country] = unpriced.get(country, 0) + count
         if known:
             total += max(known) * count
-    return Estimate(micros=micros(total) or 0, currency=currency, unpriced=unpriced)
+    return Estimate(
+        micros=micros(total) or 0,
+        currency=currency,
+        unpriced=unpriced,
+        recipients=sum(recipients_by_country.values()),
+    )

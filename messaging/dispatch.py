@@ -5,10 +5,15 @@ queued per campaign (backpressure: the broker never holds a million ids). Each
 finished batch tops the queue up again; the sweeper repairs a chain broken by a
 lost task. One-off messages (no campaign) are queued as they are created and
 only pass through here when their task was lost.
+
+A caller may also create rows on demand (``create``): a campaign's rows are made just
+ahead of the senders, inserted already marked queued, so making them never competes
+with sending for the database and no row is updated only to be marked queued.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -23,10 +28,17 @@ from messaging.models import Message, MessageStatus
 S = MessageStatus
 
 
-def queue_due(*, campaign_id: int | None, now: datetime | None = None) -> int:
+def queue_due(
+    *,
+    campaign_id: int | None,
+    now: datetime | None = None,
+    create: Callable[[int, datetime], list[int]] | None = None,
+) -> int:
     """Queue batches of due, undispatched rows until ``SMS_BATCHES_AHEAD`` batches wait. Returns ids queued.
 
-    For a campaign, the caller holds the campaign's row lock and knows it is sending.
+    For a campaign, the caller holds the campaign's row lock and knows it is sending. When the
+    existing rows do not fill the room, ``create(room_left, now)`` may add rows: it returns the
+    ids of rows it inserted with ``enqueued_at=now``.
     """
     now = now or timezone.now()
     batch = settings.SMS_BATCH_SIZE
@@ -41,11 +53,14 @@ def queue_due(*, campaign_id: int | None, now: datetime | None = None) -> int:
             .order_by("due_at", "id")
             .values_list("id", flat=True)[:room]
         )
+        if ids:
+            Message.objects.filter(among(ids)).update(enqueued_at=now)  # one array parameter, not 3,000 placeholders
+        if create is not None and len(ids) < room:
+            ids += create(room - len(ids), now)
         if not ids:
             if campaign_id is not None:
                 _dispatch_when_due(campaign_id=campaign_id, now=now)
             return 0
-        Message.objects.filter(among(ids)).update(enqueued_at=now)  # one array parameter, not 3,000 placeholders
         batches = [ids[i : i + batch] for i in range(0, len(ids), batch)]
         transaction.on_commit(lambda: [tasks.send_batch.delay(b) for b in batches])
     return len(ids)

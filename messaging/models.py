@@ -5,10 +5,18 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.postgres.indexes import BrinIndex
 from django.db import models
-from django.db.models import Q
+from django.db.models import Func, Q
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from messaging import lookups  # noqa: F401  (registers pk__any, used by the send path)
+
+
+class UTCMonthStart(Func):
+    """First day of the UTC month of a timestamp expression: the database's side of ``partitions.month_start``."""
+
+    template = "(date_trunc('month', %(expressions)s AT TIME ZONE 'UTC'))::date"
+    output_field = models.DateField()
 
 
 class MessageStatus(models.TextChoices):
@@ -60,6 +68,12 @@ class Message(models.Model):
 
     ``(campaign, recipient)`` is unique in the database: the row is the
     idempotency key, so no retry, race or redelivered task makes a second one.
+
+    The table is partitioned by ``month`` (messaging/partitions.py). A campaign's rows all carry
+    the campaign's month, so the database's ``UNIQUE(campaign, recipient, month)`` (a partitioned
+    table's unique keys must hold the partition key) is exactly ``UNIQUE(campaign, recipient)``.
+    The database's primary key is ``(id, month)``; ``id`` alone is unique by its sequence and is
+    what Django and every query use.
     """
 
     class Kind(models.TextChoices):
@@ -101,11 +115,14 @@ class Message(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True, help_text="Accepted by the provider")
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The partition key. Campaign launch sets it to the campaign's month; other rows take the
+    # database's current UTC month. Never changes after insert.
+    month = models.DateField(db_default=UTCMonthStart(Now()), editable=False)
 
     class Meta:
         ordering = ["id"]
         constraints = [
-            models.UniqueConstraint(fields=["campaign", "recipient"], name="unique_campaign_recipient"),
+            models.UniqueConstraint(fields=["campaign", "recipient", "month"], name="unique_campaign_recipient"),
         ]
         indexes = [
             models.Index(fields=["campaign", "status"], name="message_campaign_status"),

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from celery import shared_task
-from django.core.cache import cache
+import logging
+from typing import Any
 
-from messaging import engine, hooks, sweeper
+from celery import shared_task
+from celery.signals import worker_ready
+from django.core.cache import cache
+from django.db import DatabaseError, connections
+
+from messaging import engine, hooks, partitions, sweeper
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(name="messaging.send_batch", ignore_result=True, acks_late=True)
@@ -34,3 +41,20 @@ def sweep() -> None:
         sweeper.run()
     finally:
         cache.delete("lock:messaging-sweep")
+
+
+@shared_task(name="messaging.maintain_partitions", ignore_result=True)
+def maintain_partitions() -> list[str]:
+    """Daily: the next months' partitions exist before anyone writes there (messaging/partitions.py)."""
+    return partitions.ensure_partitions()
+
+
+@worker_ready.connect
+def _partitions_at_worker_start(**kwargs: Any) -> None:
+    # A fresh install or a long stop must not send into DEFAULT before beat's first run.
+    try:
+        partitions.ensure_partitions()
+    except DatabaseError:
+        logger.exception("could not create message partitions at worker start; beat retries daily")
+    finally:
+        connections.close_all()  # the pool processes are forked from this one: no shared connection

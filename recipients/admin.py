@@ -29,6 +29,7 @@ from recipients.services import (
     recipient_create,
     recipient_delete,
     recipient_list_add_members,
+    recipient_list_remove_members,
     recipient_update,
     recipients_bulk_opt_out,
 )
@@ -47,6 +48,28 @@ class MembershipInline(admin.TabularInline):
     extra = 0
     raw_id_fields = ["recipient_list"]
     readonly_fields = ["added_at"]
+
+    def has_change_permission(self, request: HttpRequest, obj: Recipient | None = None) -> bool:
+        """A membership is added or removed, never moved (RecipientAdmin.save_formset)."""
+        return False
+
+
+def _save_memberships(formset) -> None:
+    """The inline's adds and removals through the list services, like the list page and the API.
+    Fills the lists Django's change message reads (``new_objects``, ``deleted_objects``)."""
+    formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+    for form in formset.initial_forms:
+        if form in formset.deleted_forms and form.instance.pk:
+            membership = form.instance
+            recipient_list_remove_members(
+                recipient_list=membership.recipient_list, recipient_ids=[membership.recipient_id]
+            )
+            formset.deleted_objects.append(membership)
+    for form in formset.extra_forms:
+        chosen = form.cleaned_data.get("recipient_list") if form.has_changed() else None
+        if chosen is not None and form not in formset.deleted_forms:
+            recipient_list_add_members(recipient_list=chosen, recipient_ids=[formset.instance.pk])
+            formset.new_objects.append(Membership.objects.get(recipient_list=chosen, recipient=formset.instance))
 
 
 class ConsentEventInline(admin.TabularInline):
@@ -104,6 +127,12 @@ class RecipientAdmin(admin.ModelAdmin):
             saved = recipient_create(phone=obj.phone, actor=request.user, channel=ConsentEvent.Channel.ADMIN, **fields)
         obj.pk = saved.pk
         obj.refresh_from_db()
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is Membership:
+            _save_memberships(formset)
+        else:
+            super().save_formset(request, form, formset, change)
 
     def delete_model(self, request: HttpRequest, obj: Recipient) -> None:
         """Through the service: an opted-out number goes on the suppression list."""
@@ -190,8 +219,33 @@ class RecipientListAdmin(admin.ModelAdmin):
 
 @admin.register(Membership)
 class MembershipAdmin(admin.ModelAdmin):
+    """Adds and removals go through the list services; a membership is never edited in place."""
+
     list_display = ["recipient_list", "recipient", "added_at"]
     raw_id_fields = ["recipient", "recipient_list"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Membership]:
+        lists = staff_visible(request, RecipientList.objects.all(), recipient_lists_visible_to)
+        return super().get_queryset(request).filter(recipient_list__in=lists)
+
+    def has_change_permission(self, request: HttpRequest, obj: Membership | None = None) -> bool:
+        return False
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "recipient_list":
+            kwargs["queryset"] = staff_visible(request, RecipientList.objects.all(), recipient_lists_visible_to)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        recipient_list_add_members(recipient_list=obj.recipient_list, recipient_ids=[obj.recipient_id])
+        obj.pk = Membership.objects.get(recipient_list=obj.recipient_list, recipient_id=obj.recipient_id).pk
+
+    def delete_model(self, request: HttpRequest, obj: Membership) -> None:
+        recipient_list_remove_members(recipient_list=obj.recipient_list, recipient_ids=[obj.recipient_id])
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Membership]) -> None:
+        for membership in queryset.select_related("recipient_list"):
+            self.delete_model(request, membership)
 
 
 @admin.register(ConsentEvent)

@@ -346,6 +346,9 @@ def recipient_delete(*, recipient: Recipient, actor=None) -> None:
                 defaults={"reason": "opted out, then deleted", "evidence": evidence[:2000]},
             )
             detail = "opted out: number added to the suppression list"
+        # The consent history goes with the record: the audit entry says how much of it there was.
+        history = ConsentEvent.objects.filter(recipient=current).count()
+        detail = "; ".join(filter(None, [detail, f"{history} consent event(s) deleted with it"]))
         audit_record(actor=actor, action="recipient.delete", target=current, detail=detail)
         current.delete()
 
@@ -775,7 +778,12 @@ def inbound_handle(*, inbound: InboundSMS, event: ProviderEvent | None = None) -
     try:
         phone = normalize(inbound.sender)
     except InvalidNumber:
+        # A short code or an alphanumeric sender ID: kept in the inbox, but it has no consent to change
+        # and cannot be answered (a reply to it would be refused, or reach someone else).
         phone = (inbound.sender or "")[:16]
+        if kind != InboundMessage.Kind.MESSAGE:
+            logger.info("inbound %s keyword from non-number sender %r: stored, no consent change", kind, phone)
+        kind = InboundMessage.Kind.MESSAGE
     quiet = timezone.now() - timedelta(seconds=settings.SMS_KEYWORD_REPLY_QUIET_SECONDS)
     with transaction.atomic():
         recipient = Recipient.objects.filter(phone=phone).first()

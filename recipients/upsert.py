@@ -112,9 +112,17 @@ class UpsertResult:
 
 
 _UPSERT = """
-WITH rows AS (
+WITH suppressed AS MATERIALIZED (
+    -- With %(keys)s (the rows' suppression hashes): a number on the suppression list stops the
+    -- whole statement (nothing written, no row returned), and the caller runs it again with the
+    -- suppressions it has locked (x), keys NULL. Saves a round trip per call in the usual case.
+    SELECT 1 FROM recipients_suppression
+    WHERE phone_hash IN (SELECT jsonb_array_elements_text(%(keys)s::jsonb))
+    LIMIT 1
+), rows AS (
     SELECT * FROM json_to_recordset(%(rows)s::json)
         AS t(p text, f text, l text, a jsonb, c text, n bigint, e text, x text)
+    WHERE NOT EXISTS (SELECT 1 FROM suppressed)
 ), src AS MATERIALIZED (
     -- The evidence every event of this call shares is added here rather than repeated in the
     -- json: "<source evidence>, row N[: <the row's own evidence>]", or x (a suppression's) in full.
@@ -153,8 +161,43 @@ SELECT id, phone, consent_status, inserted, fresh FROM up
 """
 
 
+@dataclass(frozen=True, slots=True)
+class PreparedRows:
+    """Rows encoded for ``recipients_upsert`` without the database, so a caller (the CSV import)
+    can encode the next batch in another thread while this one is written. ``rows`` must not
+    change after."""
+
+    rows: Sequence[RecipientRow]
+    keys: dict[str, str]  # suppression hash -> phone
+    keys_json: str
+    payload: str  # json_to_recordset input for rows none of which is suppressed
+
+
+def recipients_upsert_prepare(*, rows: Sequence[RecipientRow]) -> PreparedRows:
+    """Encode ``rows`` for ``recipients_upsert`` (which checks them). No database."""
+    # Suppressions hold only a hash of the number.
+    keys = {suppression_key(r.phone): r.phone for r in rows}
+    # One json parameter, expanded server-side: psycopg quotes a list of Python strings into a
+    # text[] literal in Python, which cost more than the statement itself.
+    payload = json.dumps(
+        [
+            {
+                "p": r.phone,
+                "f": r.first_name,
+                "l": r.last_name,
+                "a": r.attributes,
+                "c": r.consent,
+                "n": r.row_number,
+                "e": r.evidence,
+            }
+            for r in rows
+        ]
+    )
+    return PreparedRows(rows=rows, keys=keys, keys_json=json.dumps(list(keys)), payload=payload)
+
+
 def recipients_upsert(
-    rows: Sequence[RecipientRow],
+    rows: Sequence[RecipientRow] | PreparedRows,
     *,
     source: ConsentSource | None = None,
     recipient_list_id: int | None = None,
@@ -164,9 +207,12 @@ def recipients_upsert(
 ) -> UpsertResult:
     """Create or update ``rows`` by phone number, add them to the list, apply their stated consent.
 
-    ``rows`` must have distinct numbers (callers merge or reject repeats: their rule). ``source``
-    is required when a row states consent. One transaction; the caller's, if it has one.
+    ``rows`` must have distinct numbers (callers merge or reject repeats: their rule); they may
+    come already checked and encoded by ``recipients_upsert_prepare``. ``source`` is required
+    when a row states consent. One transaction; the caller's, if it has one.
     """
+    prepared = rows if isinstance(rows, PreparedRows) else None
+    rows = rows.rows if isinstance(rows, PreparedRows) else rows
     if not rows:
         return UpsertResult()
     if len({r.phone for r in rows}) != len(rows):
@@ -177,64 +223,56 @@ def recipients_upsert(
         source = ConsentSource(channel="")
     if any(r.consent == ConsentStatus.OPTED_IN and not r.evidence.strip() for r in rows):
         raise ValueError("recipients_upsert: an opted_in row needs its evidence (callers reject such rows)")
+    prepared = prepared or recipients_upsert_prepare(rows=rows)
     now = now or timezone.now()
     pending = ConsentStatus.PENDING
-    # One json parameter, expanded server-side: psycopg quotes a list of Python strings into a
-    # text[] literal in Python, which cost more than the statement itself.
-    with transaction.atomic():
-        # Numbers whose recipient was deleted after an opt-out come back opted out (if new here).
-        # The numbers go as one json parameter too (2,000 placeholders cost more than the lookup).
-        # Suppressions hold only a hash of the number.
-        keys = {suppression_key(r.phone): r.phone for r in rows}
-        hashes = RawSQL("SELECT jsonb_array_elements_text(%s::jsonb)", [json.dumps(list(keys))])
-        suppressed = {
-            keys[s.phone_hash]: s for s in Suppression.objects.select_for_update().filter(phone_hash__in=hashes)
+    # No savepoint inside a caller's transaction: a failure here fails the caller's (none goes on
+    # after one), and a savepoint costs two round trips per call.
+    with transaction.atomic(savepoint=False):
+        params = {
+            "rows": prepared.payload,
+            "keys": prepared.keys_json,
+            "list": recipient_list_id,
+            "replace": replace,
+            "now": now,
+            "fresh_since": fresh_since or now,
+            "pending": pending,
+            "channel": source.channel,
+            "actor": source.actor_id,
+            "actor_description": source.actor_description,
+            "evidence": source.evidence,
         }
-        payload = json.dumps(
-            [
-                {
-                    "p": r.phone,
-                    "f": r.first_name,
-                    "l": r.last_name,
-                    "a": r.attributes,
-                    "c": r.consent,
-                    "n": r.row_number,
-                    "e": r.evidence,
-                }
-                for r in rows
-            ]
-            if not suppressed
-            else [
-                {
-                    "p": r.phone,
-                    "f": r.first_name,
-                    "l": r.last_name,
-                    "a": r.attributes,
-                    "c": ConsentStatus.OPTED_OUT if r.phone in suppressed else r.consent,
-                    "n": r.row_number,
-                    "e": r.evidence,
-                    "x": suppression_evidence(suppressed[r.phone]) if r.phone in suppressed else None,
-                }
-                for r in rows
-            ]
-        )
         with connection.cursor() as cursor:
-            cursor.execute(
-                _UPSERT,
-                {
-                    "rows": payload,
-                    "list": recipient_list_id,
-                    "replace": replace,
-                    "now": now,
-                    "fresh_since": fresh_since or now,
-                    "pending": pending,
-                    "channel": source.channel,
-                    "actor": source.actor_id,
-                    "actor_description": source.actor_description,
-                    "evidence": source.evidence,
-                },
+            cursor.execute(_UPSERT, params)
+            written = cursor.fetchall()
+        suppressed: dict[str, Suppression] = {}
+        if not written:  # every row returns one unless a number is on the suppression list
+            # Numbers whose recipient was deleted after an opt-out come back opted out (if new here).
+            # The hashes go as one json parameter too (2,000 placeholders cost more than the lookup).
+            keys = prepared.keys
+            hashes = RawSQL("SELECT jsonb_array_elements_text(%s::jsonb)", [prepared.keys_json])
+            suppressed = {
+                keys[s.phone_hash]: s for s in Suppression.objects.select_for_update().filter(phone_hash__in=hashes)
+            }
+            payload = json.dumps(
+                [
+                    {
+                        "p": r.phone,
+                        "f": r.first_name,
+                        "l": r.last_name,
+                        "a": r.attributes,
+                        "c": ConsentStatus.OPTED_OUT if r.phone in suppressed else r.consent,
+                        "n": r.row_number,
+                        "e": r.evidence,
+                        "x": suppression_evidence(suppressed[r.phone]) if r.phone in suppressed else None,
+                    }
+                    for r in rows
+                ]
             )
-            result = UpsertResult(rows=[Upserted._make(r) for r in cursor.fetchall()])
+            with connection.cursor() as cursor:
+                cursor.execute(_UPSERT, {**params, "rows": payload, "keys": None})
+                written = cursor.fetchall()
+        result = UpsertResult(rows=[Upserted._make(r) for r in written])
         restored = [u.phone for u in result.rows if u.inserted and u.phone in suppressed]
         if restored:
             # The new recipient carries the opt-out again (with its event); the suppression is spent.

@@ -124,7 +124,11 @@ class RelayMessage(models.Model):
     media_urls = models.JSONField(default=list, blank=True)
     provider = models.CharField(max_length=20, blank=True)
     provider_message_id = models.CharField(max_length=100, blank=True)
-    message = models.ForeignKey("messaging.Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # No database constraint: messages are partitioned by month and a partitioned table's primary key
+    # is (id, month). Django still sets it null when a message is deleted, and so does a partition drop.
+    message = models.ForeignKey(
+        "messaging.Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False
+    )
     received_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

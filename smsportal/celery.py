@@ -19,6 +19,7 @@ app.conf.beat_schedule = {
     "expire-relay-conversations": {"task": "relay.expire_conversations", "schedule": 60.0},
     "deliver-event-webhooks": {"task": "events.sweep", "schedule": 5.0},
     "purge-event-webhooks": {"task": "events.purge", "schedule": 3600.0},
+    "maintain-message-partitions": {"task": "messaging.maintain_partitions", "schedule": 86400.0},
     "purge-expired-data": {"task": "recipients.purge_expired_data", "schedule": 3600.0},
     "purge-abandoned-imports": {"task": "recipients.purge_abandoned_imports", "schedule": 3600.0},
 }

@@ -75,6 +75,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "recipients.uploads.UploadCapMiddleware",  # before anything reads the body (CSRF reads POST)
     "smsportal.middleware.RejectNulMiddleware",  # before anything reads parameters into a query
+    "campaigns.middleware.ShortLinkMiddleware",  # /l/<code> answers here: a click needs nothing below
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -420,6 +421,7 @@ LOGGING = {
 # Each provider's account-wide limit, from <NAME>_ACCOUNT_MPS (the name in capitals); 0 = none.
 SMS_PROVIDER_MPS = {p.name: env_float(f"{p.name.upper()}_ACCOUNT_MPS", 0.0, minimum=0) for p in sms_providers.entries()}
 SMS_BATCHES_AHEAD = env_int("SMS_BATCHES_AHEAD", 6, minimum=1)
+# Rows per campaigns.dispatch.materialize_chunk (the send path makes rows a few batches ahead instead).
 SMS_LAUNCH_CHUNK = env_int("SMS_LAUNCH_CHUNK", 5000, minimum=100)
 SMS_AUTO_PAUSE_FAILURE_RATE = env_float("SMS_AUTO_PAUSE_FAILURE_RATE", 0.5, minimum=0)
 SMS_AUTO_PAUSE_MIN_SENDS = env_int("SMS_AUTO_PAUSE_MIN_SENDS", 50, minimum=1)

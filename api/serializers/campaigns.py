@@ -159,6 +159,7 @@ class CostSerializer(serializers.Serializer):
 class ClicksSerializer(serializers.Serializer):
     total = serializers.IntegerField(help_text="Visits to the campaign's tracked short links")
     unique = serializers.IntegerField(help_text="Links clicked at least once (one per recipient and URL)")
+    recipients = serializers.IntegerField(help_text="Recipients who clicked at least one of their links")
 
 
 class StatsSerializer(serializers.Serializer):

@@ -32,6 +32,7 @@ NUM = (int, float)
 FANOUT = {"n": 200, "naive": 20, "ceiling": 50}
 IMPORT_N = 400
 DASHBOARD = {"messages": 500, "requests": 3}
+REDIRECT = {"links": 1000, "requests": 20, "codes": 5}
 PACING = {"n": 12, "numbers": 4, "account_mps": 4}
 
 pytestmark = pytest.mark.worker
@@ -44,8 +45,8 @@ def db(name: str) -> str:
 # one Redis db each (they flush it at start), none of them REDIS_URL's own
 REDIS = dict(
     zip(
-        ("fanout", "imports", "webhooks", "dashboard", "pacing"),
-        (common.redis_url(n) for n in (8, 7, 6, 5, 4, 3) if n != common.redis_db_of()),
+        ("fanout", "imports", "webhooks", "dashboard", "pacing", "redirect"),
+        (common.redis_url(n) for n in (8, 7, 6, 5, 4, 3, 2) if n != common.redis_db_of()),
         strict=False,
     )
 )
@@ -59,6 +60,10 @@ ARGS = {
     # --aiohttp: exact accounting, every request sent is counted (wrk leaves its last ones uncounted)
     "webhooks": ["--seconds", "0.5", "--warmup", "0.2", "--requests", "50", "--concurrency", "4", "--aiohttp"],
     "dashboard": ["--messages", str(DASHBOARD["messages"]), "--requests", str(DASHBOARD["requests"])],
+    "redirect": [
+        *("--links", str(REDIRECT["links"]), "--requests", str(REDIRECT["requests"])),
+        *("--codes", str(REDIRECT["codes"]), "--webhook"),
+    ],
     "pacing": [
         *("--n", str(PACING["n"]), "--numbers", str(PACING["numbers"])),
         *("--account-mps", str(PACING["account_mps"]), "--workers", "1", "--latency-ms", "0"),
@@ -208,6 +213,22 @@ def test_dashboard_pages_answer_200(started):
     report_row(r, "| tracked short link redirect")
 
 
+def test_redirect_counts_every_click_and_times_it_against_its_references(started):
+    requests = REDIRECT["requests"]
+    r = started["redirect"].result()
+    assert r["name"] == f"redirect_{REDIRECT['links']}_webhook" and r["status"] == "ok"
+    assert r["params"]["links"] == REDIRECT["links"] and r["params"]["distinct_codes"] == REDIRECT["codes"]
+    assert r["redirect"]["status_codes"] == {"302": requests}  # to the stored URL, every time
+    assert r["reference_302_full_stack"]["status_codes"] == {"302": requests}
+    assert r["clicks_counted"] == r["clicks_expected"]  # each visit counted exactly once
+    assert r["link_clicked_events"] == 2 * (REDIRECT["requests"] + 50)  # one per click through record_click
+    references = ("reference_302_full_stack", "reference_click_sql", "reference_click_sql_synchronous")
+    for key in ("redirect", *references, "reference_select_1"):
+        has(r[key], p50_ms=NUM, p95_ms=NUM, p99_ms=NUM, max_ms=NUM)
+    has(r, ratio_p50_to_reference_302=NUM, ratio_p50_to_click_sql=NUM, ratio_p50_to_select_1=NUM, target_met=bool)
+    report_row(r, "| short link redirect")
+
+
 def test_pacing_sends_every_message_once_and_measures_its_windows(started):
     # Keys and exactly-once only: whether a 1-second window at the provider goes over the limit
     # depends on how late the machine delivers a request after its turn, so it is reported by
@@ -248,6 +269,29 @@ def test_soak_holds_its_three_promises(tmp_path):
     assert "redis-server restarted" in events and "worker w1 restarted" in events
     has(r, seconds_launch_to_all_final=NUM, progress=list, sends_after_opt_out=list)
     report_row(r, "| fault soak")
+
+
+def test_purge_drops_the_expired_month_and_deletes_the_reference_rows(tmp_path):
+    n = 300
+    r = Bench(tmp_path, "purge", "--n", str(n), "--db", db("purge")).result()
+    assert r["name"] == f"purge_{n}" and r["status"] == "ok"
+    assert r["partition_purge"]["messages_deleted"] == n and r["row_delete_reference"]["messages_deleted"] == n
+    assert r["partition_purge"]["partitions_dropped"] >= 1 and r["recent_messages_kept"] == n // 10
+    has(r["partition_purge"], seconds=NUM)
+    has(r["row_delete_reference"], seconds=NUM)
+    report_row(r, "| purge of")
+
+
+def test_dashboard_over_monthly_partitions_answers_200(tmp_path):
+    redis_db = 2 if common.redis_db_of() != 2 else 1  # not the other benches' dbs, nor REDIS_URL's own
+    r = Bench(
+        tmp_path,
+        *("dashboard", "--messages", "240", "--months", "3", "--requests", "2"),
+        *("--db", db("dashboard_months"), "--redis-url", common.redis_url(redis_db)),
+    ).result()
+    assert r["name"] == "dashboard_240_3_months" and r["status"] == "ok"
+    assert r["params"]["monthly_partitions"] == 3 and sum(r["messages_by_status"].values()) == 80
+    report_row(r, "| dashboard, 240 messages across 3 monthly partitions")
 
 
 def test_report_renders_a_table_from_results(tmp_path):

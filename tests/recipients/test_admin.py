@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from recipients.models import ConsentEvent, RecipientList
+from recipients.models import ConsentEvent, Membership, RecipientList
 
 pytestmark = pytest.mark.django_db
 CHANGELIST = "/admin/recipients/recipient/"
@@ -126,3 +126,57 @@ def test_add_and_change_go_through_the_recipients_upsert(admin_client):
         ("recipient.create", root),
         ("recipient.update", root),
     ]
+
+
+def _change_form_data(response) -> dict:
+    """What the recipient's change form would post as it stands (fields and every inline's management form)."""
+    data: dict = {}
+    form = response.context["adminform"].form
+    for name, field in form.fields.items():
+        value = form.initial.get(name, field.initial)
+        if value is not None:
+            data[name] = form[name].value()
+    for inline in response.context["inline_admin_formsets"]:
+        formset = inline.formset
+        for key, value in formset.management_form.initial.items():
+            data[f"{formset.prefix}-{key}"] = value
+        for index, sub in enumerate(formset.initial_forms):
+            data[f"{formset.prefix}-{index}-id"] = sub.instance.pk
+            data[f"{formset.prefix}-{index}-recipient"] = response.context["original"].pk
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def test_list_membership_inline_adds_and_removes_through_the_list_services(admin_client, make_recipients):
+    """The inline once wrote memberships itself; now the services do, so the rule lives in one place."""
+    client, _ = admin_client
+    (person,) = make_recipients(1, recipient_list="a")
+    vip = RecipientList.objects.create(name="vip")
+    url = reverse("admin:recipients_recipient_change", args=[person.pk])
+    page = client.get(url)
+    data = _change_form_data(page)
+    prefix = next(i.formset.prefix for i in page.context["inline_admin_formsets"] if i.formset.model is Membership)
+    data[f"{prefix}-TOTAL_FORMS"] = 2
+    data[f"{prefix}-0-DELETE"] = "on"
+    data[f"{prefix}-1-recipient_list"] = vip.pk
+    data[f"{prefix}-1-recipient"] = person.pk
+    response = client.post(url, data)
+    assert response.status_code == 302, response.context["adminform"].form.errors if response.context else response
+    assert list(person.lists.values_list("name", flat=True)) == ["vip"]
+
+
+def test_membership_admin_adds_and_removes_through_the_list_services(admin_client, make_recipients):
+    client, _ = admin_client
+    (person,) = make_recipients(1)
+    vip = RecipientList.objects.create(name="vip")
+    add = client.post(reverse("admin:recipients_membership_add"), {"recipient_list": vip.pk, "recipient": person.pk})
+    assert add.status_code == 302
+    membership = Membership.objects.get(recipient_list=vip, recipient=person)
+    again = client.post(reverse("admin:recipients_membership_add"), {"recipient_list": vip.pk, "recipient": person.pk})
+    assert again.status_code == 200 and "already exists" in again.content.decode()
+    change = client.post(
+        reverse("admin:recipients_membership_change", args=[membership.pk]),
+        {"recipient_list": RecipientList.objects.create(name="other").pk, "recipient": person.pk},
+    )
+    assert change.status_code == 403
+    client.post(reverse("admin:recipients_membership_delete", args=[membership.pk]), {"post": "yes"})
+    assert not Membership.objects.filter(pk=membership.pk).exists()

@@ -123,6 +123,18 @@ def test_stop_from_an_unknown_number_creates_an_opted_out_recipient(client, sett
     assert replies() == [(THEM, OUR_NUMBER, settings.SMS_STOP_REPLY)]
 
 
+@pytest.mark.parametrize("sender", ["PLIVO", "Bank-Alert", "12345"])
+def test_a_keyword_from_a_sender_id_or_short_code_is_kept_but_changes_nothing_and_gets_no_reply(client, sender):
+    """Alphanumeric sender IDs and short codes are not people: no recipient, no consent, no reply."""
+    plivo_inbound(client, "STOP", sender=sender)
+    plivo_inbound(client, "HELP", sender=sender, uuid="in-2")
+    assert replies() == []
+    assert not Recipient.objects.exists() and not ConsentEvent.objects.exists()
+    stored = list(InboundMessage.objects.values_list("sender", "kind"))
+    assert [kind for _, kind in stored] == ["message", "message"]
+    assert all(s.lstrip("+") == sender for s, _ in stored)
+
+
 def test_a_second_stop_soon_after_gets_no_second_confirmation(client, make_recipients):
     (person,) = make_recipients(1)
     plivo_inbound(client, "STOP", sender=person.phone, uuid="a")

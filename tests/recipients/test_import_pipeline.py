@@ -1,0 +1,174 @@
+"""The import's two threads: one reads, checks and encodes the next chunk while the other writes
+this one. A failure on either side ends the import as failed, with a message, and stops the other."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.db import connection
+
+from recipients.models import ConsentEvent, ImportJob, ImportRowError, Recipient, RecipientList, Suppression
+from recipients.services import import_csv, recipient_create, recipient_delete, recipient_opt_out
+from recipients.upsert import (
+    KEPT_OPTED_OUT,
+    ConsentSource,
+    RecipientRow,
+    recipients_upsert,
+    recipients_upsert_prepare,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def customers():
+    return RecipientList.objects.create(name="customers")
+
+
+def _readers() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("import-reader")]
+
+
+def _csv(tmp_path, lines: list[str]):
+    path = tmp_path / "people.csv"
+    path.write_text("phone,first_name\n" + "\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture
+def refuse_number():
+    """A real PostgreSQL error on inserting one number (a trigger), as a full disk or a constraint would give."""
+
+    def refuse(phone: str) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "CREATE FUNCTION refuse_number() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$"
+            )
+            cursor.execute(
+                "CREATE TRIGGER refuse_number BEFORE INSERT ON recipients_recipient FOR EACH ROW "
+                f"WHEN (NEW.phone = '{phone}') EXECUTE FUNCTION refuse_number()"
+            )
+
+    return refuse  # created inside the test's transaction: rolled back with it
+
+
+def test_a_database_failure_in_a_later_chunk_fails_the_job_and_stops_the_reader(
+    tmp_path, customers, settings, refuse_number
+):
+    settings.SMS_IMPORT_CHUNK_ROWS = 3
+    refuse_number("+14155550104")  # in the second chunk
+    lines = [f"415555010{i},P{i}" for i in range(1, 10)] + ["not a number,Q"]
+    job = import_csv(path=_csv(tmp_path, lines), recipient_list=customers)
+
+    assert job.status == ImportJob.Status.FAILED
+    assert job.error == "The import stopped on an internal error."
+    assert job.finished_at is not None
+    # The first chunk stays written and counted; nothing of the failed one or after it.
+    assert sorted(Recipient.objects.values_list("phone", flat=True)) == [
+        "+14155550101",
+        "+14155550102",
+        "+14155550103",
+    ]
+    assert (job.processed_rows, job.created_count, job.rejected_count) == (3, 3, 0)
+    assert not ImportRowError.objects.filter(job=job).exists()
+    assert not _readers()  # the reading thread was told to stop and has ended
+
+
+def test_a_bad_line_after_some_chunks_keeps_them_and_names_the_line(tmp_path, customers, settings):
+    settings.SMS_IMPORT_CHUNK_ROWS = 2
+    lines = ["4155550101,A", "4155550102,B", "4155550103,C", '4155550104,"' + "x" * 70_000 + '"', "4155550105,E"]
+    job = import_csv(path=_csv(tmp_path, lines), recipient_list=customers)
+
+    assert job.status == ImportJob.Status.FAILED
+    assert job.error.startswith("Line 5: the CSV cannot be read") and "Rows before it were imported" in job.error
+    assert set(Recipient.objects.values_list("phone", flat=True)) == {"+14155550101", "+14155550102"}
+    assert job.processed_rows == 2
+    assert not _readers()
+
+
+def test_each_chunk_commits_its_rows_report_and_counters_together(tmp_path, customers, settings, bob):
+    settings.SMS_IMPORT_CHUNK_ROWS = 2
+    out = recipient_create(phone="+14155550103", actor=bob)
+    recipient_opt_out(recipient=out, channel="web", evidence="asked", actor=bob)
+    gone = recipient_create(phone="+14155550106", actor=bob)
+    recipient_opt_out(recipient=gone, channel="web", evidence="asked too", actor=bob)
+    recipient_delete(recipient=gone, actor=bob)  # its opt-out stays on the suppression list
+    path = tmp_path / "people.csv"
+    path.write_text(
+        "phone,consent,consent_evidence,consent_at\n"
+        "4155550101,yes,form,2024-05-01\n"
+        "nonsense,yes,form,2024-05-01\n"
+        "4155550103,yes,form,2024-05-01\n"  # opted out: kept so, and reported
+        "4155550104,maybe,,\n"
+        "4155550101,no,,\n"  # the same person again, in a later chunk
+        "4155550106,yes,form,2024-05-01\n"  # suppressed: comes back opted out, and reported
+    )
+    seen = []
+
+    def progress(job: ImportJob) -> None:
+        stored = ImportJob.objects.get(pk=job.pk)
+        reasons = list(ImportRowError.objects.filter(job=job).order_by("row_number").values_list("reason", flat=True))
+        seen.append((stored.processed_rows, stored.rejected_count, len(reasons), stored.processed_bytes > 0))
+
+    job = import_csv(path=path, recipient_list=customers, progress=progress)
+
+    assert job.status == ImportJob.Status.COMPLETED, job.error
+    # Rows 2-3, 4-5, 6-7: each chunk's report and counters are stored by the time it is done.
+    assert seen == [(2, 1, 1, True), (4, 2, 3, True), (6, 2, 4, True)]
+    assert (job.created_count, job.updated_count, job.duplicate_count) == (2, 1, 1)
+    reasons = dict(ImportRowError.objects.filter(job=job).values_list("row_number", "reason"))
+    assert set(reasons) == {3, 4, 5, 7}
+    assert reasons[4] == reasons[7] == KEPT_OPTED_OUT
+    status = dict(Recipient.objects.values_list("phone", "consent_status"))
+    assert status == {"+14155550101": "opted_out", "+14155550103": "opted_out", "+14155550106": "opted_out"}
+    assert ConsentEvent.objects.filter(recipient__phone="+14155550101").count() == 2
+    assert job.consent_changes == 3
+    assert job.processed_bytes == job.total_bytes
+
+
+@pytest.mark.django_db(transaction=True)
+def test_only_the_chunks_skip_the_flush_wait_and_the_final_status_is_durable(tmp_path, settings):
+    settings.SMS_IMPORT_CHUNK_ROWS = 2
+    customers = RecipientList.objects.create(name="customers")
+    settings_seen = []
+
+    def progress(job: ImportJob) -> None:  # between chunks, outside their transactions
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            settings_seen.append(cursor.fetchone()[0])
+
+    path = _csv(tmp_path, ["4155550101,A", "4155550102,B", "4155550103,C"])
+    job = import_csv(path=path, recipient_list=customers, progress=progress)
+
+    assert job.status == ImportJob.Status.COMPLETED
+    assert settings_seen == ["on", "on"]
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"
+    assert Recipient.objects.count() == 3
+
+
+def test_an_upsert_that_meets_a_suppressed_number_writes_each_row_once(bob):
+    gone = recipient_create(phone="+14155550106", actor=bob)
+    recipient_opt_out(recipient=gone, channel="web", evidence="asked", actor=bob)
+    recipient_delete(recipient=gone, actor=bob)
+    customers = RecipientList.objects.create(name="customers")
+    rows = [
+        RecipientRow(2, "+14155550105", "Ann", consent="opted_in", evidence="form"),
+        RecipientRow(3, "+14155550106", "Bo", consent="opted_in", evidence="form"),
+    ]
+    source = ConsentSource(channel="import", evidence="test")
+    # Encoded ahead, as the import's reading thread does: the statement stops at the suppressed
+    # number and runs again with the suppression in hand.
+    result = recipients_upsert(recipients_upsert_prepare(rows=rows), source=source, recipient_list_id=customers.pk)
+
+    assert result.created == 2 and [r.phone for r in result.kept_opted_out] == ["+14155550106"]
+    status = dict(Recipient.objects.values_list("phone", "consent_status"))
+    assert status == {"+14155550105": "opted_in", "+14155550106": "opted_out"}
+    assert customers.memberships.count() == 2
+    assert ConsentEvent.objects.filter(recipient__phone="+14155550105").count() == 1
+    event = ConsentEvent.objects.get(recipient__phone="+14155550106")
+    assert event.to_status == "opted_out" and "suppression list" in event.evidence
+    assert not Suppression.objects.exists()
