@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import json
 import time
 
 import redis
@@ -18,6 +19,8 @@ from bench import common, fanout
 
 PLIVO_ID, PLIVO_TOKEN = fanout.PLIVO_ID, fanout.PLIVO_TOKEN
 # A short body: one segment per message, so messages per second = segments per second.
+# The limiter records each grant here (settings.SMS_PACE_TRACE_KEY), for the limiter's side of the figures.
+TRACE_KEY = "bench:pacing:grants"
 BODY = "Hi {{ first_name }}, doors open at 9. Reply STOP to opt out."
 
 
@@ -98,6 +101,47 @@ def analyse(rows: list[tuple[str, float]], *, number_mps: float, account_mps: fl
     }
 
 
+def per_second(times: list[float], start: float) -> list[int]:
+    """Sends in each whole second from ``start`` (the provider's or the limiter's histogram)."""
+    counts: list[int] = []
+    for t in times:
+        i = int(t - start)
+        if i >= 0:
+            counts.extend([0] * (i + 1 - len(counts)))
+            counts[i] += 1
+    return counts
+
+
+def grants(trace: list[bytes]) -> dict[str, float]:
+    """ref -> when the limiter granted its send (the last grant: a late send takes a fresh turn)."""
+    out: dict[str, float] = {}
+    for entry in trace:
+        when, label, *_ = entry.decode().split(" ")
+        out[label.split("@")[0]] = float(when) / 1000  # ref@pid of the worker
+    return out
+
+
+def limiter_figures(granted: dict[str, float], arrived: dict[str, float], *, account_mps: float) -> dict:
+    """Where the time went: the account's unused slots at the limiter, and grant-to-arrival lateness."""
+    times = sorted(granted.values())
+    if len(times) < 2:
+        return {}
+    interval = 1 / account_mps
+    # A gap longer than one interval between two grants is account capacity nobody took.
+    unused = sum(max(0.0, b - a - interval) for a, b in itertools.pairwise(times))
+    span = times[-1] - times[0]
+    late = sorted(arrived[r] - granted[r] for r in arrived if r in granted)
+    pick = lambda q: round(late[min(len(late) - 1, int(q * len(late)))], 4) if late else None  # noqa: E731
+    return {
+        "grants": len(times),
+        "grant_rate": round((len(times) - 1) / span, 3) if span > 0 else None,
+        "account_unused_seconds": round(unused, 2),
+        "account_unused_share": round(unused / span, 4) if span > 0 else None,
+        "grant_to_arrival_s": {"p50": pick(0.5), "p95": pick(0.95), "p99": pick(0.99), "max": pick(1.0)},
+        "per_second_at_limiter": per_second(times, times[0]),
+    }
+
+
 def seed(*, n: int, numbers: int, number_mps: int) -> tuple:
     """fanout's admin, list and campaign, with a pool of ``numbers`` senders at ``number_mps`` each."""
     from accounts.models import AuthorizedSender
@@ -139,6 +183,7 @@ def run(args) -> dict:
             PLIVO_AUTH_ID=PLIVO_ID,
             PLIVO_AUTH_TOKEN=PLIVO_TOKEN,
             PLIVO_ACCOUNT_MPS=args.account_mps,
+            SMS_PACE_TRACE_KEY=TRACE_KEY,
         )
         migrate_s = common.fresh_database(args.db, env)
         common.django_setup(env)
@@ -165,7 +210,11 @@ def run(args) -> dict:
             elif time.monotonic() - last_change > 30:
                 break  # stalled
             time.sleep(0.5)
-        rows = [(src, t) for src, t in fake.message_rows(fields="src,received_at")]
+        sent = fake.message_rows(fields="src,received_at,url")
+        rows = [(src, t) for src, t, _ in sent]
+        arrived = {url.rstrip("/").rsplit("/", 1)[-1]: t for _, t, url in sent}
+        trace = redis.Redis.from_url(args.redis_url).lrange(TRACE_KEY, 0, -1)
+        granted = grants(trace)
         fake_stats = fake.stats()
         t_rec = time.monotonic()
         open_statuses = ["pending", "claimed", "sending", "unknown"]
@@ -176,7 +225,13 @@ def run(args) -> dict:
         by_status = dict(
             Message.objects.filter(campaign=campaign).values_list("status").annotate(n=fanout.common_count()).order_by()
         )
+        raw = common.LOGS / f"{name}-raw.json"  # for a closer look; not a result
+        raw.write_text(json.dumps({"sent": sent, "granted": granted}))
         figures = analyse(rows, number_mps=args.number_mps, account_mps=args.account_mps)
+        at_limiter = limiter_figures(granted, arrived, account_mps=args.account_mps)
+        # a send late for its slot takes a fresh one: the first is left unused
+        at_limiter["fresh_turns"] = len(trace) - len(granted)
+        first = min((t for _, t in rows), default=0.0)
         ratio = figures["achieved_ratio_to_account_limit"]
         result = {
             "status": "ok" if len(rows) >= n else "incomplete",
@@ -196,6 +251,8 @@ def run(args) -> dict:
             "db_status_counts": by_status,
             "seconds_to_first_send": round(min(t for _, t in rows) - launched, 3) if rows else None,
             **figures,
+            "limiter": at_limiter,
+            "per_second_at_provider": per_second(sorted(t for _, t in rows), first),
             "no_window_over_limit": figures["account"]["windows_over_limit"] == 0
             and figures["numbers_windows_over_limit"] == 0,
             "rate_within_97_100pct": ratio is not None and 0.97 <= ratio <= 1.0,

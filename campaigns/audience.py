@@ -7,6 +7,8 @@ them), so they are not filtered here.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db.models import Count, Exists, OuterRef, QuerySet
 from django.db.models.functions import Left
 
@@ -14,8 +16,10 @@ from recipients.models import ConsentStatus, Membership, Recipient
 from smsportal.phone import country_of_prefix
 
 
-def _members(*, list_ids: list[int], after: int = 0) -> QuerySet[Recipient]:
+def _members(*, list_ids: list[int], after: int = 0, members_since: datetime | None = None) -> QuerySet[Recipient]:
     member = Membership.objects.filter(recipient_id=OuterRef("pk"), recipient_list_id__in=list_ids)
+    if members_since is not None:
+        member = member.filter(added_at__lte=members_since)
     people = Recipient.objects.all()
     if after:
         # Bound both sides: PostgreSQL does not carry the bound into the EXISTS, and a merge join
@@ -25,9 +29,20 @@ def _members(*, list_ids: list[int], after: int = 0) -> QuerySet[Recipient]:
     return people.filter(Exists(member))
 
 
-def audience(*, list_ids: list[int], after: int = 0) -> QuerySet[Recipient]:
-    """The opted-in members; ``after``: only those with a larger recipient id (launch's cursor)."""
-    return _members(list_ids=list_ids, after=after).filter(consent_status=ConsentStatus.OPTED_IN)
+def audience(*, list_ids: list[int], after: int = 0, members_since: datetime | None = None) -> QuerySet[Recipient]:
+    """The opted-in members; ``after``: only those with a larger recipient id (launch's cursor);
+    ``members_since``: only memberships that existed then (a running campaign's audience is the lists
+    as they were when it started; consent is still read when each row is made)."""
+    return _members(list_ids=list_ids, after=after, members_since=members_since).filter(
+        consent_status=ConsentStatus.OPTED_IN
+    )
+
+
+def audience_as_of(*, launched_at: datetime | None, send_at: datetime | None) -> datetime | None:
+    """When a campaign's lists are read: when it started sending (its launch, or its scheduled time)."""
+    if launched_at is None:
+        return None
+    return max(launched_at, send_at) if send_at else launched_at
 
 
 def members_by_consent(*, list_ids: list[int]) -> dict[str, int]:

@@ -17,10 +17,11 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from campaigns.audience import audience
+from campaigns.audience import audience, audience_as_of
 from campaigns.counters import add_deltas
 from campaigns.models import Campaign
 from messaging import dispatch as messaging_dispatch
+from messaging import pacing
 from messaging.models import Message
 from messaging.partitions import campaign_month
 
@@ -49,7 +50,11 @@ def create_rows(
     cursor_from = campaign.materialized_through
     # One month for all the campaign's rows: the unique key (campaign, recipient, month) is then exactly once.
     month = campaign_month(launched_at=campaign.launched_at, created_at=campaign.created_at)
-    people = audience(list_ids=list_ids, after=cursor_from).order_by("pk").values("id", "phone")[:limit]
+    # Rows are made as it sends, so someone added to a list later must not be picked up mid-run.
+    since = audience_as_of(launched_at=campaign.launched_at, send_at=campaign.send_at)
+    people = (
+        audience(list_ids=list_ids, after=cursor_from, members_since=since).order_by("pk").values("id", "phone")[:limit]
+    )
     select, params = people.query.sql_with_params()
     with connection.cursor() as cursor:
         # One round trip: pick the recipients, insert their rows, answer how far the cursor moved.
@@ -84,8 +89,10 @@ def dispatch(*, campaign_id: int, now: datetime | None = None) -> int:
         campaign = Campaign.objects.select_for_update(skip_locked=True).filter(pk=campaign_id).first()
         if campaign is None or campaign.status != Campaign.Status.SENDING:
             return 0  # another dispatcher holds it, or it is not sending
+        pool = campaign.senders.filter(is_active=True).values_list("max_mps", "provider")
+        batch_size = pacing.batch_size(pool)
         if campaign.materialized:
-            return messaging_dispatch.queue_due(campaign_id=campaign_id, now=now)
+            return messaging_dispatch.queue_due(campaign_id=campaign_id, now=now, batch_size=batch_size)
 
         def create(room: int, at: datetime) -> list[int]:
             if campaign.send_at and campaign.send_at > at:
@@ -93,4 +100,4 @@ def dispatch(*, campaign_id: int, now: datetime | None = None) -> int:
             list_ids = list(campaign.lists.values_list("pk", flat=True))
             return create_rows(campaign=campaign, list_ids=list_ids, limit=room, enqueued_at=at)
 
-        return messaging_dispatch.queue_due(campaign_id=campaign_id, now=now, create=create)
+        return messaging_dispatch.queue_due(campaign_id=campaign_id, now=now, create=create, batch_size=batch_size)

@@ -33,15 +33,17 @@ def queue_due(
     campaign_id: int | None,
     now: datetime | None = None,
     create: Callable[[int, datetime], list[int]] | None = None,
+    batch_size: int | None = None,
 ) -> int:
     """Queue batches of due, undispatched rows until ``SMS_BATCHES_AHEAD`` batches wait. Returns ids queued.
 
     For a campaign, the caller holds the campaign's row lock and knows it is sending. When the
     existing rows do not fill the room, ``create(room_left, now)`` may add rows: it returns the
-    ids of rows it inserted with ``enqueued_at=now``.
+    ids of rows it inserted with ``enqueued_at=now``. ``batch_size`` defaults to ``SMS_BATCH_SIZE``
+    (a paced campaign's is larger: messaging.pacing.batch_size).
     """
     now = now or timezone.now()
-    batch = settings.SMS_BATCH_SIZE
+    batch = batch_size or settings.SMS_BATCH_SIZE
     room = settings.SMS_BATCHES_AHEAD * batch
     with transaction.atomic(savepoint=False):  # inside the campaign's lock: no savepoint round trips
         queued = Message.objects.filter(campaign=campaign_id, status=S.PENDING, enqueued_at__isnull=False)
@@ -62,6 +64,9 @@ def queue_due(
                 _dispatch_when_due(campaign_id=campaign_id, now=now)
             return 0
         batches = [ids[i : i + batch] for i in range(0, len(ids), batch)]
+        if len(batches) > 1 and len(batches[-1]) < batch // 2:
+            # No runt at the end: a paced campaign's last batch would run alone, on few numbers.
+            batches[-2:] = [batches[-2] + batches[-1]]
         transaction.on_commit(lambda: [tasks.send_batch.delay(b) for b in batches])
     return len(ids)
 

@@ -11,7 +11,9 @@ HTTP calls:
 3. per chunk: rows become ``sending`` just before their requests start, so a
    worker that dies leaves ``claimed`` rows (safe to send again) apart from
    ``sending`` ones (outcome unknown: settled by the provider's callback). The
-   next chunk starts as soon as this one's requests have all started.
+   next chunk starts as soon as this one's requests have all started. Rows under a
+   rate limit go in small groups instead, each with a slot reserved a moment ahead
+   (messaging.pacing); such a batch renews the lease of the rows it still holds.
 4. outcomes are recorded as they complete, in small groups (up to 500, or 0.25 s);
    transient errors come back as ``pending`` with a backoff ``due_at``, permanent
    ones fail at once. A request still out a second after the batch's last one
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import queue
 import random
@@ -42,14 +45,14 @@ from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from accounts.models import AuthorizedSender
-from messaging import failover, hooks
+from messaging import failover, hooks, pacing
 from messaging.bulk import bulk_set
 from messaging.encoding import analyze
 from messaging.hooks import CampaignOutcomes
 from messaging.lookups import among
 from messaging.models import Message, MessageStatus
 from messaging.optouts import RecentOptOuts
-from messaging.ratelimit import get_limiter
+from messaging.ratelimit import Candidate, account_limit, get_limiter, number_limit
 from messaging.signals import recipients_refused
 from messaging.transitions import move, set_and_move
 from providers.backends import OutboundSMS, SendOutcome, get_backend
@@ -105,16 +108,12 @@ def send_batch(*, message_ids: Sequence[int], probe: bool = False) -> BatchResul
         return result
     ready, verdict = _prepare(rows, result)
     rates = _number_rates(ready, verdict.number_rates)  # once per batch: the pools do not change in a second
-    chunks = list(_chunks(ready, rates))
     stream = _Stream(result)
     try:
-        for i, chunk in enumerate(chunks):
-            if not _send_chunk(chunk, rates, verdict.valid_until, result, stream, probe=probe):
-                _release([r.id for later in chunks[i + 1 :] for r in later], result)
-                break
-            # The next chunk starts once this one's requests have all started; outcomes are
-            # recorded in small groups as they complete meanwhile.
-            stream.record_until(stream.all_started)
+        if pacing.paced(ready, rates):
+            _send_paced(ready, rates, verdict.valid_until, result, stream, probe=probe)
+        else:
+            _send_unpaced(ready, rates, verdict.valid_until, result, stream, probe=probe)
         # A probe's outcome decides a campaign: wait for it. Otherwise a straggler (a request hung
         # until its read timeout) is left to the process's background recorder, so it holds
         # neither the other rows of this batch nor the next batch.
@@ -125,6 +124,66 @@ def send_batch(*, message_ids: Sequence[int], probe: bool = False) -> BatchResul
     finally:
         stream.hand_over()
     return result
+
+
+def _send_unpaced(
+    ready: list[Row],
+    rates: dict[str, float],
+    valid_until: dict[int, datetime],
+    result: BatchResult,
+    stream: _Stream,
+    *,
+    probe: bool,
+) -> None:
+    chunks = list(_chunks(ready, rates))
+    for i, chunk in enumerate(chunks):
+        if not _send_chunk(chunk, rates, valid_until, result, stream, probe=probe):
+            _release([r.id for later in chunks[i + 1 :] for r in later], result)
+            break
+        # The next chunk starts once this one's requests have all started; outcomes are
+        # recorded in small groups as they complete meanwhile.
+        stream.record_until(stream.all_started)
+
+
+def _send_paced(
+    ready: list[Row],
+    rates: dict[str, float],
+    valid_until: dict[int, datetime],
+    result: BatchResult,
+    stream: _Stream,
+    *,
+    probe: bool,
+) -> None:
+    """Rows under a limit go in the small groups whose slots the pacer reserved (messaging.pacing)."""
+    pacer = pacing.Pacer(ready, rates)
+    recorded = renewed = time.monotonic()
+    lease = settings.SMS_LEASE_SECONDS
+    try:
+        while pacer:
+            if time.monotonic() - renewed >= lease / 3:
+                # A paced batch can outlast its rows' lease: keep the waiting rows ours, or the
+                # sweeper would hand them to another worker while this one still sends them.
+                if time.monotonic() - renewed >= lease * 2 / 3:
+                    _release([r.id for r in pacer.rest()], result)  # stalled this long: no longer sure they are ours
+                    break
+                _renew_lease([r.id for r in pacer.waiting()])
+                renewed = time.monotonic()
+            group = pacer.next_group()
+            slots = {row.id: at for row, at in group}
+            if not _send_chunk([row for row, _ in group], rates, valid_until, result, stream, probe=probe, slots=slots):
+                _release([r.id for r in pacer.rest()], result)
+                break
+            if time.monotonic() - recorded >= RECORD_GROUP_SECONDS:
+                # outcomes in groups, not one write per send: this thread also marks the next rows
+                stream.record_arrived()
+                recorded = time.monotonic()
+    finally:
+        pacer.close()
+
+
+def _renew_lease(ids: list[int]) -> None:
+    lease = timezone.now() + timedelta(seconds=settings.SMS_LEASE_SECONDS)
+    Message.objects.filter(pk__in=ids, status=S.CLAIMED).update(lease_expires_at=lease)
 
 
 # How long a batch waits, after its last request started, for the slowest outcomes to come in;
@@ -208,6 +267,17 @@ class _Stream:
                 heard = time.monotonic()
             elif finished() or (until is not None and now >= until):
                 return
+
+    def record_arrived(self) -> None:
+        """Record the outcomes already in, without waiting for more."""
+        group: list[SendOutcome] = []
+        while len(group) < RECORD_GROUP:
+            try:
+                group.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        if group:
+            self._record(group)
 
     def _take_group(self, finished: Callable[[], bool], deadline: float | None) -> list[SendOutcome]:
         group: list[SendOutcome] = []
@@ -459,8 +529,12 @@ def _send_chunk(
     stream: _Stream,
     *,
     probe: bool = False,
+    slots: dict[int, float] | None = None,
 ) -> bool:
-    """Start one chunk's requests. Returns False when the rest of the batch must not be sent."""
+    """Start one chunk's requests. Returns False when the rest of the batch must not be sent.
+
+    ``slots``: when each message's request may leave (``time.monotonic()``, by id), if reserved.
+    """
     now = timezone.now()
     campaign_ids = {r.campaign_id for r in chunk if r.campaign_id}
     halted = hooks.campaigns().halted(campaign_ids) if campaign_ids and not probe else set()
@@ -533,7 +607,9 @@ def _send_chunk(
     ]
     recheck = ConsentRecheck([r.id for r in go if r.recipient_id])
     deadlines = {r.id: valid_until[r.campaign_id] for r in go if r.campaign_id in valid_until}
-    guard = _send_guard(rates, {r.id: r.segments for r in go}, {r.id: r.kind for r in go}, deadlines, watch, recheck)
+    guard = _send_guard(
+        rates, {r.id: r.segments for r in go}, {r.id: r.kind for r in go}, deadlines, watch, recheck, slots
+    )
     stream.send(go, outbound, deadlines, guard)
     return not halted
 
@@ -593,8 +669,11 @@ class ConsentRecheck:
 _RECHECK_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="consent-recheck")
 
 
-# A send that reaches its request later than this after taking its turn takes a fresh turn.
-_LATE_AFTER_TOKEN_SECONDS = 0.02
+# A send that reaches its request later after its slot than its limits' margins allow (Candidate.slack)
+# takes a fresh turn, at most _FRESH_TURNS - 1 times (then it goes late rather than never: a machine
+# that slow is late for every slot). Its checks start _CHECKS_AHEAD_SECONDS before the slot.
+_FRESH_TURNS = 3
+_CHECKS_AHEAD_SECONDS = 0.03
 
 
 def _send_guard(
@@ -604,9 +683,10 @@ def _send_guard(
     deadlines: dict[int, datetime],
     watch: RecentOptOuts,
     recheck: ConsentRecheck,
+    slots: dict[int, float] | None = None,
 ) -> Guard:
-    """Runs just before each request: waits for rate tokens, then re-checks validity and for a fresh opt-out."""
-    provider_rates = settings.SMS_PROVIDER_MPS
+    """Runs just before each request: waits for its reserved slot (else reserves the next one), then
+    re-checks validity and for a fresh opt-out."""
 
     async def allowed(message: OutboundSMS) -> bool:
         deadline = deadlines.get(int(message.ref))
@@ -619,21 +699,33 @@ def _send_guard(
         return await recheck.allows(int(message.ref))
 
     async def guard(message: OutboundSMS) -> bool:
-        limits = [(f"number:{message.sender}", rates.get(message.sender, 0))]
-        if provider_rates.get(message.provider):
-            limits.append((f"provider:{message.provider}", provider_rates[message.provider]))
-        cost = segments.get(int(message.ref), 1)
+        ref = int(message.ref)
+        candidate = Candidate(
+            number=number_limit(message.sender, rates.get(message.sender, 0)),
+            account=account_limit(message.provider),
+            cost=segments.get(ref, 1),
+            label=message.ref,
+        )
         limiter = get_limiter()
-        await limiter.acquire(limits, cost)
-        took = time.monotonic()
-        if not await allowed(message):
-            return False
-        if time.monotonic() - took > _LATE_AFTER_TOKEN_SECONDS:
+        slot = slots.get(ref) if slots else None
+        if slot is None:
+            if candidate.slack == math.inf:
+                return await allowed(message)  # under no limit: nothing to wait for
+            slot = await limiter.next_slot(candidate)
+        turns = _FRESH_TURNS
+        while True:
+            # The checks run just before the slot, so the request leaves at the slot itself.
+            await asyncio.sleep(max(0.0, slot - _CHECKS_AHEAD_SECONDS - time.monotonic()))
+            if not await allowed(message):
+                return False
+            await asyncio.sleep(max(0.0, slot - time.monotonic()))
+            turns -= 1
+            if time.monotonic() - slot <= candidate.slack or turns == 0:
+                return True
             # The checks were slow (the database re-check, a busy loop): sending now would land
             # closer than the schedule allows to the next send, which took its turn on time. Take
             # a fresh turn instead; the late one is left unused, which only widens the spacing.
-            await limiter.acquire(limits, cost)
-        return True
+            slot = await limiter.next_slot(candidate)
 
     return guard
 

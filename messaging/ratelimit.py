@@ -8,14 +8,25 @@ many workers share the key. One Lua call checks every key of a send at once (its
 its provider's account) and takes them all or none, so waiting for one never bunches the
 other. Without Redis (the embedded default) each process keeps its own schedule, which is
 exact for the single worker the embedded mode runs.
+
+The send path reserves instead (:meth:`RateLimiter.reserve`, used by messaging.pacing): the
+earliest slot among several candidate numbers, up to a lead ahead, so a send can leave exactly
+at its slot. An account's schedule is then a set of booked slots rather than one "next free"
+time, so a send booked far ahead (its number busy for a second) leaves the slots before it to
+others. The margins that keep arrival jitter inside the limits are applied in one place,
+:func:`number_limit` and :func:`account_limit`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import os
 import threading
 import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 from django.conf import settings
@@ -27,8 +38,11 @@ from smsportal import redis_clients
 logger = logging.getLogger(__name__)
 # How long a send waits for Redis to come back before falling back to per-process schedules.
 _REDIS_GRACE_SECONDS = 5.0
+# A horizon no schedule reaches: reserve the next slot whenever it is.
+_ANY_TIME = 86400.0
 
-# KEYS: one per limit; ARGV[1] unused, ARGV[2] cost, ARGV[2+i] rate/s of KEYS[i].
+# KEYS: one per limit; ARGV[1] trace list ("" = off), ARGV[2] cost, ARGV[2+i] rate/s of KEYS[i],
+# ARGV[3+#KEYS] the send's label for the trace.
 # Returns "0" when every key was free (and moves each on), else the ms to wait (nothing taken).
 # The clock is Redis's own, so every worker's sends are spaced on one clock.
 _LUA = """
@@ -47,8 +61,148 @@ for i, key in ipairs(KEYS) do
   local interval = cost * 1000 / tonumber(ARGV[2 + i])
   redis.call('SET', key, tostring(now + interval), 'PX', math.ceil(interval) + 60000)
 end
+if ARGV[1] ~= '' then
+  redis.call('RPUSH', ARGV[1], string.format('%.3f', now) .. ' ' .. ARGV[3 + #KEYS] .. ' ' .. table.concat(KEYS, ' '))
+end
 return "0"
 """
+
+
+# Reserve the earliest slot among candidate senders. KEYS, per candidate: its number's schedule
+# (the time its next send may start), its account's booked slots (a sorted set of "start:end" ms)
+# and its number's backlog. ARGV: [1] trace list ("" = off), [2] how far ahead a slot may be
+# reserved (ms), then per candidate: number rate/s, account rate/s (0 = no limit), cost, label.
+# A candidate's slot is the first moment from its number's next turn at which the account has
+# room for it. The account keeps booked slots, not one "next free" time, so a send booked far
+# ahead (its number is busy) leaves the slots before it to others. The earliest slot wins, and
+# among slots within a millisecond of it the number with the most rows waiting across workers.
+# Returns {index, ms from now to the slot} (number and account booked, backlog down by one) or
+# {0, ms to wait} when no slot is within reach (nothing taken).
+_RESERVE_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local n = #KEYS / 3
+local booked = {}
+local function bookings(key)
+  if booked[key] == nil then
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', now - 60000)
+    local list = {}
+    for _, m in ipairs(redis.call('ZRANGEBYSCORE', key, now - 60000, '+inf')) do
+      local sep = string.find(m, ':', 1, true)
+      list[#list + 1] = {tonumber(string.sub(m, 1, sep - 1)), tonumber(string.sub(m, sep + 1))}
+    end
+    booked[key] = list
+  end
+  return booked[key]
+end
+local function room_from(key, from, need)
+  local s = from
+  for _, b in ipairs(bookings(key)) do
+    if b[2] > s then
+      if b[1] >= s + need then break end
+      s = b[2]
+    end
+  end
+  return s
+end
+local slots = {}
+local earliest = nil
+for i = 1, n do
+  local a = 2 + (i - 1) * 4
+  local slot = now
+  if tonumber(ARGV[a + 1]) > 0 then
+    local tat = tonumber(redis.call('GET', KEYS[(i - 1) * 3 + 1]))
+    if tat and tat > slot then slot = tat end
+  end
+  if tonumber(ARGV[a + 2]) > 0 then
+    slot = room_from(KEYS[(i - 1) * 3 + 2], slot, tonumber(ARGV[a + 3]) * 1000 / tonumber(ARGV[a + 2]))
+  end
+  slots[i] = slot
+  if earliest == nil or slot < earliest then earliest = slot end
+end
+if earliest > now + tonumber(ARGV[2]) then
+  return {0, tostring(earliest - now - tonumber(ARGV[2]))}
+end
+local pick, most = nil, -1
+for i = 1, n do
+  if slots[i] <= earliest + 1 then
+    local waiting = tonumber(redis.call('GET', KEYS[i * 3]) or '0')
+    if waiting > most then pick, most = i, waiting end
+  end
+end
+local slot = slots[pick]
+local a = 2 + (pick - 1) * 4
+local cost = tonumber(ARGV[a + 3])
+local number_rate, account_rate = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+if number_rate > 0 then
+  local interval = cost * 1000 / number_rate
+  redis.call('SET', KEYS[(pick - 1) * 3 + 1], tostring(slot + interval), 'PX', math.ceil(slot - now + interval) + 60000)
+end
+if account_rate > 0 then
+  local key = KEYS[(pick - 1) * 3 + 2]
+  local ends = slot + cost * 1000 / account_rate
+  redis.call('ZADD', key, slot, string.format('%.3f:%.3f', slot, ends))
+  redis.call('PEXPIRE', key, math.ceil(ends - now) + 60000)
+end
+if most > 0 then redis.call('DECR', KEYS[pick * 3]) end
+if ARGV[1] ~= '' then
+  redis.call('RPUSH', ARGV[1], string.format('%.3f', slot) .. ' ' .. ARGV[a + 4] .. ' ' .. KEYS[(pick - 1) * 3 + 1])
+end
+return {pick, tostring(slot - now)}
+"""
+
+
+def number_limit(number: str, max_mps: float) -> tuple[str, float]:
+    """The schedule's key and rate for a sender number: ``max_mps`` less ``SMS_PACE_NUMBER_MARGIN``.
+
+    A send reaches the provider a little after its turn, and not always equally late: spaced
+    exactly ``1 / max_mps`` apart at the turn, two sends can land closer at the provider. The
+    margin spaces them wider so that lateness stays inside the limit. The one place a number's
+    pace is derived (the account's is :func:`account_limit`); 0 means no limit.
+    """
+    return f"number:{number}", _with_margin(max_mps, settings.SMS_PACE_NUMBER_MARGIN)
+
+
+def account_limit(provider: str) -> tuple[str, float]:
+    """The schedule's key and rate for a provider account: ``<NAME>_ACCOUNT_MPS`` less ``SMS_PACE_ACCOUNT_MARGIN``."""
+    return f"provider:{provider}", _with_margin(
+        settings.SMS_PROVIDER_MPS.get(provider, 0.0), settings.SMS_PACE_ACCOUNT_MARGIN
+    )
+
+
+def _with_margin(rate: float, margin: float) -> float:
+    return rate / (1 + margin) if rate > 0 else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A send that could take the next slot: its number's and its account's limits (rate 0 = none)."""
+
+    number: tuple[str, float]
+    account: tuple[str, float]
+    cost: int = 1
+    label: str = ""  # for the trace (SMS_PACE_TRACE_KEY)
+
+    @property
+    def slack(self) -> float:
+        """How late (seconds) a send may leave after its slot with no 1-second window over a limit.
+
+        Spaced ``1 + margin`` times the interval apart, the sends of a full second span ``margin``
+        seconds more than one: that much lateness of one send (the others on time) still fits.
+        """
+        margins = [
+            margin
+            for (_, rate), margin in (
+                (self.number, settings.SMS_PACE_NUMBER_MARGIN),
+                (self.account, settings.SMS_PACE_ACCOUNT_MARGIN),
+            )
+            if rate > 0
+        ]
+        return min(margins, default=math.inf)
+
+    @property
+    def backlog_key(self) -> str:
+        return f"smsportal:pace:backlog:{self.number[0]}"
 
 
 class _LocalBuckets:
@@ -68,6 +222,22 @@ class _LocalBuckets:
                 self._state[key] = now + cost / rate
             return 0.0
 
+    def reserve(self, candidates: Sequence[Candidate], horizon: float) -> tuple[int, float]:
+        now = time.monotonic()
+        with self._lock:
+            slots = [
+                max([now, *(self._state.get(key, 0.0) for key, rate in (c.number, c.account) if rate > 0)])
+                for c in candidates
+            ]
+            earliest = min(slots)
+            if earliest > now + horizon:
+                return -1, earliest - now - horizon
+            pick = slots.index(earliest)
+            for key, rate in (candidates[pick].number, candidates[pick].account):
+                if rate > 0:
+                    self._state[key] = earliest + candidates[pick].cost / rate
+            return pick, earliest - now
+
 
 class RateLimiter:
     """Waits until a send of ``cost`` segments may start under every limit named. Use on the sender loop."""
@@ -75,6 +245,7 @@ class RateLimiter:
     def __init__(self) -> None:
         self._redis: aioredis.Redis | None = None
         self._script: AsyncScript | None = None
+        self._reserve: AsyncScript | None = None
         self._local = _LocalBuckets()
         self._down_since: float | None = None
 
@@ -87,7 +258,7 @@ class RateLimiter:
     async def _take(self, key: str, rate: float, cost: float) -> float:
         return await self._take_all([(key, rate)], cost)
 
-    async def _take_all(self, limits: list[tuple[str, float]], cost: float) -> float:
+    async def _take_all(self, limits: list[tuple[str, float]], cost: float, label: str = "") -> float:
         """0 when the send may start now (every key moved on), else seconds to wait (nothing taken)."""
         script = self._redis_script()
         if script is None:
@@ -95,7 +266,7 @@ class RateLimiter:
         try:
             wait_ms = await script(
                 keys=[f"smsportal:pace:{key}" for key, _ in limits],
-                args=[int(time.time() * 1000), cost, *(rate for _, rate in limits)],
+                args=[settings.SMS_PACE_TRACE_KEY, cost, *(rate for _, rate in limits), label],
             )
         except RedisError as exc:
             # Redis is down or restarting. Raising here would abort the whole chunk after its rows
@@ -108,6 +279,73 @@ class RateLimiter:
         self._redis_down_since(reset=True)
         return float(wait_ms) / 1000
 
+    async def reserve(self, candidates: Sequence[Candidate], *, horizon: float) -> tuple[int, float]:
+        """Reserve the earliest slot, at most ``horizon`` seconds ahead, among ``candidates``.
+
+        Returns ``(index, seconds until the slot)``, or ``(-1, seconds to wait)`` when every
+        candidate's slot is further ahead (nothing taken). The caller sends at its slot: the
+        turn is taken in advance, so the work before a request (marking it sending, checks)
+        happens before its slot instead of delaying the request by a varying amount.
+        """
+        script = self._reserve_script()
+        if script is None:
+            return self._local.reserve(candidates, horizon)
+        trace = settings.SMS_PACE_TRACE_KEY
+        keys: list[str] = []
+        args: list[str | float] = [trace, horizon * 1000]
+        for c in candidates:
+            keys += [f"smsportal:pace:{c.number[0]}", f"smsportal:pace:{c.account[0]}:slots", c.backlog_key]
+            args += [c.number[1], c.account[1], c.cost, f"{c.label}@{os.getpid()}" if trace else ""]
+        try:
+            pick, ms = await script(keys=keys, args=args)
+        except RedisError as exc:
+            if time.monotonic() - self._redis_down_since(reset=False) < _REDIS_GRACE_SECONDS:
+                return -1, 0.25
+            logger.warning("rate limiter: Redis unavailable (%s); using this process's own buckets", exc)
+            return self._local.reserve(candidates, horizon)
+        self._redis_down_since(reset=True)
+        return int(pick) - 1, float(ms) / 1000
+
+    async def next_slot(self, candidate: Candidate) -> float:
+        """Reserve ``candidate``'s next slot however far ahead; returns it on ``time.monotonic()``.
+
+        Unlike :meth:`acquire` it cannot be overtaken: batches reserving ahead keep the schedule
+        booked, so a send waiting for a free moment could wait until the campaign ends.
+        """
+        if candidate.number[1] <= 0 and candidate.account[1] <= 0:
+            return time.monotonic()
+        while True:
+            pick, seconds = await self.reserve([candidate], horizon=_ANY_TIME)
+            if pick == 0:
+                return time.monotonic() + seconds
+            await asyncio.sleep(seconds)  # Redis is down and within its grace period
+
+    async def add_backlog(self, counts: Mapping[str, int]) -> None:
+        """Rows waiting per number across every worker (``+`` when a batch starts, ``-`` for what it gave back).
+
+        Slots go first to the numbers with the most rows waiting, so the busiest numbers do not
+        finish last and leave the account idle at the end of a campaign. Only an order: when Redis
+        is down it is skipped.
+        """
+        if not counts or self._reserve_script() is None or self._redis is None:
+            return
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for number_key, count in counts.items():
+                    key = Candidate(number=(number_key, 0), account=("", 0)).backlog_key
+                    pipe.incrby(key, count)
+                    pipe.expire(key, settings.SMS_LEASE_SECONDS)  # a crashed batch's count does not linger
+                await pipe.execute()
+        except RedisError:
+            logger.info("rate limiter: backlog not updated (Redis unavailable)")
+
+    def _reserve_script(self) -> AsyncScript | None:
+        if self._redis_script() is None or self._redis is None:
+            return None
+        if self._reserve is None:
+            self._reserve = self._redis.register_script(_RESERVE_LUA)
+        return self._reserve
+
     def _redis_down_since(self, *, reset: bool) -> float:
         if reset:
             self._down_since = None
@@ -115,12 +353,12 @@ class RateLimiter:
             self._down_since = time.monotonic()
         return self._down_since or time.monotonic()
 
-    async def acquire(self, limits: list[tuple[str, float]], cost: int) -> None:
+    async def acquire(self, limits: list[tuple[str, float]], cost: int, label: str = "") -> None:
         """``limits`` is ``[(key, rate_per_second), ...]``; a rate of 0 means no limit."""
         active = [(key, rate) for key, rate in limits if rate > 0]
         if not active:
             return
-        while (wait := await self._take_all(active, cost)) > 0:
+        while (wait := await self._take_all(active, cost, label)) > 0:
             await asyncio.sleep(wait)
 
 

@@ -420,6 +420,20 @@ LOGGING = {
 # --- Sending engine tuning (see README "Configuration") ---------------------
 # Each provider's account-wide limit, from <NAME>_ACCOUNT_MPS (the name in capitals); 0 = none.
 SMS_PROVIDER_MPS = {p.name: env_float(f"{p.name.upper()}_ACCOUNT_MPS", 0.0, minimum=0) for p in sms_providers.entries()}
+# Pacing (messaging/ratelimit.py, messaging/pacing.py). A send reaches the provider a little after
+# its slot, and not always equally late, so two sends spaced exactly at the limit can land closer
+# than it allows. Numbers are spaced this fraction wider than their max_mps (a pool's numbers can
+# usually do more than the account lets through, so this costs nothing while the account binds)...
+SMS_PACE_NUMBER_MARGIN = env_float("SMS_PACE_NUMBER_MARGIN", 0.10, minimum=0)
+# ...and an account this fraction wider than <NAME>_ACCOUNT_MPS (its rate is what a campaign gets).
+SMS_PACE_ACCOUNT_MARGIN = env_float("SMS_PACE_ACCOUNT_MARGIN", 0.02, minimum=0)
+# How far ahead a batch reserves its slots: the time it has to mark a row sending and check it.
+SMS_PACE_LEAD_SECONDS = env_float("SMS_PACE_LEAD_SECONDS", 0.5, minimum=0)
+# A rate-limited campaign's batches hold at least this many seconds of its pool's sending
+# (messaging.pacing.batch_size; 0 = SMS_BATCH_SIZE, as for any campaign).
+SMS_PACE_BATCH_SECONDS = env_float("SMS_PACE_BATCH_SECONDS", 100.0, minimum=0)
+# A Redis list that records every rate grant ("time ref keys"), for bench/pacing.py; empty = off.
+SMS_PACE_TRACE_KEY = env_str("SMS_PACE_TRACE_KEY", "")
 SMS_BATCHES_AHEAD = env_int("SMS_BATCHES_AHEAD", 6, minimum=1)
 # Rows per campaigns.dispatch.materialize_chunk (the send path makes rows a few batches ahead instead).
 SMS_LAUNCH_CHUNK = env_int("SMS_LAUNCH_CHUNK", 5000, minimum=100)

@@ -28,6 +28,7 @@ def engine_setup(settings, live_server, fake_provider, celery_workers):
         PLIVO_AUTH_TOKEN=cfg.plivo_auth_token,
         PUBLIC_BASE_URL=live_server.url,
         SMS_BATCH_SIZE="25",
+        SMS_PACE_BATCH_SECONDS="0",  # 25-row batches for rate-limited pools too (several batches per test)
         SMS_LEASE_SECONDS="10",
         SMS_UNKNOWN_OUTCOME_HOURS="0.003",
         SMS_REDISPATCH_SECONDS="15",

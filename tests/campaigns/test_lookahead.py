@@ -171,3 +171,27 @@ def test_the_probe_of_an_auto_paused_campaign_makes_a_row_when_none_is_left(
     assert big_campaign.status == Campaign.Status.COMPLETED
     assert len(locmem.outbox) == AUDIENCE - ROOM
     assert Message.objects.filter(campaign=big_campaign).count() == AUDIENCE
+
+
+def test_people_added_to_a_list_after_the_launch_do_not_get_the_running_campaign(
+    bob, big_campaign, make_recipients, django_capture_on_commit_callbacks
+):
+    """Rows are made as it sends, but the audience is the lists as they were when it started."""
+    from recipients.models import RecipientList
+    from recipients.services import recipient_list_add_members
+
+    everyone = RecipientList.objects.get(name="everyone")
+    already = make_recipients(2)  # exist before the launch (low ids) but join the list after it
+    queued = _launch_without_sending(big_campaign, bob, django_capture_on_commit_callbacks)
+    late = make_recipients(2)  # new people (ids past the cursor) joining after the launch
+    recipient_list_add_members(recipient_list=everyone, recipient_ids=[p.pk for p in [*already, *late]])
+
+    with django_capture_on_commit_callbacks(execute=True):
+        for send in queued:
+            send()  # the first batches go out, and each dispatch after them makes the next rows
+        run_sweep()
+        run_sweep()
+    latecomers = {p.phone for p in [*already, *late]}
+    sent_to = [m.to for m in locmem.outbox]
+    assert not latecomers & set(sent_to)
+    assert len(sent_to) == AUDIENCE == len(set(sent_to))
