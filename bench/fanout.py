@@ -484,7 +484,19 @@ def _start_profile(procs, name: str):
     spy = shutil.which("py-spy") or str(common.Path(common.PY).parent / "py-spy")
     out = procs.dir / f"profile-{name}.txt"
     # the prefork child does the work; profile the whole tree
-    cmd = [spy, "record", "--subprocesses", "--format", "raw", "-o", str(out), "--pid", str(procs.procs[name].pid)]
+    # --gil: only the thread holding the GIL is sampled (a thread waiting for it is not busy)
+    cmd = [
+        spy,
+        "record",
+        "--subprocesses",
+        "--gil",
+        "--format",
+        "raw",
+        "-o",
+        str(out),
+        "--pid",
+        str(procs.procs[name].pid),
+    ]
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT), out
 
 

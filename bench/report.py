@@ -68,6 +68,22 @@ def table(results: dict[str, dict]) -> str:
             f"and {r['db']['transactions_per_message']} transactions per message; peak worker RSS "
             f"{max(r['peak_rss_mb_per_worker'].values()):.0f} MB"
         )
+        if p.get("faults"):
+            # a fault run (--faults): judged against a fault-free run of the same size, not the references
+            f = p["faults"]
+            head += (
+                f" under faults ({100 * f['rate_timeout']:.0f}% timeouts, {100 * f['rate_drop']:.0f}% drops, "
+                f"{100 * f['rate_5xx']:.0f}% 5xx, {100 * f['rate_429']:.0f}% 429)"
+            )
+            ref_run = r.get("fault_free_reference") or {}
+            ratio = ref_run.get("sustained_ratio")
+            rows.append(
+                f"| {head} | {result}; all final: {r.get('all_final')}; duplicates at provider: "
+                f"{r['duplicates_at_provider']} | fault-free run: steady {_n(ref_run.get('messages_per_second_middle_80pct'))} "
+                f"msg/s (ours {'-' if ratio is None else f'{100 * ratio:.0f}%'} sustained) | ≥ 80% sustained, all final, "
+                f"0 duplicates | {_met(None if ratio is None else (ratio >= 0.8 and bool(r.get('all_final')) and r['duplicates_at_provider'] == 0))} |"
+            )
+            continue
         ref = (
             f"naive loop {_n(r['naive_loop']['rate'])}/s (ours x{r['ratio_to_naive']}); bare aiohttp "
             f"{_n(r['ceiling'][0]['rate'])}/s, httpx-aiohttp {_n(r['ceiling'][1]['rate'])}/s "
@@ -91,6 +107,7 @@ def table(results: dict[str, dict]) -> str:
         r["params"]["n"]: r
         for r in fanouts
         if r["params"]["latency_ms"] >= 50
+        and not r["params"].get("faults")
         and r["params"].get("worker_log_level", "INFO") == "INFO"
         and r["params"]["backend"] == "providers.backends.plivo.SMSBackend"
     }

@@ -17,10 +17,12 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
 from messaging import tasks
+from messaging.lookups import among
 from messaging.models import Message, MessageStatus
 
 S = MessageStatus
@@ -54,10 +56,12 @@ def queue_due(
             .values_list("id", flat=True)[:room]
         )
         if ids:
-            Message.objects.filter(pk__in=ids).update(enqueued_at=now)
+            Message.objects.filter(among(ids)).update(enqueued_at=now)  # one array parameter, not 3,000 placeholders
         if create is not None and len(ids) < room:
             ids += create(room - len(ids), now)
         if not ids:
+            if campaign_id is not None:
+                _dispatch_when_due(campaign_id=campaign_id, now=now)
             return 0
         batches = [ids[i : i + batch] for i in range(0, len(ids), batch)]
         if len(batches) > 1 and len(batches[-1]) < batch // 2:
@@ -65,6 +69,35 @@ def queue_due(
             batches[-2:] = [batches[-2] + batches[-1]]
         transaction.on_commit(lambda: [tasks.send_batch.delay(b) for b in batches])
     return len(ids)
+
+
+# Beyond this, a retry's backoff is left to beat's sweep of campaigns (a broker holds a delayed task
+# unacknowledged; well under the Redis transport's one-hour visibility timeout).
+DISPATCH_LATER_MAX_SECONDS = 600
+
+
+def _dispatch_when_due(*, campaign_id: int, now: datetime) -> None:
+    """Nothing is due, but rows wait for a retry's backoff: dispatch again when the first falls due.
+
+    Otherwise the last retries of a campaign wait for beat's next sweep, and with no beat
+    (a worker-only deployment) for ever. One delayed task per campaign at a time.
+    """
+    due = (
+        Message.objects.filter(campaign=campaign_id, status=S.PENDING, enqueued_at__isnull=True)
+        .order_by("due_at")
+        .values_list("due_at", flat=True)
+        .first()
+    )
+    if due is None or settings.CELERY_TASK_ALWAYS_EAGER:  # (eager, a countdown would run it now: in a loop)
+        return
+    delay = max(0.0, (due - now).total_seconds()) + 0.05  # (a moment late rather than early)
+    if delay <= DISPATCH_LATER_MAX_SECONDS and cache.add(dispatch_later_key(campaign_id), 1, timeout=int(delay) + 5):
+        transaction.on_commit(lambda: tasks.dispatch_later.apply_async((campaign_id,), countdown=delay))
+
+
+def dispatch_later_key(campaign_id: int) -> str:
+    """Held while a campaign's delayed dispatch waits; the task drops it when it runs."""
+    return f"campaign:{campaign_id}:dispatch-later"
 
 
 def requeue_stale(*, now: datetime | None = None) -> int:

@@ -49,11 +49,12 @@ from messaging import failover, hooks, pacing
 from messaging.bulk import bulk_set
 from messaging.encoding import analyze
 from messaging.hooks import CampaignOutcomes
+from messaging.lookups import among
 from messaging.models import Message, MessageStatus
 from messaging.optouts import RecentOptOuts
 from messaging.ratelimit import Candidate, account_limit, get_limiter, number_limit
 from messaging.signals import recipients_refused
-from messaging.transitions import move
+from messaging.transitions import move, set_and_move
 from providers.backends import OutboundSMS, SendOutcome, get_backend
 from providers.backends.base import BaseBackend, Guard
 from providers.errors import AuthenticationFailed, ConfigurationError, RecipientOptedOut
@@ -116,8 +117,10 @@ def send_batch(*, message_ids: Sequence[int], probe: bool = False) -> BatchResul
         # A probe's outcome decides a campaign: wait for it. Otherwise a straggler (a request hung
         # until its read timeout) is left to the process's background recorder, so it holds
         # neither the other rows of this batch nor the next batch.
-        wait = settings.SMS_HTTP_TIMEOUT + 5 if probe else STRAGGLER_SECONDS
-        stream.record_until(stream.all_done, timeout=wait)
+        if probe:
+            stream.record_until(stream.all_done, timeout=settings.SMS_HTTP_TIMEOUT + 5)
+        else:
+            stream.record_until(stream.all_done, timeout=STRAGGLER_SECONDS, quiet=STRAGGLER_QUIET_SECONDS)
     finally:
         stream.hand_over()
     return result
@@ -183,8 +186,14 @@ def _renew_lease(ids: list[int]) -> None:
     Message.objects.filter(pk__in=ids, status=S.CLAIMED).update(lease_expires_at=lease)
 
 
-# How long a batch waits, after its last request started, for the slowest outcomes to come in.
+# How long a batch waits, after its last request started, for the slowest outcomes to come in;
+# it stops sooner once no outcome has come in for STRAGGLER_QUIET_SECONDS: what is still out then
+# is hung (1% of requests under faults made every batch wait the whole second: issue 21).
 STRAGGLER_SECONDS = 1.0
+STRAGGLER_QUIET_SECONDS = 0.25
+# Stragglers are late already: the background recorder gathers them a second at a time (under
+# faults, 0.25 s groups held about one row each, and each group dispatched its campaign again).
+STRAGGLER_GROUP_SECONDS = 1.0
 # Outcomes are recorded in groups of up to this many, or as many as came in this many seconds.
 RECORD_GROUP = 500
 RECORD_GROUP_SECONDS = 0.25
@@ -242,14 +251,21 @@ class _Stream:
     def all_done(self) -> bool:
         return self._in_flight <= 0
 
-    def record_until(self, finished: Callable[[], bool], timeout: float | None = None) -> None:
-        """Record outcomes in groups as they come in, until ``finished()`` or ``timeout`` seconds."""
+    def record_until(
+        self, finished: Callable[[], bool], timeout: float | None = None, quiet: float | None = None
+    ) -> None:
+        """Record outcomes in groups as they come in, until ``finished()``, ``timeout`` seconds, or
+        (with ``quiet``) no outcome for ``quiet`` seconds."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        heard = time.monotonic()
         while True:
-            group = self._take_group(finished, deadline)
+            until = deadline if quiet is None else min(d for d in (deadline, heard + quiet) if d is not None)
+            group = self._take_group(finished, until)
+            now = time.monotonic()
             if group:
                 self._record(group)
-            elif finished() or (deadline is not None and time.monotonic() >= deadline):
+                heard = time.monotonic()
+            elif finished() or (until is not None and now >= until):
                 return
 
     def record_arrived(self) -> None:
@@ -328,7 +344,7 @@ def _record_later(
 def _record_stragglers() -> None:
     while True:
         items = [_later.get()]
-        time.sleep(RECORD_GROUP_SECONDS)  # let a few more come in: one group, not one per row
+        time.sleep(STRAGGLER_GROUP_SECONDS)  # let more come in: one group (and one dispatch), not one per row
         while len(items) < RECORD_GROUP:
             try:
                 items.append(_later.get_nowait())
@@ -357,7 +373,7 @@ def _claim(message_ids: Sequence[int], *, probe: bool = False) -> tuple[list[Row
     left_ready: set[int] = set()
     with transaction.atomic():
         pending = Message.objects.select_for_update(skip_locked=True, of=("self",)).filter(
-            pk__in=list(message_ids), status=S.PENDING, due_at__lte=now
+            among(list(message_ids)), status=S.PENDING, due_at__lte=now
         )
         found = list(
             (pending if probe else pending.filter(hooks.campaigns().claimable())).values(
@@ -381,7 +397,7 @@ def _claim(message_ids: Sequence[int], *, probe: bool = False) -> tuple[list[Row
             left_ready = _leave_ready(pending.exclude(hooks.campaigns().claimable()))
         if not found:
             return [], left_ready
-        Message.objects.filter(pk__in=[r["pk"] for r in found]).update(
+        Message.objects.filter(among(r["pk"] for r in found)).update(
             status=S.CLAIMED, lease_expires_at=now + timedelta(seconds=settings.SMS_LEASE_SECONDS)
         )
     rows = []
@@ -416,14 +432,17 @@ def _leave_ready(unclaimable: QuerySet[Message]) -> set[int]:
     batch dispatches those campaigns again after it (send_batch's ``result.campaigns``)."""
     found = list(unclaimable.filter(enqueued_at__isnull=False).values_list("pk", "campaign_id"))
     if found:
-        Message.objects.filter(pk__in=[pk for pk, _ in found], status=S.PENDING).update(enqueued_at=None)
+        Message.objects.filter(among([pk for pk, _ in found]), status=S.PENDING).update(enqueued_at=None)
     return {campaign_id for _, campaign_id in found if campaign_id}
 
 
 def _prepare(rows: list[Row], result: BatchResult) -> tuple[list[Row], hooks.Prepared]:
     now = timezone.now()
-    allowed = [r for r in rows if hooks.consent_allows(kind=r.kind, consent=r.consent)]
-    skipped = [r.id for r in rows if r not in allowed]
+    allowed: list[Row] = []
+    refused: list[Row] = []
+    for r in rows:  # one pass: a list membership test here compared dataclasses field by field, O(n²)
+        (allowed if hooks.consent_allows(kind=r.kind, consent=r.consent) else refused).append(r)
+    skipped = [r.id for r in refused]
     campaign_rows = [r for r in allowed if r.campaign_id]
     verdict = hooks.campaigns().prepare(campaign_rows, now=now) if campaign_rows else hooks.Prepared()
     skipped += verdict.skipped
@@ -524,7 +543,7 @@ def _send_chunk(
     # Opt-outs announced from here on are seen by the guard just before each request.
     watch = RecentOptOuts(since=time.time() - 2)
     consent = dict(
-        Message.objects.filter(pk__in=[r.id for r in chunk if r.recipient_id]).values_list(
+        Message.objects.filter(among([r.id for r in chunk if r.recipient_id])).values_list(
             "pk", "recipient__consent_status"
         )
     )
@@ -555,8 +574,8 @@ def _send_chunk(
     if not go:
         return not halted
     lease = now + timedelta(seconds=settings.SMS_LEASE_SECONDS)
-    bulk_set(
-        [
+    sending = set_and_move(
+        rows=[
             {
                 "id": r.id,
                 "body": r.body,
@@ -569,9 +588,11 @@ def _send_chunk(
             }
             for r in go
         ],
-        ["body", "sender", "provider", "segments", "media_urls", "attempts", "lease_expires_at"],
+        fields=["body", "sender", "provider", "segments", "media_urls", "attempts", "lease_expires_at"],
+        to=S.SENDING,
+        allowed_from=[S.CLAIMED],
     )
-    moved = {m[0] for m in move(ids=[r.id for r in go], to=S.SENDING, allowed_from=[S.CLAIMED])}
+    moved = {m[0] for m in sending}
     go = [r for r in go if r.id in moved]
     outbound = [
         OutboundSMS(
@@ -636,7 +657,7 @@ class ConsentRecheck:
         # The thread's one connection lives by CONN_MAX_AGE, as a request's does (checked before and after).
         close_old_connections()
         try:
-            rows = Message.objects.filter(pk__in=self.message_ids).values_list(
+            rows = Message.objects.filter(among(self.message_ids)).values_list(
                 "pk", "kind", "recipient__consent_status"
             )
             return {pk for pk, kind, consent in rows if not hooks.consent_allows(kind=kind, consent=consent)}
@@ -802,9 +823,9 @@ def _record(
             )
 
     if accepted:
-        bulk_set(accepted, ["provider_message_id", "sent_at"])
-        move(
-            ids=[a["id"] for a in accepted],
+        set_and_move(
+            rows=accepted,
+            fields=["provider_message_id", "sent_at"],
             to=S.QUEUED,
             allowed_from=[S.CLAIMED, S.SENDING, S.UNKNOWN],
         )
@@ -821,13 +842,18 @@ def _record(
         )
         result.failed += len(moved)
     if retries:
-        bulk_set(retries, ["due_at", "error_code", "error_text", "error_permanent", "enqueued_at"])
-        result.retrying += len(move(ids=[r["id"] for r in retries], to=S.PENDING, allowed_from=[S.SENDING]))
+        retried = set_and_move(
+            rows=retries,
+            fields=["due_at", "error_code", "error_text", "error_permanent", "enqueued_at"],
+            to=S.PENDING,
+            allowed_from=[S.SENDING],
+        )
+        result.retrying += len(retried)
     if expired:
         _expire(expired, [S.SENDING], result)
     if released:
         result.released += len(move(ids=released, to=S.PENDING, allowed_from=[S.SENDING, S.CLAIMED], enqueued_at=None))
-        Message.objects.filter(pk__in=released, attempts__gt=0).update(attempts=F("attempts") - 1)
+        Message.objects.filter(among(released), attempts__gt=0).update(attempts=F("attempts") - 1)
     if opted_out:
         recipients_refused.send(
             sender=Message,

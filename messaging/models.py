@@ -9,6 +9,8 @@ from django.db.models import Func, Q
 from django.db.models.functions import Now
 from django.utils import timezone
 
+from messaging import lookups  # noqa: F401  (registers pk__any, used by the send path)
+
 
 class UTCMonthStart(Func):
     """First day of the UTC month of a timestamp expression: the database's side of ``partitions.month_start``."""

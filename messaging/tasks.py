@@ -23,6 +23,15 @@ def send_batch(message_ids: list[int]) -> dict:
     return {"claimed": result.claimed, "accepted": result.accepted}
 
 
+@shared_task(name="messaging.dispatch_later", ignore_result=True)
+def dispatch_later(campaign_id: int) -> None:
+    """A campaign's retries fell due after its last batch: queue them (messaging.dispatch)."""
+    from messaging.dispatch import dispatch_later_key  # (dispatch imports this module)
+
+    cache.delete(dispatch_later_key(campaign_id))  # so that this dispatch may schedule the next one
+    hooks.campaigns().after_batch([campaign_id])
+
+
 @shared_task(name="messaging.sweep", ignore_result=True)
 def sweep() -> None:
     """Repair what crashes leave behind (leases, lost tasks, outcomes never reported)."""

@@ -1,11 +1,13 @@
-"""One event loop and one pooled HTTP client per worker process.
+"""One event loop and one pooled HTTP transport per worker process.
 
 Celery's prefork workers are synchronous, but provider throughput comes from
 keeping hundreds of requests in flight. Each process therefore runs a single
-asyncio loop in a daemon thread that owns an httpx client on the aiohttp
-transport (README "Benchmarks" and bench/README.md "Hot spots found" measure
-this client against bare aiohttp). Sync code hands coroutines to it with
-:func:`run`.
+asyncio loop in a daemon thread that owns one pooled HTTP transport: httpx's
+request and response types on aiohttp (:mod:`providers.transport`). Requests go
+straight to the transport (:func:`send`): an ``httpx.AsyncClient`` around it
+parsed the URL again, merged headers and ran a cookie jar on every request, which
+cost more CPU than the request itself (bench/README.md, "Engine runs"). Sync code
+hands coroutines to the loop with :func:`run`.
 """
 
 from __future__ import annotations
@@ -13,16 +15,21 @@ from __future__ import annotations
 import asyncio
 import atexit
 import base64
+import collections
 import concurrent.futures
 import contextlib
+import json
 import os
 import threading
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
 from functools import lru_cache
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 import httpx
 from django.conf import settings
+
+from providers.transport import AiohttpTransport
 
 T = TypeVar("T")
 
@@ -34,8 +41,8 @@ class _State:
 
     pid: int | None = None
     loop: asyncio.AbstractEventLoop | None = None
-    client: httpx.AsyncClient | None = None
-    slots: dict[int, asyncio.Semaphore] = {}  # by SMS_MAX_IN_FLIGHT (one value outside tests)
+    transport: AiohttpTransport | None = None
+    slots: dict[int, Slots] = {}  # by SMS_MAX_IN_FLIGHT (one value outside tests)
 
 
 _state = _State()
@@ -54,18 +61,18 @@ def get_loop() -> asyncio.AbstractEventLoop:
         loop = _state.loop
         if loop is None or _state.pid != os.getpid():
             loop = _start_loop()
-            _state.pid, _state.loop, _state.client, _state.slots = os.getpid(), loop, None, {}
+            _state.pid, _state.loop, _state.transport, _state.slots = os.getpid(), loop, None, {}
         return loop
 
 
 @atexit.register
 def _close() -> None:
-    """Close the shared client at exit so its connections are not reported as leaked."""
-    loop, client = _state.loop, _state.client
-    if loop is None or client is None or _state.pid != os.getpid() or not loop.is_running():
+    """Close the shared transport at exit so its connections are not reported as leaked."""
+    loop, transport = _state.loop, _state.transport
+    if loop is None or transport is None or _state.pid != os.getpid() or not loop.is_running():
         return
     with contextlib.suppress(Exception):
-        asyncio.run_coroutine_threadsafe(client.aclose(), loop).result(timeout=5)
+        asyncio.run_coroutine_threadsafe(transport.aclose(), loop).result(timeout=5)
 
 
 def run(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
@@ -79,42 +86,93 @@ def submit(coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
 
 
 @lru_cache(maxsize=16)
-def auth_headers(user: str, password: str, content_type: str = "application/json") -> dict[str, str]:
-    """Request headers with Basic auth, built once per credentials (httpx's auth flow costs per request)."""
+def auth_headers(user: str, password: str, content_type: str = "application/json") -> httpx.Headers:
+    """Request headers with Basic auth, built once per credentials (httpx copies them into each request)."""
     token = base64.b64encode(f"{user}:{password}".encode()).decode()
-    return {"Authorization": f"Basic {token}", "Content-Type": content_type, "Accept": content_type}
+    return httpx.Headers(
+        {
+            "Authorization": f"Basic {token}",
+            "Content-Type": content_type,
+            "Accept": content_type,
+            "User-Agent": "smsportal/0.1",
+        }
+    )
 
 
 @lru_cache(maxsize=16)
-def request_timeout(seconds: float, connect: float | None = None) -> httpx.Timeout:
-    """``seconds`` to read the answer (the request may have been accepted when it runs out);
-    ``connect`` to open a connection (nothing was sent when it runs out)."""
-    return httpx.Timeout(seconds, connect=min(connect or 5.0, seconds))
+def request_timeout(seconds: float, connect: float | None = None) -> Mapping[str, Any]:
+    """The request's timeout extension: ``seconds`` to read the answer (the request may have been
+    accepted when it runs out); ``connect`` to open a connection (nothing was sent when it runs out)."""
+    timeout = httpx.Timeout(seconds, connect=min(connect or 5.0, seconds)).as_dict()
+    return MappingProxyType({"timeout": timeout})  # shared by every request: read-only
 
 
-def slots() -> asyncio.Semaphore:
+@lru_cache(maxsize=64)
+def url(text: str) -> httpx.URL:
+    """An endpoint parsed once (httpx parses and validates a URL string on every request)."""
+    return httpx.URL(text)
+
+
+def json_body(payload: object) -> bytes:
+    """JSON as httpx's ``json=`` encodes it."""
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+
+
+class Slots:
+    """A process's requests in flight: at most ``size``, handed over in the order they were asked for.
+
+    asyncio.Semaphore (3.11) scans all its waiters on every acquire while slots are free; the
+    send path's feeders wait here, so this one hands a released slot straight to the next waiter.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.free = size
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    async def acquire(self) -> None:
+        if self.free > 0 and not self._waiters:
+            self.free -= 1
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # it was handed a slot just as it was cancelled: pass it on
+            raise
+
+    def release(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)  # the slot goes to it directly
+                return
+        self.free += 1
+
+
+def slots() -> Slots:
     """The process's limit of requests in flight (``SMS_MAX_IN_FLIGHT``). Call only on the sender loop."""
     size = settings.SMS_MAX_IN_FLIGHT
     if size not in _state.slots:
-        _state.slots[size] = asyncio.Semaphore(size)
+        _state.slots[size] = Slots(size)
     return _state.slots[size]
 
 
-def get_client() -> httpx.AsyncClient:
-    """The shared client. Call only from code running on the sender loop."""
-    client = _state.client
-    if client is None:
-        from httpx_aiohttp import AiohttpTransport
-
+def get_transport() -> AiohttpTransport:
+    """The shared transport. Call only from code running on the sender loop."""
+    transport = _state.transport
+    if transport is None:
         limits = httpx.Limits(
             max_connections=settings.SMS_MAX_IN_FLIGHT,
             max_keepalive_connections=settings.SMS_MAX_IN_FLIGHT,
             keepalive_expiry=30,
         )
-        client = httpx.AsyncClient(
-            transport=AiohttpTransport(limits=limits),
-            timeout=request_timeout(settings.SMS_HTTP_TIMEOUT, settings.SMS_HTTP_CONNECT_TIMEOUT),
-            headers={"User-Agent": "smsportal/0.1"},
-        )
-        _state.client = client
-    return client
+        transport = _state.transport = AiohttpTransport(limits=limits)
+    return transport
+
+
+async def send(request: httpx.Request) -> httpx.Response:
+    """Send ``request`` on the shared transport: no redirects, no cookies, the answer read whole.
+    Call only from code running on the sender loop."""
+    return await get_transport().handle_async_request(request)

@@ -74,25 +74,31 @@ class BaseBackend:
         on_started: Callable[[str], None] | None = None,
     ) -> SendOutcome:
         async with slots:
-            try:
-                if guard is not None and not await guard(message):
-                    return SendOutcome(ref=message.ref, provider=self.provider, skipped=True)
-            except Exception:  # a broken guard must not abort the batch: skip, the row is released
-                logger.exception("send guard failed for message %s", message.ref)
+            return await self._guarded_in_slot(message, guard, on_started)
+
+    async def _guarded_in_slot(
+        self, message: OutboundSMS, guard: Guard | None, on_started: Callable[[str], None] | None = None
+    ) -> SendOutcome:
+        """The guard, then the request; the caller holds an in-flight slot."""
+        try:
+            if guard is not None and not await guard(message):
                 return SendOutcome(ref=message.ref, provider=self.provider, skipped=True)
-            finally:
-                if on_started is not None:
-                    on_started(message.ref)
-            try:
-                return await self.send_one(message)
-            except ProviderError as exc:
-                return SendOutcome(ref=message.ref, provider=self.provider, error=exc)
-            except Exception as exc:  # a bug must not lose the other results of the batch
-                return SendOutcome(
-                    ref=message.ref,
-                    provider=self.provider,
-                    error=TransientError(f"unexpected error: {exc!r}"),
-                )
+        except Exception:  # a broken guard must not abort the batch: skip, the row is released
+            logger.exception("send guard failed for message %s", message.ref)
+            return SendOutcome(ref=message.ref, provider=self.provider, skipped=True)
+        finally:
+            if on_started is not None:
+                on_started(message.ref)
+        try:
+            return await self.send_one(message)
+        except ProviderError as exc:
+            return SendOutcome(ref=message.ref, provider=self.provider, error=exc)
+        except Exception as exc:  # a bug must not lose the other results of the batch
+            return SendOutcome(
+                ref=message.ref,
+                provider=self.provider,
+                error=TransientError(f"unexpected error: {exc!r}"),
+            )
 
     async def send_many(
         self,
@@ -125,11 +131,22 @@ class BaseBackend:
         The process's requests share one limit of ``SMS_MAX_IN_FLIGHT``, however many are started.
         """
 
-        async def one(message: OutboundSMS) -> None:
-            on_done(await self._guarded(message, guard, runtime.slots(), on_started))
+        async def one(message: OutboundSMS, slots: runtime.Slots) -> None:
+            try:
+                outcome = await self._guarded_in_slot(message, guard, on_started)
+            finally:
+                slots.release()
+            on_done(outcome)
 
         async def all_of_them() -> None:
-            await asyncio.gather(*(one(m) for m in messages))
+            # Only this loop waits for a slot, and a task starts once it holds one: hundreds of
+            # tasks waiting on the semaphore made every acquire and release scan them all.
+            slots = runtime.slots()
+            started = []
+            for message in messages:
+                await slots.acquire()
+                started.append(asyncio.ensure_future(one(message, slots)))
+            await asyncio.gather(*started)
 
         return runtime.submit(all_of_them())
 
@@ -143,7 +160,7 @@ class ProviderBackend(BaseBackend):
     Every provider sends in the same order: its credentials (missing ones are a
     :class:`ConfigurationError`), the registry's capability checks (NANP-only,
     body length, media count: refused before any request), the payload, one
-    POST on the shared client, :func:`providers.http_errors.provider_error` on
+    POST on the shared transport (:func:`providers.runtime.send`), :func:`providers.http_errors.provider_error` on
     the answer, and the provider's message id. A subclass sets ``provider`` and
     fills in the hooks below.
     """
@@ -204,12 +221,14 @@ class ProviderBackend(BaseBackend):
         self.check(message)
         payload = self.build_payload(message)
         try:
-            response = await runtime.get_client().post(
-                self.endpoint(user),
-                json=payload,
+            request = httpx.Request(
+                "POST",
+                runtime.url(self.endpoint(user)),
                 headers=runtime.auth_headers(user, password, self.content_type),
-                timeout=runtime.request_timeout(settings.SMS_HTTP_TIMEOUT, settings.SMS_HTTP_CONNECT_TIMEOUT),
+                content=runtime.json_body(payload),
+                extensions=runtime.request_timeout(settings.SMS_HTTP_TIMEOUT, settings.SMS_HTTP_CONNECT_TIMEOUT),
             )
+            response = await runtime.send(request)
         except TRANSPORT_ERRORS as exc:
             return SendOutcome(ref=message.ref, provider=self.provider, error=provider_error(exc))
         code, text = ("", "") if response.is_success else self.error_detail(response)
