@@ -1,4 +1,4 @@
-"""Run PostgreSQL's client tools (pg_dump, pg_restore) against the configured database."""
+"""Run PostgreSQL's client tools (pg_dump, pg_restore, psql) against the configured database."""
 
 from __future__ import annotations
 

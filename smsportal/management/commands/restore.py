@@ -38,20 +38,41 @@ class Command(BaseCommand):
             if answer.strip().lower() != "yes":
                 raise CommandError("Restore cancelled.")
         connections.close_all()
-        command = [
-            _pgtools.tool("pg_restore"),
-            "--clean",
-            "--if-exists",
-            "--no-owner",
-            "--single-transaction",  # all or nothing: a failed restore leaves the database as it was
-            "--exit-on-error",
-            "--dbname",
-            name,
-            str(path),
-        ]
-        result = subprocess.run(command, env=_pgtools.connection_env(), capture_output=True, text=True, check=False)
-        if result.returncode != 0:
-            raise CommandError(f"pg_restore failed; the database is unchanged: {result.stderr.strip()}")
+        # pg_restore --clean cannot drop a partition's inherited constraints (the messages table is
+        # partitioned by month), so the schema is emptied instead, in the same transaction as the
+        # restore: psql runs the DROP and pg_restore's script as one, and a failure changes nothing.
+        env = _pgtools.connection_env()
+        script = subprocess.Popen(
+            [_pgtools.tool("pg_restore"), "--no-owner", "--file=-", str(path)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        assert script.stdout is not None
+        result = subprocess.run(
+            [
+                _pgtools.tool("psql"),
+                "--no-psqlrc",
+                "--quiet",
+                "--single-transaction",
+                "--set=ON_ERROR_STOP=1",
+                "--dbname",
+                name,
+                "--command",
+                "DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;",
+                "--file=-",
+            ],
+            env=env,
+            stdin=script.stdout,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        script.stdout.close()
+        script_errors = script.stderr.read().decode(errors="replace") if script.stderr else ""
+        if script.wait() != 0 or result.returncode != 0:
+            detail = (script_errors + result.stderr).strip()
+            raise CommandError(f"pg_restore failed; the database is unchanged: {detail}")
         self.stdout.write(self.style.SUCCESS(f"Restored {name!r} from {path}"))
 
 
