@@ -78,8 +78,13 @@ def events_wanted(*, event_type: str) -> bool:
     return answer
 
 
+def _receives_sql(event_type_sql: str) -> str:
+    """``WebhookEndpoint.receives`` in SQL, for the set-based statements below: one spelling of the rule."""
+    return f"ep.is_active AND (cardinality(ep.event_types) = 0 OR {event_type_sql} = ANY(ep.event_types))"
+
+
 # One statement per batch of moved messages: no per-message work in the send path.
-_MESSAGE_EVENTS_SQL = """
+_MESSAGE_EVENTS_SQL = f"""
 WITH inserted AS (
     INSERT INTO events_outboxevent (endpoint_id, event_type, payload, status, attempts, created_at, last_error)
     SELECT ep.id, %(type)s,
@@ -96,9 +101,7 @@ WITH inserted AS (
         'pending', 0, now(), ''
     FROM messaging_message m
     CROSS JOIN events_webhookendpoint ep
-    WHERE m.id = ANY(%(ids)s)
-      AND ep.is_active
-      AND (cardinality(ep.event_types) = 0 OR %(type)s = ANY(ep.event_types))
+    WHERE m.id = ANY(%(ids)s) AND {_receives_sql("%(type)s")}
     ORDER BY ep.id, m.id
     RETURNING endpoint_id
 )
@@ -129,14 +132,14 @@ def message_events_for_move(*, rows: Sequence[tuple[int, int | None, str]], to: 
 
 
 # One statement per click, on the redirect's path: no endpoint flag, no separate endpoint read.
-_LINK_CLICKED_SQL = """
+_LINK_CLICKED_SQL = f"""
 WITH inserted AS (
     INSERT INTO events_outboxevent (endpoint_id, event_type, payload, status, attempts, created_at, last_error)
     SELECT ep.id, %(type)s,
         jsonb_build_object('type', %(type)s, 'timestamp', %(timestamp)s::text, 'data', %(data)s::jsonb),
         'pending', 0, now(), ''
     FROM events_webhookendpoint ep
-    WHERE ep.is_active AND (cardinality(ep.event_types) = 0 OR %(type)s = ANY(ep.event_types))
+    WHERE {_receives_sql("%(type)s")}
     ORDER BY ep.id
     RETURNING endpoint_id
 )
@@ -155,7 +158,7 @@ def link_clicked_publish(*, data: dict[str, Any], now: datetime) -> None:
 
 
 # One statement per upsert chunk of consent moves: the same event body as a single change.
-_CONSENT_EVENTS_SQL = """
+_CONSENT_EVENTS_SQL = f"""
 WITH changes AS (
     SELECT * FROM json_to_recordset(%(changes)s::json) AS c(i bigint, p text, f text, t text)
 ), inserted AS (
@@ -171,7 +174,7 @@ WITH changes AS (
     JOIN (VALUES ('opted_in', %(opted_in)s::text), ('opted_out', %(opted_out)s::text)) AS k(status, type)
         ON k.status = c.t
     CROSS JOIN events_webhookendpoint ep
-    WHERE ep.is_active AND (cardinality(ep.event_types) = 0 OR k.type = ANY(ep.event_types))
+    WHERE {_receives_sql("k.type")}
     ORDER BY ep.id, c.i
     RETURNING endpoint_id
 )
