@@ -18,7 +18,7 @@ import hmac
 import json
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
@@ -53,6 +53,23 @@ class WebhookView(View):
     provider = ""
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return self._answer(request, **kwargs)
+        finally:
+            for finish in self._deferred:
+                finish()
+
+    def defer(self, finish: Callable[[], object]) -> None:
+        """Run ``finish`` when the request's own work is done (a check's reply read after the INSERT)."""
+        self._deferred.append(finish)
+
+    _deferred: list[Callable[[], object]]  # per request, from setup()
+
+    def setup(self, request: HttpRequest, *args: Any, **kwargs: Any) -> None:
+        super().setup(request, *args, **kwargs)
+        self._deferred = []
+
+    def _answer(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
         try:
             if len(str(kwargs.get("ref", ""))) > 64:  # ProviderEvent.message_ref; ours are message ids
                 raise MalformedWebhook("message reference too long")
