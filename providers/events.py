@@ -12,7 +12,6 @@ from typing import Any
 
 import psycopg
 from django.db import DatabaseError, connection, transaction
-from django.db.models import Field
 from django.utils import timezone
 
 from providers.models import ProviderEvent
@@ -43,7 +42,29 @@ def record_status_events(*, events: Iterable[StatusEvent]) -> int:
     return len(reports)
 
 
-_INSERT_FIELDS = (
+def _row(e: StatusEvent, *, received_at: datetime) -> dict[str, Any]:
+    """A report's columns (by name) as JSON values, cut to their column sizes.
+
+    As ``save()`` would store them: the payload is the object ``JSONField`` writes, times
+    are ISO 8601 with their offset, absent values are null.
+    """
+    return {
+        "provider": e.provider,
+        "kind": ProviderEvent.Kind.STATUS.value,
+        "message_ref": e.message_ref,
+        "provider_message_id": e.provider_message_id[:100],
+        "status": e.status.value,
+        "error_code": e.error_code[:20],
+        "error_text": e.error_text[:255],
+        "occurred_at": e.occurred_at.isoformat() if e.occurred_at else None,
+        "cost_micros": e.cost_micros,
+        "cost_currency": e.cost_currency[:3],
+        "payload": e.raw,
+        "received_at": received_at.isoformat(),
+    }
+
+
+_INSERT_COLUMNS = (
     "provider",
     "kind",
     "message_ref",
@@ -59,71 +80,35 @@ _INSERT_FIELDS = (
 )
 
 
-def _row(e: StatusEvent, *, received_at: datetime) -> tuple[Any, ...]:
-    """A report's column values in ``_INSERT_FIELDS`` order, cut to their column sizes.
-
-    As ``save()`` would store them: plain values, and the payload as the JSON text that
-    ``JSONField`` writes (``json.dumps``, no custom encoder).
-    """
-    return (
-        e.provider,
-        ProviderEvent.Kind.STATUS.value,
-        e.message_ref,
-        e.provider_message_id[:100],
-        e.status.value,
-        e.error_code[:20],
-        e.error_text[:255],
-        e.occurred_at,
-        e.cost_micros,
-        e.cost_currency[:3],
-        json.dumps(e.raw),
-        received_at,
-    )
-
-
-def _concrete_field(name: str) -> tuple[Field[Any, Any], str]:
-    """``ProviderEvent``'s field ``name`` and its column (``get_field`` may also return a reverse relation)."""
-    field = ProviderEvent._meta.get_field(name)
-    if not isinstance(field, Field) or field.column is None:
-        raise TypeError(f"ProviderEvent.{name} has no column")
-    return field, field.column
-
-
 @cache
 def _insert_statement(vendor: str) -> str:
-    """One INSERT for any number of rows (one array per column), built once per process.
+    """One INSERT for any number of rows, from one JSON array of row objects; built once per process.
 
-    The same text for every batch size, so it is prepared once per connection.
+    One parameter whatever the batch size, so the statement is prepared once per connection, and
+    the client encodes the batch with one ``json.dumps``. ``json_populate_recordset`` reads each
+    value with its column's own type: a value too long for its column is refused, as by the ORM.
     """
-    concrete = [_concrete_field(name) for name in _INSERT_FIELDS]
     quote = connection.ops.quote_name
-    columns = ", ".join(quote(column) for _, column in concrete)
-    # Strings travel as text[]: a cast to varchar(n)[] would cut a long value silently, where the
-    # INSERT's own assignment refuses it as the ORM's would. The payload is cast per row to jsonb.
-    types = [
-        "text" if f.get_internal_type() in ("CharField", "JSONField") else f.db_type(connection) for f, _ in concrete
-    ]
-    arrays = ", ".join(f"%s::{t}[]" for t in types)
-    names = [f"c{i}" for i in range(len(concrete))]
-    values = ", ".join(
-        f"{n}::jsonb" if f.get_internal_type() == "JSONField" else n for n, (f, _) in zip(names, concrete, strict=True)
-    )
     table = quote(ProviderEvent._meta.db_table)
-    return f"INSERT INTO {table} ({columns}) SELECT {values} FROM unnest({arrays}) AS r({', '.join(names)})"
+    for name in _INSERT_COLUMNS:  # the names are the table's columns: an error here, not in a request
+        if ProviderEvent._meta.get_field(name).column != name:  # type: ignore[union-attr]
+            raise TypeError(f"ProviderEvent.{name} is not a column of that name")
+    columns = ", ".join(quote(name) for name in _INSERT_COLUMNS)
+    return f"INSERT INTO {table} ({columns}) SELECT {columns} FROM json_populate_recordset(NULL::{table}, %s::json)"
 
 
-def _insert_rows(rows: list[tuple[Any, ...]]) -> None:
+def _insert_rows(rows: list[dict[str, Any]]) -> None:
     """One INSERT of ``rows``, without the ORM's per-save machinery (no model instances, no pk read back).
 
     Server-side binding of a statement prepared once per connection: PostgreSQL skips parse and
     plan. Signals: ``ProviderEvent`` has no save receivers.
     """
     sql = _insert_statement(connection.vendor)
-    columns = [list(column) for column in zip(*rows, strict=True)]
+    batch = json.dumps(rows)
     connection.ensure_connection()
     connection.validate_no_broken_transaction()
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(sql, columns, prepare=True)
+        cursor.execute(sql, [batch], prepare=True)
 
 
 class BatchFailed(DatabaseError):
@@ -146,7 +131,7 @@ class _GroupCommit:
         self._queue: list[_Slot] = []
         self._flushing = False
 
-    def insert(self, rows: list[tuple[Any, ...]]) -> None:
+    def insert(self, rows: list[dict[str, Any]]) -> None:
         slot = _Slot(rows)
         with self._cond:
             self._queue.append(slot)
@@ -174,7 +159,7 @@ class _GroupCommit:
 class _Slot:
     __slots__ = ("done", "failed", "rows")
 
-    def __init__(self, rows: list[tuple[Any, ...]]) -> None:
+    def __init__(self, rows: list[dict[str, Any]]) -> None:
         self.rows = rows
         self.done = False
         self.failed: BaseException | None = None
