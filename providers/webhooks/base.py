@@ -246,11 +246,13 @@ _URLENCODED = "application/x-www-form-urlencoded"
 def _urlencoded_fields(request: HttpRequest) -> list[tuple[str, list[str]]]:
     """What ``request.POST.lists()`` gives for a urlencoded body, without building a ``QueryDict``.
 
-    The same steps as Django's (the body within ``DATA_UPLOAD_MAX_MEMORY_SIZE``, decoded with the
-    request's charset or else Latin-1, ``parse_qsl`` with blanks kept and at most
+    The same steps as Django's (UTF-8 only, the body within ``DATA_UPLOAD_MAX_MEMORY_SIZE``, decoded
+    as ``DEFAULT_CHARSET`` or else Latin-1, ``parse_qsl`` with blanks kept and at most
     ``DATA_UPLOAD_MAX_NUMBER_FIELDS``); the QueryDict's per-value calls cost more than the parse.
     """
-    encoding = request.encoding or settings.DEFAULT_CHARSET
+    if request.encoding is not None and request.encoding.lower() != "utf-8":
+        raise MalformedWebhook("a urlencoded body must be UTF-8")  # Django's BadRequest
+    encoding = settings.DEFAULT_CHARSET
     body = request.body  # RequestDataTooBig past the limit
     try:
         text = body.decode(encoding)
