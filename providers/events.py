@@ -33,7 +33,7 @@ def record_status_events(*, events: Iterable[StatusEvent]) -> int:
         return 0
     now = timezone.now()  # auto_now_add
     rows = [_row(e, received_at=now) for e in reports]
-    if connection.in_atomic_block:
+    if connection.in_atomic_block or not connection.get_autocommit():  # the caller's transaction holds them
         _insert_rows(rows)
         transaction.on_commit(_announce_stored)
     else:
