@@ -109,7 +109,7 @@ class StatusView(WebhookView):
         self.after_stored(event)
 
     def after_stored(self, event: StatusEvent) -> None:
-        """What follows a stored report in the same transaction (Flowroute: a price lookup)."""
+        """What follows a stored report (Flowroute: a price lookup; outside a transaction the report is committed)."""
 
     def parse_status(self, request: HttpRequest, *, ref: str) -> StatusEvent:
         """The report as a :class:`StatusEvent`, or :class:`MalformedWebhook`."""
