@@ -12,6 +12,7 @@ from __future__ import annotations
 import codecs
 import csv
 import functools
+import gc
 import io
 import json
 import multiprocessing
@@ -639,8 +640,12 @@ class Importer:
         process (which cannot have children), or with SMS_IMPORT_PARSE_PROCESSES=0."""
         if self.processes < 1 or size < POOL_MIN_BYTES or multiprocessing.current_process().daemon:
             return None
-        pool = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("fork"))
-        pool.submit(int).result()  # forks every process now, from this thread alone
+        gc.freeze()  # the children's collections then skip the inherited objects (and leave their pages shared)
+        try:
+            pool = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("fork"))
+            pool.submit(int).result()  # forks every process now, from this thread alone
+        finally:
+            gc.unfreeze()
         return pool
 
     def _read_ahead(

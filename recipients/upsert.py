@@ -67,6 +67,12 @@ class RecipientRow:
     consent: str | None = None  # opted_in / opted_out as stated by the source, or None: keep
     evidence: str = ""  # this row's consent evidence (required for opted_in: source, when, text or URL)
 
+    def __reduce__(self) -> tuple:
+        # The import's parsing processes send rows back pickled: by position, as a tuple, is several
+        # times cheaper both ways than the generated __getstate__ of a slots dataclass.
+        fields = (self.row_number, self.phone, self.first_name, self.last_name, self.attributes, self.consent)
+        return (RecipientRow, (*fields, self.evidence))
+
 
 @dataclass(frozen=True, slots=True)
 class ConsentSource:
