@@ -4,6 +4,7 @@ import as failed, with a message, and stops the other."""
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 
 import pytest
@@ -113,6 +114,28 @@ def test_a_bad_line_after_some_chunks_keeps_them_and_names_the_line(
     assert job.processed_rows == 2
     assert not _readers()
     assert [pool is not None for pool in parsing_processes.pools] == [processes > 0]
+
+
+@pytest.mark.parametrize("processes", [0, 2])
+def test_a_parsing_failure_fails_the_job_keeps_the_chunks_before_and_leaves_no_process(
+    tmp_path, customers, settings, parsing_processes, processes, monkeypatch
+):
+    parsing_processes(processes)
+    settings.SMS_IMPORT_CHUNK_ROWS = 3
+    real = importer.RowRules.parse
+
+    def parse(self, row_number, values, chunk):  # a bug met on one row (forked processes inherit it)
+        if values[0] == "4155550105":
+            raise RuntimeError("a bug")
+        real(self, row_number, values, chunk)
+
+    monkeypatch.setattr(importer.RowRules, "parse", parse)
+    job = import_csv(path=_csv(tmp_path, [f"415555010{i},P{i}" for i in range(1, 10)]), recipient_list=customers)
+
+    assert job.status == ImportJob.Status.FAILED and job.error == "The import stopped on an internal error."
+    assert sorted(Recipient.objects.values_list("phone", flat=True)) == [f"+1415555010{i}" for i in (1, 2, 3)]
+    assert not _readers()
+    assert not multiprocessing.active_children()  # the parsing processes were shut down
 
 
 def test_parsing_processes_give_the_reading_thread_s_result(tmp_path, customers, settings, parsing_processes, bob):
