@@ -15,6 +15,7 @@ import functools
 import gc
 import io
 import json
+import logging
 import multiprocessing
 import queue
 import re
@@ -50,6 +51,8 @@ from recipients.upsert import (
     recipients_upsert_prepare,
 )
 from smsportal.phone import InvalidNumber, parse_valid
+
+logger = logging.getLogger(__name__)
 
 # csv refuses fields over this size with a clear csv.Error instead of growing without bound.
 MAX_FIELD_BYTES = 64 * 1024
@@ -646,6 +649,7 @@ class Importer:
             pool.submit(int).result()  # forks every process now, from this thread alone
         finally:
             gc.unfreeze()
+        logger.info("import job %s: parsing in %d processes", self.job.pk, self.processes)
         return pool
 
     def _read_ahead(
