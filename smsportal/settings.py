@@ -457,6 +457,8 @@ SMS_CONFIRMATION_TEXT = env_str(
 SMS_KEYWORD_REPLY_QUIET_SECONDS = env_int("SMS_KEYWORD_REPLY_QUIET_SECONDS", 300, minimum=0)
 SMS_IMPORT_ALLOWED_REGIONS = [r.upper() for r in env_list("SMS_IMPORT_ALLOWED_REGIONS", [])]
 SMS_IMPORT_CHUNK_ROWS = env_int("SMS_IMPORT_CHUNK_ROWS", 2000, minimum=1)
+# Processes that parse a big import (over 1 MB) beside the one writing it; 0: parse in a thread of the importing process.
+SMS_IMPORT_PARSE_PROCESSES = env_int("SMS_IMPORT_PARSE_PROCESSES", 2, minimum=0)
 SMS_IMPORT_MAX_UPLOAD_MB = env_int("SMS_IMPORT_MAX_UPLOAD_MB", 500, minimum=1)
 # An uploaded import not started (column mapping never confirmed) is deleted after this many hours.
 SMS_IMPORT_DRAFT_HOURS = env_int("SMS_IMPORT_DRAFT_HOURS", 24, minimum=1)

@@ -177,6 +177,9 @@ def test_imports_rejects_exactly_the_invalid_rows(started):
     # CPU-seconds (the figures a shared machine does not move much); a tiny import may end before
     # its PostgreSQL backend is sampled.
     has(r, cpu_seconds_import_process=NUM, cpu_seconds_postgres_backend=(*NUM, type(None)))
+    has(r, cpu_seconds_parsing_processes=NUM)  # 0 for a file too small to be parsed in processes
+    # phonenumbers is timed just before and just after the import; the ceiling is both together
+    assert ceiling["before"]["rows"] == ceiling["after"]["rows"] == n
     if r["rows_per_second"] is not None:
         report_row(r, "| import")
 

@@ -1,13 +1,16 @@
 """The import's two threads: one reads, checks and encodes the next chunk while the other writes
-this one. A failure on either side ends the import as failed, with a message, and stops the other."""
+this one (a big file's chunks are checked in parsing processes). A failure on either side ends the
+import as failed, with a message, and stops the other."""
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
+from recipients import importer
 from recipients.models import ConsentEvent, ImportJob, ImportRowError, Recipient, RecipientList, Suppression
 from recipients.services import import_csv, recipient_create, recipient_delete, recipient_opt_out
 from recipients.upsert import (
@@ -76,7 +79,31 @@ def test_a_database_failure_in_a_later_chunk_fails_the_job_and_stops_the_reader(
     assert not _readers()  # the reading thread was told to stop and has ended
 
 
-def test_a_bad_line_after_some_chunks_keeps_them_and_names_the_line(tmp_path, customers, settings):
+@pytest.fixture
+def parsing_processes(settings, monkeypatch):
+    """Parse in ``n`` processes whatever the file's size (0: in the reading thread); yields the pools used."""
+    pools: list = []
+    real = importer.Importer._parsing_pool
+
+    def use(n: int) -> None:
+        settings.SMS_IMPORT_PARSE_PROCESSES = n
+        monkeypatch.setattr(importer, "POOL_MIN_BYTES", 0)
+
+    def recorded(self, size: int):
+        pool = real(self, size)
+        pools.append(pool)
+        return pool
+
+    monkeypatch.setattr(importer.Importer, "_parsing_pool", recorded)
+    use.pools = pools  # type: ignore[attr-defined]
+    return use
+
+
+@pytest.mark.parametrize("processes", [0, 2])
+def test_a_bad_line_after_some_chunks_keeps_them_and_names_the_line(
+    tmp_path, customers, settings, parsing_processes, processes
+):
+    parsing_processes(processes)
     settings.SMS_IMPORT_CHUNK_ROWS = 2
     lines = ["4155550101,A", "4155550102,B", "4155550103,C", '4155550104,"' + "x" * 70_000 + '"', "4155550105,E"]
     job = import_csv(path=_csv(tmp_path, lines), recipient_list=customers)
@@ -86,6 +113,67 @@ def test_a_bad_line_after_some_chunks_keeps_them_and_names_the_line(tmp_path, cu
     assert set(Recipient.objects.values_list("phone", flat=True)) == {"+14155550101", "+14155550102"}
     assert job.processed_rows == 2
     assert not _readers()
+    assert [pool is not None for pool in parsing_processes.pools] == [processes > 0]
+
+
+@pytest.mark.parametrize("processes", [0, 2])
+def test_a_parsing_failure_fails_the_job_keeps_the_chunks_before_and_leaves_no_process(
+    tmp_path, customers, settings, parsing_processes, processes, monkeypatch
+):
+    parsing_processes(processes)
+    settings.SMS_IMPORT_CHUNK_ROWS = 3
+    real = importer.RowRules.parse
+
+    def parse(self, row_number, values, chunk):  # a bug met on one row (forked processes inherit it)
+        if values[0] == "4155550105":
+            raise RuntimeError("a bug")
+        real(self, row_number, values, chunk)
+
+    monkeypatch.setattr(importer.RowRules, "parse", parse)
+    job = import_csv(path=_csv(tmp_path, [f"415555010{i},P{i}" for i in range(1, 10)]), recipient_list=customers)
+
+    assert job.status == ImportJob.Status.FAILED and job.error == "The import stopped on an internal error."
+    assert sorted(Recipient.objects.values_list("phone", flat=True)) == [f"+1415555010{i}" for i in (1, 2, 3)]
+    assert not _readers()
+    assert not multiprocessing.active_children()  # the parsing processes were shut down
+
+
+def test_parsing_processes_give_the_reading_thread_s_result(tmp_path, customers, settings, parsing_processes, bob):
+    """Same rows, same rejections, same counters, later rows still win across chunks (written in order)."""
+    settings.SMS_IMPORT_CHUNK_ROWS = 3
+    path = tmp_path / "people.csv"
+    rows = ["phone,first_name,consent,consent_evidence,consent_at"]
+    for i in range(40):
+        phone = "12345" if i % 7 == 3 else f"(415) 555-{100 + i % 25:04d}"  # repeats across chunks
+        consent = ["yes,web form,2024-05-01", "no,,", ",,", "maybe,,"][i % 4]
+        rows.append(f"{phone},Name{i},{consent}")
+    rows.insert(10, "")  # a blank line
+    out = recipient_create(phone="+14155550999", actor=bob)
+    recipient_opt_out(recipient=out, channel="web", evidence="asked", actor=bob)
+    rows.append(f"{out.phone},Out,yes,web form,2024-05-01")  # opted out: kept so
+    path.write_text("\n".join(rows) + "\n")
+
+    def outcome(processes: int) -> tuple:
+        parsing_processes(processes)
+        with transaction.atomic():
+            job = import_csv(path=path, recipient_list=customers)
+            people = sorted(Recipient.objects.values_list("phone", "first_name", "consent_status"))
+            events = sorted(ConsentEvent.objects.values_list("recipient__phone", "to_status", "evidence"))
+            errors = list(ImportRowError.objects.filter(job=job).values_list("row_number", "phone", "reason", "raw"))
+            counters = (job.status, job.processed_rows, job.created_count, job.updated_count)
+            counters += (job.duplicate_count, job.rejected_count, job.consent_changes, job.processed_bytes)
+            transaction.set_rollback(True)
+        evidence = f"job {job.pk}, "  # the job's number is in each event's evidence
+        return counters, people, [(p, s, e.replace(evidence, "job N, ")) for p, s, e in events], errors
+
+    in_thread, in_processes = outcome(0), outcome(2)
+    assert [pool is not None for pool in parsing_processes.pools] == [False, True]
+    assert in_processes == in_thread
+    counters, people, _, errors = in_processes
+    assert counters[0] == ImportJob.Status.COMPLETED and counters[1] == 41
+    assert ("+14155550104", "Name29", "opted_out") in people  # row 4 opted in, row 29 (a later chunk) out
+    assert any(reason == KEPT_OPTED_OUT for _, _, reason, _ in errors)
+    assert any(reason.startswith("unrecognised consent value") for _, _, reason, _ in errors)
 
 
 def test_each_chunk_commits_its_rows_report_and_counters_together(tmp_path, customers, settings, bob):
