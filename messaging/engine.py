@@ -721,6 +721,7 @@ def _send_guard(
             await asyncio.sleep(max(0.0, slot - time.monotonic()))
             turns -= 1
             if time.monotonic() - slot <= candidate.slack or turns == 0:
+                limiter.trace_sent(message.ref)
                 return True
             # The checks were slow (the database re-check, a busy loop): sending now would land
             # closer than the schedule allows to the next send, which took its turn on time. Take

@@ -25,6 +25,7 @@ import math
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -69,15 +70,17 @@ return "0"
 
 
 # Reserve the earliest slot among candidate senders. KEYS, per candidate: its number's schedule
-# (the time its next send may start), its account's booked slots (a sorted set of "start:end" ms)
+# (the time its next send may start), its account's booked slots (a sorted set of "start:end" ms,
+# scored by the end: bookings never overlap, so that is also their order by start, and the ones
+# still to come are read by score alone)
 # and its number's backlog. ARGV: [1] trace list ("" = off), [2] how far ahead a slot may be
 # reserved (ms), then per candidate: number rate/s, account rate/s (0 = no limit), cost, label.
 # A candidate's slot is the first moment from its number's next turn at which the account has
 # room for it. The account keeps booked slots, not one "next free" time, so a send booked far
 # ahead (its number is busy) leaves the slots before it to others. The earliest slot wins, and
 # among slots within a millisecond of it the number with the most rows waiting across workers.
-# Returns {index, ms from now to the slot} (number and account booked, backlog down by one) or
-# {0, ms to wait} when no slot is within reach (nothing taken).
+# Returns {index, ms from now to the slot, now} (number and account booked, backlog down by one) or
+# {0, ms to wait, now} when no slot is within reach (nothing taken); now is Redis's clock (ms).
 _RESERVE_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
@@ -85,9 +88,9 @@ local n = #KEYS / 3
 local booked = {}
 local function bookings(key)
   if booked[key] == nil then
-    redis.call('ZREMRANGEBYSCORE', key, '-inf', now - 60000)
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
     local list = {}
-    for _, m in ipairs(redis.call('ZRANGEBYSCORE', key, now - 60000, '+inf')) do
+    for _, m in ipairs(redis.call('ZRANGEBYSCORE', key, now, '+inf')) do
       local sep = string.find(m, ':', 1, true)
       list[#list + 1] = {tonumber(string.sub(m, 1, sep - 1)), tonumber(string.sub(m, sep + 1))}
     end
@@ -121,7 +124,7 @@ for i = 1, n do
   if earliest == nil or slot < earliest then earliest = slot end
 end
 if earliest > now + tonumber(ARGV[2]) then
-  return {0, tostring(earliest - now - tonumber(ARGV[2]))}
+  return {0, tostring(earliest - now - tonumber(ARGV[2])), tostring(now)}
 end
 local pick, most = nil, -1
 for i = 1, n do
@@ -141,14 +144,14 @@ end
 if account_rate > 0 then
   local key = KEYS[(pick - 1) * 3 + 2]
   local ends = slot + cost * 1000 / account_rate
-  redis.call('ZADD', key, slot, string.format('%.3f:%.3f', slot, ends))
+  redis.call('ZADD', key, ends, string.format('%.3f:%.3f', slot, ends))
   redis.call('PEXPIRE', key, math.ceil(ends - now) + 60000)
 end
 if most > 0 then redis.call('DECR', KEYS[pick * 3]) end
 if ARGV[1] ~= '' then
   redis.call('RPUSH', ARGV[1], string.format('%.3f', slot) .. ' ' .. ARGV[a + 4] .. ' ' .. KEYS[(pick - 1) * 3 + 1])
 end
-return {pick, tostring(slot - now)}
+return {pick, tostring(slot - now), tostring(now)}
 """
 
 
@@ -239,6 +242,27 @@ class _LocalBuckets:
             return pick, earliest - now
 
 
+class _RedisClock:
+    """Redis's clock on this process's ``time.monotonic()``, from the quickest recent round trips.
+
+    A slot is a time on Redis's clock. Turned into ours as "now + its distance from Redis's now",
+    it would move later by however long the answer took to reach us, and that varies (a busy
+    loop, the GIL, the CPU): two sends booked 1/15 s apart would leave closer or wider. The round
+    trip with the least delay pins the offset between the clocks best (Redis read its clock in
+    the middle of it), as in NTP.
+    """
+
+    def __init__(self) -> None:
+        self._samples: deque[tuple[float, float]] = deque(maxlen=32)  # (round trip, offset) in seconds
+
+    def observe(self, redis_ms: float, sent: float, answered: float) -> None:
+        self._samples.append((answered - sent, redis_ms / 1000 - (sent + answered) / 2))
+
+    def local(self, redis_ms: float) -> float:
+        """``redis_ms`` on ``time.monotonic()`` (call :meth:`observe` first)."""
+        return redis_ms / 1000 - min(self._samples)[1]
+
+
 class RateLimiter:
     """Waits until a send of ``cost`` segments may start under every limit named. Use on the sender loop."""
 
@@ -248,6 +272,7 @@ class RateLimiter:
         self._reserve: AsyncScript | None = None
         self._local = _LocalBuckets()
         self._down_since: float | None = None
+        self._clock = _RedisClock()
 
     def _redis_script(self) -> AsyncScript | None:
         if self._script is None and settings.REDIS_URL:
@@ -296,15 +321,21 @@ class RateLimiter:
         for c in candidates:
             keys += [f"smsportal:pace:{c.number[0]}", f"smsportal:pace:{c.account[0]}:slots", c.backlog_key]
             args += [c.number[1], c.account[1], c.cost, f"{c.label}@{os.getpid()}" if trace else ""]
+        sent = time.monotonic()
         try:
-            pick, ms = await script(keys=keys, args=args)
+            pick, ms, redis_now = await script(keys=keys, args=args)
         except RedisError as exc:
             if time.monotonic() - self._redis_down_since(reset=False) < _REDIS_GRACE_SECONDS:
                 return -1, 0.25
             logger.warning("rate limiter: Redis unavailable (%s); using this process's own buckets", exc)
             return self._local.reserve(candidates, horizon)
+        answered = time.monotonic()
         self._redis_down_since(reset=True)
-        return int(pick) - 1, float(ms) / 1000
+        self._clock.observe(float(redis_now), sent, answered)
+        if int(pick) == 0:
+            return -1, float(ms) / 1000
+        # the slot on our clock, whenever this answer reached us
+        return int(pick) - 1, self._clock.local(float(redis_now) + float(ms)) - time.monotonic()
 
     async def next_slot(self, candidate: Candidate) -> float:
         """Reserve ``candidate``'s next slot however far ahead; returns it on ``time.monotonic()``.
@@ -338,6 +369,14 @@ class RateLimiter:
                 await pipe.execute()
         except RedisError:
             logger.info("rate limiter: backlog not updated (Redis unavailable)")
+
+    def trace_sent(self, label: str) -> None:
+        """With ``SMS_PACE_TRACE_KEY`` set, note when a send passed its guard (``<key>:sent``), for the bench."""
+        trace = settings.SMS_PACE_TRACE_KEY
+        if trace and self._redis is not None:
+            entry = f"{time.time() * 1000:.3f} {label}@{os.getpid()}"
+            task = asyncio.ensure_future(self._redis.rpush(f"{trace}:sent", entry))
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())  # best effort: only a trace
 
     def _reserve_script(self) -> AsyncScript | None:
         if self._redis_script() is None or self._redis is None:
