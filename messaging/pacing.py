@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import sys
 import time
 from collections import deque
 from collections.abc import Iterable
@@ -30,6 +31,9 @@ if TYPE_CHECKING:
 
 # At most this many rows are marked sending at once (rows under no limit come in groups this big).
 MAX_GROUP = 100
+# The sender loop's thread waits for the GIL while the batch's thread renders and writes rows:
+# up to sys.getswitchinterval() (5 ms by default) late for a slot, a quarter of the account margin.
+SWITCH_INTERVAL = 0.001
 
 
 def pool_rate(senders: Iterable[tuple[float, str]]) -> float:
@@ -72,6 +76,8 @@ class Pacer:
         for row in rows:
             self._queues.setdefault(row.sender, deque()).append(row)
         self._limits = {sender: number_limit(sender, rates.get(sender, 0)) for sender in self._queues}
+        if sys.getswitchinterval() > SWITCH_INTERVAL:
+            sys.setswitchinterval(SWITCH_INTERVAL)  # for the process: its sends are paced from now on
         runtime.run(_add_backlog({self._limits[s][0]: len(q) for s, q in self._queues.items()}))
 
     def __bool__(self) -> bool:
