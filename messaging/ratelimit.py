@@ -75,12 +75,13 @@ return "0"
 # (the time its next send may start), its account's bookings and its number's backlog. ARGV:
 # [1] trace list ("" = off), [2] how far ahead a slot may be reserved (ms), then per candidate:
 # number rate/s, account rate/s (0 = no limit), cost, label, account limit/s (the provider's own).
-# An account booking is "start:end" (ms; end = start + cost / rate), then ":left" once its worker
+# An account booking is "start:end" (ms; end = start + cost / limit: no two slots closer than the
+# provider's own limit allows), then ":left" once its worker
 # said when the send actually left (:func:`_CONFIRM_LUA`); scored by the end: bookings never
 # overlap, so that is their order by start too.
 # A candidate's slot is the first moment from its number's next turn at which (1) the account has
 # room between bookings (a send booked far ahead leaves the slots before it to others) and (2) no
-# window of 1 s stretched by the margin holds more than the account's limit, each booking counted
+# window of 1 s stretched by the margin (limit / rate) holds more than the limit, each booking counted
 # when it left (a late send moves the slots after it, instead of bunching with them); one still
 # unanswered counts as leaving now, at most a second after its slot (then it was given up).
 # The earliest slot wins, and among slots within a millisecond of it the number with the most
@@ -120,10 +121,10 @@ local function room_from(key, from, need)
 end
 -- the earliest moment from s at which every window of w ms holding s holds at most cap: the
 -- windows opening at s and at each booking in (s - w, s) are the ones that can be fullest
-local function window_from(key, s, cost, rate, cap, w)
+local function window_from(key, s, cost, cap, w)
   local near = {}
   for _, b in ipairs(bookings(key)) do
-    near[#near + 1] = {b[3], (b[2] - b[1]) * rate / 1000}
+    near[#near + 1] = {b[3], (b[2] - b[1]) * cap / 1000}
   end
   table.sort(near, function(x, y) return x[1] < y[1] end)
   for _ = 1, 64 do
@@ -150,12 +151,12 @@ local function window_from(key, s, cost, rate, cap, w)
   return s
 end
 local function account_slot(key, from, cost, rate, cap)
-  local need = cost * 1000 / rate
+  local need = cost * 1000 / cap
   local w = cap * 1000 / rate
   local s = from
   for _ = 1, 32 do
     local s1 = room_from(key, s, need)
-    local s2 = window_from(key, s1, cost, rate, cap, w)
+    local s2 = window_from(key, s1, cost, cap, w)
     if s2 == s1 then return s1 end
     s = s2
   end
@@ -197,7 +198,7 @@ end
 local booking = string.format('%.3f:%.3f', slot, slot)
 if account_rate > 0 then
   local key = KEYS[(pick - 1) * 3 + 2]
-  local ends = slot + cost * 1000 / account_rate
+  local ends = slot + cost * 1000 / tonumber(ARGV[a + 5])
   booking = string.format('%.3f:%.3f', slot, ends)
   redis.call('ZADD', key, ends, booking)
   redis.call('PEXPIRE', key, math.ceil(ends - now) + 60000)
