@@ -112,11 +112,11 @@ def per_second(times: list[float], start: float) -> list[int]:
     return counts
 
 
-def grants(trace: list[bytes]) -> dict[str, float]:
+def grants(trace: list[bytes | str]) -> dict[str, float]:
     """ref -> when the limiter granted its send (the last grant: a late send takes a fresh turn)."""
     out: dict[str, float] = {}
     for entry in trace:
-        when, label, *_ = entry.decode().split(" ")
+        when, label, *_ = (entry.decode() if isinstance(entry, bytes) else entry).split(" ")
         out[label.split("@")[0]] = float(when) / 1000  # ref@pid of the worker
     return out
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import os
 import queue
 import random
@@ -723,7 +722,7 @@ def _send_guard(
         limiter = get_limiter()
         reserved = slots.get(ref) if slots else None
         if reserved is None:
-            if candidate.slack == math.inf:
+            if not candidate.limited:
                 return await allowed(message)  # under no limit: nothing to wait for
             reserved = pacing.Slot(*await limiter.next_booking(candidate))
         slot, booking = reserved

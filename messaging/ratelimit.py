@@ -13,15 +13,17 @@ The send path reserves instead (:meth:`RateLimiter.reserve`, used by messaging.p
 earliest slot among several candidate numbers, up to a lead ahead, so a send can leave exactly
 at its slot. An account's schedule is then a set of booked slots rather than one "next free"
 time, so a send booked far ahead (its number busy for a second) leaves the slots before it to
-others. The margins that keep arrival jitter inside the limits are applied in one place,
-:func:`number_limit` and :func:`account_limit`.
+others. Each send's worker tells when it actually left (:meth:`RateLimiter.left`, from
+messaging.pacing.Departures): the account then keeps every window of a second from that moment
+within its limit, and the number's next turn a full interval after it, so a late send pushes
+the sends after it instead of bunching with them at the provider. The margins that cover what is
+not measured are applied in one place, :func:`number_limit` and :func:`account_limit`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import os
 import threading
 import time
@@ -265,21 +267,9 @@ class Candidate:
     label: str = ""  # for the trace (SMS_PACE_TRACE_KEY)
 
     @property
-    def slack(self) -> float:
-        """How late (seconds) a send may leave after its slot with no 1-second window over a limit.
-
-        Spaced ``1 + margin`` times the interval apart, the sends of a full second span ``margin``
-        seconds more than one: that much lateness of one send (the others on time) still fits.
-        """
-        margins = [
-            margin
-            for (_, rate), margin in (
-                (self.number, settings.SMS_PACE_NUMBER_MARGIN),
-                (self.account, settings.SMS_PACE_ACCOUNT_MARGIN),
-            )
-            if rate > 0
-        ]
-        return min(margins, default=math.inf)
+    def limited(self) -> bool:
+        """Under some limit: its number's or its account's."""
+        return self.number[1] > 0 or self.account[1] > 0
 
     @property
     def bookings_key(self) -> str:
