@@ -100,7 +100,8 @@ local function bookings(key)
   if booked[key] == nil then
     redis.call('ZREMRANGEBYSCORE', key, '-inf', now - 60000)
     local list = {}
-    for _, m in ipairs(redis.call('ZRANGEBYSCORE', key, now - 5000, '+inf')) do
+    -- the ones to come, and those that left within the last window or two
+    for _, m in ipairs(redis.call('ZRANGEBYSCORE', key, now - 2500, '+inf')) do
       local a, b, c = string.match(m, '^([^:]+):([^:]+):?(.*)$')
       local start = tonumber(a)
       local left = tonumber(c)
@@ -121,31 +122,51 @@ local function room_from(key, from, need)
   end
   return s
 end
--- the earliest moment from s at which every window of w ms holding s holds at most cap: the
--- windows opening at s and at each booking in (s - w, s) are the ones that can be fullest
-local function window_from(key, s, cost, cap, w)
-  local near = {}
-  for _, b in ipairs(bookings(key)) do
-    near[#near + 1] = {b[3], (b[2] - b[1]) * cap / 1000}
-  end
-  table.sort(near, function(x, y) return x[1] < y[1] end)
-  for _ = 1, 64 do
-    local starts = {s}
-    for _, e in ipairs(near) do
-      if e[1] > s - w and e[1] < s then starts[#starts + 1] = e[1] end
+-- bookings by departure, with running sums of their cost (segments), per account key
+local departed = {}
+local function departures(key, cap)
+  if departed[key] == nil then
+    local list = {}
+    for _, b in ipairs(bookings(key)) do list[#list + 1] = {b[3], (b[2] - b[1]) * cap / 1000} end
+    table.sort(list, function(x, y) return x[1] < y[1] end)
+    local times, sums, total = {}, {[0] = 0}, 0
+    for i, e in ipairs(list) do
+      times[i] = e[1]
+      total = total + e[2]
+      sums[i] = total
     end
+    departed[key] = {times, sums}
+  end
+  return departed[key][1], departed[key][2]
+end
+-- how many of the sorted times are below t
+local function below(times, t)
+  local lo, hi = 0, #times
+  while lo < hi do
+    local mid = math.floor((lo + hi + 1) / 2)
+    if times[mid] < t then lo = mid else hi = mid - 1 end
+  end
+  return lo
+end
+-- the earliest moment from s at which every window of w ms holding s holds at most cap: the
+-- windows opening at s and at each departure in (s - w, s) are the ones that can be fullest
+local function window_from(key, s, cost, cap, w)
+  local times, sums = departures(key, cap)
+  for _ = 1, 64 do
     local moved = false
-    for _, u in ipairs(starts) do
-      local sum = cost
-      local after = nil
-      for _, f in ipairs(near) do
-        if f[1] >= u and f[1] < u + w then sum = sum + f[2] end
-        if after == nil and f[1] >= s then after = f[1] end
-      end
-      if sum > cap + 0.001 then
-        if u < s then s = u + w elseif after ~= nil then s = after + 0.001 end
-        moved = true
-        break
+    local first = below(times, s - w) + 1
+    local at_s = below(times, s) + 1
+    for i = first, at_s do
+      -- i = at_s: the window opening at s itself
+      local u = s
+      if i < at_s then u = times[i] end
+      if u > s - w then
+        local from = below(times, u)
+        if sums[below(times, u + w)] - sums[from] + cost > cap + 0.001 then
+          if u < s then s = u + w elseif times[at_s] ~= nil then s = times[at_s] + 0.001 end
+          moved = true
+          break
+        end
       end
     end
     if not moved then return s end
