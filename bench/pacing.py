@@ -112,13 +112,20 @@ def per_second(times: list[float], start: float) -> list[int]:
     return counts
 
 
-def grants(trace: list[bytes]) -> dict[str, float]:
+def grants(trace: list[bytes | str]) -> dict[str, float]:
     """ref -> when the limiter granted its send (the last grant: a late send takes a fresh turn)."""
     out: dict[str, float] = {}
     for entry in trace:
-        when, label, *_ = entry.decode().split(" ")
+        when, label, *_ = (entry.decode() if isinstance(entry, bytes) else entry).split(" ")
         out[label.split("@")[0]] = float(when) / 1000  # ref@pid of the worker
     return out
+
+
+def lateness(since: dict[str, float], until: dict[str, float]) -> dict:
+    """Percentiles of ``until[ref] - since[ref]`` (seconds) over the refs in both."""
+    late = sorted(until[r] - since[r] for r in until if r in since)
+    pick = lambda q: round(late[min(len(late) - 1, int(q * len(late)))], 4) if late else None  # noqa: E731
+    return {"p50": pick(0.5), "p95": pick(0.95), "p99": pick(0.99), "max": pick(1.0)}
 
 
 def limiter_figures(granted: dict[str, float], arrived: dict[str, float], *, account_mps: float) -> dict:
@@ -130,14 +137,12 @@ def limiter_figures(granted: dict[str, float], arrived: dict[str, float], *, acc
     # A gap longer than one interval between two grants is account capacity nobody took.
     unused = sum(max(0.0, b - a - interval) for a, b in itertools.pairwise(times))
     span = times[-1] - times[0]
-    late = sorted(arrived[r] - granted[r] for r in arrived if r in granted)
-    pick = lambda q: round(late[min(len(late) - 1, int(q * len(late)))], 4) if late else None  # noqa: E731
     return {
         "grants": len(times),
         "grant_rate": round((len(times) - 1) / span, 3) if span > 0 else None,
         "account_unused_seconds": round(unused, 2),
         "account_unused_share": round(unused / span, 4) if span > 0 else None,
-        "grant_to_arrival_s": {"p50": pick(0.5), "p95": pick(0.95), "p99": pick(0.99), "max": pick(1.0)},
+        "grant_to_arrival_s": lateness(granted, arrived),
         "per_second_at_limiter": per_second(times, times[0]),
     }
 
@@ -210,11 +215,16 @@ def run(args) -> dict:
             elif time.monotonic() - last_change > 30:
                 break  # stalled
             time.sleep(0.5)
-        sent = fake.message_rows(fields="src,received_at,url")
-        rows = [(src, t) for src, t, _ in sent]
-        arrived = {url.rstrip("/").rsplit("/", 1)[-1]: t for _, t, url in sent}
+        sent = fake.message_rows(fields="src,received_at,url,arrived_at")
+        rows = [(src, t) for src, t, _, _ in sent]
+        arrived = {url.rstrip("/").rsplit("/", 1)[-1]: t for _, t, url, _ in sent}
+        # the fake stamps received_at after its added latency (an asyncio sleep, as late as its
+        # process is scheduled); arrived_at is when the request came in, before that sleep
+        at_door = analyse([(src, t) for src, _, _, t in sent], number_mps=args.number_mps, account_mps=args.account_mps)
         trace = redis.Redis.from_url(args.redis_url).lrange(TRACE_KEY, 0, -1)
         granted = grants(trace)
+        # when each send passed its guard, just before its request (the worker's side of the lateness)
+        passed = grants(redis.Redis.from_url(args.redis_url).lrange(f"{TRACE_KEY}:sent", 0, -1))
         fake_stats = fake.stats()
         t_rec = time.monotonic()
         open_statuses = ["pending", "claimed", "sending", "unknown"]
@@ -226,11 +236,16 @@ def run(args) -> dict:
             Message.objects.filter(campaign=campaign).values_list("status").annotate(n=fanout.common_count()).order_by()
         )
         raw = common.LOGS / f"{name}-raw.json"  # for a closer look; not a result
-        raw.write_text(json.dumps({"sent": sent, "granted": granted}))
+        raw.write_text(json.dumps({"sent": sent, "granted": granted, "passed": passed}))
         figures = analyse(rows, number_mps=args.number_mps, account_mps=args.account_mps)
         at_limiter = limiter_figures(granted, arrived, account_mps=args.account_mps)
         # a send late for its slot takes a fresh one: the first is left unused
         at_limiter["fresh_turns"] = len(trace) - len(granted)
+        at_limiter["grant_to_guard_passed_s"] = lateness(granted, passed)
+        at_limiter["guard_passed_to_arrival_s"] = lateness(passed, arrived)
+        at_limiter["guard_passed_to_request_in_s"] = lateness(
+            passed, {url.rstrip("/").rsplit("/", 1)[-1]: t for _, _, url, t in sent}
+        )
         first = min((t for _, t in rows), default=0.0)
         ratio = figures["achieved_ratio_to_account_limit"]
         result = {
@@ -252,6 +267,12 @@ def run(args) -> dict:
             "seconds_to_first_send": round(min(t for _, t in rows) - launched, 3) if rows else None,
             **figures,
             "limiter": at_limiter,
+            "before_the_fakes_latency": {
+                "account_windows_over_limit": at_door["account"]["windows_over_limit"],
+                "account_busiest_1s_window": at_door["account"]["busiest_1s_window"],
+                "numbers_windows_over_limit": at_door["numbers_windows_over_limit"],
+                "achieved_ratio_to_account_limit": at_door["achieved_ratio_to_account_limit"],
+            },
             "per_second_at_provider": per_second(sorted(t for _, t in rows), first),
             "no_window_over_limit": figures["account"]["windows_over_limit"] == 0
             and figures["numbers_windows_over_limit"] == 0,
@@ -265,7 +286,9 @@ def run(args) -> dict:
             f"{name}: {len(rows)} sent, {figures['achieved_rate']}/s ({ratio} of {args.account_mps}/s); "
             f"busiest second: account {figures['account']['busiest_1s_window']}, "
             f"a number {figures['numbers_busiest_1s_window']}; windows over: account "
-            f"{figures['account']['windows_over_limit']}, numbers {figures['numbers_windows_over_limit']}"
+            f"{figures['account']['windows_over_limit']}, numbers {figures['numbers_windows_over_limit']} "
+            f"(before the fake's latency: account {at_door['account']['windows_over_limit']}, "
+            f"numbers {at_door['numbers_windows_over_limit']})"
         )
         return {"path": path, "result": result}
     finally:

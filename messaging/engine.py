@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import os
 import queue
 import random
@@ -169,7 +168,7 @@ def _send_paced(
                 _renew_lease([r.id for r in pacer.waiting()])
                 renewed = time.monotonic()
             group = pacer.next_group()
-            slots = {row.id: at for row, at in group}
+            slots = {row.id: slot for row, slot in group}
             if not _send_chunk([row for row, _ in group], rates, valid_until, result, stream, probe=probe, slots=slots):
                 _release([r.id for r in pacer.rest()], result)
                 break
@@ -220,6 +219,7 @@ class _Stream:
         self._in_flight = 0
         self._handed_over = False
         self._backend = get_backend()
+        self.departures = pacing.Departures()
 
     def send(self, rows: list[Row], outbound: list[OutboundSMS], deadlines: dict[int, datetime], guard: Guard) -> None:
         with self._lock:
@@ -237,6 +237,7 @@ class _Stream:
             self._unstarted -= 1
 
     def done(self, outcome: SendOutcome) -> None:
+        self.departures.answered(outcome.ref)
         with self._lock:
             if self._handed_over:
                 row = self._rows.pop(outcome.ref)
@@ -529,7 +530,7 @@ def _send_chunk(
     stream: _Stream,
     *,
     probe: bool = False,
-    slots: dict[int, float] | None = None,
+    slots: dict[int, pacing.Slot] | None = None,
 ) -> bool:
     """Start one chunk's requests. Returns False when the rest of the batch must not be sent.
 
@@ -608,7 +609,14 @@ def _send_chunk(
     recheck = ConsentRecheck([r.id for r in go if r.recipient_id])
     deadlines = {r.id: valid_until[r.campaign_id] for r in go if r.campaign_id in valid_until}
     guard = _send_guard(
-        rates, {r.id: r.segments for r in go}, {r.id: r.kind for r in go}, deadlines, watch, recheck, slots
+        rates,
+        {r.id: r.segments for r in go},
+        {r.id: r.kind for r in go},
+        deadlines,
+        watch,
+        recheck,
+        slots,
+        stream.departures,
     )
     stream.send(go, outbound, deadlines, guard)
     return not halted
@@ -669,9 +677,12 @@ class ConsentRecheck:
 _RECHECK_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="consent-recheck")
 
 
-# A send that reaches its request later after its slot than its limits' margins allow (Candidate.slack)
-# takes a fresh turn, at most _FRESH_TURNS - 1 times (then it goes late rather than never: a machine
-# that slow is late for every slot). Its checks start _CHECKS_AHEAD_SECONDS before the slot.
+# A send that reaches its request more than _LATE_SECONDS after its slot takes a fresh turn, at
+# most _FRESH_TURNS - 1 times (then it goes late rather than never: a machine that slow is late
+# for every slot). Less lateness is told to the limiter (pacing.Departures), which spaces the sends
+# booked after it from when it left; the sends booked before it (within the lead) are what a
+# late send could bunch with, so half the lead is the most it may be late.
+# Its checks start _CHECKS_AHEAD_SECONDS before the slot.
 _FRESH_TURNS = 3
 _CHECKS_AHEAD_SECONDS = 0.03
 
@@ -683,10 +694,12 @@ def _send_guard(
     deadlines: dict[int, datetime],
     watch: RecentOptOuts,
     recheck: ConsentRecheck,
-    slots: dict[int, float] | None = None,
+    slots: dict[int, pacing.Slot] | None = None,
+    departures: pacing.Departures | None = None,
 ) -> Guard:
     """Runs just before each request: waits for its reserved slot (else reserves the next one), then
     re-checks validity and for a fresh opt-out."""
+    departures = departures or pacing.Departures()
 
     async def allowed(message: OutboundSMS) -> bool:
         deadline = deadlines.get(int(message.ref))
@@ -707,25 +720,30 @@ def _send_guard(
             label=message.ref,
         )
         limiter = get_limiter()
-        slot = slots.get(ref) if slots else None
-        if slot is None:
-            if candidate.slack == math.inf:
+        reserved = slots.get(ref) if slots else None
+        if reserved is None:
+            if not candidate.limited:
                 return await allowed(message)  # under no limit: nothing to wait for
-            slot = await limiter.next_slot(candidate)
+            reserved = pacing.Slot(*await limiter.next_booking(candidate))
+        slot, booking = reserved
         turns = _FRESH_TURNS
         while True:
             # The checks run just before the slot, so the request leaves at the slot itself.
             await asyncio.sleep(max(0.0, slot - _CHECKS_AHEAD_SECONDS - time.monotonic()))
             if not await allowed(message):
+                departures.never_left(candidate, booking)
                 return False
             await asyncio.sleep(max(0.0, slot - time.monotonic()))
             turns -= 1
-            if time.monotonic() - slot <= candidate.slack or turns == 0:
+            if time.monotonic() - slot <= settings.SMS_PACE_LEAD_SECONDS / 2 or turns == 0:
+                departures.passed(message.ref, candidate, booking, slot)
+                limiter.trace_sent(message.ref)
                 return True
-            # The checks were slow (the database re-check, a busy loop): sending now would land
-            # closer than the schedule allows to the next send, which took its turn on time. Take
-            # a fresh turn instead; the late one is left unused, which only widens the spacing.
-            slot = await limiter.next_slot(candidate)
+            # The checks were slow (the database re-check, a stalled loop): sending now could
+            # bunch with the sends booked after this slot, which take their turns on time. Take
+            # a fresh turn instead; the late one is given back.
+            departures.never_left(candidate, booking)
+            slot, booking = await limiter.next_booking(candidate)
 
     return guard
 

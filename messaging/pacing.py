@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import math
+import sys
 import time
 from collections import deque
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Coroutine, Iterable
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.conf import settings
 
@@ -30,6 +31,9 @@ if TYPE_CHECKING:
 
 # At most this many rows are marked sending at once (rows under no limit come in groups this big).
 MAX_GROUP = 100
+# The sender loop's thread waits for the GIL while the batch's thread renders and writes rows:
+# up to sys.getswitchinterval() (5 ms by default) late for a slot, a quarter of the account margin.
+SWITCH_INTERVAL = 0.001
 
 
 def pool_rate(senders: Iterable[tuple[float, str]]) -> float:
@@ -64,6 +68,13 @@ def paced(rows: list[Row], rates: dict[str, float]) -> bool:
     return any(rates.get(r.sender, 0) > 0 or account_limit(r.provider)[1] > 0 for r in rows)
 
 
+class Slot(NamedTuple):
+    """When a row's request may leave (``time.monotonic()``), and the account's booking of it."""
+
+    at: float
+    booking: str = ""
+
+
 class Pacer:
     """A batch's rows, handed out in groups with the time each may start (``time.monotonic()``)."""
 
@@ -72,19 +83,21 @@ class Pacer:
         for row in rows:
             self._queues.setdefault(row.sender, deque()).append(row)
         self._limits = {sender: number_limit(sender, rates.get(sender, 0)) for sender in self._queues}
+        if sys.getswitchinterval() > SWITCH_INTERVAL:
+            sys.setswitchinterval(SWITCH_INTERVAL)  # for the process: its sends are paced from now on
         runtime.run(_add_backlog({self._limits[s][0]: len(q) for s, q in self._queues.items()}))
 
     def __bool__(self) -> bool:
         return bool(self._queues)
 
-    def next_group(self) -> list[tuple[Row, float]]:
+    def next_group(self) -> list[tuple[Row, Slot]]:
         """The rows whose slots come within the lead, with their slots; waits until there is one."""
         return runtime.run(self._reserve_group())
 
-    async def _reserve_group(self) -> list[tuple[Row, float]]:
+    async def _reserve_group(self) -> list[tuple[Row, Slot]]:
         limiter = get_limiter()
         lead = settings.SMS_PACE_LEAD_SECONDS
-        group: list[tuple[Row, float]] = []
+        group: list[tuple[Row, Slot]] = []
         while self._queues and len(group) < MAX_GROUP:
             # Our own heaviest numbers first; the limiter prefers the heaviest across all workers.
             senders = sorted(self._queues, key=lambda s: -len(self._queues[s]))
@@ -97,7 +110,7 @@ class Pacer:
                 )
                 for s in senders
             ]
-            pick, seconds = await limiter.reserve(candidates, horizon=lead)
+            pick, seconds, booking = await limiter.book(candidates, horizon=lead)
             if pick < 0:
                 if group:
                     break
@@ -106,7 +119,7 @@ class Pacer:
                 await asyncio.sleep(max(seconds, lead / 2))
                 continue
             sender = senders[pick]
-            group.append((self._queues[sender].popleft(), time.monotonic() + seconds))
+            group.append((self._queues[sender].popleft(), Slot(time.monotonic() + seconds, booking)))
             if not self._queues[sender]:
                 del self._queues[sender]
         return group
@@ -131,3 +144,44 @@ class Pacer:
 
 async def _add_backlog(counts: dict[str, int]) -> None:
     await get_limiter().add_backlog(counts)  # the limiter of the sender loop this runs on
+
+
+class Departures:
+    """When a batch's paced sends left, told to the limiter as their answers come back.
+
+    The provider counts a send when it arrives, which can be later than its slot: the guard
+    may pass late (a busy loop), and the request may take longer than usual on its way. Both
+    are measured here: the lateness at the guard, plus how much longer than the quickest recent
+    round trip the request took (as much may have been spent on the way there). The limiter then
+    spaces the sends after it from when it may have arrived (messaging.ratelimit.RateLimiter.left).
+    Runs on the sender loop.
+    """
+
+    def __init__(self) -> None:
+        self._sent: dict[str, tuple[Candidate, str, float, float]] = {}
+        self._telling: set[asyncio.Task[None]] = set()
+
+    def passed(self, ref: str, candidate: Candidate, booking: str, slot: float) -> None:
+        """The send ``ref``, booked for ``slot``, passed its guard now: its request leaves."""
+        if booking:
+            self._sent[ref] = (candidate, booking, slot, time.monotonic())
+
+    def answered(self, ref: str) -> None:
+        """The request of ``ref`` came back (or failed)."""
+        sent = self._sent.pop(ref, None)
+        if sent is None:
+            return
+        candidate, booking, slot, passed = sent
+        limiter = get_limiter()
+        after = passed - slot + limiter.round_trip(time.monotonic() - passed)
+        self._tell(limiter.left(candidate, booking, after))
+
+    def never_left(self, candidate: Candidate, booking: str) -> None:
+        """A booked send that did not go (its checks refused it, or it took a fresh turn)."""
+        if booking:
+            self._tell(get_limiter().left(candidate, booking, None))
+
+    def _tell(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)  # not waited for: the next send does not wait on Redis
+        self._telling.add(task)
+        task.add_done_callback(self._telling.discard)

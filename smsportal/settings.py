@@ -426,7 +426,9 @@ SMS_PROVIDER_MPS = {p.name: env_float(f"{p.name.upper()}_ACCOUNT_MPS", 0.0, mini
 # usually do more than the account lets through, so this costs nothing while the account binds)...
 SMS_PACE_NUMBER_MARGIN = env_float("SMS_PACE_NUMBER_MARGIN", 0.10, minimum=0)
 # ...and an account this fraction wider than <NAME>_ACCOUNT_MPS (its rate is what a campaign gets).
-SMS_PACE_ACCOUNT_MARGIN = env_float("SMS_PACE_ACCOUNT_MARGIN", 0.02, minimum=0)
+# Each send's measured lateness moves the slots after it (pacing.Departures), so this covers only
+# what is not measured (the clocks' offset, the quickest round trip's own share of the way).
+SMS_PACE_ACCOUNT_MARGIN = env_float("SMS_PACE_ACCOUNT_MARGIN", 0.005, minimum=0)
 # How far ahead a batch reserves its slots: the time it has to mark a row sending and check it.
 SMS_PACE_LEAD_SECONDS = env_float("SMS_PACE_LEAD_SECONDS", 0.5, minimum=0)
 # A rate-limited campaign's batches hold at least this many seconds of its pool's sending

@@ -19,6 +19,7 @@ MESSAGE_FIELDS = (
     "url",
     "method",
     "received_at",
+    "arrived_at",
     "outcome",
     "error_code",
     "last_status",
@@ -41,6 +42,7 @@ class Message:
         self.url = url
         self.method = method
         self.received_at = received_at
+        self.arrived_at = received_at  # the server sets when the request came in, before the added latency
         self.outcome = "delivered"
         self.error_code = None
         self.last_status = None

@@ -20,6 +20,7 @@ lives in its module (:mod:`.plivo`, :mod:`.flowroute`), listed in :mod:`.registr
 from __future__ import annotations
 
 import dataclasses
+import time
 from typing import Any
 
 from aiohttp import web
@@ -162,6 +163,7 @@ class FakeProviderServer:
         return json_response({"error": f"not found: {path}"}, status=404)
 
     async def _send(self, api: ProviderAPI, request: web.BaseRequest, path: str) -> web.StreamResponse:
+        arrived = time.time()  # received_at comes after the added latency: this is the request's own arrival
         self.state.stats["requests"] += 1
         try:
             api.authorize(request, path)
@@ -178,6 +180,7 @@ class FakeProviderServer:
         except HTTPError as e:
             return self._reject(api, e.status, e.detail)
         for msg in msgs:
+            msg.arrived_at = arrived
             spec = self._fail_numbers.get(digits(msg.dst))
             if spec is not None:
                 return self._reject(api, *spec)
