@@ -1,0 +1,45 @@
+"""Our reference for a request that names several messages: their ids as runs (``101-150.152``).
+
+A multi-destination request carries one status-callback URL for all its messages, so the URL
+names the group; each report's destination then picks the message out of it (a group never
+holds one destination twice). A single message's reference stays its id: group references
+always hold a ``-`` or a ``.``, so the two never collide.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from providers.status import is_message_ref
+
+# A ProviderEvent's message_ref holds 64 characters; a reference must fit it.
+MAX_REF_CHARS = 64
+_MAX_MEMBERS = 1000  # a parsed reference never expands to more than this (a run like 1-99999999)
+
+
+def group_ref(refs: Iterable[str]) -> str:
+    """The reference of a group of message ids (order does not matter)."""
+    ids = sorted({int(r) for r in refs})
+    runs: list[list[int]] = []
+    for i in ids:
+        if runs and i == runs[-1][1] + 1:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+    return ".".join(str(lo) if lo == hi else f"{lo}-{hi}" for lo, hi in runs)
+
+
+def group_members(ref: str) -> list[str] | None:
+    """The message ids a group reference names; None when ``ref`` is not one."""
+    if len(ref) > MAX_REF_CHARS or not ("-" in ref or "." in ref):
+        return None
+    members: list[str] = []
+    for run in ref.split("."):
+        first, _, last = run.partition("-")
+        if not is_message_ref(first) or (last and not is_message_ref(last)):
+            return None
+        lo, hi = int(first), int(last or first)
+        if hi < lo or len(members) + hi - lo + 1 > _MAX_MEMBERS:
+            return None
+        members.extend(str(i) for i in range(lo, hi + 1))
+    return members if len(members) > 1 else None
