@@ -266,6 +266,9 @@ def run(args) -> dict:
         from messaging.models import Message
 
         open_statuses = ["pending", "claimed", "sending", "unknown"]
+        # ``unknown`` rows (a lost answer, never retried) wait for a delivery report, which this bench
+        # (callbacks off) never sends: the run ends once nothing else is open, and reports them apart.
+        working = ["pending", "claimed", "sending"]
         while time.monotonic() < deadline:
             accepted = fake.stats()["accepted"]
             progress.append((round(time.time() - launched, 2), accepted))
@@ -274,9 +277,9 @@ def run(args) -> dict:
             # with faults a message may fail for good after its last attempt: done once every row is final
             if (
                 args.faults
-                and accepted >= n * 0.99
+                and accepted >= n * 0.9
                 and len(progress) % 4 == 0
-                and not Message.objects.filter(campaign=campaign, status__in=open_statuses).exists()
+                and not Message.objects.filter(campaign=campaign, status__in=working).exists()
             ):
                 break
             if args.stop_after and time.time() - launched >= args.stop_after:
@@ -295,7 +298,7 @@ def run(args) -> dict:
         # let the last batches record their outcomes before counting
         t_rec = time.monotonic()
         while time.monotonic() - t_rec < (5 if args.stop_after else 60):
-            open_rows = Message.objects.filter(campaign=campaign, status__in=open_statuses).count()
+            open_rows = Message.objects.filter(campaign=campaign, status__in=working).count()
             if open_rows == 0:
                 break
             time.sleep(0.5)
@@ -329,6 +332,7 @@ def run(args) -> dict:
             ceilings = bare_ceiling(fake.plivo_send_url(PLIVO_ID), args.ceiling_n or min(n, 20_000))
         best = max(c["rate"] for c in ceilings)
         all_final = not any(by_status.get(st) for st in open_statuses)
+        settled = not any(by_status.get(st) for st in working)
         reference = None
         if args.reference:
             import json
@@ -336,7 +340,7 @@ def run(args) -> dict:
             reference = json.loads(common.Path(args.reference).read_text())
         result = {
             "status": "ok"
-            if len(received) >= n or (args.faults and all_final)
+            if len(received) >= n or (args.faults and settled)
             else ("partial" if args.stop_after else "incomplete"),
             "stopped_after_seconds": args.stop_after or None,
             "params": {
@@ -359,6 +363,7 @@ def run(args) -> dict:
                 "SMS_HTTP_TIMEOUT": args.read_timeout if args.faults else 30,
             },
             "all_final": all_final,
+            "unknown_awaiting_report": by_status.get("unknown", 0),
             "fake_fault_counts": {k: v for k, v in fake_stats.items() if k.startswith("fault_")},
             "setup_seconds": {"migrate": round(migrate_s, 1), "seed": round(seed_s, 1)},
             "accepted_by_provider": len(received),
