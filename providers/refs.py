@@ -29,6 +29,53 @@ def group_ref(refs: Iterable[str]) -> str:
     return ".".join(str(lo) if lo == hi else f"{lo}-{hi}" for lo, hi in runs)
 
 
+class RefRuns:
+    """A group reference grown one id at a time: its length is known without rebuilding it (ids in
+    ascending order, as batches claim them, cost O(1) each; others rebuild it)."""
+
+    def __init__(self) -> None:
+        self.runs: list[list[int]] = []
+        self.chars = 0
+
+    def chars_with(self, ref: str) -> int:
+        """The reference's length once ``ref`` is added."""
+        i = int(ref)
+        if not self.runs:
+            return len(ref)
+        lo, hi = self.runs[-1]
+        if i == hi + 1:
+            return self.chars - _run_chars(lo, hi) + _run_chars(lo, i)
+        if i > hi:
+            return self.chars + 1 + len(ref)
+        return len(group_ref([*map(str, self._ids()), ref]))
+
+    def add(self, ref: str) -> None:
+        i = int(ref)
+        if self.runs and i <= self.runs[-1][1]:
+            ids = sorted({*self._ids(), i})
+            self.runs, self.chars = [], 0
+            for j in ids:
+                self._append(j)
+        else:
+            self._append(i)
+
+    def _append(self, i: int) -> None:
+        if self.runs and i == self.runs[-1][1] + 1:
+            lo, hi = self.runs[-1]
+            self.chars += _run_chars(lo, i) - _run_chars(lo, hi)
+            self.runs[-1][1] = i
+        else:
+            self.chars += (1 if self.runs else 0) + len(str(i))
+            self.runs.append([i, i])
+
+    def _ids(self) -> list[int]:
+        return [i for lo, hi in self.runs for i in range(lo, hi + 1)]
+
+
+def _run_chars(lo: int, hi: int) -> int:
+    return len(str(lo)) if lo == hi else len(str(lo)) + 1 + len(str(hi))
+
+
 def group_members(ref: str) -> list[str] | None:
     """The message ids a group reference names; None when ``ref`` is not one."""
     if len(ref) > MAX_REF_CHARS or not ("-" in ref or "." in ref):

@@ -21,9 +21,16 @@ import httpx
 from django.conf import settings
 
 from providers import registry, runtime
-from providers.errors import InvalidRecipient, OutcomeUnknown, PermanentError, ProviderError, TransientError
+from providers.errors import (
+    InvalidRecipient,
+    OutcomeUnknown,
+    PermanentError,
+    ProviderError,
+    RecipientOptedOut,
+    TransientError,
+)
 from providers.http_errors import NOTHING_SENT, TRANSPORT_ERRORS, error_detail, provider_error
-from providers.refs import MAX_REF_CHARS, group_ref
+from providers.refs import MAX_REF_CHARS, RefRuns
 
 logger = logging.getLogger(__name__)
 
@@ -171,9 +178,15 @@ class BaseBackend:
         body, media) share one, up to :meth:`group_size`, each destination once, while the group's
         reference fits a callback URL's (:mod:`providers.refs`); the rest go one per request."""
         units: list[list[OutboundSMS]] = []
-        open_groups: dict[tuple[str, str, str, tuple[str, ...]], tuple[list[OutboundSMS], set[str]]] = {}
+        open_groups: dict[tuple[str, str, str, tuple[str, ...]], tuple[list[OutboundSMS], set[str], RefRuns]] = {}
+        sizes: dict[str, int] = {}
         for message in messages:
-            size = self.group_size(message.provider) if groupable and message.ref in groupable else 1
+            if groupable and message.ref in groupable:
+                size = sizes.get(message.provider) or sizes.setdefault(
+                    message.provider, self.group_size(message.provider)
+                )
+            else:
+                size = 1
             if size <= 1:
                 units.append([message])
                 continue
@@ -183,13 +196,14 @@ class BaseBackend:
                 found is None
                 or len(found[0]) >= size
                 or message.to in found[1]
-                or len(group_ref([*(m.ref for m in found[0]), message.ref])) > MAX_REF_CHARS
+                or found[2].chars_with(message.ref) > MAX_REF_CHARS
             ):
-                found = ([], set())
+                found = ([], set(), RefRuns())
                 open_groups[key] = found
                 units.append(found[0])
             found[0].append(message)
             found[1].add(message.to)
+            found[2].add(message.ref)
         return units
 
     async def _guarded_group(
@@ -321,8 +335,8 @@ class ProviderBackend(BaseBackend):
         """One request for ``messages`` (identical content, distinct destinations), one outcome each.
 
         A refusal applies to every message: 5xx and 429 are retried (each on its own next time,
-        the engine decides), other 4xx fail them, except a refusal about one destination, which
-        sends each again on its own. A request that may have been accepted but whose answer was
+        the engine decides), other 4xx fail them, except a refusal about one destination (invalid
+        number, opted out), which sends each again on its own. A request that may have been accepted but whose answer was
         lost makes every message :class:`OutcomeUnknown`: never sent twice.
         """
         user, password = self.credentials()
@@ -353,8 +367,9 @@ class ProviderBackend(BaseBackend):
             return [SendOutcome(ref=m.ref, provider=self.provider, error=failure) for m in go]
         code, text = ("", "") if response.is_success else self.error_detail(response)
         error = provider_error(response, detail=text, code=code)
-        if isinstance(error, InvalidRecipient):
-            # Which destination is not ours to guess: each goes again alone, which names it.
+        if isinstance(error, InvalidRecipient | RecipientOptedOut):
+            # About one destination, but which is not ours to guess (failing or opting out them all
+            # would punish the others): each goes again alone, and its own answer names it.
             error = TransientError(
                 f"refused for one of {len(go)} destinations, sent again one by one: {error.message}"[:255],
                 code=error.code,
