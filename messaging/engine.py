@@ -787,6 +787,19 @@ def _record(
     auth_failed: dict[int, tuple[str, str]] = {}  # campaign -> (provider, reason)
     stats: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     per_campaign: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+    tallied: set[tuple[str, bool]] = set()
+
+    def tally(row: Row, outcome: SendOutcome, ok: bool) -> None:
+        # Provider health and a campaign's failure rate count requests: a refused group of 50 is
+        # one failure, not 50 in a row (which auto-paused a campaign on its first 503).
+        if outcome.request:
+            if (outcome.request, ok) in tallied:
+                return
+            tallied.add((outcome.request, ok))
+        stats[row.provider][0 if ok else 1] += 1
+        if row.campaign_id:
+            per_campaign[row.campaign_id][row.provider][0 if ok else 1] += 1
+
     for outcome in outcomes:
         row = by_id[int(outcome.ref)]
         if outcome.skipped:
@@ -804,13 +817,9 @@ def _record(
                     "sent_at": now,
                 }
             )
-            stats[row.provider][0] += 1
-            if row.campaign_id:
-                per_campaign[row.campaign_id][row.provider][0] += 1
+            tally(row, outcome, True)
             continue
-        stats[row.provider][1] += 1
-        if row.campaign_id:
-            per_campaign[row.campaign_id][row.provider][1] += 1
+        tally(row, outcome, False)
         code, text = (
             (error.code or (str(error.http_status) if error.http_status else ""))[:20],
             error.message[:255],

@@ -56,6 +56,7 @@ class SendOutcome:
     provider_message_id: str = ""
     error: ProviderError | None = None
     skipped: bool = False  # a guard stopped it before any request was made
+    request: str = ""  # set when several messages shared one request: the same for all of them
 
     @property
     def accepted(self) -> bool:
@@ -230,6 +231,9 @@ class BaseBackend:
         }
         try:
             sent = [await self.send_one(go[0])] if len(go) == 1 else await self.send_group(go) if go else []
+            if len(go) > 1:
+                for outcome in sent:
+                    outcome.request = f"group:{go[0].ref}"
         except ProviderError as exc:
             sent = [SendOutcome(ref=m.ref, provider=self.provider, error=exc) for m in go]
         except Exception as exc:  # a bug, maybe after the request went out: never sent again blindly

@@ -9,9 +9,11 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.utils import timezone
 
+from messaging import failover
 from messaging.engine import send_batch
 from messaging.models import Message, MessageStatus
 from providers.backends import get_backend
@@ -210,12 +212,15 @@ def test_a_hung_group_request_makes_all_its_rows_unknown_and_none_is_sent_twice(
 
 @pytest.mark.django_db(transaction=True)
 def test_a_5xx_on_a_group_is_retried_exactly_once_per_row(plivo, rows, settings):
+    cache.clear()
     ids = rows(10)
     plivo.configure(rate_5xx=1.0)
 
     send_batch(message_ids=ids)
     wait_for(lambda: set(statuses(ids).values()) == {S.PENDING}, timeout=30, message="all ten to be retried")
     assert requests(plivo) == 2 and at_fake(plivo) == []
+    # Provider health counts requests: two refused groups are two failures, not ten in a row.
+    assert sum(cache.get(f"{key}:bad") or 0 for key in failover._keys("plivo")) == 2
 
     plivo.configure(rate_5xx=0.0)
     Message.objects.filter(pk__in=ids).update(due_at=timezone.now() - timedelta(seconds=1))
