@@ -68,6 +68,11 @@ def table(results: dict[str, dict]) -> str:
             f"and {r['db']['transactions_per_message']} transactions per message; peak worker RSS "
             f"{max(r['peak_rss_mb_per_worker'].values()):.0f} MB"
         )
+        if r.get("requests_per_message", 1) < 1:
+            # several destinations per request: the references still make one request per message
+            head += f" (one text for all, {r['requests_per_message']} requests per message)"
+        if r.get("unknown_awaiting_report"):
+            result += f"; {r['unknown_awaiting_report']:,} unknown (answer lost, awaiting a report)"
         if p.get("faults"):
             # a fault run (--faults): judged against a fault-free run of the same size, not the references
             f = p["faults"]
