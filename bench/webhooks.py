@@ -277,6 +277,14 @@ def _loop():
         return asyncio.new_event_loop()
 
 
+def _worker_class() -> dict:
+    """gunicorn's worker class and threads, as gunicorn.conf.py sets them (the children inherit this environment)."""
+    import runpy
+
+    threads = int(runpy.run_path(str(common.ROOT / "gunicorn.conf.py")).get("threads", 1))
+    return {"worker_class": "gthread" if threads > 1 else "sync", "threads": threads}
+
+
 def _status(runs: list[dict], lost: int) -> str:
     """ok: every run measured something and every answer was a 2xx, and every accepted callback was stored."""
     if lost or any(r["errors"] for r in runs):
@@ -355,7 +363,7 @@ def run(args) -> dict:
         "status": _status([ours, light, ceiling], lost=max(0, accepted - stored)),
         "params": {
             "gunicorn_workers": args.gunicorn_workers,
-            "worker_class": "sync",
+            **_worker_class(),
             "concurrency": args.concurrency,
             "seconds": args.seconds,
             "warmup_seconds": args.warmup,

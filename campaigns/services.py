@@ -109,15 +109,10 @@ def campaign_launch(*, campaign: Campaign, user) -> Campaign:
         now = timezone.now()
         scheduled = campaign.send_at is not None and campaign.send_at > now + timedelta(seconds=5)
         new_status = Campaign.Status.SCHEDULED if scheduled else Campaign.Status.SENDING
-        # Stored now, so the campaign page can show it beside the actual cost afterwards.
-        estimated = campaign_estimate(campaign=campaign)
         changed = Campaign.objects.filter(pk=campaign.pk, status=Campaign.Status.DRAFT).update(
             status=new_status,
             launched_at=now,
             updated_at=now,
-            estimated_cost_micros=estimated.micros if estimated else None,
-            # Rows are made as it sends (campaigns/dispatch.py): progress counts against this meanwhile.
-            audience_total=estimated.recipients if estimated else None,
         )
         if not changed:
             raise TransitionError(
@@ -126,8 +121,21 @@ def campaign_launch(*, campaign: Campaign, user) -> Campaign:
         _audit(user, "campaign.launch", campaign, "scheduled" if scheduled else "")
         if not scheduled:
             transaction.on_commit(lambda: _start_materializing(campaign.pk))
+    # Counted once the launch has committed, so the first sends do not wait for a count of the whole
+    # audience (a second at a million recipients). The budget's guard needs it only once a price came in.
+    Campaign.objects.filter(pk=campaign.pk).update(**_estimate_fields(campaign))
     campaign.refresh_from_db()
     return campaign
+
+
+def _estimate_fields(campaign: Campaign) -> dict[str, int | None]:
+    """The launch estimate, stored so the campaign page can show it beside the actual cost afterwards."""
+    estimated = campaign_estimate(campaign=campaign)
+    return {
+        "estimated_cost_micros": estimated.micros if estimated else None,
+        # Rows are made as it sends (campaigns/dispatch.py): progress counts against this meanwhile.
+        "audience_total": estimated.recipients if estimated else None,
+    }
 
 
 # A launch is committed as ``sending`` before its task is queued. If the broker cannot take the

@@ -83,8 +83,15 @@ class Message(models.Model):
         CONFIRMATION = "confirmation", "Opt-in confirmation"
         RELAY = "relay", "Relay"
 
+    # No single-column indexes on the campaign and the recipient: unique_campaign_recipient and
+    # message_recipient_sender lead with them, and every status move writes each index again.
     campaign = models.ForeignKey(
-        "campaigns.Campaign", null=True, blank=True, on_delete=models.CASCADE, related_name="messages"
+        "campaigns.Campaign",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="messages",
+        db_index=False,
     )
     recipient = models.ForeignKey(
         "recipients.Recipient",
@@ -92,6 +99,7 @@ class Message(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="messages",
+        db_index=False,
     )
     kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.CAMPAIGN)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import threading
 from collections.abc import Iterable
+from datetime import datetime
 from functools import cache
 from typing import Any
 
 import psycopg
-from django.db import connection, transaction
-from django.db.models import Field
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from providers.models import ProviderEvent
@@ -20,36 +22,49 @@ logger = logging.getLogger(__name__)
 
 
 def record_status_events(*, events: Iterable[StatusEvent]) -> int:
-    """Store delivery reports and make sure a worker applies them soon."""
+    """Store delivery reports and make sure a worker applies them soon.
+
+    Outside a transaction (a webhook), the rows are durable when this returns: concurrent
+    callers of one process share one INSERT and one COMMIT (:class:`_GroupCommit`).
+    Inside one, they are part of it.
+    """
     reports = list(events)
     if not reports:
         return 0
-    if len(reports) == 1:
-        _insert_one(reports[0])
+    now = timezone.now()  # auto_now_add
+    rows = [_row(e, received_at=now) for e in reports]
+    if connection.in_atomic_block or not connection.get_autocommit():  # the caller's transaction holds them
+        _insert_rows(rows)
+        transaction.on_commit(_announce_stored)
     else:
-        ProviderEvent.objects.bulk_create([ProviderEvent(**_row_values(e)) for e in reports])
-    transaction.on_commit(_announce_stored)
+        _group_commit.insert(rows)
+        _announce_stored()
     return len(reports)
 
 
-def _row_values(e: StatusEvent) -> dict[str, Any]:
-    """A report's ``ProviderEvent`` fields (by attribute name), cut to their column sizes."""
+def _row(e: StatusEvent, *, received_at: datetime) -> dict[str, Any]:
+    """A report's columns (by name) as JSON values, cut to their column sizes.
+
+    As ``save()`` would store them: the payload is the object ``JSONField`` writes, times
+    are ISO 8601 with their offset, absent values are null.
+    """
     return {
         "provider": e.provider,
-        "kind": ProviderEvent.Kind.STATUS,
+        "kind": ProviderEvent.Kind.STATUS.value,
         "message_ref": e.message_ref,
         "provider_message_id": e.provider_message_id[:100],
         "status": e.status.value,
         "error_code": e.error_code[:20],
         "error_text": e.error_text[:255],
-        "occurred_at": e.occurred_at,
+        "occurred_at": e.occurred_at.isoformat() if e.occurred_at else None,
         "cost_micros": e.cost_micros,
         "cost_currency": e.cost_currency[:3],
         "payload": e.raw,
+        "received_at": received_at.isoformat(),
     }
 
 
-_INSERT_FIELDS = (
+_INSERT_COLUMNS = (
     "provider",
     "kind",
     "message_ref",
@@ -65,43 +80,92 @@ _INSERT_FIELDS = (
 )
 
 
-def _concrete_field(name: str) -> tuple[Field[Any, Any], str]:
-    """``ProviderEvent``'s field ``name`` and its column (``get_field`` may also return a reverse relation)."""
-    field = ProviderEvent._meta.get_field(name)
-    if not isinstance(field, Field) or field.column is None:
-        raise TypeError(f"ProviderEvent.{name} has no column")
-    return field, field.column
-
-
 @cache
-def _insert_statement(vendor: str) -> tuple[str, tuple[Field[Any, Any], ...]]:
-    """The single-row INSERT and its fields in placeholder order, built once per process."""
-    concrete = [_concrete_field(name) for name in _INSERT_FIELDS]
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(column) for _, column in concrete)
-    placeholders = ", ".join(["%s"] * len(concrete))
-    sql = f"INSERT INTO {quote(ProviderEvent._meta.db_table)} ({columns}) VALUES ({placeholders})"
-    return sql, tuple(field for field, _ in concrete)
+def _insert_statement(vendor: str) -> str:
+    """One INSERT for any number of rows, from one JSON array of row objects; built once per process.
 
-
-def _insert_one(event: StatusEvent) -> None:
-    """One plain INSERT (autocommit: durable when it returns), without the ORM's per-save machinery.
-
-    Values go through each field's own ``get_db_prep_save``, so they are stored
-    exactly as ``save()`` would store them; no model instance is built and the
-    row's ``pk`` is not read back (nobody needs it). Signals: ``ProviderEvent``
-    has no save receivers.
+    One parameter whatever the batch size, so the statement is prepared once per connection, and
+    the client encodes the batch with one ``json.dumps``. ``json_populate_recordset`` reads each
+    value with its column's own type: a value too long for its column is refused, as by the ORM.
     """
-    values = _row_values(event)
-    values["received_at"] = timezone.now()  # auto_now_add
-    sql, fields = _insert_statement(connection.vendor)
-    params = [f.get_db_prep_save(values[f.attname], connection) for f in fields]
-    # Server-side binding of a statement prepared once per connection: PostgreSQL skips
-    # parse and plan, and psycopg skips quoting every value into the SQL text.
+    quote = connection.ops.quote_name
+    table = quote(ProviderEvent._meta.db_table)
+    for name in _INSERT_COLUMNS:  # the names are the table's columns: an error here, not in a request
+        if ProviderEvent._meta.get_field(name).column != name:  # type: ignore[union-attr]
+            raise TypeError(f"ProviderEvent.{name} is not a column of that name")
+    columns = ", ".join(quote(name) for name in _INSERT_COLUMNS)
+    return f"INSERT INTO {table} ({columns}) SELECT {columns} FROM json_populate_recordset(NULL::{table}, %s::json)"
+
+
+def _insert_rows(rows: list[dict[str, Any]]) -> None:
+    """One INSERT of ``rows``, without the ORM's per-save machinery (no model instances, no pk read back).
+
+    Server-side binding of a statement prepared once per connection: PostgreSQL skips parse and
+    plan. Signals: ``ProviderEvent`` has no save receivers.
+    """
+    sql = _insert_statement(connection.vendor)
+    batch = json.dumps(rows)
     connection.ensure_connection()
     connection.validate_no_broken_transaction()
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(sql, params, prepare=True)
+        cursor.execute(sql, [batch], prepare=True)
+
+
+class BatchFailed(DatabaseError):
+    """The shared INSERT that carried this caller's rows failed (the leader has the cause)."""
+
+
+class _GroupCommit:
+    """Concurrent callers in one process share one INSERT and one durable COMMIT.
+
+    A durable COMMIT waits for the WAL flush (milliseconds on a busy disk); one per callback
+    made that wait, not the CPU, the limit of a threaded worker. The first caller to find no
+    flush running becomes the leader: it inserts every row queued so far on its own connection
+    (autocommit: one transaction), then wakes the others. Rows queued meanwhile go with the next
+    leader. Nobody returns before the transaction holding its rows has committed, so an
+    acknowledged callback is on disk; if that transaction fails, every caller in it gets an error.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._queue: list[_Slot] = []
+        self._flushing = False
+
+    def insert(self, rows: list[dict[str, Any]]) -> None:
+        slot = _Slot(rows)
+        with self._cond:
+            self._queue.append(slot)
+            while self._flushing and not slot.done:
+                self._cond.wait()
+            if slot.done:
+                if slot.failed:
+                    raise BatchFailed("the shared INSERT of this report failed") from slot.failed
+                return
+            batch, self._queue, self._flushing = self._queue, [], True
+        failed: BaseException | None = None
+        try:
+            _insert_rows([row for s in batch for row in s.rows])
+        except BaseException as exc:
+            failed = exc
+            raise
+        finally:
+            with self._cond:
+                for s in batch:
+                    s.done, s.failed = True, failed
+                self._flushing = False
+                self._cond.notify_all()
+
+
+class _Slot:
+    __slots__ = ("done", "failed", "rows")
+
+    def __init__(self, rows: list[dict[str, Any]]) -> None:
+        self.rows = rows
+        self.done = False
+        self.failed: BaseException | None = None
+
+
+_group_commit = _GroupCommit()
 
 
 def _announce_stored() -> None:

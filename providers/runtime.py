@@ -41,7 +41,7 @@ class _State:
 
     pid: int | None = None
     loop: asyncio.AbstractEventLoop | None = None
-    transport: AiohttpTransport | None = None
+    transports: dict[int, AiohttpTransport] = {}  # by SMS_MAX_IN_FLIGHT, as slots are
     slots: dict[int, Slots] = {}  # by SMS_MAX_IN_FLIGHT (one value outside tests)
 
 
@@ -61,18 +61,19 @@ def get_loop() -> asyncio.AbstractEventLoop:
         loop = _state.loop
         if loop is None or _state.pid != os.getpid():
             loop = _start_loop()
-            _state.pid, _state.loop, _state.transport, _state.slots = os.getpid(), loop, None, {}
+            _state.pid, _state.loop, _state.transports, _state.slots = os.getpid(), loop, {}, {}
         return loop
 
 
 @atexit.register
 def _close() -> None:
-    """Close the shared transport at exit so its connections are not reported as leaked."""
-    loop, transport = _state.loop, _state.transport
-    if loop is None or transport is None or _state.pid != os.getpid() or not loop.is_running():
+    """Close the shared transports at exit so their connections are not reported as leaked."""
+    loop = _state.loop
+    if loop is None or _state.pid != os.getpid() or not loop.is_running():
         return
-    with contextlib.suppress(Exception):
-        asyncio.run_coroutine_threadsafe(transport.aclose(), loop).result(timeout=5)
+    for transport in list(_state.transports.values()):
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(transport.aclose(), loop).result(timeout=5)
 
 
 def run(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
@@ -160,15 +161,17 @@ def slots() -> Slots:
 
 
 def get_transport() -> AiohttpTransport:
-    """The shared transport. Call only from code running on the sender loop."""
-    transport = _state.transport
+    """The shared transport. Call only from code running on the sender loop.
+
+    Its connection limit is ``SMS_MAX_IN_FLIGHT``, like :func:`slots`, and follows the setting: a
+    transport kept from a smaller value would hold requests waiting for a connection behind a hung
+    one until they failed with a connect timeout, although their slots let them go.
+    """
+    size = settings.SMS_MAX_IN_FLIGHT
+    transport = _state.transports.get(size)
     if transport is None:
-        limits = httpx.Limits(
-            max_connections=settings.SMS_MAX_IN_FLIGHT,
-            max_keepalive_connections=settings.SMS_MAX_IN_FLIGHT,
-            keepalive_expiry=30,
-        )
-        transport = _state.transport = AiohttpTransport(limits=limits)
+        limits = httpx.Limits(max_connections=size, max_keepalive_connections=size, keepalive_expiry=30)
+        transport = _state.transports[size] = AiohttpTransport(limits=limits)
     return transport
 
 

@@ -19,9 +19,11 @@ import hmac
 import json
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import parse_qsl
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils.decorators import method_decorator
 from django.views import View
@@ -56,6 +58,23 @@ class WebhookView(View):
     provider = ""
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return self._answer(request, **kwargs)
+        finally:
+            for finish in self._deferred:
+                finish()
+
+    def defer(self, finish: Callable[[], object]) -> None:
+        """Run ``finish`` when the request's own work is done (a check's reply read after the INSERT)."""
+        self._deferred.append(finish)
+
+    _deferred: list[Callable[[], object]]  # per request, from setup()
+
+    def setup(self, request: HttpRequest, *args: Any, **kwargs: Any) -> None:
+        super().setup(request, *args, **kwargs)
+        self._deferred = []
+
+    def _answer(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
         try:
             if len(str(kwargs.get("ref", ""))) > 64:  # ProviderEvent.message_ref; ours are message ids
                 raise MalformedWebhook("message reference too long")
@@ -111,7 +130,7 @@ class StatusView(WebhookView):
         raise MalformedWebhook("this provider's reports name one message each")
 
     def after_stored(self, event: StatusEvent) -> None:
-        """What follows a stored report in the same transaction (Flowroute: a price lookup)."""
+        """What follows a stored report (Flowroute: a price lookup; outside a transaction the report is committed)."""
 
     def parse_status(self, request: HttpRequest, *, ref: str) -> StatusEvent:
         """The report as a :class:`StatusEvent`, or :class:`MalformedWebhook`."""
@@ -233,10 +252,35 @@ def form_params(request: HttpRequest) -> dict[str, str | list[str]]:
     if cached is not None:
         return cached
     try:
-        fields = list(request.POST.lists())
-    except Exception:  # a broken multipart body: Django raises several types
+        fields = _urlencoded_fields(request) if request.content_type == _URLENCODED else list(request.POST.lists())
+    except Exception:  # a broken multipart body, too big, too many fields: Django raises several types
         raise MalformedWebhook("body is not a form") from None
     refuse_nul("".join(key + "".join(values) for key, values in fields))  # a form is flat: one string to search
     params = {k: (v[0] if len(v) == 1 else v) for k, v in fields}
     request._webhook_form_params = params  # type: ignore[attr-defined]  # read back with getattr() above
     return params
+
+
+_URLENCODED = "application/x-www-form-urlencoded"
+
+
+def _urlencoded_fields(request: HttpRequest) -> list[tuple[str, list[str]]]:
+    """What ``request.POST.lists()`` gives for a urlencoded body, without building a ``QueryDict``.
+
+    The same steps as Django's (UTF-8 only, the body within ``DATA_UPLOAD_MAX_MEMORY_SIZE``, decoded
+    as ``DEFAULT_CHARSET`` or else Latin-1, ``parse_qsl`` with blanks kept and at most
+    ``DATA_UPLOAD_MAX_NUMBER_FIELDS``); the QueryDict's per-value calls cost more than the parse.
+    """
+    if request.encoding is not None and request.encoding.lower() != "utf-8":
+        raise MalformedWebhook("a urlencoded body must be UTF-8")  # Django's BadRequest
+    encoding = settings.DEFAULT_CHARSET
+    body = request.body  # RequestDataTooBig past the limit
+    try:
+        text = body.decode(encoding)
+    except UnicodeDecodeError:
+        text = body.decode("iso-8859-1")
+    fields: dict[str, list[str]] = {}
+    limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+    for key, value in parse_qsl(text, keep_blank_values=True, encoding=encoding, max_num_fields=limit):
+        fields.setdefault(key, []).append(value)
+    return list(fields.items())

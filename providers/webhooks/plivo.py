@@ -12,9 +12,8 @@ that carries the secret, so a captured V2 header cannot carry a forged body.
 
 from __future__ import annotations
 
-import contextlib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,7 +35,7 @@ from providers.webhooks.base import (
     form_params,
 )
 from providers.webhooks.base import map_status as _map_status
-from providers.webhooks.replay import ReplayStoreUnavailable, first_use
+from providers.webhooks.replay import first_use, spend
 
 PROVIDER = "plivo"
 CURRENCY = "USD"  # Plivo bills in US dollars; its callbacks carry amounts without a currency
@@ -78,6 +77,8 @@ class PlivoSignatureMixin(SecretInPathMixin):
     A V2 signature counts only on requests that carry no V3 signature at all.
     """
 
+    defer: Callable[[Callable[[], object]], None]  # WebhookView's: runs a callable after the view's work
+
     def secrets(self) -> list[str]:
         return webhook_secrets()
 
@@ -111,14 +112,13 @@ class PlivoSignatureMixin(SecretInPathMixin):
                 return
         raise WebhookAuthError("missing or invalid Plivo signature" if v3 or v2 else "unsigned request")
 
-    @staticmethod
-    def _spend_v2_nonce(*, url: str, token: str, meta: Mapping[str, Any]) -> None:
+    def _spend_v2_nonce(self, *, url: str, token: str, meta: Mapping[str, Any]) -> None:
         v2 = _joined(meta, _V2, _V2_MA)
         nonce = meta.get(_V2_NONCE, "")
         if v2 and plivo_v2_valid(url=url, nonce=nonce, signatures=v2, auth_token=token):
-            # V3 needs no Redis: if the store cannot answer, the V3 request is still accepted.
-            with contextlib.suppress(ReplayStoreUnavailable):
-                first_use(scope="plivo-v2", nonce=nonce, ttl=settings.WEBHOOK_NONCE_TTL_SECONDS)
+            # V3 needs no Redis: the SET goes out now and its answer is read after the view's own work
+            # (one wait instead of two); if the store cannot answer, the V3 request is still accepted.
+            self.defer(spend(scope="plivo-v2", nonce=nonce, ttl=settings.WEBHOOK_NONCE_TTL_SECONDS))
 
 
 # Plivo's signature headers as WSGI names them in META (X-Plivo-Signature-V3 -> HTTP_X_PLIVO_SIGNATURE_V3).

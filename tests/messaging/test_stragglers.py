@@ -45,9 +45,11 @@ def test_a_hung_request_is_recorded_later_and_the_rest_of_the_batch_at_once(
         timeout=60,
         message="the hung requests recorded",
     )
-    hung = fake_provider.stats()["fault_timeout"]
+    stats = fake_provider.stats()
+    hung = stats["fault_timeout"]
     assert hung > 0
-    assert Message.objects.filter(pk__in=ids, status="queued").count() == 40 - hung
+    outcome = sorted(Message.objects.filter(pk__in=ids).values_list("pk", "status", "error_code", "error_text"))
+    assert Message.objects.filter(pk__in=ids, status="queued").count() == 40 - hung, (result, stats, outcome)
     retried = Message.objects.filter(pk__in=ids, status="pending")
     assert retried.count() == hung
     assert set(retried.values_list("pk", flat=True)) <= in_flight  # the batch did not wait for them
