@@ -56,7 +56,7 @@ from messaging.signals import recipients_refused
 from messaging.transitions import move, set_and_move
 from providers.backends import OutboundSMS, SendOutcome, get_backend
 from providers.backends.base import BaseBackend, Guard
-from providers.errors import AuthenticationFailed, ConfigurationError, RecipientOptedOut
+from providers.errors import AuthenticationFailed, ConfigurationError, OutcomeUnknown, RecipientOptedOut
 
 logger = logging.getLogger(__name__)
 S = MessageStatus
@@ -136,7 +136,7 @@ def _send_unpaced(
 ) -> None:
     chunks = list(_chunks(ready, rates))
     for i, chunk in enumerate(chunks):
-        if not _send_chunk(chunk, rates, valid_until, result, stream, probe=probe):
+        if not _send_chunk(chunk, rates, valid_until, result, stream, probe=probe, group=not probe):
             _release([r.id for later in chunks[i + 1 :] for r in later], result)
             break
         # The next chunk starts once this one's requests have all started; outcomes are
@@ -221,7 +221,14 @@ class _Stream:
         self._backend = get_backend()
         self.departures = pacing.Departures()
 
-    def send(self, rows: list[Row], outbound: list[OutboundSMS], deadlines: dict[int, datetime], guard: Guard) -> None:
+    def send(
+        self,
+        rows: list[Row],
+        outbound: list[OutboundSMS],
+        deadlines: dict[int, datetime],
+        guard: Guard,
+        groupable: set[str] | None = None,
+    ) -> None:
         with self._lock:
             for row, message in zip(rows, outbound, strict=True):
                 self._rows[message.ref] = row
@@ -229,7 +236,9 @@ class _Stream:
             self._deadlines.update(deadlines)
             self._unstarted += len(outbound)
             self._in_flight += len(outbound)
-        self._backend.start_messages(outbound, guard=guard, on_started=self.started, on_done=self.done)
+        self._backend.start_messages(
+            outbound, guard=guard, on_started=self.started, on_done=self.done, groupable=groupable or ()
+        )
 
     # -- on the sender loop's thread --
     def started(self, ref: str) -> None:
@@ -531,10 +540,15 @@ def _send_chunk(
     *,
     probe: bool = False,
     slots: dict[int, pacing.Slot] | None = None,
+    group: bool = False,
 ) -> bool:
     """Start one chunk's requests. Returns False when the rest of the batch must not be sent.
 
     ``slots``: when each message's request may leave (``time.monotonic()``, by id), if reserved.
+    ``group``: first attempts may share a request with others of identical content, where the
+    provider takes several destinations (rows under no rate limit only: a shared request lands
+    as a burst of messages at the number, which pacing exists to prevent). A row that failed
+    once goes on its own, so a refusal or a lost answer never takes a group down twice.
     """
     now = timezone.now()
     campaign_ids = {r.campaign_id for r in chunk if r.campaign_id}
@@ -618,7 +632,8 @@ def _send_chunk(
         slots,
         stream.departures,
     )
-    stream.send(go, outbound, deadlines, guard)
+    groupable = {str(r.id) for r in go if r.attempts == 0} if group else set()
+    stream.send(go, outbound, deadlines, guard, groupable)
     return not halted
 
 
@@ -784,11 +799,25 @@ def _record(
     accepted: list[dict] = []
     failures: dict[tuple[str, str, bool], list[int]] = defaultdict(list)
     retries: list[dict] = []
+    unknown: dict[tuple[str, str], list[int]] = defaultdict(list)
     released: list[int] = []
     opted_out: list[int] = []
     auth_failed: dict[int, tuple[str, str]] = {}  # campaign -> (provider, reason)
     stats: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     per_campaign: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+    tallied: set[tuple[str, bool]] = set()
+
+    def tally(row: Row, outcome: SendOutcome, ok: bool) -> None:
+        # Provider health and a campaign's failure rate count requests: a refused group of 50 is
+        # one failure, not 50 in a row (which auto-paused a campaign on its first 503).
+        if outcome.request:
+            if (outcome.request, ok) in tallied:
+                return
+            tallied.add((outcome.request, ok))
+        stats[row.provider][0 if ok else 1] += 1
+        if row.campaign_id:
+            per_campaign[row.campaign_id][row.provider][0 if ok else 1] += 1
+
     for outcome in outcomes:
         row = by_id[int(outcome.ref)]
         if outcome.skipped:
@@ -806,18 +835,17 @@ def _record(
                     "sent_at": now,
                 }
             )
-            stats[row.provider][0] += 1
-            if row.campaign_id:
-                per_campaign[row.campaign_id][row.provider][0] += 1
+            tally(row, outcome, True)
             continue
-        stats[row.provider][1] += 1
-        if row.campaign_id:
-            per_campaign[row.campaign_id][row.provider][1] += 1
+        tally(row, outcome, False)
         code, text = (
             (error.code or (str(error.http_status) if error.http_status else ""))[:20],
             error.message[:255],
         )
-        if isinstance(error, AuthenticationFailed | ConfigurationError) and row.campaign_id:
+        if isinstance(error, OutcomeUnknown):
+            # Maybe accepted: sending again could deliver twice. The delivery report settles it.
+            unknown[(code, text)].append(row.id)
+        elif isinstance(error, AuthenticationFailed | ConfigurationError) and row.campaign_id:
             # Every send would fail the same way: pause rather than burn through the list.
             released.append(row.id)
             auth_failed[row.campaign_id] = (row.provider, f"{row.provider} cannot be used: {text}")
@@ -859,6 +887,8 @@ def _record(
             finished_at=now,
         )
         result.failed += len(moved)
+    for (code, text), ids in unknown.items():
+        move(ids=ids, to=S.UNKNOWN, allowed_from=[S.SENDING], error_code=code, error_text=text)
     if retries:
         retried = set_and_move(
             rows=retries,

@@ -26,7 +26,7 @@ from messaging.models import Message, MessageStatus
 from messaging.signals import recipients_refused
 from messaging.transitions import earlier_than, move
 from providers import registry
-from providers.signals import status_received
+from providers.signals import group_member_wanted, status_received
 from providers.status import DeliveryStatus, StatusEvent, is_message_ref
 
 logger = logging.getLogger(__name__)
@@ -53,6 +53,17 @@ class Binding(Enum):
 @receiver(status_received)
 def apply_status_events(sender: object, events: list[StatusEvent], **kwargs: object) -> set[int]:
     return apply_events(events)
+
+
+@receiver(group_member_wanted)
+def group_member(sender: object, provider: str, members: list[str], destination: str, **kwargs: object) -> str | None:
+    """The message of a multi-destination request that went to ``destination`` (a group names each number once)."""
+    found = list(
+        Message.objects.filter(pk__in=[int(m) for m in members], to=destination, provider=provider).values_list(
+            "pk", flat=True
+        )[:2]
+    )
+    return str(found[0]) if len(found) == 1 else None
 
 
 def binding(event: StatusEvent, *, provider: str, provider_message_id: str, status: str, now: datetime) -> Binding:

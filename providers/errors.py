@@ -56,3 +56,9 @@ class AuthenticationFailed(PermanentError):
 
 class ConfigurationError(PermanentError):
     """The backend is not configured (missing credentials)."""
+
+
+class OutcomeUnknown(ProviderError):
+    """A request that may have been accepted but whose answer was lost (read timeout, dropped after
+    sending) or could not be matched to this message. Never retried: sending again could deliver
+    twice; the provider's delivery report settles the message (``unknown`` until then)."""

@@ -66,6 +66,8 @@ _MAX_RETRY_AFTER = 3600.0
 # What a request on the shared client can raise besides an answer. The aiohttp
 # transport maps most aiohttp errors to httpx ones, but not all of them.
 TRANSPORT_ERRORS = (httpx.HTTPError, aiohttp.ClientError, TimeoutError, OSError)
+# transport_failure codes of a request that never reached the provider (the others may have).
+NOTHING_SENT = frozenset({"connect_timeout", "refused", "dns", "connect_error"})
 
 
 class _ErrorFields(TypedDict):

@@ -60,7 +60,7 @@ class ProviderInfo:
     mms: bool = True
     max_media: int | None = None  # media URLs per MMS; None: it states no limit
     max_mms_bytes: int | None = None  # text and media together
-    multi_destination: bool = False  # one request can name several destinations (smsportal sends one)
+    multi_destination: bool = False  # one request can name several destinations (used up to SMS_GROUP_SIZE)
     # Delivery-report error code -> meaning. Codes not listed mean nothing in particular.
     error_meanings: Mapping[str, ErrorMeaning] = field(default_factory=dict, hash=False)
     settings: tuple[ProviderSetting, ...] = ()

@@ -14,3 +14,7 @@ inbound_received = Signal()
 
 # Delivery reports were stored (after commit); ``providers.tasks`` queues the drain that applies them.
 status_events_stored = Signal()
+
+# sender=status webhook class; kwargs: provider, members=list[str] (our message ids that shared one request),
+# destination=str (E.164). A receiver returns the member whose destination it is, or None.
+group_member_wanted = Signal()

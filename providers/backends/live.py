@@ -7,6 +7,8 @@ backend's dotted path.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from django.conf import settings
 
 from providers.backends import get_backend
@@ -25,3 +27,12 @@ class SMSBackend(BaseBackend):
 
     async def send_one(self, message: OutboundSMS) -> SendOutcome:
         return await self.backend_for(message.provider).send_one(message)
+
+    def group_size(self, provider: str) -> int:
+        try:
+            return self.backend_for(provider).group_size(provider)
+        except ConfigurationError:
+            return 1  # its send_one says why
+
+    async def send_group(self, messages: Sequence[OutboundSMS]) -> list[SendOutcome]:
+        return await self.backend_for(messages[0].provider).send_group(messages)

@@ -9,6 +9,7 @@ media) are in its :mod:`providers.registry` entry.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
@@ -18,7 +19,8 @@ from django.conf import settings
 from django.urls import reverse
 
 from providers.backends.base import OutboundSMS, ProviderBackend
-from providers.errors import ConfigurationError
+from providers.errors import ConfigurationError, InvalidRecipient, OutcomeUnknown, ProviderError
+from providers.refs import group_ref
 
 
 def webhook_secrets() -> list[str]:
@@ -55,6 +57,41 @@ def build_payload(message: OutboundSMS) -> dict[str, Any]:
     return payload
 
 
+def build_group_payload(messages: Sequence[OutboundSMS]) -> dict[str, Any]:
+    """One body for messages of identical content: ``dst`` joined with ``<``, and one callback URL
+    naming the group (each report's ``To`` picks its message: :mod:`providers.refs`)."""
+    payload = build_payload(messages[0])
+    payload["dst"] = "<".join(m.to.lstrip("+") for m in messages)
+    payload["url"] = status_callback_url(group_ref(m.ref for m in messages))
+    return payload
+
+
+def group_message_ids(response: httpx.Response, messages: Sequence[OutboundSMS]) -> dict[str, str | ProviderError]:
+    """Plivo answers one uuid per destination, in ``dst`` order, and lists refused numbers apart
+    (``invalid_number``). Uuids are matched to destinations only when their count fits exactly;
+    otherwise the messages are left to their delivery reports (outcome unknown), never guessed."""
+    try:
+        body = response.json()
+        uuids = [str(u) for u in body.get("message_uuid") or []]
+        invalid = body.get("invalid_number") or []
+        invalid = {str(n).lstrip("+") for n in ([invalid] if isinstance(invalid, str) else invalid)}
+    except (ValueError, AttributeError, TypeError):
+        uuids, invalid = [], set()
+    out: dict[str, str | ProviderError] = {}
+    valid = []
+    for m in messages:
+        if m.to.lstrip("+") in invalid:
+            out[m.ref] = InvalidRecipient("Plivo listed the number as invalid (invalid_number)")
+        else:
+            valid.append(m)
+    if len(uuids) == len(valid):
+        out.update((m.ref, uuid) for m, uuid in zip(valid, uuids, strict=True))
+    else:
+        unmatched = OutcomeUnknown(f"accepted with {len(uuids)} ids for {len(valid)} destinations", code="partial")
+        out.update((m.ref, unmatched) for m in valid)
+    return out
+
+
 def _message_uuid(response: httpx.Response) -> str:
     try:
         uuids = response.json().get("message_uuid")
@@ -80,3 +117,11 @@ class SMSBackend(ProviderBackend):
 
     def message_id(self, response: httpx.Response) -> str:
         return _message_uuid(response)
+
+    def build_group_payload(self, messages: Sequence[OutboundSMS]) -> dict[str, Any]:
+        return build_group_payload(messages)
+
+    def group_message_ids(
+        self, response: httpx.Response, messages: Sequence[OutboundSMS]
+    ) -> dict[str, str | ProviderError]:
+        return group_message_ids(response, messages)

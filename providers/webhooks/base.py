@@ -14,6 +14,7 @@ its ``urlpatterns`` (served under ``/webhooks/<provider>/``).
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import json
 import logging
@@ -30,6 +31,8 @@ from django.views.decorators.csrf import csrf_exempt
 
 from providers.events import record_inbound, record_status_events
 from providers.models import ProviderEvent
+from providers.refs import group_members
+from providers.signals import group_member_wanted
 from providers.status import DeliveryStatus, InboundSMS, StatusEvent, is_message_ref
 
 logger = logging.getLogger(__name__)
@@ -102,11 +105,29 @@ class StatusView(WebhookView):
     """
 
     def handle(self, request: HttpRequest, **kwargs: Any) -> None:
-        if not is_message_ref(str(kwargs["ref"])):
+        ref = str(kwargs["ref"])
+        members = None if is_message_ref(ref) else group_members(ref)
+        if not is_message_ref(ref) and members is None:
             raise MalformedWebhook("the message reference is not one of ours")
-        event = self.parse_status(request, ref=kwargs["ref"])
+        event = self.parse_status(request, ref=ref)
+        if members is not None:
+            # One request named several messages: the report's destination picks its own.
+            event = dataclasses.replace(event, message_ref=self.group_member(members, self.report_destination(request)))
         record_status_events(events=[event])
         self.after_stored(event)
+
+    def group_member(self, members: list[str], destination: str) -> str:
+        """The ref among ``members`` (a group's message ids) whose destination is ``destination``."""
+        for _, found in group_member_wanted.send(
+            sender=type(self), provider=self.provider, members=members, destination=destination
+        ):
+            if isinstance(found, str) and found in members:
+                return found
+        raise MalformedWebhook("the report's destination is in no message of that group")
+
+    def report_destination(self, request: HttpRequest) -> str:
+        """The report's destination (E.164): providers whose requests can name several say it."""
+        raise MalformedWebhook("this provider's reports name one message each")
 
     def after_stored(self, event: StatusEvent) -> None:
         """What follows a stored report (Flowroute: a price lookup; outside a transaction the report is committed)."""

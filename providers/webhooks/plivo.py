@@ -139,6 +139,12 @@ class StatusWebhookView(PlivoSignatureMixin, StatusView):
     def parse_status(self, request: HttpRequest, *, ref: str) -> StatusEvent:
         return parse_status(form_params(request), ref=ref)
 
+    def report_destination(self, request: HttpRequest) -> str:
+        to = _one(form_params(request), "To")
+        if not to:
+            raise MalformedWebhook("no To field")
+        return e164(to)
+
 
 def parse_status(params: dict[str, Any], *, ref: str) -> StatusEvent:
     raw_status = _one(params, "Status")

@@ -159,7 +159,7 @@ def test_fanout_sends_every_message_once_and_runs_its_references(started):
         ("aiohttp", ceiling_n, ceiling_n),
         ("httpx-aiohttp", ceiling_n, ceiling_n),
     ]
-    has(r, ratio_to_naive=NUM, ratio_to_ceiling=NUM)
+    has(r, ratio_to_naive=NUM, ratio_to_ceiling=NUM, requests_to_provider=int, requests_per_message=NUM)
     report_row(r, f"| fan-out {n} recipients")
 
 

@@ -22,6 +22,7 @@ def test_an_opt_out_during_a_chunk_stops_that_number_before_its_request(
         cfg.plivo_auth_token,
     )
     settings.SMS_MAX_IN_FLIGHT = 1  # one request at a time: 8 sends take ~0.8 s
+    settings.SMS_GROUP_SIZE = 1  # one request per message (groups: tests/messaging/test_multi_destination.py)
     fake_provider.configure(latency_ms=100, callbacks=False)
     people = make_recipients(8)
     sender = make_sender(bob)
