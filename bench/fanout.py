@@ -307,6 +307,7 @@ def run(args) -> dict:
         by_status = dict(
             Message.objects.filter(campaign=campaign).values_list("status").annotate(n=common_count()).order_by()
         )
+        retry_wait = _retry_wait(campaign) if args.faults else None
         procs.stop_all()  # backends exit and flush their statistics
         from django.db import connections
 
@@ -412,6 +413,8 @@ def run(args) -> dict:
                 else None
             ),
             "progress": progress[:: max(1, len(progress) // 60)],
+            "accepts_per_second": _per_second(received, launched),
+            "retry_wait_seconds": retry_wait,
             "finished_wall": finished_wall,
             "machine": machine,
         }
@@ -481,6 +484,36 @@ def common_count():
     from django.db.models import Count
 
     return Count("id")
+
+
+def _retry_wait(campaign) -> dict:
+    """How long a retried message waited after its last backoff ended: its ``sent_at`` (accepted)
+    minus its ``due_at`` (when its last retry fell due), over the rows accepted after a retry."""
+    from messaging.models import Message
+
+    waits = sorted(
+        (sent - due).total_seconds()
+        for sent, due in Message.objects.filter(campaign=campaign, status="queued", attempts__gt=1)
+        .exclude(sent_at__isnull=True)
+        .values_list("sent_at", "due_at")
+    )
+    if not waits:
+        return {"retried": 0}
+
+    def at(q: float) -> float:
+        return round(waits[min(len(waits) - 1, int(q * len(waits)))], 2)
+
+    return {"retried": len(waits), "p50": at(0.5), "p90": at(0.9), "max": round(waits[-1], 2)}
+
+
+def _per_second(received: list[float], launched: float) -> list[int]:
+    """Accepts in each second after the launch, from the fake's receive times: where a run slows."""
+    if not received:
+        return []
+    counts = [0] * (int(max(received) - launched) + 1)
+    for t in received:
+        counts[max(0, int(t - launched))] += 1
+    return counts
 
 
 def _sustained(received: list[float]) -> float | None:
