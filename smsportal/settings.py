@@ -313,7 +313,7 @@ SHORT_LINK_DAYS = env_int("SHORT_LINK_DAYS", 400, minimum=1)
 # The currency of budgets, estimates and the rate table (providers' reports in another currency are kept apart).
 SMS_COST_CURRENCY = env_str("SMS_COST_CURRENCY", "USD").upper()[:3]
 SMS_MAX_IN_FLIGHT = env_int("SMS_MAX_IN_FLIGHT", 256, minimum=1)
-# Destinations per request for providers that take several (Plivo's `dst` joined with `<`): first
+# Destinations per request for providers that take several (providers.registry): first
 # sends of identical content under no rate limit share a request; 1 sends one request per message.
 SMS_GROUP_SIZE = env_int("SMS_GROUP_SIZE", 50, minimum=1)
 # Read timeout: a request that runs out may have been accepted. Connect timeout: nothing was sent.
