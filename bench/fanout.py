@@ -195,7 +195,9 @@ def run(args) -> dict:
     from devtools.fake_provider import run_in_subprocess
 
     n, latency = args.n, args.latency_ms
-    name = args.name or f"fanout_{n}_{int(latency)}ms"
+    # Each kind of run has its own result file: a faults or same-body run must not replace the plain one.
+    suffix = ("_same_body" if args.same_body else "") + ("_faults" if args.faults else "")
+    name = args.name or f"fanout_{n}_{int(latency)}ms{suffix}"
     results_dir = common.Path(args.results_dir) if args.results_dir else None
     if not common.module_exists(args.backend.rsplit(".", 1)[0]):
         return {"path": common.not_measured(name, f"backend {args.backend} does not exist", results_dir=results_dir)}
