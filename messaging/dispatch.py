@@ -25,7 +25,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
-from messaging import tasks
+from messaging import partitions, tasks
 from messaging.lookups import among
 from messaging.models import Message, MessageStatus
 
@@ -69,7 +69,13 @@ def queue_due(
             Message.objects.filter(among(ids)).update(enqueued_at=now)  # one array parameter, not 3,000 placeholders
         waited = len(ids)  # due rows come first: their batches go ahead of the fresh ones
         if create is not None and len(ids) < room:
-            ids += create(room - len(ids), now)
+            made = create(room - len(ids), now)
+            if made:  # the statistics of the partition they went to may be too few now
+                transaction.on_commit(
+                    lambda: partitions.refresh_statistics(at_most_every=partitions.STATISTICS_CHECK_SECONDS),
+                    robust=True,  # (logged: the rows and their batches stand either way)
+                )
+            ids += made
         if not ids:
             if campaign_id is not None:
                 _dispatch_when_due(campaign_id=campaign_id, now=now)

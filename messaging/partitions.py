@@ -14,6 +14,7 @@ own month; beat runs it daily, and ``migrate`` and each worker start run it too.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -127,6 +128,40 @@ def _create_partition(month: date, *, move_from_default: bool) -> None:
             [month],
         )
         cursor.execute(f'ALTER TABLE "{TABLE}" ATTACH PARTITION "{name}" FOR VALUES {bounds}')
+
+
+# A partition's statistics are refreshed once it holds more than twice the rows they describe
+# (and STATISTICS_MIN_ROWS more). The send path looks rows up by arrays of ids: without statistics
+# a new month's partition looks as if each id matched half of it, and every status move of a batch
+# read the whole partition (163 ms per 500 rows at 100k rows, 20 ms once analyzed). Autovacuum
+# does this too when it runs, but it may be off, or a minute behind a campaign making 1,000 rows a
+# second. Doubling keeps it to about 20 ANALYZEs for a million rows.
+STATISTICS_MIN_ROWS = 1000
+STATISTICS_CHECK_SECONDS = 2.0
+_statistics_checked = [0.0]  # this process's last check (time.monotonic())
+
+
+def refresh_statistics(*, at_most_every: float = 0.0) -> list[str]:
+    """ANALYZE the partitions that outgrew their statistics; returns their names.
+
+    ``at_most_every``: skip the check (one catalog query) if this process made it that recently.
+    ANALYZE takes no lock that writers wait for, and skips a partition another ANALYZE holds.
+    """
+    now = time.monotonic()
+    if at_most_every and now - _statistics_checked[0] < at_most_every:
+        return []
+    _statistics_checked[0] = now
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "JOIN pg_stat_user_tables s ON s.relid = c.oid "
+            "WHERE i.inhparent = %s::regclass AND s.n_live_tup > 2 * greatest(c.reltuples, 0) + %s",
+            [TABLE, STATISTICS_MIN_ROWS],
+        )
+        names = [name for (name,) in cursor.fetchall()]
+        for name in names:
+            cursor.execute(f"ANALYZE (SKIP_LOCKED) {connection.ops.quote_name(name)}")
+    return names
 
 
 def rows_of(month: date) -> QuerySet[Message]:

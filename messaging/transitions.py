@@ -85,11 +85,13 @@ def _move(
         params += arrays
         # every row is locked and written; only those in allowed_from change status
         ctes.append(
-            f'locked AS (SELECT id, campaign_id, status FROM "{table}" WHERE id IN (SELECT id FROM v) ORDER BY id FOR UPDATE)'
+            f'locked AS (SELECT id, campaign_id, status FROM "{table}" WHERE id = ANY(%s::bigint[]) ORDER BY id FOR UPDATE)'
         )
+        params.append(ids)
         assignments.append("status = CASE WHEN locked.status = ANY(%s::text[]) THEN %s ELSE m.status END")
         params += [list(allowed_from), to]
-        join = "FROM locked, v WHERE m.id = locked.id AND m.id = v.id"
+        join = "FROM locked, v WHERE m.id = locked.id AND m.id = v.id AND m.id = ANY(%s::bigint[])"
+        params_join = [ids]
         moved = "locked.status = ANY(%s::text[])"
         params_after = [list(allowed_from)]
     else:
@@ -105,7 +107,8 @@ def _move(
             col = message_field(name)
             assignments.append(f'"{col.column}" = %s')
             params.append(db_value(col, value))
-        join = "FROM locked WHERE m.id = locked.id"
+        join = "FROM locked WHERE m.id = locked.id AND m.id = ANY(%s::bigint[])"
+        params_join = [ids]
         moved = "true"
         params_after = []
     sql = (
@@ -115,7 +118,7 @@ def _move(
     )
     with transaction.atomic():
         with connection.cursor() as cursor:
-            cursor.execute(sql, params + params_after)
+            cursor.execute(sql, params + params_join + params_after)
             found = cursor.fetchall()
         rows = sorted((pk, campaign_id, old) for pk, campaign_id, old, did_move in found if did_move)
         if rows:

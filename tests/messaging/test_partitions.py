@@ -201,3 +201,34 @@ def test_a_starting_worker_creates_the_months_ahead(celery_workers):
     celery_workers.start()
 
     wait_for(lambda: table_exists(missing.name), timeout=120, message=f"{missing.name} created by the worker")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_partition_that_outgrew_its_statistics_is_analyzed_so_moves_read_only_their_rows():
+    # A month's partition filled by a campaign is looked up by arrays of ids; without statistics the
+    # planner read the whole partition for every batch's status move (messaging.partitions).
+    month = partitions.month_start(timezone.now())
+    name = partitions.partition_name(month)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'INSERT INTO {partitions.TABLE} (kind, status, "to", sender, provider, body, media_urls, attempts,'
+            " segments, month, created_at, due_at, error_code, error_text, error_permanent, provider_message_id)"
+            " SELECT 'single', 'queued', '+1415555' || lpad(g::text, 4, '0'), '', 'plivo', 'x', '[]', 1, 1, %s,"
+            " now(), now(), '', '', false, '' FROM generate_series(1, 5000) g",
+            [month],
+        )
+        cursor.execute("SELECT pg_stat_force_next_flush()")
+
+    def analyzed() -> list[str]:
+        return partitions.refresh_statistics()
+
+    assert wait_for(analyzed, timeout=10, message="the grown partition analyzed") == [name]
+    assert partitions.refresh_statistics() == []  # its statistics now describe it
+
+    # The planner now knows an id matches one row: 50 ids, about 50 rows (it guessed half the
+    # partition before, and read all of it), so at scale it looks them up in the index.
+    ids = list(Message.objects.filter(month=month).order_by("id").values_list("pk", flat=True)[:50])
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (FORMAT JSON) SELECT id FROM {name} WHERE id = ANY(%s::bigint[])", [ids])
+        plan = cursor.fetchone()[0][0]["Plan"]
+    assert plan["Plan Rows"] <= 2 * len(ids), plan
