@@ -168,8 +168,9 @@ def table(results: dict[str, dict]) -> str:
             f"| import {imp['params']['n']:,} rows (5% invalid) | {_n(imp['rows_per_second'])} rows/s, peak RSS "
             f"{imp['peak_rss_mb']:.0f} MB, {imp['rejected']:,} rejected | phonenumbers alone, one core: "
             f"{_n(c['rate'])}/s (ours {100 * imp['ratio_to_ceiling']:.0f}%){cpu} | ≥ 20,000 rows/s "
-            f"(≥ 60% of phonenumbers) | {_met(imp['rows_per_second'] >= 20_000)} by wall clock"
-            f"{'; by CPU: ' + _met(imp['cpu_ratio_to_ceiling'] >= 0.6) if cpu else ''} |"
+            f"(≥ 60% of phonenumbers) | 20,000 rows/s: {_met(imp['rows_per_second'] >= 20_000)}; 60% by wall "
+            f"clock: {_met(imp['ratio_to_ceiling'] >= 0.6)}"
+            f"{'; 60% by CPU: ' + _met(imp['cpu_ratio_to_ceiling'] >= 0.6) if cpu else ''} |"
         )
     else:
         nm("imports", "import", (imp or {}).get("reason", "no result"), "≥ 20,000 rows/s")
