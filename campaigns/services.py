@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from accounts.services import audit_record
@@ -123,7 +123,11 @@ def campaign_launch(*, campaign: Campaign, user) -> Campaign:
             transaction.on_commit(lambda: _start_materializing(campaign.pk))
     # Counted once the launch has committed, so the first sends do not wait for a count of the whole
     # audience (a second at a million recipients). The budget's guard needs it only once a price came in.
-    Campaign.objects.filter(pk=campaign.pk).update(**_estimate_fields(campaign))
+    try:
+        with transaction.atomic():  # (a savepoint, should a caller's transaction surround the launch)
+            Campaign.objects.filter(pk=campaign.pk).update(**_estimate_fields(campaign))
+    except DatabaseError:  # the launch stands: answer it, without an estimate, rather than fail it
+        logger.exception("could not store the launch estimate of campaign %s", campaign.pk)
     campaign.refresh_from_db()
     return campaign
 
