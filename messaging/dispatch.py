@@ -17,12 +17,13 @@ second or two after it falls due instead of behind ``SMS_BATCHES_AHEAD`` batches
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from messaging import partitions, tasks
@@ -30,6 +31,7 @@ from messaging.lookups import among
 from messaging.models import Message, MessageStatus
 
 S = MessageStatus
+logger = logging.getLogger(__name__)
 
 # Kombu's Redis transport serves priority 0 (the default: every other task) before 3, 6 and 9.
 # Batches of freshly made rows go at 6, so the rows that waited already, and one-offs, replies
@@ -70,11 +72,6 @@ def queue_due(
         waited = len(ids)  # due rows come first: their batches go ahead of the fresh ones
         if create is not None and len(ids) < room:
             made = create(room - len(ids), now)
-            if made:  # the statistics of the partition they went to may be too few now
-                transaction.on_commit(
-                    lambda: partitions.refresh_statistics(at_most_every=partitions.STATISTICS_CHECK_SECONDS),
-                    robust=True,  # (logged: the rows and their batches stand either way)
-                )
             ids += made
         if not ids:
             if campaign_id is not None:
@@ -89,10 +86,23 @@ def queue_due(
         priorities = [
             0 if i * batch < waited and len(b) >= batch // 2 else FRESH_PRIORITY for i, b in enumerate(batches)
         ]
-        transaction.on_commit(
-            lambda: [tasks.send_batch.apply_async((b,), priority=p) for b, p in zip(batches, priorities, strict=True)]
-        )
+        grew = len(ids) > waited  # rows were made: their partition's statistics may be too few now
+
+        def send_them() -> None:
+            for b, p in zip(batches, priorities, strict=True):
+                tasks.send_batch.apply_async((b,), priority=p)
+            if grew:
+                _refresh_statistics()
+
+        transaction.on_commit(send_them)
     return len(ids)
+
+
+def _refresh_statistics() -> None:
+    try:
+        partitions.refresh_statistics(at_most_every=partitions.STATISTICS_CHECK_SECONDS)
+    except DatabaseError:  # the rows and their batches stand either way; autovacuum catches up
+        logger.exception("could not refresh the message partitions' statistics")
 
 
 # Beyond this, a retry's backoff is left to beat's sweep of campaigns (a broker holds a delayed task
