@@ -33,7 +33,7 @@ import random
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -135,13 +135,10 @@ def _send_unpaced(
     *,
     probe: bool,
 ) -> None:
-    chunks = list(_chunks(ready, rates))
-    for i, chunk in enumerate(chunks):
-        if not _send_chunk(chunk, rates, valid_until, result, stream, probe=probe, group=not probe):
-            _release([r.id for later in chunks[i + 1 :] for r in later], result)
-            break
-        # The next chunk starts once this one's requests have all started; outcomes are
-        # recorded in small groups as they complete meanwhile.
+    # Under no limit the batch goes as one chunk (paced rows go through _send_paced); outcomes are
+    # recorded in small groups as they complete while the requests start.
+    if ready:
+        _send_chunk(ready, rates, valid_until, result, stream, probe=probe, group=not probe)
         stream.record_until(stream.all_started)
 
 
@@ -512,41 +509,6 @@ def _prepare(rows: list[Row], result: BatchResult) -> tuple[list[Row], hooks.Pre
 @lru_cache(maxsize=4096)
 def _segments(text: str) -> int:
     return analyze(text).segments or 1
-
-
-def _in_turns(rows: list[Row]) -> list[Row]:
-    """The rows taking turns across their numbers (a, b, c, a, b, c, ...).
-
-    A chunk waits for its slowest number before the next one starts; in batch order, a 5-row
-    chunk of a 20-number pool held two rows of one number more often than not, and a 1 msg/s
-    number then held the whole pool for a second (issue 21's pacing run: 35% of the account
-    limit). In turns, a number comes back only after the rest of the pool has had a turn. The
-    first number is picked at random so workers sharing a pool do not move in step.
-    """
-    by_sender: dict[str, list[Row]] = {}
-    for row in rows:
-        by_sender.setdefault(row.sender, []).append(row)
-    senders = list(by_sender)
-    shift = random.randrange(len(senders))
-    senders = senders[shift:] + senders[:shift]
-    out: list[Row] = []
-    for turn in range(max(len(v) for v in by_sender.values())):
-        out.extend(by_sender[s][turn] for s in senders if turn < len(by_sender[s]))
-    return out
-
-
-def _chunks(rows: list[Row], rates: dict[str, float]) -> Iterator[list[Row]]:
-    """Short chunks, so pause and opt-out act within a second and a crash leaves few outcomes unknown."""
-    if not rows:
-        return
-    total_rate = sum(rates.get(sender, 0) for sender in {r.sender for r in rows})
-    unlimited = any(rates.get(r.sender, 0) <= 0 for r in rows)
-    # A quarter second of sending per chunk: rows become "sending" just before their requests.
-    size = len(rows) if unlimited or total_rate <= 0 else max(1, int(total_rate / 4))
-    if size < len(rows):
-        rows = _in_turns(rows)
-    for start in range(0, len(rows), size):
-        yield rows[start : start + size]
 
 
 def _send_chunk(

@@ -131,6 +131,17 @@ def fake_provider():
     server.stop()
 
 
+def plivo_env(fake_provider) -> dict[str, str]:
+    """Settings (as environment) that send through the Plivo backend to ``fake_provider``."""
+    cfg = fake_provider.config
+    return {
+        "SMS_BACKEND": "providers.backends.plivo.SMSBackend",
+        "PLIVO_API_URL": fake_provider.url,
+        "PLIVO_AUTH_ID": cfg.plivo_auth_id,
+        "PLIVO_AUTH_TOKEN": cfg.plivo_auth_token,
+    }
+
+
 def worker_env(**extra: str) -> dict[str, str]:
     """Environment for a child process that must use the test database and Redis."""
     db = settings.DATABASES["default"]

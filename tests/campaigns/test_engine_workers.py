@@ -9,7 +9,7 @@ import pytest
 from campaigns.models import Campaign
 from campaigns.services import campaign_cancel, campaign_launch, campaign_pause, campaign_resume
 from messaging.models import Message, MessageStatus
-from tests.conftest import wait_for
+from tests.conftest import plivo_env, wait_for
 
 pytestmark = pytest.mark.worker
 FINAL = {"delivered", "undelivered", "failed", "skipped", "cancelled", "expired"}
@@ -22,10 +22,7 @@ def engine_setup(settings, live_server, fake_provider, celery_workers):
     settings.CELERY_TASK_ALWAYS_EAGER = False
     settings.PUBLIC_BASE_URL = live_server.url
     celery_workers.env.update(
-        SMS_BACKEND="providers.backends.plivo.SMSBackend",
-        PLIVO_API_URL=fake_provider.url,
-        PLIVO_AUTH_ID=cfg.plivo_auth_id,
-        PLIVO_AUTH_TOKEN=cfg.plivo_auth_token,
+        **plivo_env(fake_provider),
         PUBLIC_BASE_URL=live_server.url,
         SMS_BATCH_SIZE="25",
         SMS_PACE_BATCH_SECONDS="0",  # 25-row batches for rate-limited pools too (several batches per test)

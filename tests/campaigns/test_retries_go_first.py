@@ -6,7 +6,7 @@ import pytest
 
 from campaigns.services import campaign_launch
 from messaging.models import Message
-from tests.conftest import wait_for
+from tests.conftest import plivo_env, wait_for
 
 pytestmark = pytest.mark.worker
 OPEN = ["pending", "claimed", "sending", "unknown"]
@@ -16,13 +16,9 @@ BATCH, AHEAD = 20, 6
 def test_a_retry_overtakes_the_batches_queued_ahead_and_is_sent_once(
     settings, fake_provider, celery_workers, bob, make_sender, make_recipients, make_campaign
 ):
-    cfg = fake_provider.config
     settings.CELERY_TASK_ALWAYS_EAGER = False
     celery_workers.env.update(
-        SMS_BACKEND="providers.backends.plivo.SMSBackend",
-        PLIVO_API_URL=fake_provider.url,
-        PLIVO_AUTH_ID=cfg.plivo_auth_id,
-        PLIVO_AUTH_TOKEN=cfg.plivo_auth_token,
+        **plivo_env(fake_provider),
         SMS_BATCH_SIZE=str(BATCH),
         SMS_BATCHES_AHEAD=str(AHEAD),
         SMS_RETRY_BASE_SECONDS="0",  # a failed send is due again at once: only the queue can hold it back

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from campaigns.services import campaign_launch
 from messaging.models import Message
-from tests.conftest import wait_for
+from tests.conftest import plivo_env, wait_for
 
 pytestmark = pytest.mark.worker
 OPEN = ["pending", "claimed", "sending", "unknown"]
@@ -16,13 +16,9 @@ OPEN = ["pending", "claimed", "sending", "unknown"]
 def test_every_retry_is_sent_with_no_beat_running(
     settings, fake_provider, celery_workers, bob, make_sender, make_recipients, make_campaign
 ):
-    cfg = fake_provider.config
     settings.CELERY_TASK_ALWAYS_EAGER = False
     celery_workers.env.update(
-        SMS_BACKEND="providers.backends.plivo.SMSBackend",
-        PLIVO_API_URL=fake_provider.url,
-        PLIVO_AUTH_ID=cfg.plivo_auth_id,
-        PLIVO_AUTH_TOKEN=cfg.plivo_auth_token,
+        **plivo_env(fake_provider),
         SMS_BATCH_SIZE="20",
         SMS_RETRY_BASE_SECONDS="1",
         SMS_MAX_ATTEMPTS="5",

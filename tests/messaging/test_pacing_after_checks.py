@@ -8,7 +8,6 @@ Redis schedule, real database; the query is made slow by a lock another connecti
 
 import asyncio
 import itertools
-import random
 import threading
 import time
 
@@ -17,7 +16,7 @@ import redis
 from django.conf import settings
 from django.db import connection, transaction
 
-from messaging.engine import ConsentRecheck, Row, _chunks, _send_guard
+from messaging.engine import ConsentRecheck, _send_guard
 from messaging.models import Message
 from messaging.optouts import RecentOptOuts
 from providers.backends.base import OutboundSMS
@@ -73,25 +72,3 @@ def test_a_send_delayed_by_its_checks_takes_a_fresh_turn():
     # 0.5 s apart on the schedule; the slow check made one 0.1 s before the fix. The margin
     # (0.15 s) is for this process's own scheduling on a busy machine, far from either.
     assert min(gaps) >= 1 / RATE - 0.15, gaps
-
-
-def _row(i: int, sender: str) -> Row:
-    return Row(i, 1, i, f"+1415555{i:04d}", "campaign", 0, "hi", [], sender, "plivo", "opted_in")
-
-
-@pytest.mark.parametrize("seed", range(5))
-def test_a_pool_takes_turns_so_no_chunk_waits_on_one_number_twice(seed):
-    # Issue 21's pacing run: rows in batch order put two rows of one 1 msg/s number in most
-    # 5-row chunks, and each such chunk held the whole pool for a second (35% of the limit).
-    rnd = random.Random(seed)
-    pool = [f"+1415556{n:04d}" for n in range(20)]
-    rows = [_row(i, rnd.choice(pool)) for i in range(500)]
-    chunks = list(_chunks(rows, dict.fromkeys(pool, 1.0)))
-    assert sorted(r.id for c in chunks for r in c) == list(range(500))  # every row once
-    assert all(len(c) == 5 for c in chunks)
-    # A chunk repeats a number only once the pool has no other numbers left (the batch's tail).
-    for i, chunk in enumerate(chunks):
-        senders = [r.sender for r in chunk]
-        if len(set(senders)) < len(senders):
-            later = {r.sender for c in chunks[i:] for r in c}
-            assert len(later) < 20, (i, senders)

@@ -8,7 +8,7 @@ from campaigns.models import Campaign
 from campaigns.services import campaign_launch
 from messaging.models import Message
 from recipients.models import InboundMessage, Recipient
-from tests.conftest import wait_for
+from tests.conftest import plivo_env, wait_for
 from tests.providers.conftest import PLIVO_SECRET, signed_plivo_post
 
 pytestmark = pytest.mark.worker
@@ -25,10 +25,7 @@ def test_a_stop_mid_campaign_stops_sends_to_that_number_at_once(
     settings.PLIVO_AUTH_TOKEN = cfg.plivo_auth_token
     settings.PLIVO_WEBHOOK_SECRET = PLIVO_SECRET
     celery_workers.env.update(
-        SMS_BACKEND="providers.backends.plivo.SMSBackend",
-        PLIVO_API_URL=fake_provider.url,
-        PLIVO_AUTH_ID=cfg.plivo_auth_id,
-        PLIVO_AUTH_TOKEN=cfg.plivo_auth_token,
+        **plivo_env(fake_provider),
         PLIVO_WEBHOOK_SECRET=PLIVO_SECRET,
         PUBLIC_BASE_URL=live_server.url,
     )
