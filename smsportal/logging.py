@@ -23,6 +23,8 @@ _URL_PHONE = re.compile(r"(?<![\w%-])(?:%2[bB]|\+)?(?:%28|\()?\d(?:[\d().+-]|%2[
 _PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
 # /webhooks/<provider>/<secret>/…: the second segment is the provider's URL secret.
 _WEBHOOK_SECRET = re.compile(r"(/webhooks/[^/\s?]+/)[^/\s?]+(?=/)")
+# A date ("2026-12-02", "2026-12-02 04" before a time's colon) has the shape of a number but is not one.
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[ T]\d{2})?")
 _KEEP = 4
 _MIN_DIGITS, _MAX_DIGITS = 7, 15  # E.164 numbers have at most 15 digits
 
@@ -38,6 +40,8 @@ def mask_phone(text: str) -> str:
 
     def _mask(match: re.Match[str]) -> str:
         run = match.group(0)
+        if _DATE.fullmatch(run):
+            return run
         digits = re.sub(r"\D", "", run)
         if len(digits) > _MAX_DIGITS:
             if not any(c.isspace() for c in run):

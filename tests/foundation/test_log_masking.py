@@ -83,6 +83,9 @@ def test_celery_task_ids_are_not_masked(task_id):
         ("call 415-555-2671 now", "call ******2671 now"),
         ("nonce 12345678901234567890 used", "nonce 12345678901234567890 used"),
         ("campaign 42 sent 1000", "campaign 42 sent 1000"),
+        # Dates and times are not numbers (they were masked to "******0204:27:42").
+        ("due 2026-12-02 04:27:42 UTC", "due 2026-12-02 04:27:42 UTC"),
+        ("due 2026-12-02, to 415-555-2671", "due 2026-12-02, to ******2671"),
     ],
 )
 def test_phone_numbers_are_still_masked(text, masked):
