@@ -83,8 +83,10 @@ class Pacer:
         for row in rows:
             self._queues.setdefault(row.sender, deque()).append(row)
         self._limits = {sender: number_limit(sender, rates.get(sender, 0)) for sender in self._queues}
-        if sys.getswitchinterval() > SWITCH_INTERVAL:
-            sys.setswitchinterval(SWITCH_INTERVAL)  # for the process: its sends are paced from now on
+        # For the paced batch only: a finer switch interval costs unpaced batches CPU.
+        self._switch_interval = sys.getswitchinterval()
+        if self._switch_interval > SWITCH_INTERVAL:
+            sys.setswitchinterval(SWITCH_INTERVAL)
         runtime.run(_add_backlog({self._limits[s][0]: len(q) for s, q in self._queues.items()}))
 
     def __bool__(self) -> bool:
@@ -135,7 +137,8 @@ class Pacer:
         return left
 
     def close(self) -> None:
-        """Give back the backlog of rows never handed out."""
+        """Give back the backlog of rows never handed out, and the process's switch interval."""
+        sys.setswitchinterval(self._switch_interval)
         left = {self._limits[s][0]: -len(q) for s, q in self._queues.items()}
         self._queues.clear()
         if left:

@@ -7,6 +7,7 @@ limiter's own trace (Redis's clock), so nothing here depends on how fast this ma
 
 import asyncio
 import itertools
+import sys
 import threading
 import time
 
@@ -17,7 +18,7 @@ from django.test import override_settings
 
 from messaging import ratelimit
 from messaging.engine import Row
-from messaging.pacing import Pacer, batch_size, pool_rate
+from messaging.pacing import SWITCH_INTERVAL, Pacer, batch_size, pool_rate
 from messaging.ratelimit import Candidate, RateLimiter, account_limit, number_limit
 from tests.bench.test_ratelimit_outage import clock  # noqa: F401  (fixture: a fake clock inside messaging.ratelimit)
 
@@ -224,3 +225,14 @@ def test_a_redis_outage_slows_reservations_down_but_never_raises(settings, monke
     assert sum(clock.slept) == pytest.approx(0.5, abs=0.01)
     assert slots == sorted(slots) and slots[2] - slots[0] == pytest.approx(0.002)  # 1 ms apart at 1000/s
     assert "using this process's own buckets" in caplog.text
+
+
+@override_settings(SMS_PROVIDER_MPS={"plivo": 0.0})
+def test_the_finer_switch_interval_lasts_only_as_long_as_the_paced_batch(clean_redis):
+    before = sys.getswitchinterval()
+    pacer = Pacer([_row(i, POOL[0]) for i in range(3)], {POOL[0]: 20.0})
+    try:
+        assert sys.getswitchinterval() == pytest.approx(SWITCH_INTERVAL)  # slots leave on time while pacing
+    finally:
+        pacer.close()
+    assert sys.getswitchinterval() == pytest.approx(before)  # unpaced batches after it keep the default
