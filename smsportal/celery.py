@@ -30,7 +30,7 @@ app.conf.beat_schedule = {
 # A worker's reads are lookups of a batch's rows by id (the consent read before the requests, its
 # re-check each second). Once a month's partition holds a few hundred thousand rows (or the lists a
 # million recipients), PostgreSQL plans them parallel: each then starts two worker processes to read
-# 500 rows, 74-92 ms a read instead of 12-22 ms, and CPU the sends need (issue 21, bench/README.md).
+# 500 rows: 31-35 ms a read instead of 1.5-4 ms, and CPU the sends need (issue 21, bench/README.md).
 # What else workers run in bulk are writes (imports, purges), which PostgreSQL does not parallelize.
 SERIAL_PLANS = "-c max_parallel_workers_per_gather=0"
 
