@@ -68,6 +68,14 @@ def add_arguments(p) -> None:
         help="first fill this many earlier monthly partitions with finished messages (--history-per-month each)",
     )
     p.add_argument("--history-per-month", type=int, default=100_000)
+    p.add_argument(
+        "--prefill",
+        type=int,
+        default=0,
+        help="first give the campaign this many finished rows in its month (each updated three times, as sending"
+        " does, leaving the dead versions a server without autovacuum keeps): a short run that measures the late"
+        " part of a large campaign (issue 21)",
+    )
     p.add_argument("--results-dir", default="")
 
 
@@ -87,6 +95,28 @@ def _history(months: int, per_month: int) -> None:
         _insert(per_month, month, f"'{month.isoformat()} 12:00+00'::timestamptz")
     with connection.cursor() as cur:
         cur.execute("ANALYZE messaging_message")
+
+
+def _prefill(campaign, rows: int) -> None:
+    """``rows`` finished rows of the campaign (no recipient) in its month, each updated as the send path does."""
+    from django.db import connection
+
+    from messaging.models import Message
+    from messaging.partitions import campaign_month
+
+    month = campaign_month(launched_at=None, created_at=campaign.created_at)
+    table = Message._meta.db_table
+    with connection.cursor() as cur:
+        cur.execute(
+            f'INSERT INTO {table} (campaign_id, kind, "to", sender, provider, body, media_urls, segments, status, '
+            "provider_message_id, error_code, error_text, attempts, created_at, due_at, enqueued_at, month) "
+            "SELECT %s, 'campaign', '+1999' || g::text, '', '', '', '[]'::jsonb, 0, 'pending', '', '', '', 0, "
+            "now(), now(), now(), %s FROM generate_series(1, %s) g",
+            [campaign.pk, month, rows],
+        )
+        for status in ("claimed", "sending", "queued"):  # the claim, the request, the outcome
+            cur.execute(f"UPDATE {table} SET status = %s WHERE campaign_id = %s", [status, campaign.pk])
+        cur.execute(f"ANALYZE {table}")
 
 
 def seed(*, n: int, opted_out: int = 0, body: str = BODY) -> tuple:
@@ -239,6 +269,8 @@ def run(args) -> dict:
         if args.history_months:
             _history(args.history_months, args.history_per_month)
         admin, campaign = seed(n=n, body=SAME_BODY if args.same_body else BODY)
+        if args.prefill:
+            _prefill(campaign, args.prefill)
         seed_s = time.monotonic() - t
         hook = _webhook_receiver(admin) if getattr(args, "webhook", False) else None
         for i in range(args.workers):
@@ -350,6 +382,7 @@ def run(args) -> dict:
                 "n": n,
                 "history_months": args.history_months,
                 "history_per_month": args.history_per_month if args.history_months else 0,
+                "prefill": args.prefill,
                 "workers": args.workers,
                 "worker_concurrency": 1,
                 "latency_ms": latency,

@@ -1,8 +1,10 @@
 """The Celery app. Beat runs the sweepers that repair what crashes leave behind."""
 
 import os
+from typing import Any
 
 from celery import Celery
+from celery.signals import worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "smsportal.settings")
 
@@ -23,3 +25,27 @@ app.conf.beat_schedule = {
     "purge-expired-data": {"task": "recipients.purge_expired_data", "schedule": 3600.0},
     "purge-abandoned-imports": {"task": "recipients.purge_abandoned_imports", "schedule": 3600.0},
 }
+
+
+# A worker's reads are lookups of a batch's rows by id (the consent read before the requests, its
+# re-check each second). Once a month's partition holds a few hundred thousand rows (or the lists a
+# million recipients), PostgreSQL plans them parallel: each then starts two worker processes to read
+# 500 rows: 31-35 ms a read instead of 1.5-4 ms, and CPU the sends need (issue 21, bench/README.md).
+# What else workers run in bulk are writes (imports, purges), which PostgreSQL does not parallelize.
+SERIAL_PLANS = "-c max_parallel_workers_per_gather=0"
+
+
+def serial_plans(settings_dict: dict[str, Any]) -> None:
+    """New connections made with ``settings_dict`` plan without parallel workers (set on connect: no round trip)."""
+    options = settings_dict.setdefault("OPTIONS", {})
+    current = options.get("options", "")
+    if SERIAL_PLANS not in current:
+        options["options"] = f"{current} {SERIAL_PLANS}".strip()
+
+
+@worker_init.connect
+def _serial_plans_in_workers(**kwargs: Any) -> None:
+    # before the pool forks: every process's connections get it; the web's reports keep parallel plans
+    from django.db import connections
+
+    serial_plans(connections["default"].settings_dict)
