@@ -86,6 +86,10 @@ def send_alongside(writes: Iterable[Alongside]) -> Callable[[], None]:
     return finish
 
 
+def _nothing() -> None:
+    return None
+
+
 def _row(e: StatusEvent, *, received_at: datetime) -> dict[str, Any]:
     """A report's columns (by name) as JSON values, cut to their column sizes.
 
@@ -188,10 +192,11 @@ class _GroupCommit:
                 return
             batch, self._queue, self._flushing = self._queue, [], True
         failed: BaseException | None = None
-        # One write for every caller's side writes, out before the INSERT; their answers change no
-        # caller's outcome, so they are read after the others are woken (not on everyone's path).
-        finish = send_alongside(write for s in batch for write in s.alongside)
+        finish: Callable[[], None] = _nothing
         try:
+            # One write for every caller's side writes, out before the INSERT; their answers change no
+            # caller's outcome, so they are read after the others are woken (not on everyone's path).
+            finish = send_alongside(write for s in batch for write in s.alongside)
             _insert_rows([row for s in batch for row in s.rows])
         except BaseException as exc:
             failed = exc
