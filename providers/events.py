@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from typing import Any
 
 import psycopg
-from django.db import DatabaseError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, transaction
 from django.utils import timezone
 
 from providers.models import ProviderEvent
@@ -21,25 +22,72 @@ from providers.status import InboundSMS, StatusEvent
 logger = logging.getLogger(__name__)
 
 
-def record_status_events(*, events: Iterable[StatusEvent]) -> int:
+@dataclass(frozen=True)
+class Alongside:
+    """A write to another store that goes out with the INSERT of a report (a webhook's nonce ``SET``).
+
+    ``send(items)`` sends the writes of every item in one go and returns ``finish``, which reads their
+    answers; the group commit calls it once per flush with the items of every caller in it, before
+    its INSERT, and ``finish`` after it (one round trip per flush, overlapping the INSERT). Neither may
+    raise for a failure of that store: the report does not depend on it, and its answer changes no
+    caller's outcome (the others may be answered before the leader has read it).
+    """
+
+    send: Callable[[list[Any]], Callable[[], object]]
+    item: Any
+
+
+def record_status_events(*, events: Iterable[StatusEvent], alongside: Sequence[Alongside] = ()) -> int:
     """Store delivery reports and make sure a worker applies them soon.
 
     Outside a transaction (a webhook), the rows are durable when this returns: concurrent
     callers of one process share one INSERT and one COMMIT (:class:`_GroupCommit`).
-    Inside one, they are part of it.
+    Inside one, they are part of it. ``alongside`` goes out before the INSERT, whatever its outcome.
     """
     reports = list(events)
     if not reports:
+        send_alongside(alongside)()
         return 0
     now = timezone.now()  # auto_now_add
     rows = [_row(e, received_at=now) for e in reports]
-    if connection.in_atomic_block or not connection.get_autocommit():  # the caller's transaction holds them
-        _insert_rows(rows)
+    conn = connections[DEFAULT_DB_ALIAS]  # once: every use of the ``connection`` proxy looks it up again
+    if conn.in_atomic_block or not conn.get_autocommit():  # the caller's transaction holds them
+        finish = send_alongside(alongside)
+        try:
+            _insert_rows(rows)
+        finally:
+            finish()
         transaction.on_commit(_announce_stored)
     else:
-        _group_commit.insert(rows)
+        _group_commit.insert(rows, tuple(alongside))
         _announce_stored()
     return len(reports)
+
+
+def send_alongside(writes: Iterable[Alongside]) -> Callable[[], None]:
+    """Send ``writes``, one ``send`` call per kind; returns ``finish``, which reads all their answers."""
+    items: dict[Callable[[list[Any]], Callable[[], object]], list[Any]] = {}
+    for write in writes:
+        items.setdefault(write.send, []).append(write.item)
+    finishes = []
+    for send, batch in items.items():
+        try:
+            finishes.append(send(batch))
+        except Exception:  # a store's own failures are its to note; anything else must not cost the reports
+            logger.exception("a write alongside the status INSERT failed")
+
+    def finish() -> None:
+        for each in finishes:
+            try:
+                each()
+            except Exception:
+                logger.exception("a write alongside the status INSERT failed")
+
+    return finish
+
+
+def _nothing() -> None:
+    return None
 
 
 def _row(e: StatusEvent, *, received_at: datetime) -> dict[str, Any]:
@@ -103,11 +151,12 @@ def _insert_rows(rows: list[dict[str, Any]]) -> None:
     Server-side binding of a statement prepared once per connection: PostgreSQL skips parse and
     plan. Signals: ``ProviderEvent`` has no save receivers.
     """
-    sql = _insert_statement(connection.vendor)
+    conn = connections[DEFAULT_DB_ALIAS]
+    sql = _insert_statement(conn.vendor)
     batch = json.dumps(rows)
-    connection.ensure_connection()
-    connection.validate_no_broken_transaction()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+    conn.ensure_connection()
+    conn.validate_no_broken_transaction()
+    with conn.wrap_database_errors, psycopg.Cursor(conn.connection) as cursor:
         cursor.execute(sql, [batch], prepare=True)
 
 
@@ -131,8 +180,8 @@ class _GroupCommit:
         self._queue: list[_Slot] = []
         self._flushing = False
 
-    def insert(self, rows: list[dict[str, Any]]) -> None:
-        slot = _Slot(rows)
+    def insert(self, rows: list[dict[str, Any]], alongside: tuple[Alongside, ...] = ()) -> None:
+        slot = _Slot(rows, alongside)
         with self._cond:
             self._queue.append(slot)
             while self._flushing and not slot.done:
@@ -143,7 +192,11 @@ class _GroupCommit:
                 return
             batch, self._queue, self._flushing = self._queue, [], True
         failed: BaseException | None = None
+        finish: Callable[[], None] = _nothing
         try:
+            # One write for every caller's side writes, out before the INSERT; their answers change no
+            # caller's outcome, so they are read after the others are woken (not on everyone's path).
+            finish = send_alongside(write for s in batch for write in s.alongside)
             _insert_rows([row for s in batch for row in s.rows])
         except BaseException as exc:
             failed = exc
@@ -154,13 +207,15 @@ class _GroupCommit:
                     s.done, s.failed = True, failed
                 self._flushing = False
                 self._cond.notify_all()
+            finish()
 
 
 class _Slot:
-    __slots__ = ("done", "failed", "rows")
+    __slots__ = ("alongside", "done", "failed", "rows")
 
-    def __init__(self, rows: list[dict[str, Any]]) -> None:
+    def __init__(self, rows: list[dict[str, Any]], alongside: tuple[Alongside, ...]) -> None:
         self.rows = rows
+        self.alongside = alongside
         self.done = False
         self.failed: BaseException | None = None
 

@@ -24,12 +24,11 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
-from django.utils.decorators import method_decorator
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
-from providers.events import record_inbound, record_status_events
+from providers.events import Alongside, record_inbound, record_status_events, send_alongside
 from providers.models import ProviderEvent
 from providers.refs import group_members
 from providers.signals import group_member_wanted
@@ -52,15 +51,21 @@ class WebhookAuthError(WebhookError):
     status = 403
 
 
-@method_decorator(csrf_exempt, name="dispatch")
 class WebhookView(View):
     http_method_names = ["post"]
     provider = ""
+
+    @classmethod
+    def as_view(cls, **initkwargs: Any) -> Callable[..., HttpResponseBase]:
+        # CSRF-exempt as a view function, not with method_decorator on dispatch: that builds two wrappers per request.
+        return csrf_exempt(super().as_view(**initkwargs))
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         try:
             return self._answer(request, **kwargs)
         finally:
+            if self._alongside:  # refused before its report was stored: sent on their own
+                self.defer(send_alongside(self._alongside))
             for finish in self._deferred:
                 finish()
 
@@ -68,11 +73,20 @@ class WebhookView(View):
         """Run ``finish`` when the request's own work is done (a check's reply read after the INSERT)."""
         self._deferred.append(finish)
 
+    def write_alongside(self, write: Alongside) -> None:
+        """Send ``write`` now and read its answer when the request's own work is done.
+
+        :class:`StatusView` sends it with the report's INSERT instead (one write per shared flush).
+        """
+        self.defer(send_alongside([write]))
+
     _deferred: list[Callable[[], object]]  # per request, from setup()
+    _alongside: list[Alongside]  # writes waiting for the report's INSERT (StatusView)
 
     def setup(self, request: HttpRequest, *args: Any, **kwargs: Any) -> None:
         super().setup(request, *args, **kwargs)
         self._deferred = []
+        self._alongside = []
 
     def _answer(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
         try:
@@ -113,8 +127,13 @@ class StatusView(WebhookView):
         if members is not None:
             # One request named several messages: the report's destination picks its own.
             event = dataclasses.replace(event, message_ref=self.group_member(members, self.report_destination(request)))
-        record_status_events(events=[event])
+        alongside, self._alongside = self._alongside, []
+        record_status_events(events=[event], alongside=alongside)
         self.after_stored(event)
+
+    def write_alongside(self, write: Alongside) -> None:
+        """With the report's INSERT: the group commit sends the writes of every callback in a flush at once."""
+        self._alongside.append(write)
 
     def group_member(self, members: list[str], destination: str) -> str:
         """The ref among ``members`` (a group's message ids) whose destination is ``destination``."""

@@ -23,6 +23,7 @@ from django.http import HttpRequest
 from django.urls import path, reverse
 
 from providers.backends.plivo import webhook_secrets
+from providers.events import Alongside
 from providers.signatures import plivo_v2_valid, plivo_v3_valid
 from providers.status import DeliveryStatus, InboundSMS, StatusEvent, micros
 from providers.webhooks.base import (
@@ -35,7 +36,7 @@ from providers.webhooks.base import (
     form_params,
 )
 from providers.webhooks.base import map_status as _map_status
-from providers.webhooks.replay import first_use, spend
+from providers.webhooks.replay import first_use, spend_alongside
 
 PROVIDER = "plivo"
 CURRENCY = "USD"  # Plivo bills in US dollars; its callbacks carry amounts without a currency
@@ -77,7 +78,7 @@ class PlivoSignatureMixin(SecretInPathMixin):
     A V2 signature counts only on requests that carry no V3 signature at all.
     """
 
-    defer: Callable[[Callable[[], object]], None]  # WebhookView's: runs a callable after the view's work
+    write_alongside: Callable[[Alongside], None]  # WebhookView's: a write sent with the view's own work
 
     def secrets(self) -> list[str]:
         return webhook_secrets()
@@ -116,9 +117,9 @@ class PlivoSignatureMixin(SecretInPathMixin):
         v2 = _joined(meta, _V2, _V2_MA)
         nonce = meta.get(_V2_NONCE, "")
         if v2 and plivo_v2_valid(url=url, nonce=nonce, signatures=v2, auth_token=token):
-            # V3 needs no Redis: the SET goes out now and its answer is read after the view's own work
-            # (one wait instead of two); if the store cannot answer, the V3 request is still accepted.
-            self.defer(spend(scope="plivo-v2", nonce=nonce, ttl=settings.WEBHOOK_NONCE_TTL_SECONDS))
+            # V3 needs no Redis: the SET goes out with the report's INSERT (one write per shared flush) and
+            # its answer is read after it; if the store cannot answer, the V3 request is still accepted.
+            self.write_alongside(spend_alongside(scope="plivo-v2", nonce=nonce, ttl=settings.WEBHOOK_NONCE_TTL_SECONDS))
 
 
 # Plivo's signature headers as WSGI names them in META (X-Plivo-Signature-V3 -> HTTP_X_PLIVO_SIGNATURE_V3).

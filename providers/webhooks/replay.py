@@ -6,7 +6,9 @@ without the store a replay could not be told from a first use.
 
 :func:`spend` writes the same key without waiting for the answer: a V3-signed
 callback spends the V2 nonce beside it while its INSERT runs (one wait, not two),
-and ignores the answer (V3 needs no store).
+and ignores the answer (V3 needs no store). :func:`spend_alongside` hands that write
+to the status INSERT instead, which sends the nonces of every callback sharing its
+flush in one write (:class:`providers.events.Alongside`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import redis
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 
+from providers.events import Alongside
 from providers.webhooks.base import WebhookError
 
 logger = logging.getLogger(__name__)
@@ -62,25 +65,39 @@ def spend(*, scope: str, nonce: str, ttl: int) -> Callable[[], None]:
     Call ``finish`` exactly once, when the request has done its own work (the reply is there by then). The
     answer itself does not matter and a failure is only noted: the caller does not depend on the store.
     """
+    return spend_all([(scope, nonce, ttl)])
+
+
+def spend_alongside(*, scope: str, nonce: str, ttl: int) -> Alongside:
+    """:func:`spend` as a write that goes out with a report's INSERT, in one write with the other callbacks'."""
+    return Alongside(spend_all, (scope, nonce, ttl))
+
+
+def spend_all(nonces: list[tuple[str, str, int]]) -> Callable[[], None]:
+    """:func:`spend` for several ``(scope, nonce, ttl)`` in one write (a pipeline); ``finish`` reads every answer."""
     backend = caches["default"]
     if not isinstance(backend, RedisCache):  # tests may configure another cache: nothing to overlap
-        backend.add(_key(scope, nonce), 1, timeout=ttl)
+        for scope, nonce, ttl in nonces:
+            backend.add(_key(scope, nonce), 1, timeout=ttl)
         return _nothing
     # Django's RedisCache: its key (prefix, version) and value encoding, so first_use sees the same key.
-    # The command goes out now; the caller's INSERT runs meanwhile.
-    key = backend.make_and_validate_key(_key(scope, nonce))
+    # The commands go out now; the caller's INSERT runs meanwhile.
+    packed = b"".join(
+        _set_nx_ex(backend.make_and_validate_key(_key(scope, nonce)), ttl) for scope, nonce, ttl in nonces
+    )
     pool = backend._cache._get_connection_pool(True)  # type: ignore[attr-defined]  # Django's (write=True)
     conn: Any = None
     try:
         conn = pool.get_connection()
-        conn.send_packed_command([_set_nx_ex(key, ttl)], check_health=False)
+        conn.send_packed_command([packed], check_health=False)
     except (redis.RedisError, OSError) as exc:
         _failed(pool, conn, exc)
         return _nothing
 
     def finish() -> None:
         try:
-            conn.read_response()
+            for _ in nonces:
+                conn.read_response()
         except (redis.RedisError, OSError) as exc:
             _failed(pool, conn, exc)
         else:

@@ -206,3 +206,125 @@ def test_a_v3_status_callback_is_stored_while_redis_is_down(client, settings):
 
     assert response.status_code == 200
     assert list(ProviderEvent.objects.values_list("message_ref", flat=True)) == ["43"]
+
+
+def test_writes_alongside_concurrent_reports_go_out_once_per_flush_before_its_insert(transactional_db):
+    """The V2-nonce SETs of callbacks sharing a flush are one write, sent before the INSERT, read after it."""
+    log: list[tuple[str, object]] = []
+    real_insert = events._insert_rows
+
+    def send(items):
+        log.append(("send", sorted(items)))
+        return lambda: log.append(("finish", sorted(items)))
+
+    def logged_insert(rows):
+        log.append(("insert", len(rows)))
+        real_insert(rows)
+
+    calls = [
+        lambda i=i: record_status_events(events=[report(i + 1)], alongside=[events.Alongside(send, i)])
+        for i in range(6)
+    ]
+    events._insert_rows = logged_insert
+    try:
+        errors, sizes = run_while_the_table_is_locked(calls, queued=5)
+    finally:
+        events._insert_rows = real_insert
+
+    assert errors == dict.fromkeys(range(6))
+    assert sizes == [1, 5]
+    rest = [1, 2, 3, 4, 5]
+    assert log == [("send", [0]), ("insert", 1), ("finish", [0]), ("send", rest), ("insert", 5), ("finish", rest)]
+    assert stored_refs() == [str(i + 1) for i in range(6)]
+
+
+def test_a_failing_write_alongside_does_not_cost_the_report(transactional_db, caplog):
+    def send(items):
+        raise RuntimeError("store down")
+
+    record_status_events(events=[report(3)], alongside=[events.Alongside(send, "n")])
+
+    assert stored_refs() == ["3"]
+    assert "alongside the status INSERT failed" in caplog.text
+
+
+@pytest.mark.django_db
+def test_a_v3_status_callback_refused_before_its_insert_still_spends_its_v2_nonce(client, settings):
+    from django.core.cache import cache
+
+    settings.PLIVO_AUTH_TOKEN, settings.PLIVO_WEBHOOK_SECRET, settings.PUBLIC_BASE_URL = PLIVO_TOKEN, PLIVO_SECRET, BASE
+    path = f"/webhooks/plivo/{PLIVO_SECRET}/status/44/"
+    params = {"MessageUUID": "u-3"}  # no Status: refused after the signature check, before any INSERT
+    headers = plivo_signature_headers("POST", BASE + path, params, PLIVO_TOKEN, nonce="78")
+    cache.delete(_key("plivo-v2", "78"))
+
+    response = client.post(path, urlencode(params), content_type="application/x-www-form-urlencoded", headers=headers)
+    stripped = {k: v for k, v in headers.items() if "V3" not in k}
+    forged = client.post(
+        path,
+        urlencode({**params, "Status": "delivered"}),
+        content_type="application/x-www-form-urlencoded",
+        headers=stripped,
+    )
+
+    assert (response.status_code, forged.status_code) == (400, 403)
+    assert ProviderEvent.objects.count() == 0
+
+
+def test_concurrent_v3_status_callbacks_spend_every_v2_nonce_in_one_redis_write_per_flush(transactional_db, settings):
+    from django.core.cache import cache
+    from django.test import Client
+
+    from providers.webhooks import replay
+
+    settings.PLIVO_AUTH_TOKEN, settings.PLIVO_WEBHOOK_SECRET, settings.PUBLIC_BASE_URL = PLIVO_TOKEN, PLIVO_SECRET, BASE
+    posts = []
+    for i in range(5):
+        path = f"/webhooks/plivo/{PLIVO_SECRET}/status/{50 + i}/"
+        params = {"Status": "delivered", "MessageUUID": f"u-{i}"}
+        headers = plivo_signature_headers("POST", BASE + path, params, PLIVO_TOKEN, nonce=f"9000{i}")
+        cache.delete(_key("plivo-v2", f"9000{i}"))
+        posts.append((path, urlencode(params), headers))
+    writes: list[int] = []
+    real_spend_all = replay.spend_all
+
+    def counted(nonces):  # the real write, counted
+        writes.append(len(nonces))
+        return real_spend_all(nonces)
+
+    def call(i: int) -> None:
+        path, body, headers = posts[i]
+        response = Client().post(path, body, content_type="application/x-www-form-urlencoded", headers=headers)
+        assert response.status_code == 200
+
+    replay.spend_all = counted
+    try:
+        # Alongside holds the function it was given: build the writes after the swap.
+        errors, sizes = run_while_the_table_is_locked([lambda i=i: call(i) for i in range(5)], queued=4)
+    finally:
+        replay.spend_all = real_spend_all
+
+    assert errors == dict.fromkeys(range(5))
+    assert (sizes, writes) == ([1, 4], [1, 4])
+    redis = cache._cache.get_client(write=True)
+    for i in range(5):
+        ttl = redis.ttl(cache.make_and_validate_key(_key("plivo-v2", f"9000{i}")))
+        assert django_settings.WEBHOOK_NONCE_TTL_SECONDS - 60 < ttl <= django_settings.WEBHOOK_NONCE_TTL_SECONDS
+    assert stored_refs() == [str(50 + i) for i in range(5)]
+
+
+@pytest.mark.django_db
+def test_webhooks_stay_csrf_exempt_through_the_portals_full_middleware(settings):
+    from django.test import Client
+
+    settings.PLIVO_AUTH_TOKEN, settings.PLIVO_WEBHOOK_SECRET, settings.PUBLIC_BASE_URL = PLIVO_TOKEN, PLIVO_SECRET, BASE
+    path = f"/webhooks/plivo/{PLIVO_SECRET}/status/45/"
+    params = {"Status": "delivered", "MessageUUID": "u-4"}
+    headers = plivo_signature_headers("POST", BASE + path, params, PLIVO_TOKEN)
+
+    response = Client(enforce_csrf_checks=True).post(
+        path, urlencode(params), content_type="application/x-www-form-urlencoded", headers=headers
+    )
+
+    assert response.status_code == 200
+    assert list(ProviderEvent.objects.values_list("message_ref", flat=True)) == ["45"]
