@@ -721,6 +721,7 @@ class Importer:
         """Connections that write a big file's chunks in turns; None: this thread writes them all."""
         if self.write_connections < 2 or size < WRITERS_MIN_BYTES or connection.in_atomic_block:
             return None
+        logger.info("import job %s: writing on %d connections", self.job.pk, self.write_connections)
         return _Writers(self, self.write_connections)
 
     def _parsing_pool(self, size: int) -> ProcessPoolExecutor | None:
