@@ -81,6 +81,10 @@ class BackendCpu(threading.Thread):
         self.join()
         return round(sum(self.seen.values()), 2) if self.seen else None
 
+    def busiest(self) -> float | None:
+        """The busiest backend's CPU-seconds (an import writes on several connections in turns)."""
+        return round(max(self.seen.values()), 2) if self.seen else None
+
 
 def phonenumbers_ceiling(phones: list[str]) -> dict:
     import phonenumbers
@@ -133,6 +137,8 @@ def run(args) -> dict:
     wall = time.monotonic() - t
     rss = sampler.stop()["import"]
     postgres_cpu = backend.stop()
+    postgres_busiest = backend.busiest()
+    backends = sorted((round(v, 2) for v in backend.seen.values() if v >= 0.01), reverse=True)
     out = procs.log_tail("import", 5000)
     if rc:
         raise RuntimeError(f"import failed ({rc}):\n{out}")
@@ -154,12 +160,12 @@ def run(args) -> dict:
         "before": before,
         "after": after,
     }
-    # On this machine's cores, the rate is bound by the busiest single process (the PostgreSQL
+    # On this machine's cores, the rate is bound by the busiest single process (a PostgreSQL
     # backend, or the importing process) or by all the import's CPU shared over the cores.
     cores = os.cpu_count() or 1
     bound = None
-    if import_cpu and postgres_cpu:
-        bound = max(import_cpu, postgres_cpu, (import_cpu + parsing_cpu + postgres_cpu) / cores)
+    if import_cpu and postgres_cpu and postgres_busiest:
+        bound = max(import_cpu, postgres_busiest, (import_cpu + parsing_cpu + postgres_cpu) / cores)
     # The command prints its time to 0.1 s: a tiny import can read "0.0s", which is no rate at all.
     rate = rows / service_s if service_s > 0 else None
     result = {
@@ -180,7 +186,8 @@ def run(args) -> dict:
         # is bound by the busiest one, or by all of them shared over the cores (cpu_bound_seconds).
         "cpu_seconds_import_process": import_cpu,
         "cpu_seconds_parsing_processes": parsing_cpu,
-        "cpu_seconds_postgres_backend": postgres_cpu,
+        "cpu_seconds_postgres_backend": postgres_cpu,  # all its backends (SMS_IMPORT_WRITE_CONNECTIONS)
+        "cpu_seconds_postgres_backends": backends,
         "cpu_bound_seconds": round(bound, 3) if bound else None,
         "cpu_ratio_to_ceiling": round(ceiling["cpu_seconds"] / bound, 3) if bound else None,
         "machine": machine,

@@ -120,13 +120,20 @@ class ConsentEvent(models.Model):
     from_status = models.CharField(max_length=10, choices=ConsentStatus.choices)
     to_status = models.CharField(max_length=10, choices=ConsentStatus.choices)
     channel = models.CharField(max_length=10, choices=Channel.choices)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    # Indexed only where set (consentevent_actor): the lookup deleting a user needs it, and most events
+    # (imports from the command line, texts, providers) have no actor, so they skip that index write.
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, db_index=False
+    )
     actor_description = models.CharField(max_length=200, blank=True, help_text="Who or what, when not a user")
     evidence = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # Not indexed: every read of events is one recipient's (its recipient_id index, a few rows to
+    # sort) or an export in id order; the index cost every imported row an entry (migration 0008).
+    created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["actor"], condition=models.Q(actor__isnull=False), name="consentevent_actor")]
 
     def __str__(self) -> str:
         return f"{self.recipient} {self.from_status} -> {self.to_status} via {self.channel}"

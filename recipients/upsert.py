@@ -152,9 +152,14 @@ ON CONFLICT (phone) DO UPDATE SET
                       ELSE recipients_recipient.attributes || EXCLUDED.attributes END,
     updated_at = EXCLUDED.updated_at
 RETURNING id, phone, consent_status, (xmax = 0) AS inserted, created_at >= %(fresh_since)s AS fresh
+), new_members AS (
+    -- A recipient created by this statement is in no list yet: a plain insert, without the
+    -- speculative insertion and index probe of ON CONFLICT (most rows of a first import).
+    INSERT INTO recipients_membership (recipient_list_id, recipient_id, added_at)
+    SELECT %(list)s::bigint, id, %(now)s FROM up WHERE up.inserted AND %(list)s::bigint IS NOT NULL
 ), members AS (
     INSERT INTO recipients_membership (recipient_list_id, recipient_id, added_at)
-    SELECT %(list)s::bigint, id, %(now)s FROM up WHERE %(list)s::bigint IS NOT NULL
+    SELECT %(list)s::bigint, id, %(now)s FROM up WHERE NOT up.inserted AND %(list)s::bigint IS NOT NULL
     ON CONFLICT (recipient_list_id, recipient_id) DO NOTHING
 ), events AS (
     INSERT INTO recipients_consentevent (recipient_id, from_status, to_status, channel, actor_id,

@@ -27,6 +27,33 @@ def _nanp_region(region: str) -> bool:
     return phonenumbers.country_code_for_region(region) == 1
 
 
+@functools.lru_cache(maxsize=256)
+def _first_region_decides(country_code: int) -> str | None:
+    """The first region of a calling code shared by several (+1: US, CA, the Caribbean), when the
+    library's validity check starts by checking the number against that region's full patterns.
+
+    ``is_valid_number`` finds the number's region first (the first region in the calling code's
+    list whose patterns match, or whose leading digits do) and then checks it against that region's
+    patterns again: for +1 the same dozen regular expressions twice. A number valid for the first
+    region (no leading digits of its own) is the one that search returns, so it is valid; only the
+    others need the library's whole check. tests/foundation/test_phone.py compares the two."""
+    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(country_code)
+    if not regions or len(regions) == 1:
+        return None
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(regions[0].upper(), None)
+    if metadata is None or metadata.leading_digits is not None:
+        return None
+    return regions[0]
+
+
+def is_valid(parsed: phonenumbers.PhoneNumber) -> bool:
+    """``phonenumbers.is_valid_number``, without its second pass for most valid numbers."""
+    first = _first_region_decides(parsed.country_code)
+    if first is not None and phonenumbers.is_valid_number_for_region(parsed, first):
+        return True
+    return phonenumbers.is_valid_number(parsed)
+
+
 class InvalidNumber(ValueError):
     pass
 
@@ -56,21 +83,21 @@ def parse_valid(raw: str, *, region: str | None = None) -> tuple[str, phonenumbe
         raise InvalidNumber("empty phone number")
     if _NANP_E164.fullmatch(text):
         parsed = phonenumbers.PhoneNumber(country_code=1, national_number=int(text[2:]))
-        if not phonenumbers.is_valid_number(parsed):
+        if not is_valid(parsed):
             raise InvalidNumber("not a valid phone number")
         return text, parsed
     region = region or settings.SMS_DEFAULT_REGION
     national = _NANP_NATIONAL.fullmatch(text.translate(_SEPARATORS)) if _nanp_region(region) else None
     if national is not None:
         parsed = phonenumbers.PhoneNumber(country_code=1, national_number=int(national[1]))
-        if not phonenumbers.is_valid_number(parsed):
+        if not is_valid(parsed):
             raise InvalidNumber("not a valid phone number")
         return f"+1{national[1]}", parsed
     try:
         parsed = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException as exc:
         raise InvalidNumber(_PARSE_ERRORS.get(exc.error_type, "not a phone number")) from None
-    if not phonenumbers.is_valid_number(parsed):
+    if not is_valid(parsed):
         raise InvalidNumber("not a valid phone number")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164), parsed
 

@@ -464,6 +464,9 @@ SMS_IMPORT_ALLOWED_REGIONS = [r.upper() for r in env_list("SMS_IMPORT_ALLOWED_RE
 SMS_IMPORT_CHUNK_ROWS = env_int("SMS_IMPORT_CHUNK_ROWS", 2000, minimum=1)
 # Processes that parse a big import (over 1 MB) beside the one writing it; 0: parse in a thread of the importing process.
 SMS_IMPORT_PARSE_PROCESSES = env_int("SMS_IMPORT_PARSE_PROCESSES", 2, minimum=0)
+# Database connections writing a big import's chunks in turns (one commits while the next upserts);
+# 1: the importing thread writes every chunk on its own connection.
+SMS_IMPORT_WRITE_CONNECTIONS = env_int("SMS_IMPORT_WRITE_CONNECTIONS", 2, minimum=1)
 SMS_IMPORT_MAX_UPLOAD_MB = env_int("SMS_IMPORT_MAX_UPLOAD_MB", 500, minimum=1)
 # An uploaded import not started (column mapping never confirmed) is deleted after this many hours.
 SMS_IMPORT_DRAFT_HOURS = env_int("SMS_IMPORT_DRAFT_HOURS", 24, minimum=1)

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from smsportal.phone import InvalidNumber, parse_valid
+from smsportal.phone import InvalidNumber, is_valid, parse_valid
 
 
 def _reference(raw: str, region: str) -> str | None:
@@ -78,3 +78,36 @@ def test_parse_failures_read_as_words_not_library_codes(raw, region, reason):
     with pytest.raises(InvalidNumber) as caught:
         parse_valid(raw, region=region)
     assert str(caught.value) == reason
+
+
+def _numbers_around_every_shared_calling_code() -> list[phonenumbers.PhoneNumber]:
+    """For each calling code of several regions (+1, +7, +44, ...): every region's example numbers of
+    every type, and the same with their last digits changed, one digit more and one less."""
+    out = []
+    for country_code, regions in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.items():
+        if len(regions) < 2:
+            continue
+        for region in regions:
+            for kind in range(12):  # PhoneNumberType FIXED_LINE .. VOICEMAIL
+                example = phonenumbers.example_number_for_type(region, kind)
+                if example is None:
+                    continue
+                national = str(example.national_number)
+                for variant in {national, national[:-2] + "00", national[:-2] + "99", national + "5", national[:-1]}:
+                    if variant:
+                        out.append(phonenumbers.PhoneNumber(country_code=country_code, national_number=int(variant)))
+    return out
+
+
+def test_is_valid_agrees_with_phonenumbers_on_every_shared_calling_code():
+    numbers = _numbers_around_every_shared_calling_code()
+    assert len(numbers) > 1000
+    assert sum(phonenumbers.is_valid_number(n) for n in numbers) > 300  # both outcomes are compared
+    assert [n for n in numbers if is_valid(n) != phonenumbers.is_valid_number(n)] == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(national=st.integers(min_value=2_000_000_000, max_value=9_999_999_999))
+def test_is_valid_agrees_with_phonenumbers_on_nanp_numbers(national):
+    number = phonenumbers.PhoneNumber(country_code=1, national_number=national)
+    assert is_valid(number) == phonenumbers.is_valid_number(number)

@@ -260,3 +260,104 @@ def test_an_upsert_that_meets_a_suppressed_number_writes_each_row_once(bob):
     event = ConsentEvent.objects.get(recipient__phone="+14155550106")
     assert event.to_status == "opted_out" and "suppression list" in event.evidence
     assert not Suppression.objects.exists()
+
+
+@pytest.fixture
+def write_connections(settings, monkeypatch):
+    """Write chunks on ``n`` connections in turns whatever the file's size; ``used`` records each import's choice."""
+    used: list[bool] = []
+    real = importer.Importer._writers
+
+    def use(n: int) -> None:
+        settings.SMS_IMPORT_WRITE_CONNECTIONS = n
+        monkeypatch.setattr(importer, "WRITERS_MIN_BYTES", 0)
+
+    def recorded(self, size: int):
+        writers = real(self, size)
+        used.append(writers is not None)
+        return writers
+
+    monkeypatch.setattr(importer.Importer, "_writers", recorded)
+    use.used = used  # type: ignore[attr-defined]
+    return use
+
+
+def _writer_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("import-writer")]
+
+
+@pytest.mark.django_db(transaction=True)  # the writers' own connections must see the list and the job
+def test_chunks_written_in_turns_by_two_connections_give_one_connection_s_result(
+    tmp_path, settings, write_connections, bob
+):
+    """A number in consecutive chunks: the later chunk's upsert waits for the earlier commit and
+    its values win; the row report, counters, consent trail and suppression rule are the same."""
+    settings.SMS_IMPORT_CHUNK_ROWS = 2
+    customers = RecipientList.objects.create(name="customers")
+    path = tmp_path / "people.csv"
+    rows = ["phone,first_name,consent,consent_evidence,consent_at"]
+    for i in range(30):
+        phone = "12345" if i % 7 == 3 else f"(415) 555-{100 + i % 3:04d}"  # in nearly every chunk
+        consent = ["yes,web form,2024-05-01", "no,,", ",,", "maybe,,"][i % 4]
+        rows.append(f"{phone},Name{i},{consent}")
+    rows += ["+14155550999,Out,yes,web form,2024-05-01", "+14155550998,Gone,yes,web form,2024-05-01"]
+    path.write_text("\n".join(rows) + "\n")
+
+    def outcome(connections: int) -> tuple:
+        out = recipient_create(phone="+14155550999", actor=bob)
+        recipient_opt_out(recipient=out, channel="web", evidence="asked", actor=bob)  # kept opted out
+        gone = recipient_create(phone="+14155550998", actor=bob)
+        recipient_opt_out(recipient=gone, channel="web", evidence="asked", actor=bob)
+        recipient_delete(recipient=gone, actor=bob)  # suppressed: comes back opted out
+        write_connections(connections)
+        job = import_csv(path=path, recipient_list=customers)
+        people = sorted(Recipient.objects.values_list("phone", "first_name", "consent_status"))
+        events = sorted(ConsentEvent.objects.values_list("recipient__phone", "to_status", "evidence"))
+        errors = list(ImportRowError.objects.filter(job=job).values_list("row_number", "phone", "reason", "raw"))
+        counters = (job.status, job.processed_rows, job.created_count, job.updated_count)
+        counters += (job.duplicate_count, job.rejected_count, job.consent_changes, job.processed_bytes)
+        members = customers.memberships.count()
+        Recipient.objects.all().delete()
+        evidence = f"job {job.pk}, "
+        return counters, people, [(p, s, e.replace(evidence, "job N, ")) for p, s, e in events], errors, members
+
+    one, two = outcome(1), outcome(2)
+    assert write_connections.used == [False, True]
+    assert two == one
+    counters, people, _, errors, members = two
+    assert counters[0] == ImportJob.Status.COMPLETED and counters[1] == 32 and members == 5
+    assert ("+14155550100", "Name21", "opted_out") in people  # its last valid row wins (later ones are rejected)
+    assert ("+14155550998", "Gone", "opted_out") in people and ("+14155550999", "Out", "opted_out") in people
+    assert {row for row, _, reason, _ in errors if reason == KEPT_OPTED_OUT} >= {32, 33}
+    assert not _writer_threads()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_chunk_stops_the_chunks_after_it_on_the_other_connection(tmp_path, settings, write_connections):
+    settings.SMS_IMPORT_CHUNK_ROWS = 3
+    write_connections(2)
+    customers = RecipientList.objects.create(name="customers")
+    with connection.cursor() as cursor:  # committed (the writers' connections must meet it), dropped below
+        cursor.execute(
+            "CREATE FUNCTION refuse_number() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$"
+        )
+        cursor.execute(
+            "CREATE TRIGGER refuse_number BEFORE INSERT ON recipients_recipient FOR EACH ROW "
+            "WHEN (NEW.phone = '+14155550104') EXECUTE FUNCTION refuse_number()"
+        )
+    try:
+        lines = [f"41555501{i:02d},P{i}" for i in range(1, 16)]  # chunks of 3: the second fails
+        job = import_csv(path=_csv(tmp_path, lines), recipient_list=customers)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TRIGGER refuse_number ON recipients_recipient")
+            cursor.execute("DROP FUNCTION refuse_number()")
+
+    assert write_connections.used == [True]
+    assert job.status == ImportJob.Status.FAILED and job.error == "The import stopped on an internal error."
+    # The first chunk stays written and counted; nothing of the failed one or of any after it.
+    assert sorted(Recipient.objects.values_list("phone", flat=True)) == [f"+141555501{i:02d}" for i in (1, 2, 3)]
+    stored = ImportJob.objects.get(pk=job.pk)
+    assert (stored.processed_rows, stored.created_count, stored.rejected_count) == (3, 3, 0)
+    assert not _writer_threads() and not _readers()

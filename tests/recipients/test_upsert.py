@@ -175,3 +175,18 @@ def test_deleting_an_opted_out_person_keeps_the_opt_out_on_the_suppression_list(
     Recipient.objects.filter(pk=again.pk).update(consent_status="opted_in")
     recipient_delete(recipient=again, actor=bob)
     assert not Suppression.objects.exists()
+
+
+def test_new_existing_and_member_recipients_each_join_the_list_once():
+    customers = RecipientList.objects.create(name="customers")
+    member = Recipient.objects.create(phone="+14155550101")
+    customers.members.add(member)
+    Recipient.objects.create(phone="+14155550102")  # exists, not in the list
+    rows = [RecipientRow(n, f"+141555501{n:02d}") for n in (1, 2, 3)]  # 3: new
+
+    for _ in range(2):
+        result = recipients_upsert(rows, recipient_list_id=customers.pk)
+
+    assert result.created == 0 and result.updated == 3
+    members = sorted(customers.memberships.values_list("recipient__phone", flat=True))
+    assert members == ["+14155550101", "+14155550102", "+14155550103"]
