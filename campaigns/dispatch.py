@@ -83,10 +83,16 @@ def create_rows(
     return ids
 
 
-def dispatch(*, campaign_id: int, now: datetime | None = None) -> int:
-    """Queue the campaign's next due batches if it is sending, making its next rows when needed. Returns ids queued."""
+def dispatch(*, campaign_id: int, now: datetime | None = None, wait: bool = False) -> int:
+    """Queue the campaign's next due batches if it is sending, making its next rows when needed. Returns ids queued.
+
+    A batch's dispatch skips a campaign whose row is locked (the holder is another dispatcher, or a
+    write that some batch's dispatch follows). ``wait``: the start of a campaign, which nothing else
+    follows, waits for the lock instead (a launch's estimate, written just after it commits, held
+    the row at the first dispatch and the campaign never started until beat's sweep).
+    """
     with transaction.atomic():
-        campaign = Campaign.objects.select_for_update(skip_locked=True).filter(pk=campaign_id).first()
+        campaign = Campaign.objects.select_for_update(skip_locked=not wait).filter(pk=campaign_id).first()
         if campaign is None or campaign.status != Campaign.Status.SENDING:
             return 0  # another dispatcher holds it, or it is not sending
         pool = campaign.senders.filter(is_active=True).values_list("max_mps", "provider")

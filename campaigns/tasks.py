@@ -28,7 +28,7 @@ def materialize(campaign_id: int) -> int:
 
     The rest are made batch by batch just ahead of the senders (campaigns/dispatch.py).
     """
-    return dispatch.dispatch(campaign_id=campaign_id)
+    return dispatch.dispatch(campaign_id=campaign_id, wait=True)
 
 
 def _locked(name: str, seconds: int) -> bool:
