@@ -274,12 +274,21 @@ class RssSampler(threading.Thread):
     """Samples the RSS of each named process tree (parent + children) and keeps the peak.
 
     Also CPU-seconds (user + system) used while it runs: by the named trees, and with ``pg_db``
-    by the PostgreSQL backends serving that database (process title ``postgres: user db …``).
+    by the PostgreSQL backends serving that database (process title ``postgres: user db …``);
+    ``others`` are trees whose CPU is kept apart (the fake provider: it shares the cores).
+    ``timeline`` holds the running totals at each sample, so a window of the run can be read
+    (:meth:`cpu_between`).
     """
 
-    def __init__(self, pids: dict[str, int], interval: float = 0.25, pg_db: str = ""):
+    def __init__(
+        self, pids: dict[str, int], interval: float = 0.25, pg_db: str = "", others: dict[str, int] | None = None
+    ):
         super().__init__(daemon=True)
         self.pids, self.interval = dict(pids), interval
+        self.others = dict(others or {})
+        self._other_first: dict[tuple[str, int], float] = {}
+        self._other_last: dict[tuple[str, int], float] = {}
+        self.timeline: list[tuple[float, dict[str, float]]] = []
         self.peak: dict[str, int] = dict.fromkeys(pids, 0)
         self._halt = threading.Event()
         self.pg_db = pg_db
@@ -287,7 +296,7 @@ class RssSampler(threading.Thread):
         self._cpu_last: dict[int, float] = {}
         self._pg_first: dict[int, float] = {}
         self._pg_last: dict[int, float] = {}
-        self._sample_cpu(first=True)
+        self._sample(first=True)
 
     @staticmethod
     def _cpu(proc: psutil.Process) -> float:
@@ -316,10 +325,45 @@ class RssSampler(threading.Thread):
                 self._pg_first.setdefault(p.pid, cpu if first else 0.0)
                 self._pg_last[p.pid] = cpu
 
-    def cpu_seconds(self) -> dict[str, float]:
+    def _sample_others(self, first: bool = False) -> None:
+        for name, pid in self.others.items():
+            with suppress(psutil.Error):
+                proc = psutil.Process(pid)
+                for p in [proc, *proc.children(recursive=True)]:
+                    with suppress(psutil.Error):
+                        cpu = self._cpu(p)
+                        self._other_first.setdefault((name, p.pid), cpu if first else 0.0)
+                        self._other_last[(name, p.pid)] = cpu
+
+    def _totals(self) -> dict[str, float]:
         workers = sum(self._cpu_last[p] - self._cpu_first.get(p, 0.0) for p in self._cpu_last)
-        pg = sum(self._pg_last[p] - self._pg_first.get(p, 0.0) for p in self._pg_last)
-        return {"workers": round(workers, 1), "postgresql": round(pg, 1) if self.pg_db else None}
+        totals = {"workers": workers}
+        if self.pg_db:
+            totals["postgresql"] = sum(self._pg_last[p] - self._pg_first.get(p, 0.0) for p in self._pg_last)
+        for name in self.others:
+            totals[name] = sum(v - self._other_first.get(k, 0.0) for k, v in self._other_last.items() if k[0] == name)
+        return totals
+
+    def _sample(self, first: bool = False) -> None:
+        self._sample_cpu(first=first)
+        self._sample_others(first=first)
+        self.timeline.append((time.time(), self._totals()))
+
+    def cpu_seconds(self) -> dict[str, float]:
+        totals = self._totals()
+        return {
+            "workers": round(totals["workers"], 1),
+            "postgresql": round(totals["postgresql"], 1) if self.pg_db else None,
+            **{name: round(totals[name], 1) for name in self.others},
+        }
+
+    def cpu_between(self, start: float, end: float) -> dict[str, float] | None:
+        """CPU-seconds used between two ``time.time()`` instants (the samples nearest inside them)."""
+        inside = [(t, totals) for t, totals in self.timeline if start <= t <= end]
+        if len(inside) < 2:
+            return None
+        (t0, a), (t1, b) = inside[0], inside[-1]
+        return {k: round(b[k] - a.get(k, 0.0), 3) for k in b} | {"start": t0, "end": t1, "seconds": round(t1 - t0, 2)}
 
     def add(self, name: str, pid: int) -> None:
         self.pids[name] = pid
@@ -335,13 +379,13 @@ class RssSampler(threading.Thread):
                         with suppress(psutil.Error):
                             total += child.memory_info().rss
                     self.peak[name] = max(self.peak[name], total)
-            self._sample_cpu()
+            self._sample()
             self._halt.wait(self.interval)
 
     def stop(self) -> dict[str, float]:
         self._halt.set()
         self.join(5)
-        self._sample_cpu()
+        self._sample()
         return {k: round(v / 2**20, 1) for k, v in self.peak.items()}
 
 

@@ -280,13 +280,17 @@ def run(args) -> dict:
             procs.wait_ready("events")
         for i in range(args.workers):
             procs.wait_ready(f"w{i}")
-        sampler = common.RssSampler({f"w{i}": procs.procs[f"w{i}"].pid for i in range(args.workers)}, pg_db=args.db)
+        sampler = common.RssSampler(
+            {f"w{i}": procs.procs[f"w{i}"].pid for i in range(args.workers)},
+            pg_db=args.db,
+            others={"fake_provider": fake.pid},
+        )
         sampler.start()
         profile = None
         if args.profile:
             profile = _start_profile(procs, "w0")
         rds = redis.Redis.from_url(args.redis_url)
-        rds.delete("bench:sql_statements")
+        rds.delete("bench:sql_statements", "bench:sql_statement_kinds")
         pg_before = common.pg_db_counters(args.db)
 
         from campaigns.services import campaign_launch
@@ -303,9 +307,11 @@ def run(args) -> dict:
         # ``unknown`` rows (a lost answer, never retried) wait for a delivery report, which this bench
         # (callbacks off) never sends: the run ends once nothing else is open, and reports them apart.
         working = ["pending", "claimed", "sending"]
+        statements_seen: list[tuple[float, int]] = []  # (time, statements so far): flushed after each task
         while time.monotonic() < deadline:
             accepted = fake.stats()["accepted"]
             progress.append((round(time.time() - launched, 2), accepted))
+            statements_seen.append((time.time(), int(rds.get("bench:sql_statements") or 0)))
             if accepted >= n:
                 break
             # with faults a message may fail for good after its last attempt: done once every row is final
@@ -349,11 +355,13 @@ def run(args) -> dict:
         time.sleep(1.0)
         pg_delta = common.pg_counter_delta(pg_before, common.pg_db_counters(args.db))
         statements = int(rds.get("bench:sql_statements") or 0)
+        kinds = {k.decode(): int(v) for k, v in rds.hgetall("bench:sql_statement_kinds").items()}
 
         first = min(received) if received else None
         last = max(received) if received else None
         ours = (len(received) / (last - launched)) if received and last > launched else 0.0
         mid = _sustained(received)
+        mid_cpu = _middle_cpu(sampler, received)
 
         if getattr(args, "no_references", False):
             naive, ceilings = {"rate": 0, "skipped": True}, [{"rate": 0, "skipped": True}]
@@ -418,6 +426,9 @@ def run(args) -> dict:
                 k: (round(v * 1000 / max(1, len(received)), 2) if v is not None else None)
                 for k, v in sampler.cpu_seconds().items()
             },
+            # The same, inside the middle 80% of accepts only (the window of the sustained rate):
+            # without the ramp-up and the tail of a faults run's last retries.
+            "cpu_seconds_per_1000_messages_middle_80pct": mid_cpu,
             "db": {
                 "sql_statements": statements,
                 "sql_statements_per_message": round(statements / max(1, len(received)), 3),
@@ -426,6 +437,8 @@ def run(args) -> dict:
                     (pg_delta["xact_commit"] + pg_delta["xact_rollback"]) / max(1, len(received)), 3
                 ),
                 "pg_stat_database_delta": pg_delta,
+                "sql_statements_per_message_middle_80pct": _middle_statements(statements_seen, received),
+                **({"sql_statements_by_caller": dict(sorted(kinds.items(), key=lambda kv: -kv[1]))} if kinds else {}),
                 "how": "sql_statements: every cursor.execute in the worker processes (Django execute_wrapper, "
                 "bench/apps.py), summed in Redis after each task; transactions: pg_stat_database "
                 "xact_commit+xact_rollback delta for the bench database (includes the launch call and "
@@ -558,6 +571,32 @@ def _sustained(received: list[float]) -> float | None:
     s = sorted(received)
     a, b = s[len(s) // 10], s[len(s) * 9 // 10]
     return round((len(s) * 0.8) / (b - a), 1) if b > a else None
+
+
+def _middle_statements(seen: list[tuple[float, int]], received: list[float]) -> float | None:
+    """Statements per accept between the 10th and 90th percentile accept (counts arrive per task: rough)."""
+    if len(received) < 100:
+        return None
+    s = sorted(received)
+    inside = [(t, n) for t, n in seen if s[len(s) // 10] <= t <= s[len(s) * 9 // 10]]
+    if len(inside) < 2:
+        return None
+    (t0, a), (t1, b) = inside[0], inside[-1]
+    accepts = sum(1 for t in s if t0 <= t <= t1)
+    return round((b - a) / max(1, accepts), 3)
+
+
+def _middle_cpu(sampler, received: list[float]) -> dict[str, float] | None:
+    """CPU-seconds per 1,000 accepts between the 10th and the 90th percentile accept (as ``_sustained``)."""
+    if len(received) < 100:
+        return None
+    s = sorted(received)
+    used = sampler.cpu_between(s[len(s) // 10], s[len(s) * 9 // 10])
+    if not used:
+        return None
+    # accepts inside the window the samples actually cover
+    inside = sum(1 for t in s if used["start"] <= t <= used["end"])
+    return {k: round(v * 1000 / max(1, inside), 3) for k, v in used.items() if k not in ("start", "end", "seconds")}
 
 
 def _start_profile(procs, name: str):
