@@ -132,6 +132,22 @@ def table(results: dict[str, dict]) -> str:
             )
             + f" | first send < 2 s at 1M; RSS flat < 250 MB | {_met(ok)} |"
         )
+        per_second = big.get("accepts_per_second") or []
+        steady = big.get("messages_per_second_middle_80pct")
+        if len(per_second) >= 120 and steady:
+            start = sum(per_second[:120]) / 120
+            rows.append(
+                f"| the first 120 s at 1,000,000 | {_n(start)} msg/s | the run's steady rate {_n(steady)} msg/s "
+                f"(ours {100 * start / steady:.0f}%) | ≥ 90% of steady | {_met(start >= 0.9 * steady)} |"
+            )
+        mid = sizes.get(100_000)
+        if mid is not None and big.get("status") != "partial":
+            whole, ref = big["messages_per_second"], mid["messages_per_second"]
+            rows.append(
+                f"| whole run at 1,000,000 | {_n(whole)} msg/s over {big['seconds_launch_to_last_accept']:.0f} s "
+                f"| the 100k run: {_n(ref)} msg/s (ours {100 * whole / ref:.0f}%) | ≥ 90% of the 100k rate "
+                f"| {_met(whole >= 0.9 * ref)} |"
+            )
     else:
         rss = {n: max(r["peak_rss_mb_per_worker"].values()) for n, r in sorted(sizes.items())}
         first = {n: r["seconds_to_first_send"] for n, r in sorted(sizes.items())}
