@@ -12,6 +12,7 @@ from django.db.models import Field
 
 from messaging.models import Message
 from providers.db import retry_on_deadlock
+from smsportal import pgarray
 
 _PLAIN = (str, int, float, bool, type(None))
 
@@ -37,7 +38,7 @@ def unnest_values(rows: Sequence[Mapping[str, Any]], fields: Sequence[str]) -> t
     # One array parameter per column (unnest), not one placeholder per value: a 500-row
     # VALUES list has 4,000 placeholders, and parsing that query string client-side
     # (psycopg does not cache long queries) cost a third of a send batch's CPU.
-    arrays: list[list[Any]] = [[r["id"] for r in rows]]
+    arrays: list[Any] = [pgarray.ints(r["id"] for r in rows)]
     casts = ["%s::bigint[]"]
     assignments = []
     for f in fields:
@@ -45,11 +46,11 @@ def unnest_values(rows: Sequence[Mapping[str, Any]], fields: Sequence[str]) -> t
         db_type = col.db_type(connection)
         if db_type == "jsonb":
             # a text[] of JSON documents, cast per element after unnest
-            arrays.append([None if r[f] is None else json.dumps(r[f]) for r in rows])
+            arrays.append(pgarray.array([None if r[f] is None else json.dumps(r[f]) for r in rows]))
             casts.append("%s::text[]")
             assignments.append(f'"{col.column}" = v."{f}"::jsonb')
         else:
-            arrays.append([db_value(col, r[f]) for r in rows])
+            arrays.append(pgarray.array([db_value(col, r[f]) for r in rows]))
             casts.append(f"%s::{db_type}[]")
             assignments.append(f'"{col.column}" = v."{f}"')
     names = ", ".join(["id"] + [f'"{f}"' for f in fields])

@@ -18,6 +18,7 @@ from django.db import connection, transaction
 from messaging import hooks
 from messaging.models import Message, SegmentRate
 from providers.status import StatusEvent, micros
+from smsportal import pgarray
 
 ANY_COUNTRY = "*"
 
@@ -58,7 +59,11 @@ def apply_costs(events: Iterable[StatusEvent]) -> None:
             cursor.execute(
                 f"UPDATE {Message._meta.db_table} AS m SET cost_micros = r.cost, cost_currency = r.currency"
                 " FROM unnest(%s::bigint[], %s::bigint[], %s::text[]) AS r(id, cost, currency) WHERE m.id = r.id",
-                [[c[0] for c in changed], [c[1] for c in changed], [c[2] for c in changed]],
+                [
+                    pgarray.ints(c[0] for c in changed),
+                    pgarray.array([c[1] for c in changed]),
+                    pgarray.array([c[2] for c in changed]),
+                ],
             )
         if rollup:
             hooks.campaigns().record_costs(rollup)

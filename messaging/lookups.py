@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from django.db.models import BigAutoField, Lookup, Q
 
+from smsportal import pgarray
+
 if TYPE_CHECKING:  # the stubs make Lookup generic; at run time it is not subscriptable
     _Lookup = Lookup[int]
 else:
@@ -25,7 +27,7 @@ class AnyOf(_Lookup):
 
     def as_sql(self, compiler: Any, connection: Any) -> tuple[str, Any]:  # one array parameter
         lhs, lhs_params = self.process_lhs(compiler, connection)
-        return f"{lhs} = ANY(%s::bigint[])", (*lhs_params, [int(i) for i in self.rhs])
+        return f"{lhs} = ANY(%s::bigint[])", (*lhs_params, pgarray.ints(self.rhs))
 
 
 def among(ids: Iterable[int]) -> Q:

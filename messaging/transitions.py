@@ -12,6 +12,7 @@ from messaging.bulk import db_value, message_field, unnest_values
 from messaging.models import Message, MessageStatus
 from messaging.signals import messages_moved
 from providers.db import retry_on_deadlock
+from smsportal import pgarray
 
 S = MessageStatus
 RANK = {
@@ -76,6 +77,8 @@ def _move(
     values: tuple[Sequence[Mapping[str, Any]], Sequence[str]] | None = None,
 ) -> list[tuple[int, int | None, str]]:
     table = Message._meta.db_table
+    id_array = pgarray.ints(ids)
+    statuses = pgarray.array(list(allowed_from))
     params: list[Any] = []
     ctes = []
     assignments: list[str] = []
@@ -87,20 +90,20 @@ def _move(
         ctes.append(
             f'locked AS (SELECT id, campaign_id, status FROM "{table}" WHERE id = ANY(%s::bigint[]) ORDER BY id FOR UPDATE)'
         )
-        params.append(ids)
+        params.append(id_array)
         assignments.append("status = CASE WHEN locked.status = ANY(%s::text[]) THEN %s ELSE m.status END")
-        params += [list(allowed_from), to]
+        params += [statuses, to]
         join = "FROM locked, v WHERE m.id = locked.id AND m.id = v.id AND m.id = ANY(%s::bigint[])"
-        params_join = [ids]
+        params_join = [id_array]
         moved = "locked.status = ANY(%s::text[])"
-        params_after = [list(allowed_from)]
+        params_after = [statuses]
     else:
         # Locked in id order, as every writer of messages does: two writers then queue, not deadlock.
         ctes.append(
             f'locked AS (SELECT id, campaign_id, status FROM "{table}" '
             "WHERE id = ANY(%s::bigint[]) AND status = ANY(%s::text[]) ORDER BY id FOR UPDATE)"
         )
-        params += [ids, list(allowed_from)]
+        params += [id_array, statuses]
         assignments.append("status = %s")
         params.append(to)
         for name, value in (fields or {}).items():
@@ -108,7 +111,7 @@ def _move(
             assignments.append(f'"{col.column}" = %s')
             params.append(db_value(col, value))
         join = "FROM locked WHERE m.id = locked.id AND m.id = ANY(%s::bigint[])"
-        params_join = [ids]
+        params_join = [id_array]
         moved = "true"
         params_after = []
     sql = (

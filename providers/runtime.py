@@ -87,17 +87,48 @@ def submit(coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
 
 
 @lru_cache(maxsize=16)
-def auth_headers(user: str, password: str, content_type: str = "application/json") -> httpx.Headers:
-    """Request headers with Basic auth, built once per credentials (httpx copies them into each request)."""
+def auth_headers(user: str, password: str, content_type: str = "application/json") -> tuple[tuple[bytes, bytes], ...]:
+    """Request headers with Basic auth, built once per credentials."""
     token = base64.b64encode(f"{user}:{password}".encode()).decode()
-    return httpx.Headers(
-        {
-            "Authorization": f"Basic {token}",
-            "Content-Type": content_type,
-            "Accept": content_type,
-            "User-Agent": "smsportal/0.1",
-        }
+    return tuple(
+        httpx.Headers(
+            {
+                "Authorization": f"Basic {token}",
+                "Content-Type": content_type,
+                "Accept": content_type,
+                "User-Agent": "smsportal/0.1",
+            }
+        ).raw
     )
+
+
+@lru_cache(maxsize=64)
+def _host_header(endpoint: httpx.URL) -> tuple[bytes, bytes]:
+    return (b"Host", endpoint.netloc)
+
+
+def post_request(
+    endpoint: str, headers: tuple[tuple[bytes, bytes], ...], body: bytes, extensions: Mapping[str, Any]
+) -> httpx.Request:
+    """``httpx.Request("POST", endpoint, headers=headers, content=body)``, built with the same headers
+    in the same order (Host first, Content-Length last) and its body already read.
+
+    httpx adds Host and Content-Length to a ``content=`` request through ``MutableMapping.setdefault``
+    on its header list, a KeyError per lookup: a tenth of a send worker's CPU (issue 21). A
+    ``stream=`` request skips that; the headers it would add are given here.
+    """
+    target = url(endpoint)
+    if not body:  # httpx places an empty body's Content-Length elsewhere; nothing to save here
+        return httpx.Request("POST", target, headers=list(headers), content=body, extensions=extensions)
+    request = httpx.Request(
+        "POST",
+        target,
+        headers=[_host_header(target), *headers, (b"Content-Length", str(len(body)).encode())],
+        stream=httpx.ByteStream(body),
+        extensions=extensions,
+    )
+    request.read()
+    return request
 
 
 @lru_cache(maxsize=16)

@@ -328,12 +328,11 @@ class ProviderBackend(BaseBackend):
             )
 
     async def _post(self, user: str, password: str, payload: dict[str, object]) -> httpx.Response:
-        request = httpx.Request(
-            "POST",
-            runtime.url(self.endpoint(user)),
-            headers=runtime.auth_headers(user, password, self.content_type),
-            content=runtime.json_body(payload),
-            extensions=runtime.request_timeout(settings.SMS_HTTP_TIMEOUT, settings.SMS_HTTP_CONNECT_TIMEOUT),
+        request = runtime.post_request(
+            self.endpoint(user),
+            runtime.auth_headers(user, password, self.content_type),
+            runtime.json_body(payload),
+            runtime.request_timeout(settings.SMS_HTTP_TIMEOUT, settings.SMS_HTTP_CONNECT_TIMEOUT),
         )
         return await runtime.send(request)
 
