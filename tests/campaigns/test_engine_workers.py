@@ -27,7 +27,7 @@ def engine_setup(settings, live_server, fake_provider, celery_workers):
         SMS_BATCH_SIZE="25",
         SMS_PACE_BATCH_SECONDS="0",  # 25-row batches for rate-limited pools too (several batches per test)
         SMS_LEASE_SECONDS="10",
-        SMS_UNKNOWN_OUTCOME_HOURS="0.003",
+        SMS_UNKNOWN_RESEND_SECONDS="8",
         SMS_REDISPATCH_SECONDS="15",
     )
     settings.PLIVO_AUTH_TOKEN = cfg.plivo_auth_token
