@@ -11,6 +11,7 @@ from django.utils import timezone
 from messaging import dispatch
 from messaging.models import Message, MessageStatus
 from messaging.transitions import move
+from providers import events
 
 S = MessageStatus
 NO_REPORT = "no_report"
@@ -36,16 +37,23 @@ def resend_unreported(*, now: datetime) -> tuple[int, int]:
     campaign's pause and validity), or failed when no attempt is left. Returns ``(again, failed)``.
 
     A move only takes rows still ``unknown``: a report that settled one meanwhile, or a second sweeper
-    run, leaves it alone, so a row goes out again at most once per lost answer.
+    run, leaves it alone, so a row goes out again at most once per lost answer. A row with a stored
+    report of its provider heard one, even if it was not applied: that report settles it instead.
     """
     window = settings.SMS_UNKNOWN_RESEND_SECONDS
     cutoff = now - timedelta(seconds=window)
-    found = Message.objects.filter(status=S.UNKNOWN, lease_expires_at__lt=cutoff).values_list(
-        "pk", "attempts", "error_code"
-    )[:10000]
+    found = list(
+        Message.objects.filter(status=S.UNKNOWN, lease_expires_at__lt=cutoff).values_list(
+            "pk", "attempts", "error_code", "provider"
+        )[:10000]
+    )
+    # A report stored but not applied (it came while the row could not take it) is evidence the
+    # provider took the message: handed to the drain again, which settles the row, never sent again.
+    heard = events.reports_heard({str(pk): provider for pk, _, _, provider in found})
     by_kind: dict[tuple[bool, str], list[int]] = defaultdict(list)
-    for pk, attempts, code in found:
-        by_kind[(attempts < settings.SMS_MAX_ATTEMPTS, code)].append(pk)
+    for pk, attempts, code, _ in found:
+        if str(pk) not in heard:
+            by_kind[(attempts < settings.SMS_MAX_ATTEMPTS, code)].append(pk)
     resent = failed = 0
     for (left, code), ids in by_kind.items():
         # The lost answer's own code stays in the text: the evidence of why it went out again.

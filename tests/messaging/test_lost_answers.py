@@ -227,3 +227,25 @@ def test_a_late_report_of_the_first_attempt_after_the_resend_is_kept_but_changes
     assert (row.status, row.provider_message_id) == (S.DELIVERED, second)
     late = ProviderEvent.objects.get(message_ref=str(pk), provider_message_id=first)
     assert late.status == "failed" and late.processed_at is not None  # stored, read, not applied
+
+
+def test_a_report_dropped_while_the_row_was_sending_settles_it_once_unknown_never_a_resend(
+    plivo, rows, client, settings
+):
+    """A worker died mid-request and beat was down past the early-report limit: the report was read
+    and dropped while the row was still ``sending``. The row heard a report all the same: the sweeper
+    hands it to the drain again instead of sending the message a second time."""
+    (pk,) = ids = rows(1)
+    Message.objects.filter(pk=pk).update(status=S.SENDING, attempts=1)
+    report(client, pk, "uuid-1", "delivered")
+    ProviderEvent.objects.update(received_at=timezone.now() - timedelta(days=1), processed_at=None)
+    drain_status_events()  # waited longer than any send can take: read, not applied
+    assert statuses(ids) == {pk: S.SENDING}
+
+    silent_for(ids, settings.SMS_UNKNOWN_RESEND_SECONDS + 1)  # the lease ran out long ago
+    sweeper.run()  # sending -> unknown, then: heard a report, so not sent again
+    drain_status_events()
+
+    row = Message.objects.get(pk=pk)
+    assert (row.status, row.provider_message_id) == (S.DELIVERED, "uuid-1")
+    assert plivo.stats()["requests"] == 0
