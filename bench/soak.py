@@ -205,6 +205,8 @@ def run(args) -> dict:
             Message.objects.filter(campaign=campaign).values_list("status").annotate(c=Count("id")).order_by()
         )
         non_final = sum(v for k, v in by_status.items() if k not in FINAL_STATUSES)
+        # rows whose answer was lost and that heard no report: sent again by beat's sweeper
+        sent_again = Message.objects.filter(campaign=campaign, error_code="no_report").count()
         fake.drain(5)
         stats = fake.stats()
         dups = fake.duplicates()
@@ -256,13 +258,14 @@ def run(args) -> dict:
         "campaign_status": campaign.status,
         "messages_by_status": by_status,
         "non_final": non_final,
+        "sent_again_after_no_report": sent_again,
         "provider": {
             "requests": stats["requests"],
             "accepted": stats["accepted"],
             "unique_destinations": stats["unique_pairs"],
             "duplicates": stats["duplicates"],
             "duplicate_examples": dups[:5],
-            "faults": {k: stats[k] for k in ("fault_5xx", "fault_429", "fault_timeout", "fault_drop")},
+            "faults": {k: v for k, v in stats.items() if k.startswith("fault_")},
             "callbacks_sent": stats["callbacks_sent"],
             "callbacks_failed": stats["callbacks_failed"],
         },
