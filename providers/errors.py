@@ -2,6 +2,7 @@
 
 Transient errors are retried with backoff; permanent ones fail the message at
 once. Authentication failures pause the campaign instead of burning the list.
+A lost answer (:class:`OutcomeUnknown`) is neither: the message waits for its report.
 """
 
 from __future__ import annotations
