@@ -44,9 +44,17 @@ def add_arguments(p) -> None:
         "--faults",
         action="store_true",
         help="the fake injects 1%% timeouts (held 30 s), 1%% dropped connections, 5%% 5xx and 2%% 429 "
-        "(Retry-After 1); workers retry after 1 s (SMS_RETRY_BASE_SECONDS), up to 10 attempts",
+        "(Retry-After 1); workers retry after 1 s (SMS_RETRY_BASE_SECONDS), up to 10 attempts; a lost "
+        "answer (timeout, drop) waits --unknown-resend-seconds for a report, then beat sends it again",
     )
     p.add_argument("--read-timeout", type=float, default=5.0, help="SMS_HTTP_TIMEOUT with --faults")
+    p.add_argument(
+        "--unknown-resend-seconds",
+        type=float,
+        default=3.0,
+        help="SMS_UNKNOWN_RESEND_SECONDS with --faults (the fake's timeouts and drops refuse the message and "
+        "never report it: a short window, where production waits hours)",
+    )
     p.add_argument(
         "--reference",
         default="",
@@ -261,7 +269,15 @@ def run(args) -> dict:
             SMS_BATCHES_AHEAD=args.batches_ahead,
             **({"SMS_GROUP_SIZE": args.group_size} if args.group_size else {}),
             SMS_HTTP_TIMEOUT=args.read_timeout if args.faults else 30,
-            **({"SMS_RETRY_BASE_SECONDS": 1, "SMS_MAX_ATTEMPTS": 10} if args.faults else {}),
+            **(
+                {
+                    "SMS_RETRY_BASE_SECONDS": 1,
+                    "SMS_MAX_ATTEMPTS": 10,
+                    "SMS_UNKNOWN_RESEND_SECONDS": args.unknown_resend_seconds,
+                }
+                if args.faults
+                else {}
+            ),
         )
         migrate_s = common.fresh_database(args.db, env)
         common.django_setup(env)
@@ -274,7 +290,8 @@ def run(args) -> dict:
         seed_s = time.monotonic() - t
         hook = _webhook_receiver(admin) if getattr(args, "webhook", False) else None
         for i in range(args.workers):
-            procs.worker(f"w{i}", env, log_level=args.worker_log_level)
+            # with faults, beat (on the first worker) sends again the lost answers that heard no report
+            procs.worker(f"w{i}", env, log_level=args.worker_log_level, beat=args.faults and i == 0)
         if hook is not None:  # event webhooks have their own worker, as deployed (docker-compose, runportal)
             procs.worker("events", env, log_level=args.worker_log_level, queues="events")
             procs.wait_ready("events")
@@ -304,9 +321,10 @@ def run(args) -> dict:
         from messaging.models import Message
 
         open_statuses = ["pending", "claimed", "sending", "unknown"]
-        # ``unknown`` rows (a lost answer, never retried) wait for a delivery report, which this bench
-        # (callbacks off) never sends: the run ends once nothing else is open, and reports them apart.
-        working = ["pending", "claimed", "sending"]
+        # ``unknown`` rows (a lost answer) wait for a delivery report, which this bench (callbacks off)
+        # never sends: with faults, beat sends them again after the short window, so the run waits for
+        # them too; without, none should exist, and any left is reported apart.
+        working = open_statuses if args.faults else ["pending", "claimed", "sending"]
         statements_seen: list[tuple[float, int]] = []  # (time, statements so far): flushed after each task
         while time.monotonic() < deadline:
             accepted = fake.stats()["accepted"]
@@ -405,6 +423,7 @@ def run(args) -> dict:
                 "worker_log_level": args.worker_log_level,
                 "faults": faults or None,
                 "SMS_HTTP_TIMEOUT": args.read_timeout if args.faults else 30,
+                "SMS_UNKNOWN_RESEND_SECONDS": args.unknown_resend_seconds if args.faults else None,
             },
             "all_final": all_final,
             "unknown_awaiting_report": by_status.get("unknown", 0),

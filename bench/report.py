@@ -305,10 +305,17 @@ def table(results: dict[str, dict]) -> str:
         machine = machine or soak.get("machine")
         ch = soak["checks"]
         prov = soak["provider"]
+        lost = soak["params"]["faults"].get("rate_accept_timeout", 0) + soak["params"]["faults"].get(
+            "rate_accept_drop", 0
+        )
+        again = soak.get("sent_again_after_no_report")
         rows.append(
-            f"| fault soak, {soak['params']['n']:,} recipients (5% 5xx, 2% 429, 1% timeout, 1% drop; worker "
-            f"SIGKILL; Redis restart; {soak['opted_out']} opt-outs) | all final: {ch['every_message_final']} "
-            f"({soak['non_final']} open); duplicates at provider: {prov['duplicates']}; sends after opt-out: "
+            f"| fault soak, {soak['params']['n']:,} recipients (5% 5xx, 2% 429, 1% timeout, 1% drop"
+            + (f", {100 * lost:g}% answers lost after acceptance" if lost else "")
+            + f"; worker SIGKILL; Redis restart; {soak['opted_out']} opt-outs) | all final: {ch['every_message_final']} "
+            f"({soak['non_final']} open); duplicates at provider: {prov['duplicates']}; "
+            + (f"{again} sent again after no report; " if again is not None else "")
+            + "sends after opt-out: "
             f"{len(soak['sends_after_opt_out'])} later than {soak.get('opt_out_window_s', 0)} s "
             f"({len(soak.get('sends_after_opt_out_strict', soak['sends_after_opt_out']))} within the in-flight chunk); "
             f"{soak['seconds_launch_to_all_final']} s to settle | - | "

@@ -1,9 +1,10 @@
 """Fault soak: a campaign against a misbehaving fake provider while a worker is SIGKILLed and Redis restarts.
 
-The fake injects 5% 5xx, 2% 429 with Retry-After, 1% timeouts (held past SMS_HTTP_TIMEOUT) and 1%
-dropped connections; callbacks go to a gunicorn serving the real webhook. Midway some recipients opt
-out through the consent service, one worker is SIGKILLed (and restarted), and the harness's own
-redis-server (never the shared one) is restarted. Asserts and reports: every message final, zero
+The fake injects 5% 5xx, 2% 429 with Retry-After, 1% timeouts (held past SMS_HTTP_TIMEOUT), 1%
+dropped connections, and 0.5% each of accepted messages whose answer is held or dropped; callbacks
+go to a gunicorn serving the real webhook. Midway some recipients opt out through the consent
+service, one worker is SIGKILLed (and restarted), and the harness's own redis-server (never the
+shared one) is restarted. Asserts and reports: every message final, zero
 duplicates at the provider, zero sends to an opted-out number after its opt-out.
 """
 
@@ -33,7 +34,13 @@ def add_arguments(p) -> None:
     p.add_argument("--no-restart-killed", action="store_true", help="leave the killed worker dead")
     p.add_argument("--timeout", type=float, default=600.0)
     p.add_argument("--lease-seconds", type=int, default=20, help="SMS_LEASE_SECONDS")
-    p.add_argument("--unknown-hours", type=float, default=0.01, help="SMS_UNKNOWN_OUTCOME_HOURS")
+    p.add_argument(
+        "--unknown-resend-seconds",
+        type=float,
+        default=15.0,
+        help="SMS_UNKNOWN_RESEND_SECONDS: a lost answer that heard no report this long is sent again "
+        "(the fake reports an accepted message within a few seconds, retries included; production waits hours)",
+    )
     p.add_argument("--redispatch-seconds", type=int, default=10, help="SMS_REDISPATCH_SECONDS (at least 5)")
     p.add_argument("--batch-size", type=int, default=200, help="SMS_BATCH_SIZE")
     common.add_server_arguments(p, redis=False)
@@ -42,7 +49,17 @@ def add_arguments(p) -> None:
 
 
 OPT_OUT_WINDOW_S = 1.5  # one chunk (1 s of sending) plus a request's round trip
-FAULTS = {"rate_5xx": 0.05, "rate_429": 0.02, "retry_after": 1, "rate_timeout": 0.01, "rate_drop": 0.01}
+# Timeouts and drops refuse the message (never accepted, no report: sent again after the window);
+# the accept_ faults accept it and lose the answer (the report settles it: it must not go out twice).
+FAULTS = {
+    "rate_5xx": 0.05,
+    "rate_429": 0.02,
+    "retry_after": 1,
+    "rate_timeout": 0.01,
+    "rate_drop": 0.01,
+    "rate_accept_timeout": 0.005,
+    "rate_accept_drop": 0.005,
+}
 
 
 def run(args) -> dict:
@@ -91,7 +108,7 @@ def run(args) -> dict:
             SMS_RETRY_BASE_SECONDS=0.5,
             SMS_MAX_ATTEMPTS=8,
             SMS_LEASE_SECONDS=args.lease_seconds,
-            SMS_UNKNOWN_OUTCOME_HOURS=args.unknown_hours,
+            SMS_UNKNOWN_RESEND_SECONDS=args.unknown_resend_seconds,
             SMS_REDISPATCH_SECONDS=args.redispatch_seconds,
             SMS_BATCH_SIZE=args.batch_size,
             CELERY_VISIBILITY_TIMEOUT=60,
@@ -188,6 +205,8 @@ def run(args) -> dict:
             Message.objects.filter(campaign=campaign).values_list("status").annotate(c=Count("id")).order_by()
         )
         non_final = sum(v for k, v in by_status.items() if k not in FINAL_STATUSES)
+        # rows whose answer was lost and that heard no report: sent again by beat's sweeper
+        sent_again = Message.objects.filter(campaign=campaign, error_code="no_report").count()
         fake.drain(5)
         stats = fake.stats()
         dups = fake.duplicates()
@@ -226,7 +245,7 @@ def run(args) -> dict:
             "timeout_hold_s": 6.0,
             "SMS_HTTP_TIMEOUT": 2,
             "SMS_LEASE_SECONDS": args.lease_seconds,
-            "SMS_UNKNOWN_OUTCOME_HOURS": args.unknown_hours,
+            "SMS_UNKNOWN_RESEND_SECONDS": args.unknown_resend_seconds,
             "SMS_REDISPATCH_SECONDS": args.redispatch_seconds,
             "SMS_BATCH_SIZE": args.batch_size,
             "opt_outs": args.opt_outs,
@@ -239,13 +258,14 @@ def run(args) -> dict:
         "campaign_status": campaign.status,
         "messages_by_status": by_status,
         "non_final": non_final,
+        "sent_again_after_no_report": sent_again,
         "provider": {
             "requests": stats["requests"],
             "accepted": stats["accepted"],
             "unique_destinations": stats["unique_pairs"],
             "duplicates": stats["duplicates"],
             "duplicate_examples": dups[:5],
-            "faults": {k: stats[k] for k in ("fault_5xx", "fault_429", "fault_timeout", "fault_drop")},
+            "faults": {k: v for k, v in stats.items() if k.startswith("fault_")},
             "callbacks_sent": stats["callbacks_sent"],
             "callbacks_failed": stats["callbacks_failed"],
         },

@@ -823,7 +823,8 @@ def _record(
             error.message[:255],
         )
         if isinstance(error, OutcomeUnknown):
-            # Maybe accepted: sending again could deliver twice. The delivery report settles it.
+            # Maybe accepted: sending again could deliver twice. The delivery report settles it
+            # (or its absence: messaging.sweeper.resend_unreported).
             unknown[(code, text)].append(row.id)
         elif isinstance(error, AuthenticationFailed | ConfigurationError) and row.campaign_id:
             # Every send would fail the same way: pause rather than burn through the list.
@@ -868,7 +869,8 @@ def _record(
         )
         result.failed += len(moved)
     for (code, text), ids in unknown.items():
-        move(ids=ids, to=S.UNKNOWN, allowed_from=[S.SENDING], error_code=code, error_text=text)
+        # lease_expires_at: when the answer was lost, from which the sweeper's resend window counts.
+        move(ids=ids, to=S.UNKNOWN, allowed_from=[S.SENDING], error_code=code, error_text=text, lease_expires_at=now)
     if retries:
         retried = set_and_move(
             rows=retries,

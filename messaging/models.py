@@ -20,7 +20,7 @@ class UTCMonthStart(Func):
 
 
 class MessageStatus(models.TextChoices):
-    """Outbound message lifecycle. Status only moves forward, except the two retries.
+    """Outbound message lifecycle. Status only moves forward, except the three retries.
 
     ::
 
@@ -28,7 +28,9 @@ class MessageStatus(models.TextChoices):
                                                                                              \\-> undelivered | failed
         sending --transient error--> pending (due_at = backoff; attempts + 1)   [retry]
         sending --permanent error--> failed
-        sending --worker died--> unknown --provider callback--> queued/sent/delivered/... (never resent)
+        sending --answer lost (read timeout, dropped) or worker died--> unknown
+        unknown --provider callback--> queued/sent/delivered/...  (the report settles it, any time)
+        unknown --no report for SMS_UNKNOWN_RESEND_SECONDS--> pending (sent again once) | failed (no attempt left)
         claimed --worker died--> pending (the request never started)
         pending|claimed --opted out at claim--> skipped;  --campaign cancelled--> cancelled
         pending --valid_until passed--> expired

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -10,29 +11,76 @@ from django.utils import timezone
 from messaging import dispatch
 from messaging.models import Message, MessageStatus
 from messaging.transitions import move
+from providers import events
 
 S = MessageStatus
+NO_REPORT = "no_report"
 
 
 def run(now: datetime | None = None) -> None:
     now = now or timezone.now()
-    # Leases: claimed rows never reached the wire and go back; sending rows are unknown.
+    # Leases: claimed rows never reached the wire and go back; sending rows are unknown (lost answer).
     expired = Message.objects.filter(status__in=[S.CLAIMED, S.SENDING], lease_expires_at__lt=now)
     for status, to in ((S.CLAIMED, S.PENDING), (S.SENDING, S.UNKNOWN)):
         ids = list(expired.filter(status=status).values_list("pk", flat=True)[:10000])
         fields = {"enqueued_at": None} if to == S.PENDING else {}
         move(ids=ids, to=to, allowed_from=[status], **fields)
-    cutoff = now - timedelta(hours=settings.SMS_UNKNOWN_OUTCOME_HOURS)
-    ids = list(
-        Message.objects.filter(status=S.UNKNOWN, lease_expires_at__lt=cutoff).values_list("pk", flat=True)[:10000]
-    )
-    move(
-        ids=ids,
-        to=S.FAILED,
-        allowed_from=[S.UNKNOWN],
-        error_text="outcome unknown: no report from the provider",
-        error_permanent=True,
-        finished_at=now,
-    )
+    resend_unreported(now=now)
     dispatch.requeue_stale(now=now)
     dispatch.queue_due(campaign_id=None, now=now)  # one-offs whose task was lost
+
+
+def resend_unreported(*, now: datetime) -> tuple[int, int]:
+    """``unknown`` rows that heard no report for ``SMS_UNKNOWN_RESEND_SECONDS`` since their answer was
+    lost (``lease_expires_at``): the provider reports every message it accepts, so this one most likely
+    never reached it. Sent again once (back to pending, due now: the claim path still checks the
+    campaign's pause and validity), or failed when no attempt is left. Returns ``(again, failed)``.
+
+    A move only takes rows still ``unknown``: a report that settled one meanwhile, or a second sweeper
+    run, leaves it alone, so a row goes out again at most once per lost answer. A row with a stored
+    report of its provider heard one, even if it was not applied: that report settles it instead.
+    """
+    window = settings.SMS_UNKNOWN_RESEND_SECONDS
+    cutoff = now - timedelta(seconds=window)
+    found = list(
+        Message.objects.filter(status=S.UNKNOWN, lease_expires_at__lt=cutoff).values_list(
+            "pk", "attempts", "error_code", "provider"
+        )[:10000]
+    )
+    # A report stored but not applied (it came while the row could not take it) is evidence the
+    # provider took the message: handed to the drain again, which settles the row, never sent again.
+    heard = events.reports_heard({str(pk): provider for pk, _, _, provider in found})
+    by_kind: dict[tuple[bool, str], list[int]] = defaultdict(list)
+    for pk, attempts, code, _ in found:
+        if str(pk) not in heard:
+            by_kind[(attempts < settings.SMS_MAX_ATTEMPTS, code)].append(pk)
+    resent = failed = 0
+    for (left, code), ids in by_kind.items():
+        # The lost answer's own code stays in the text: the evidence of why it went out again.
+        waited = f"no report {window:.0f} s after a lost answer ({code or 'worker lost'})"
+        if left:
+            resent += len(
+                move(
+                    ids=ids,
+                    to=S.PENDING,
+                    allowed_from=[S.UNKNOWN],
+                    due_at=now,
+                    enqueued_at=None,
+                    error_code=NO_REPORT,
+                    error_text=f"{waited}: sent again",
+                    error_permanent=False,
+                )
+            )
+        else:
+            failed += len(
+                move(
+                    ids=ids,
+                    to=S.FAILED,
+                    allowed_from=[S.UNKNOWN],
+                    error_code=NO_REPORT,
+                    error_text=f"{waited}, no attempt left: most likely never sent",
+                    error_permanent=True,
+                    finished_at=now,
+                )
+            )
+    return resent, failed

@@ -2,6 +2,7 @@
 
 Transient errors are retried with backoff; permanent ones fail the message at
 once. Authentication failures pause the campaign instead of burning the list.
+A lost answer (:class:`OutcomeUnknown`) is neither: the message waits for its report.
 """
 
 from __future__ import annotations
@@ -60,5 +61,6 @@ class ConfigurationError(PermanentError):
 
 class OutcomeUnknown(ProviderError):
     """A request that may have been accepted but whose answer was lost (read timeout, dropped after
-    sending) or could not be matched to this message. Never retried: sending again could deliver
-    twice; the provider's delivery report settles the message (``unknown`` until then)."""
+    sending) or could not be matched to this message. Never retried at once: sending again could
+    deliver twice; the provider's delivery report settles the message (``unknown`` until then), and
+    only a message that heard no report for ``SMS_UNKNOWN_RESEND_SECONDS`` goes out again."""

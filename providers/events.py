@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -62,6 +62,29 @@ def record_status_events(*, events: Iterable[StatusEvent], alongside: Sequence[A
         _group_commit.insert(rows, tuple(alongside))
         _announce_stored()
     return len(reports)
+
+
+def reports_heard(refs: Mapping[str, str]) -> set[str]:
+    """Those of ``refs`` (our message reference -> the provider it was sent through) that have a
+    stored delivery report from that provider carrying its id. Reports already read (ignored because
+    their message could not take them then, e.g. an early report that outwaited its limit) are handed
+    to the next drain again, so a message that can now adopt its report does."""
+    if not refs:
+        return set()
+    found = [
+        (pk, ref, processed)
+        for pk, ref, provider, processed in ProviderEvent.objects.filter(
+            kind=ProviderEvent.Kind.STATUS, message_ref__in=list(refs)
+        )
+        .exclude(provider_message_id="")
+        .values_list("pk", "message_ref", "provider", "processed_at")
+        if refs[ref] == provider
+    ]
+    again = [pk for pk, _, processed in found if processed is not None]
+    if again:
+        ProviderEvent.objects.filter(pk__in=again).update(processed_at=None)
+        _announce_stored()
+    return {ref for _, ref, _ in found}
 
 
 def send_alongside(writes: Iterable[Alongside]) -> Callable[[], None]:

@@ -7,7 +7,10 @@ is decided once for every provider.
 result                    error
 ========================  ==========================================
 2xx                       none (accepted)
-network error, timeout    :class:`TransientError` (code: what happened, below)
+network error, nothing    :class:`TransientError` (code: what happened, below)
+sent (``NOTHING_SENT``)
+network error that may    :class:`OutcomeUnknown`: never sent again blindly (below)
+have sent
 408, 5xx                  :class:`TransientError`
 429                       :class:`RateLimited` (``retry_after`` from the header)
 401                       :class:`AuthenticationFailed` (pauses the campaign)
@@ -34,6 +37,12 @@ code                 what happened
 ``timeout``          a timeout of another kind
 ``network``          any other network failure
 ===================  ==========================================================
+
+Only the first three (and ``connect_error``) prove nothing reached the provider: retried as any
+transient error. Every other failure may come after the provider accepted the message, and
+neither Plivo nor Flowroute has an idempotency key, so sending again could deliver twice: it is
+:class:`OutcomeUnknown`, for a single send as for a group. The delivery report settles it, and
+a message that hears none goes out again once (messaging.sweeper, ``SMS_UNKNOWN_RESEND_SECONDS``).
 """
 
 from __future__ import annotations
@@ -51,6 +60,7 @@ import httpx
 from providers.errors import (
     AuthenticationFailed,
     InvalidRecipient,
+    OutcomeUnknown,
     PermanentError,
     ProviderError,
     RateLimited,
@@ -76,14 +86,16 @@ class _ErrorFields(TypedDict):
 
 
 def provider_error(result: httpx.Response | BaseException, *, detail: str = "", code: str = "") -> ProviderError | None:
-    """Classify ``result``; ``None`` means the provider accepted the request.
+    """Classify ``result``; ``None`` means the provider accepted the request. A network failure
+    (``result`` an exception) is :class:`OutcomeUnknown` unless it proves nothing was sent.
 
     ``detail`` and ``code`` are the provider's own error text and code, which
     the backend extracts from the body; they are stored on the message.
     """
     if isinstance(result, BaseException):
         code, text = transport_failure(result)
-        return TransientError(text, code=code)
+        # Only a request that never reached the provider may simply be sent again.
+        return TransientError(text, code=code) if code in NOTHING_SENT else OutcomeUnknown(text, code=code)
     status = result.status_code
     if 200 <= status < 300:
         return None

@@ -448,7 +448,14 @@ SMS_AUTO_PAUSE_MIN_SENDS = env_int("SMS_AUTO_PAUSE_MIN_SENDS", 50, minimum=1)
 SMS_AUTO_RESUME_PROBE_SECONDS = env_int("SMS_AUTO_RESUME_PROBE_SECONDS", 15, minimum=1)
 SMS_FAILOVER_ERROR_RATE = env_float("SMS_FAILOVER_ERROR_RATE", 0.3, minimum=0)
 SMS_FAILOVER_MIN_SENDS = env_int("SMS_FAILOVER_MIN_SENDS", 20, minimum=1)
-SMS_UNKNOWN_OUTCOME_HOURS = env_float("SMS_UNKNOWN_OUTCOME_HOURS", 72.0, minimum=0)
+# A message whose answer was lost (`unknown`) and that heard no delivery report for this long was
+# most likely never accepted: beat's sweeper sends it again once (if attempts remain), or fails it.
+# Providers report every message they accept (every send carries a callback URL), and the slowest
+# bound we know is a provider failing a message still queued after 3 hours, with a report
+# (docs/providers.md "Lost answers"). 4 h is that bound plus an hour for the report to reach us:
+# an accepted message has reported by then, so only one the provider never took waits that long
+# in silence. A shorter window may send a slow report's message twice.
+SMS_UNKNOWN_RESEND_SECONDS = env_float("SMS_UNKNOWN_RESEND_SECONDS", 4 * 3600.0, minimum=0)
 SMS_REDISPATCH_SECONDS = env_int("SMS_REDISPATCH_SECONDS", 120, minimum=5)
 # The live backend (SMS_BACKEND=providers.backends.live.SMSBackend) sends each
 # message through the backend of its sender number's provider: the registry's,

@@ -29,7 +29,7 @@ from providers.errors import (
     RecipientOptedOut,
     TransientError,
 )
-from providers.http_errors import NOTHING_SENT, TRANSPORT_ERRORS, error_detail, provider_error
+from providers.http_errors import TRANSPORT_ERRORS, error_detail, provider_error
 from providers.refs import MAX_REF_CHARS, RefRuns
 
 logger = logging.getLogger(__name__)
@@ -364,11 +364,8 @@ class ProviderBackend(BaseBackend):
         payload = self.build_group_payload(go)
         try:
             response = await self._post(user, password, payload)
-        except TRANSPORT_ERRORS as exc:
+        except TRANSPORT_ERRORS as exc:  # maybe accepted: OutcomeUnknown unless nothing was sent
             failure = provider_error(exc)
-            assert failure is not None
-            if failure.code not in NOTHING_SENT:
-                failure = OutcomeUnknown(failure.message, code=failure.code)
             return [SendOutcome(ref=m.ref, provider=self.provider, error=failure) for m in go]
         code, text = ("", "") if response.is_success else self.error_detail(response)
         error = provider_error(response, detail=text, code=code)
@@ -398,7 +395,7 @@ class ProviderBackend(BaseBackend):
         payload = self.build_payload(message)
         try:
             response = await self._post(user, password, payload)
-        except TRANSPORT_ERRORS as exc:
+        except TRANSPORT_ERRORS as exc:  # the same rule as a group's (provider_error): never sent twice
             return SendOutcome(ref=message.ref, provider=self.provider, error=provider_error(exc))
         code, text = ("", "") if response.is_success else self.error_detail(response)
         error = provider_error(response, detail=text, code=code)

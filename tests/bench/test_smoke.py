@@ -260,7 +260,7 @@ def test_soak_holds_its_three_promises(tmp_path):
         *("--n", str(n), "--opt-outs", str(opt_outs), "--sender-mps", "60", "--batch-size", "50"),
         *("--redis-port", "0"),  # a free port for its private redis-server
         # the killed worker's rows come back after the shortest lease; lost tasks are queued again after 5 s
-        *("--lease-seconds", "10", "--unknown-hours", "0.0005", "--redispatch-seconds", "5"),
+        *("--lease-seconds", "10", "--unknown-resend-seconds", "10", "--redispatch-seconds", "5"),
         *("--db", db("soak")),
     ).result(timeout=300)
     assert r["checks"] == {

@@ -39,7 +39,8 @@ def test_a_hung_request_is_recorded_later_and_the_rest_of_the_batch_at_once(
     # load: those that did not are recorded by the background recorder, like the hung ones.
     assert list(statuses.values()).count("queued") == result.accepted
     assert len(in_flight) == 40 - result.accepted
-    # Once they time out, the process's background recorder records them: a transient failure, retried.
+    # Once they time out, the process's background recorder records them: a lost answer (the request
+    # reached the provider, which may have accepted it), so ``unknown``, never sent again at once.
     wait_for(
         lambda: not Message.objects.filter(pk__in=ids, status="sending").exists(),
         timeout=60,
@@ -50,8 +51,8 @@ def test_a_hung_request_is_recorded_later_and_the_rest_of_the_batch_at_once(
     assert hung > 0
     outcome = sorted(Message.objects.filter(pk__in=ids).values_list("pk", "status", "error_code", "error_text"))
     assert Message.objects.filter(pk__in=ids, status="queued").count() == 40 - hung, (result, stats, outcome)
-    retried = Message.objects.filter(pk__in=ids, status="pending")
-    assert retried.count() == hung
-    assert set(retried.values_list("pk", flat=True)) <= in_flight  # the batch did not wait for them
-    assert set(retried.values_list("error_code", flat=True)) == {"read_timeout"}
+    lost = Message.objects.filter(pk__in=ids, status="unknown")
+    assert lost.count() == hung
+    assert set(lost.values_list("pk", flat=True)) <= in_flight  # the batch did not wait for them
+    assert set(lost.values_list("error_code", flat=True)) == {"read_timeout"}
     assert len(fake_provider.messages(fields=["dst"])) == 40 - hung  # a refused send is not recorded by the fake

@@ -9,6 +9,7 @@ from providers.errors import (
     AuthenticationFailed,
     ConfigurationError,
     InvalidRecipient,
+    OutcomeUnknown,
     PermanentError,
     RateLimited,
     RecipientOptedOut,
@@ -111,20 +112,21 @@ def test_a_429_is_rate_limited_and_honours_retry_after(fake, provider):
 
 
 @pytest.mark.parametrize("provider", ["plivo", "flowroute"])
-def test_a_timeout_is_transient(fake, settings, provider):
+def test_a_read_timeout_is_an_unknown_outcome_not_a_retry(fake, settings, provider):
+    """The request reached the provider: it may have accepted it, so it is never simply sent again."""
     settings.SMS_HTTP_TIMEOUT = 0.3
     fake.configure(rate_timeout=1.0, timeout_hold_s=3)
     error = send_one(provider, sms(provider=provider)).error
 
-    assert type(error) is TransientError and error.code == "read_timeout"
+    assert type(error) is OutcomeUnknown and error.code == "read_timeout"
 
 
 @pytest.mark.parametrize("provider", ["plivo", "flowroute"])
-def test_a_dropped_connection_is_transient(fake, provider):
+def test_a_dropped_connection_is_an_unknown_outcome(fake, provider):
     fake.configure(rate_drop=1.0)
     error = send_one(provider, sms(provider=provider)).error
 
-    assert isinstance(error, TransientError) and not error.permanent
+    assert type(error) is OutcomeUnknown and error.code == "disconnected"
 
 
 def test_a_refused_connection_is_transient(fake, settings):
@@ -225,7 +227,7 @@ def test_network_failures_over_real_sockets_say_what_happened(fake, settings, fa
     fake.configure(**fault)
     outcome = send_one("plivo", sms())
 
-    assert isinstance(outcome.error, TransientError) and outcome.error.code == code
+    assert isinstance(outcome.error, OutcomeUnknown) and outcome.error.code == code
 
 
 def test_a_refused_connection_is_not_a_timeout(fake, settings):
@@ -237,4 +239,4 @@ def test_a_refused_connection_is_not_a_timeout(fake, settings):
     settings.PLIVO_API_URL = f"http://127.0.0.1:{port}"  # nothing listens there
     outcome = send_one("plivo", sms())
 
-    assert isinstance(outcome.error, TransientError) and outcome.error.code == "refused"
+    assert type(outcome.error) is TransientError and outcome.error.code == "refused"

@@ -23,6 +23,7 @@ from providers.errors import (
     AuthenticationFailed,
     ConfigurationError,
     InvalidRecipient,
+    OutcomeUnknown,
     PermanentError,
     RateLimited,
     RecipientOptedOut,
@@ -161,9 +162,8 @@ def test_what_the_registry_allows_is_sent(aimed, info):
     [
         ({"rate_5xx": 1.0, "codes_5xx": [503]}, TransientError),
         ({"rate_429": 1.0, "retry_after": 7}, RateLimited),
-        ({"rate_drop": 1.0}, TransientError),
     ],
-    ids=["5xx", "429", "dropped"],
+    ids=["5xx", "429"],
 )
 def test_provider_trouble_is_transient(aimed, info, fault, kind):
     aimed.configure(**fault)
@@ -175,12 +175,18 @@ def test_provider_trouble_is_transient(aimed, info, fault, kind):
     assert aimed.messages() == []
 
 
-def test_a_timeout_is_transient(aimed, info, settings):
+@pytest.mark.parametrize(
+    ("fault", "code"),
+    [({"rate_timeout": 1.0, "timeout_hold_s": 3}, "read_timeout"), ({"rate_drop": 1.0}, "disconnected")],
+    ids=["timeout", "dropped"],
+)
+def test_a_lost_answer_is_an_unknown_outcome(aimed, info, settings, fault, code):
+    """The request reached the provider, which may have accepted it: never simply sent again."""
     settings.SMS_HTTP_TIMEOUT = 0.3
-    aimed.configure(rate_timeout=1.0, timeout_hold_s=3)
+    aimed.configure(**fault)
     error = send(info).error
 
-    assert type(error) is TransientError and error.code == "read_timeout"
+    assert type(error) is OutcomeUnknown and error.code == code
 
 
 @pytest.mark.parametrize(
