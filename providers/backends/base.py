@@ -110,11 +110,10 @@ class BaseBackend:
             return await self.send_one(message)
         except ProviderError as exc:
             return SendOutcome(ref=message.ref, provider=self.provider, error=exc)
-        except Exception as exc:  # a bug must not lose the other results of the batch
+        except Exception as exc:  # a bug, maybe after the request went out: never sent again blindly (as a group's)
+            logger.exception("send of message %s failed", message.ref)
             return SendOutcome(
-                ref=message.ref,
-                provider=self.provider,
-                error=TransientError(f"unexpected error: {exc!r}"),
+                ref=message.ref, provider=self.provider, error=OutcomeUnknown(f"unexpected error: {exc!r}")
             )
 
     async def send_many(

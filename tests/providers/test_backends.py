@@ -240,3 +240,15 @@ def test_a_refused_connection_is_not_a_timeout(fake, settings):
     outcome = send_one("plivo", sms())
 
     assert type(outcome.error) is TransientError and outcome.error.code == "refused"
+
+
+def test_a_bug_after_the_request_went_out_leaves_the_outcome_unknown(fake):
+    class Broken(plivo.SMSBackend):
+        def message_id(self, response):
+            raise RuntimeError("a bug reading the answer")
+
+    (outcome,) = Broken().send_messages([sms(ref="7")])
+
+    assert isinstance(outcome.error, OutcomeUnknown)  # never retried: the provider has it
+    assert "a bug reading the answer" in outcome.error.message
+    assert len(fake.messages(provider="plivo")) == 1
