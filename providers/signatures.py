@@ -17,7 +17,7 @@ Params = Mapping[str, str | Sequence[str]]
 
 
 def _b64_hmac(key: str, message: str) -> str:
-    return base64.b64encode(hmac.new(key.encode(), message.encode(), hashlib.sha256).digest()).decode()
+    return base64.b64encode(hmac.digest(key.encode(), message.encode(), hashlib.sha256)).decode()
 
 
 def _values(value: str | Sequence[str]) -> list[str]:
@@ -29,7 +29,17 @@ def _query_string(params: Params) -> str:
 
 
 def _params_string(params: Params) -> str:
-    return "".join("".join(f"{k}{v}" for v in _values(params[k])) for k in sorted(params))
+    # Each key followed by its value (each of its values, sorted), keys sorted; a loop, not nested
+    # generators: on every callback's path, with a dozen fields.
+    parts: list[str] = []
+    for k in sorted(params):
+        value = params[k]
+        if isinstance(value, str):
+            parts += (k, value)
+        else:
+            for v in sorted(value):
+                parts += (k, v)
+    return "".join(parts)
 
 
 def _base(url: str) -> tuple[str, dict[str, list[str]]]:

@@ -3,6 +3,7 @@ secrets, in the application's logs and in gunicorn's access log; ids that only c
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import logging
@@ -149,3 +150,66 @@ def test_json_extras_are_masked_too(rf):
 
     assert "s3cret-path" not in line["request"] and "/webhooks/plivo/****/inbound/" in line["request"]
     assert (line["status_code"], line["numbers"]) == (405, {"to": ["+*******2671"]})
+
+
+EVERY_ATOM_FORMAT = (
+    '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s %(B)s "%(f)s" "%(a)s" %(m)s %(U)s %(q)s %(H)s %(T)s %(D)s %(M)s '
+    "%(L)s %(p)s %(x)s %({X-Trace}i)s %({x-trace}i)s %({referer}i)s %({Content-Type}o)s %({raw_uri}e)s "
+    "%({PATH_INFO}e)s %({query_string}e)s %({http_referer}e)s %({nothing}e)s %({nothing}i)s %({odd}x)s %(D)05d"
+)
+
+
+@pytest.mark.parametrize(
+    "fmt",
+    [
+        Config().access_log_format,  # gunicorn's default, which gunicorn.conf.py keeps
+        EVERY_ATOM_FORMAT,
+        '%({X-Forwarded-For}i)s "%(r)s" %(s)s %(M)sms',
+    ],
+)
+def test_the_access_log_writes_what_gunicorns_atoms_give(tmp_path, fmt):
+    """Atoms are computed only when the format reads them, yet every line is the one gunicorn's
+    ``SafeAtoms(atoms())`` (masked) would give: same values, quotes escaped, "-" for unknown atoms."""
+    conf = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    cfg = Config()
+    cfg.set("logger_class", conf["logger_class"])
+    cfg.set("accesslog", str(tmp_path / "access.log"))
+    cfg.set("access_log_format", fmt)
+    logger = cfg.logger_class(cfg)
+    logger.now = lambda: "[02/Dec/2026:07:00:00 +0000]"  # one clock for both lines
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "RAW_URI": '/webhooks/plivo/s3cret-path/status/12/?q=%2B14155552671&x="y"',
+        "PATH_INFO": "/webhooks/plivo/s3cret-path/status/12/",
+        "QUERY_STRING": 'q=%2B14155552671&x="y"',
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "10.0.0.7",
+        "HTTP_REFERER": "https://sms.example.com/inbox?number=4155552671",
+        "HTTP_USER_AGENT": 'curl/8 "quoted"',
+        "HTTP_AUTHORIZATION": "Basic " + base64.b64encode(b"ann:pw").decode(),
+        "path_info": "lower-case twin: the later key wins, as in gunicorn's dict",
+    }
+    headers = [
+        ("X-TRACE", "first"),
+        ("x-trace", 'second "one"'),
+        ("REFERER", "https://sms.example.com/webhooks/flowroute/other-secret/inbound/"),
+        ("X-FORWARDED-FOR", "203.0.113.9"),
+    ]
+    response = SimpleNamespace(status="403 Forbidden", sent=17, headers=[("Content-Type", "text/plain")])
+    request, took = SimpleNamespace(headers=headers), timedelta(seconds=1, microseconds=2345)
+    records: list[logging.LogRecord] = []
+    keep = logging.Handler()
+    keep.emit = records.append  # type: ignore[method-assign]
+    logger.access_log.addHandler(keep)
+    try:
+        logger.access(response, request, environ, took)
+    finally:
+        logger.access_log.removeHandler(keep)
+    for handler in logger.access_log.handlers:
+        handler.flush()
+
+    expected = fmt % logger.atoms_wrapper_class(logger.atoms(response, request, environ, took))
+    assert (tmp_path / "access.log").read_text() == expected + "\n"
+    assert "s3cret-path" not in expected and "14155552671" not in expected and "other-secret" not in expected
+    # A handler that walks the arguments gets every atom, as gunicorn builds them.
+    assert dict(records[0].args) == dict(logger.atoms_wrapper_class(logger.atoms(response, request, environ, took)))

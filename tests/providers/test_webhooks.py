@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import random
+from datetime import UTC, datetime
 
 import pytest
 
@@ -382,3 +384,68 @@ def test_an_overlong_message_reference_is_a_400(client):
     response = post_json(client, f"/webhooks/flowroute/{SECRET}/status/{'9' * 65}/", flowroute_dlr())
 
     assert response.status_code == 400 and ProviderEvent.objects.count() == 0
+
+
+def _strptime_reading(value: str):
+    """What Plivo times meant before the fast path: strptime's rules, UTC."""
+    value = value.strip()
+    fmt = "%Y-%m-%d %H:%M:%S.%f" if "." in value else "%Y-%m-%d %H:%M:%S"
+    try:
+        return datetime.strptime(value, fmt).replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+ODD_TIMES = [
+    "2026-01-02 03:04:05",
+    "2026-01-02 03:04:05.123456",
+    "2026-01-02 03:04:05.1",
+    "2026-01-02 03:04:05.000001",
+    "  2026-01-02 03:04:05.5 \n",
+    "2024-02-29 23:59:59",  # leap day
+    "2026-02-29 00:00:00",  # not a leap year
+    "2026-04-31 00:00:00",
+    "2026-13-01 00:00:00",
+    "2026-00-10 00:00:00",
+    "2026-01-00 00:00:00",
+    "2026-01-02 24:00:00",
+    "2026-01-02 23:60:00",
+    "2026-01-02 23:59:60",  # a leap second
+    "2026-01-02 23:59:61",
+    "0000-01-02 03:04:05",
+    "0001-01-01 00:00:00",
+    "9999-12-31 23:59:59.999999",
+    "2026-01-02 03:04:05.",
+    "2026-01-02 03:04:05.1234567",
+    "2026-01-02 03:04:05.12a",
+    "2026-1-2 3:4:5",  # single digits: strptime takes them
+    "2026-01-02  03:04:05",  # two spaces: so does strptime
+    "2026-01-02\t03:04:05",
+    "2026-01-02T03:04:05",
+    "2026/01/02 03:04:05",
+    "2026-01-02 03:04:05+00:00",
+    "\uff12\uff10\uff12\uff16-01-02 03:04:05",  # full-width digits
+    "2026-01-02 03:04:0\u0665",  # an Arabic-Indic digit
+    "+026-01-02 03:04:05",
+    "2026-01-02 03:04:-5",
+    "2026-01-02 03:04: 5",
+    "",
+    "   ",
+    "garbage",
+]
+
+
+@pytest.mark.parametrize("value", ODD_TIMES)
+def test_plivo_times_read_as_strptime_reads_them(value):
+    assert plivo_hooks.parse_time(value) == _strptime_reading(value)
+
+
+def test_plivo_times_read_as_strptime_reads_them_over_many_shapes():
+    rng = random.Random(21)
+    alphabet = "0123456789-: .9"
+    for _ in range(20000):
+        base = list("2026-01-02 03:04:05.123456"[: rng.choice([19, 20, 21, 23, 26, 27])])
+        for _ in range(rng.randint(0, 3)):
+            base[rng.randrange(len(base))] = rng.choice(alphabet)
+        value = "".join(base)
+        assert plivo_hooks.parse_time(value) == _strptime_reading(value), value
