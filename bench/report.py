@@ -89,6 +89,12 @@ def table(results: dict[str, dict]) -> str:
                 f"0 duplicates | {_met(None if ratio is None else (ratio >= 0.8 and bool(r.get('all_final')) and r['duplicates_at_provider'] == 0))} |"
             )
             continue
+        if r.get("ratio_to_naive") is None or r.get("ratio_to_ceiling") is None:  # run with --no-references
+            rss = max(r["peak_rss_mb_per_worker"].values())
+            rows.append(
+                f"| {head} | {result} | not measured in this run (--no-references) | RSS < 250 MB | RSS: {_yn(rss < 250)} |"
+            )
+            continue
         ref = (
             f"naive loop {_n(r['naive_loop']['rate'])}/s (ours x{r['ratio_to_naive']}); bare aiohttp "
             f"{_n(r['ceiling'][0]['rate'])}/s, httpx-aiohttp {_n(r['ceiling'][1]['rate'])}/s "
