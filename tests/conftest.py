@@ -142,6 +142,12 @@ def plivo_env(fake_provider) -> dict[str, str]:
     }
 
 
+def aim_plivo(settings, fake_provider) -> None:
+    """This process's settings (pytest-django's ``settings``) send through the Plivo backend to ``fake_provider``."""
+    for name, value in plivo_env(fake_provider).items():
+        setattr(settings, name, value)
+
+
 def worker_env(**extra: str) -> dict[str, str]:
     """Environment for a child process that must use the test database and Redis."""
     db = settings.DATABASES["default"]

@@ -9,18 +9,13 @@ from messaging.engine import send_batch
 from messaging.models import Message
 from recipients.models import Recipient
 from recipients.services import recipient_opt_out
+from tests.conftest import aim_plivo
 
 
 def test_an_opt_out_during_a_chunk_stops_that_number_before_its_request(
     settings, transactional_db, fake_provider, bob, make_sender, make_recipients
 ):
-    cfg = fake_provider.config
-    settings.SMS_BACKEND = "providers.backends.plivo.SMSBackend"
-    settings.PLIVO_API_URL, settings.PLIVO_AUTH_ID, settings.PLIVO_AUTH_TOKEN = (
-        fake_provider.url,
-        cfg.plivo_auth_id,
-        cfg.plivo_auth_token,
-    )
+    aim_plivo(settings, fake_provider)
     settings.SMS_MAX_IN_FLIGHT = 1  # one request at a time: 8 sends take ~0.8 s
     settings.SMS_GROUP_SIZE = 1  # one request per message (groups: tests/messaging/test_multi_destination.py)
     fake_provider.configure(latency_ms=100, callbacks=False)

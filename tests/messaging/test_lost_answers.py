@@ -17,7 +17,7 @@ from messaging.engine import send_batch
 from messaging.models import Message, MessageStatus
 from providers.models import ProviderEvent
 from providers.tasks import drain_status_events
-from tests.conftest import wait_for
+from tests.conftest import aim_plivo, wait_for
 from tests.providers.conftest import PLIVO_SECRET, signed_plivo_post
 
 S = MessageStatus
@@ -26,13 +26,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def plivo(settings, fake_provider):
-    cfg = fake_provider.config
-    settings.SMS_BACKEND = "providers.backends.plivo.SMSBackend"
-    settings.PLIVO_API_URL, settings.PLIVO_AUTH_ID, settings.PLIVO_AUTH_TOKEN = (
-        fake_provider.url,
-        cfg.plivo_auth_id,
-        cfg.plivo_auth_token,
-    )
+    aim_plivo(settings, fake_provider)
     settings.PLIVO_WEBHOOK_SECRET = PLIVO_SECRET
     settings.PUBLIC_BASE_URL = "https://sms.example.com"
     settings.SMS_GROUP_SIZE = 1  # single sends: one request per message

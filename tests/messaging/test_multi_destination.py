@@ -24,7 +24,7 @@ from providers.models import ProviderEvent
 from providers.refs import group_members, group_ref
 from providers.tasks import drain_status_events
 from recipients.services import recipient_opt_out
-from tests.conftest import wait_for
+from tests.conftest import aim_plivo, wait_for
 from tests.providers.conftest import PLIVO_SECRET, signed_plivo_post
 
 S = MessageStatus
@@ -33,13 +33,7 @@ PLIVO = "providers.backends.plivo.SMSBackend"
 
 @pytest.fixture
 def plivo(settings, fake_provider):
-    cfg = fake_provider.config
-    settings.SMS_BACKEND = PLIVO
-    settings.PLIVO_API_URL, settings.PLIVO_AUTH_ID, settings.PLIVO_AUTH_TOKEN = (
-        fake_provider.url,
-        cfg.plivo_auth_id,
-        cfg.plivo_auth_token,
-    )
+    aim_plivo(settings, fake_provider)
     settings.PLIVO_WEBHOOK_SECRET = PLIVO_SECRET
     settings.PUBLIC_BASE_URL = "https://sms.example.com"
     settings.SMS_GROUP_SIZE = 5

@@ -4,19 +4,13 @@ from __future__ import annotations
 
 from messaging.engine import send_batch
 from messaging.models import Message
-from tests.conftest import wait_for
+from tests.conftest import aim_plivo, wait_for
 
 
 def test_a_hung_request_is_recorded_later_and_the_rest_of_the_batch_at_once(
     settings, transactional_db, fake_provider, bob, make_sender, make_recipients
 ):
-    cfg = fake_provider.config
-    settings.SMS_BACKEND = "providers.backends.plivo.SMSBackend"
-    settings.PLIVO_API_URL, settings.PLIVO_AUTH_ID, settings.PLIVO_AUTH_TOKEN = (
-        fake_provider.url,
-        cfg.plivo_auth_id,
-        cfg.plivo_auth_token,
-    )
+    aim_plivo(settings, fake_provider)
     settings.SMS_GROUP_SIZE = 1  # one request per message (groups: tests/messaging/test_multi_destination.py)
     settings.SMS_HTTP_TIMEOUT = 8.0  # far longer than the batch's wait for stragglers, even on a busy machine
     fake_provider.configure(rate_timeout=0.1, timeout_hold_s=30, seed=5, callbacks=False)
