@@ -9,6 +9,8 @@ auto-pause, failover events, the next batches).
 from __future__ import annotations
 
 import hashlib
+import math
+import time
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from functools import lru_cache
@@ -161,25 +163,42 @@ def _watch_failure_rate(campaign_id: int, by_provider: dict[str, tuple[int, int]
     failover has too few sends to judge one of them. Only when no working provider is left do
     all count: a one-provider pool pauses as soon as its provider fails too much.
     """
-    if not any(ok + bad for ok, bad in by_provider.values()):
+    sends = sum(ok + bad for ok, bad in by_provider.values())
+    if not sends:
         return
     key = f"campaign:{campaign_id}:recent"
-    window: dict[str, list[float]] = cache.get(key) or {}
-    if not isinstance(window, dict):
-        window = {}
+    now = time.time()
+    stored = cache.get(key)
+    if not (isinstance(stored, dict) and isinstance(stored.get("sends"), dict)):
+        stored = {"at": now, "sends": {}}
+    window: dict[str, list[float]] = stored["sends"]
+    # Two windows, and the one holding more sends decides: the campaign's last ~30 s (failover's
+    # window) and its last ~2 x SMS_AUTO_PAUSE_MIN_SENDS sends. By sends alone, the requests that
+    # hung until their read timeout, recorded at once at a campaign's tail, would outweigh the
+    # successes sent with them seconds before; by time alone, a slow campaign would never hold
+    # enough sends to judge (decaying per recorded group did both). Not failover's health: a
+    # provider that works for other campaigns can still fail all of this one's sends.
+    per_second = math.exp(-max(0.0, now - stored["at"]) / failover.WINDOW_SECONDS)
+    per_send = (1 - 1 / (2 * settings.SMS_AUTO_PAUSE_MIN_SENDS)) ** sends
     for provider in set(window) | set(by_provider):
         ok, bad = by_provider.get(provider, (0, 0))
-        old = window.get(provider, [0.0, 0.0])
-        window[provider] = [old[0] * 0.9 + ok, old[1] * 0.9 + bad]  # a decaying window of recent sends
-    cache.set(key, window, timeout=3600)
+        old = window.get(provider, [0.0, 0.0, 0.0, 0.0])
+        window[provider] = [
+            old[0] * per_second + ok,
+            old[1] * per_second + bad,
+            old[2] * per_send + ok,
+            old[3] * per_send + bad,
+        ]
+    cache.set(key, {"at": now, "sends": window}, timeout=3600)
     states = {p: failover.health(p) for p in window}
     usable = [p for p in window if states[p] != failover.FAILING]
     if not usable:
         usable = list(window)  # no working provider left
     elif len(window) > 1 and any(states[p] == failover.UNKNOWN for p in usable):
         return  # failover cannot judge yet, and it goes first
-    ok_total = sum(window[p][0] for p in usable)
-    bad_total = sum(window[p][1] for p in usable)
+    by_time = [sum(window[p][0] for p in usable), sum(window[p][1] for p in usable)]
+    by_sends = [sum(window[p][2] for p in usable), sum(window[p][3] for p in usable)]
+    ok_total, bad_total = max(by_time, by_sends, key=sum)
     total = ok_total + bad_total
     if total >= settings.SMS_AUTO_PAUSE_MIN_SENDS and bad_total / total > settings.SMS_AUTO_PAUSE_FAILURE_RATE:
         rate = round(100 * bad_total / total)
