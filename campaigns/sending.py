@@ -9,18 +9,16 @@ auto-pause, failover events, the next batches).
 from __future__ import annotations
 
 import hashlib
-import math
 import time
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from functools import lru_cache
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db.models import Q
 
 from accounts.models import AuthorizedSender
-from campaigns import counters, dispatch, services, shortlinks
+from campaigns import counters, dispatch, recent_outcomes, services, shortlinks
 from campaigns.models import Campaign, CampaignEvent
 from campaigns.selectors import budget_exceeded_by_next
 from messaging import failover
@@ -166,30 +164,14 @@ def _watch_failure_rate(campaign_id: int, by_provider: dict[str, tuple[int, int]
     sends = sum(ok + bad for ok, bad in by_provider.values())
     if not sends:
         return
-    key = f"campaign:{campaign_id}:recent"
-    now = time.time()
-    stored = cache.get(key)
-    if not (isinstance(stored, dict) and isinstance(stored.get("sends"), dict)):
-        stored = {"at": now, "sends": {}}
-    window: dict[str, list[float]] = stored["sends"]
     # Two windows, and the one holding more sends decides: the campaign's last ~30 s (failover's
     # window) and its last ~2 x SMS_AUTO_PAUSE_MIN_SENDS sends. By sends alone, the requests that
     # hung until their read timeout, recorded at once at a campaign's tail, would outweigh the
     # successes sent with them seconds before; by time alone, a slow campaign would never hold
     # enough sends to judge (decaying per recorded group did both). Not failover's health: a
     # provider that works for other campaigns can still fail all of this one's sends.
-    per_second = math.exp(-max(0.0, now - stored["at"]) / failover.WINDOW_SECONDS)
-    per_send = (1 - 1 / (2 * settings.SMS_AUTO_PAUSE_MIN_SENDS)) ** sends
-    for provider in set(window) | set(by_provider):
-        ok, bad = by_provider.get(provider, (0, 0))
-        old = window.get(provider, [0.0, 0.0, 0.0, 0.0])
-        window[provider] = [
-            old[0] * per_second + ok,
-            old[1] * per_second + bad,
-            old[2] * per_send + ok,
-            old[3] * per_send + bad,
-        ]
-    cache.set(key, {"at": now, "sends": window}, timeout=3600)
+    # Kept in Redis and updated in one step: every worker records into it at once.
+    window = recent_outcomes.record(campaign_id=campaign_id, by_provider=by_provider, now=time.time())
     states = {p: failover.health(p) for p in window}
     usable = [p for p in window if states[p] != failover.FAILING]
     if not usable:
@@ -206,4 +188,4 @@ def _watch_failure_rate(campaign_id: int, by_provider: dict[str, tuple[int, int]
         services.campaign_auto_pause(
             campaign_id=campaign_id, reason=f"{rate}% of recent sends failed ({where}): no working provider left"
         )
-        cache.delete(key)
+        recent_outcomes.forget(campaign_id=campaign_id)

@@ -38,7 +38,9 @@ def resend_unreported(*, now: datetime) -> tuple[int, int]:
 
     A move only takes rows still ``unknown``: a report that settled one meanwhile, or a second sweeper
     run, leaves it alone, so a row goes out again at most once per lost answer. A row with a stored
-    report of its provider heard one, even if it was not applied: that report settles it instead.
+    report of its provider heard one, even if it was not applied: that report settles it instead,
+    unless the drain was given it again once already and still could not apply it (the row cannot
+    take it): then the row is treated as one that heard nothing, the report named as evidence.
     """
     window = settings.SMS_UNKNOWN_RESEND_SECONDS
     cutoff = now - timedelta(seconds=window)
@@ -48,16 +50,20 @@ def resend_unreported(*, now: datetime) -> tuple[int, int]:
         )[:10000]
     )
     # A report stored but not applied (it came while the row could not take it) is evidence the
-    # provider took the message: handed to the drain again, which settles the row, never sent again.
-    heard = events.reports_heard({str(pk): provider for pk, _, _, provider in found})
-    by_kind: dict[tuple[bool, str], list[int]] = defaultdict(list)
+    # provider took the message: handed to the drain again (once), which settles the row.
+    heard = events.reports_heard(refs={str(pk): provider for pk, _, _, provider in found}, now=now)
+    by_kind: dict[tuple[bool, str, tuple[str, ...]], list[int]] = defaultdict(list)
     for pk, attempts, code, _ in found:
-        if str(pk) not in heard:
-            by_kind[(attempts < settings.SMS_MAX_ATTEMPTS, code)].append(pk)
+        if str(pk) not in heard.waiting:
+            by_kind[(attempts < settings.SMS_MAX_ATTEMPTS, code, heard.spent.get(str(pk), ()))].append(pk)
     resent = failed = 0
-    for (left, code), ids in by_kind.items():
+    for (left, code, spent), ids in by_kind.items():
         # The lost answer's own code stays in the text: the evidence of why it went out again.
         waited = f"no report {window:.0f} s after a lost answer ({code or 'worker lost'})"
+        if spent:
+            waited = _with_ids(
+                f"no report it could take {window:.0f} s after a lost answer ({code or 'worker lost'})", spent
+            )
         if left:
             resent += len(
                 move(
@@ -78,9 +84,16 @@ def resend_unreported(*, now: datetime) -> tuple[int, int]:
                     to=S.FAILED,
                     allowed_from=[S.UNKNOWN],
                     error_code=NO_REPORT,
-                    error_text=f"{waited}, no attempt left: most likely never sent",
+                    error_text=f"{waited}, no attempt left" + ("" if spent else ": most likely never sent"),
                     error_permanent=True,
                     finished_at=now,
                 )
             )
     return resent, failed
+
+
+def _with_ids(text: str, provider_ids: tuple[str, ...]) -> str:
+    """``text`` naming the provider ids of the reports the row could not take, cut to leave room in
+    ``error_text`` (255) for the outcome that follows it."""
+    named = f"{text}; reports stored, not applicable: {', '.join(provider_ids)}"
+    return named if len(named) <= 200 else named[:199] + "…"

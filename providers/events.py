@@ -64,27 +64,49 @@ def record_status_events(*, events: Iterable[StatusEvent], alongside: Sequence[A
     return len(reports)
 
 
-def reports_heard(refs: Mapping[str, str]) -> set[str]:
-    """Those of ``refs`` (our message reference -> the provider it was sent through) that have a
-    stored delivery report from that provider carrying its id. Reports already read (ignored because
-    their message could not take them then, e.g. an early report that outwaited its limit) are handed
-    to the next drain again, so a message that can now adopt its report does."""
+@dataclass(frozen=True)
+class Heard:
+    """What :func:`reports_heard` found, per reference."""
+
+    waiting: frozenset[str]  # a report the drain has yet to read: stored unread, or handed back now
+    # Every report already handed back once and still not applied (the message cannot take it):
+    # their provider ids, the evidence that they did not settle it.
+    spent: Mapping[str, tuple[str, ...]]
+
+
+def reports_heard(*, refs: Mapping[str, str], now: datetime) -> Heard:
+    """Stored delivery reports of ``refs`` (our message reference -> the provider it was sent through)
+    from that provider, carrying its id.
+
+    A report already read (ignored because its message could not take it then, e.g. an early report
+    that outwaited its limit) is handed to the next drain again, once: a message that can now adopt
+    its report does. One handed back before and read again was ignored again: the message cannot
+    take it, and handing it back on every sweep would keep the message waiting forever.
+    """
     if not refs:
-        return set()
+        return Heard(waiting=frozenset(), spent={})
     found = [
-        (pk, ref, processed)
-        for pk, ref, provider, processed in ProviderEvent.objects.filter(
+        (pk, ref, provider_id, processed, handed_back)
+        for pk, ref, provider, provider_id, processed, handed_back in ProviderEvent.objects.filter(
             kind=ProviderEvent.Kind.STATUS, message_ref__in=list(refs)
         )
         .exclude(provider_message_id="")
-        .values_list("pk", "message_ref", "provider", "processed_at")
+        .values_list("pk", "message_ref", "provider", "provider_message_id", "processed_at", "handed_back_at")
+        .order_by("pk")
         if refs[ref] == provider
     ]
-    again = [pk for pk, _, processed in found if processed is not None]
+    again = [pk for pk, _, _, processed, handed_back in found if processed is not None and handed_back is None]
     if again:
-        ProviderEvent.objects.filter(pk__in=again).update(processed_at=None)
+        ProviderEvent.objects.filter(pk__in=again, handed_back_at__isnull=True).update(
+            processed_at=None, handed_back_at=now
+        )
         _announce_stored()
-    return {ref for _, ref, _ in found}
+    waiting = frozenset(ref for _, ref, _, processed, handed_back in found if processed is None or handed_back is None)
+    spent: dict[str, tuple[str, ...]] = {}
+    for _, ref, provider_id, _, _ in found:
+        if ref not in waiting:
+            spent[ref] = (*spent.get(ref, ()), provider_id)
+    return Heard(waiting=waiting, spent=spent)
 
 
 def send_alongside(writes: Iterable[Alongside]) -> Callable[[], None]:

@@ -15,7 +15,9 @@ class ProviderEvent(models.Model):
     id must agree). A report the apps cannot apply yet (the send path holds the
     message, or has not stored the provider's id) stays unprocessed for a later
     drain. Inbound messages are applied at once by the webhook request.
-    Applying twice is harmless: statuses only move forward.
+    Applying twice is harmless: statuses only move forward. The sweeper hands a
+    read report of an ``unknown`` message back to the drain once at most
+    (``handed_back_at``, ``providers.events.reports_heard``).
     """
 
     class Kind(models.TextChoices):
@@ -35,6 +37,9 @@ class ProviderEvent(models.Model):
     payload = models.JSONField(default=dict)
     received_at = models.DateTimeField(auto_now_add=True)
     processed_at = models.DateTimeField(null=True, blank=True)
+    handed_back_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the sweeper gave this read report to the drain again (once at most)"
+    )
 
     class Meta:
         indexes = [

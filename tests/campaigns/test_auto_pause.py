@@ -1,9 +1,11 @@
 """Auto-pause: a provider that really fails pauses the campaign, a burst of late outcomes from a
 healthy one does not, and a slow campaign can still pause (real PostgreSQL and Redis)."""
 
+import threading
 import time
 
 import pytest
+from django.db import connection
 
 from campaigns.models import Campaign, CampaignEvent
 from campaigns.services import campaign_launch
@@ -98,4 +100,40 @@ def test_a_campaign_sent_one_row_per_batch_whose_sends_all_fail_pauses(
         campaign_launch(campaign=campaign, user=bob)
     assert _paused(campaign)
     assert "of recent sends failed (plivo)" in Campaign.objects.get(pk=campaign.pk).pause_reason
+    assert CampaignEvent.objects.filter(campaign=campaign, kind="auto_pause").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outcomes_recorded_by_workers_at_once_all_count(bob, make_sender, make_campaign, clock, settings):
+    """Workers record a campaign's outcomes at the same moment: none may overwrite another's counts.
+    Exactly SMS_AUTO_PAUSE_MIN_SENDS failed sends, all in one instant, pause the campaign, once;
+    the cache's read-modify-write lost some and the campaign went on sending."""
+    settings.SMS_AUTO_PAUSE_MIN_SENDS = 200
+    campaign = _sending(make_campaign(bob, senders=[make_sender(bob)]))
+    workers, each = 8, 25
+    start = threading.Barrier(workers)
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            start.wait(10)
+            for _ in range(each):
+                hooks.campaigns().after_outcomes(
+                    [CampaignOutcomes(campaign_id=campaign.pk, accepted=0, failed=1, by_provider={"plivo": (0, 1)})]
+                )
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+
+    assert not errors
+    assert workers * each == settings.SMS_AUTO_PAUSE_MIN_SENDS
+    assert _paused(campaign)
+    assert "100% of recent sends failed (plivo)" in Campaign.objects.get(pk=campaign.pk).pause_reason
     assert CampaignEvent.objects.filter(campaign=campaign, kind="auto_pause").count() == 1

@@ -184,6 +184,30 @@ def test_the_opt_out_signal_degrades_to_nothing_quickly(redis_hangs):
     assert not redis_clients.available()  # the next caller skips Redis at once
 
 
+def test_a_campaigns_outcomes_are_judged_group_by_group_quickly(bob, make_sender, make_campaign, redis_hangs):
+    """The auto-pause window keeps nothing while Redis hangs, as the cache would: recording outcomes
+    never fails the batch that sent them, and each group is judged on its own."""
+    from messaging import hooks
+    from messaging.hooks import CampaignOutcomes
+
+    campaign = make_campaign(bob, senders=[make_sender(bob)])
+    Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.SENDING)
+
+    def record(failed: int) -> None:
+        outcome = CampaignOutcomes(
+            campaign_id=campaign.pk, accepted=0, failed=failed, by_provider={"plivo": (0, failed)}
+        )
+        hooks.campaigns().after_outcomes([outcome])
+
+    for _ in range(3):
+        _, took = timed(lambda: record(30))  # 90 failed sends, 30 a group: no group reaches 50
+        assert took < BOUND_SECONDS
+    assert Campaign.objects.get(pk=campaign.pk).status == Campaign.Status.SENDING
+    record(50)
+    assert Campaign.objects.get(pk=campaign.pk).status == Campaign.Status.PAUSED
+    assert not redis_clients.available()
+
+
 def test_a_web_launch_answers_and_the_sweeper_starts_it_later(
     client,
     bob,

@@ -243,3 +243,81 @@ def test_a_report_dropped_while_the_row_was_sending_settles_it_once_unknown_neve
     row = Message.objects.get(pk=pk)
     assert (row.status, row.provider_message_id) == (S.DELIVERED, "uuid-1")
     assert plivo.stats()["requests"] == 0
+    assert ProviderEvent.objects.get(message_ref=str(pk)).handed_back_at is not None  # once: the sweeper's note
+
+
+def _unknown_holding(pk: int, provider_id: str, settings) -> None:
+    """An ``unknown`` row that already holds a provider id, its answer lost past the window: a report
+    naming another id is not its report (the drain ignores it)."""
+    Message.objects.filter(pk=pk).update(status=S.UNKNOWN, attempts=1, provider_message_id=provider_id)
+    silent_for([pk], settings.SMS_UNKNOWN_RESEND_SECONDS + 1)
+
+
+def test_a_stored_report_the_row_cannot_take_is_handed_back_once_then_the_row_is_sent_again(
+    plivo, rows, client, settings
+):
+    """Handing such a report to the drain on every sweep kept the row ``unknown`` for ever, neither
+    sent again nor failed: it is handed back once, then the row is one that heard nothing."""
+    (pk,) = ids = rows(1)
+    _unknown_holding(pk, "uuid-2", settings)
+    report(client, pk, "uuid-1", "delivered")  # read, ignored: the row holds another id
+    assert statuses(ids) == {pk: S.UNKNOWN}
+
+    sweeps = []
+    for _ in range(3):
+        sweeps.append(sweeper.resend_unreported(now=timezone.now()))
+        drain_status_events()
+
+    assert sweeps == [(0, 0), (1, 0), (0, 0)]  # handed back, read and ignored again; then sent again, once
+    row = Message.objects.get(pk=pk)
+    assert (row.status, row.error_code, row.error_permanent) == (S.PENDING, "no_report", False)
+    assert row.error_text == (
+        f"no report it could take {settings.SMS_UNKNOWN_RESEND_SECONDS:.0f} s after a lost answer (worker lost); "
+        "reports stored, not applicable: uuid-1: sent again"
+    )
+    event = ProviderEvent.objects.get(message_ref=str(pk))
+    assert event.processed_at is not None and event.handed_back_at is not None
+
+
+def test_a_stored_report_the_row_cannot_take_fails_it_when_no_attempt_is_left(plivo, rows, client, settings):
+    settings.SMS_MAX_ATTEMPTS = 1
+    (pk,) = ids = rows(1)
+    _unknown_holding(pk, "uuid-2", settings)
+    report(client, pk, "uuid-1", "failed")
+    report(client, pk, "uuid-3", "delivered")
+
+    sweeps = []
+    for _ in range(3):
+        sweeps.append(sweeper.resend_unreported(now=timezone.now()))
+        drain_status_events()
+
+    assert sweeps == [(0, 0), (0, 1), (0, 0)]
+    row = Message.objects.get(pk=pk)
+    assert (row.status, row.error_code, row.error_permanent) == (S.FAILED, "no_report", True)
+    assert row.error_text.endswith("reports stored, not applicable: uuid-1, uuid-3, no attempt left")
+    assert row.finished_at is not None and statuses(ids) == {pk: S.FAILED}
+    assert plivo.stats()["requests"] == 0
+
+
+def test_a_report_handed_back_is_waited_for_until_the_drain_reads_it(plivo, rows, client, settings):
+    """The drain may run after the next sweeps: a report handed back and not read yet still counts
+    as heard (never a resend), is not handed back twice, and when read it settles the row."""
+    (pk,) = ids = rows(1)
+    Message.objects.filter(pk=pk).update(status=S.SENDING, attempts=1)
+    report(client, pk, "uuid-1", "delivered")
+    ProviderEvent.objects.update(received_at=timezone.now() - timedelta(days=1), processed_at=None)
+    drain_status_events()  # outwaited the early-report limit: read, not applied
+    Message.objects.filter(pk=pk).update(status=S.UNKNOWN)
+    silent_for(ids, settings.SMS_UNKNOWN_RESEND_SECONDS + 1)
+    handed_back = timezone.now() - timedelta(seconds=5)
+    ProviderEvent.objects.update(processed_at=None, handed_back_at=handed_back)  # by a sweep; no drain since
+
+    for _ in range(3):
+        assert sweeper.resend_unreported(now=timezone.now()) == (0, 0)
+    drain_status_events()
+
+    row = Message.objects.get(pk=pk)
+    assert (row.status, row.provider_message_id) == (S.DELIVERED, "uuid-1")
+    event = ProviderEvent.objects.get(message_ref=str(pk))
+    assert event.processed_at is not None and event.handed_back_at == handed_back
+    assert plivo.stats()["requests"] == 0
