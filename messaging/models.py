@@ -30,7 +30,7 @@ class MessageStatus(models.TextChoices):
         sending --permanent error--> failed
         sending --answer lost (read timeout, dropped) or worker died--> unknown
         unknown --provider callback--> queued/sent/delivered/...  (the report settles it, any time)
-        unknown --no report for SMS_UNKNOWN_RESEND_SECONDS--> pending (sent again once) | failed (no attempt left)
+        unknown --no report for its provider's window (sweeper.silence_limit)--> pending (sent again once) | failed (no attempt left)
         claimed --worker died--> pending (the request never started)
         pending|claimed --opted out at claim--> skipped;  --campaign cancelled--> cancelled
         pending --valid_until passed--> expired

@@ -6,12 +6,13 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 
 from messaging import dispatch
 from messaging.models import Message, MessageStatus
 from messaging.transitions import move
-from providers import events
+from providers import events, registry
 
 S = MessageStatus
 NO_REPORT = "no_report"
@@ -31,8 +32,8 @@ def run(now: datetime | None = None) -> None:
 
 
 def resend_unreported(*, now: datetime) -> tuple[int, int]:
-    """``unknown`` rows that heard no report for ``SMS_UNKNOWN_RESEND_SECONDS`` since their answer was
-    lost (``lease_expires_at``): the provider reports every message it accepts, so this one most likely
+    """``unknown`` rows that heard no report for :func:`silence_limit` since their answer was lost
+    (``lease_expires_at``): the provider reports every message it accepts, so this one most likely
     never reached it. Sent again once (back to pending, due now: the claim path still checks the
     campaign's pause and validity), or failed when no attempt is left. Returns ``(again, failed)``.
 
@@ -42,22 +43,23 @@ def resend_unreported(*, now: datetime) -> tuple[int, int]:
     unless the drain was given it again once already and still could not apply it (the row cannot
     take it): then the row is treated as one that heard nothing, the report named as evidence.
     """
-    window = settings.SMS_UNKNOWN_RESEND_SECONDS
-    cutoff = now - timedelta(seconds=window)
+    limits = {name: silence_limit(name) for name in registry.names()}
+    silent = Q(lease_expires_at__lt=now - timedelta(seconds=silence_limit(""))) & ~Q(provider__in=list(limits))
+    for name, seconds in limits.items():
+        silent |= Q(provider=name, lease_expires_at__lt=now - timedelta(seconds=seconds))
     found = list(
-        Message.objects.filter(status=S.UNKNOWN, lease_expires_at__lt=cutoff).values_list(
-            "pk", "attempts", "error_code", "provider"
-        )[:10000]
+        Message.objects.filter(silent, status=S.UNKNOWN).values_list("pk", "attempts", "error_code", "provider")[:10000]
     )
     # A report stored but not applied (it came while the row could not take it) is evidence the
     # provider took the message: handed to the drain again (once), which settles the row.
     heard = events.reports_heard(refs={str(pk): provider for pk, _, _, provider in found}, now=now)
-    by_kind: dict[tuple[bool, str, tuple[str, ...]], list[int]] = defaultdict(list)
-    for pk, attempts, code, _ in found:
+    by_kind: dict[tuple[bool, str, tuple[str, ...], float], list[int]] = defaultdict(list)
+    for pk, attempts, code, provider in found:
         if str(pk) not in heard.waiting:
-            by_kind[(attempts < settings.SMS_MAX_ATTEMPTS, code, heard.spent.get(str(pk), ()))].append(pk)
+            left = attempts < settings.SMS_MAX_ATTEMPTS
+            by_kind[(left, code, heard.spent.get(str(pk), ()), silence_limit(provider))].append(pk)
     resent = failed = 0
-    for (left, code, spent), ids in by_kind.items():
+    for (left, code, spent, window), ids in by_kind.items():
         # The lost answer's own code stays in the text: the evidence of why it went out again.
         waited = f"no report {window:.0f} s after a lost answer ({code or 'worker lost'})"
         if spent:
@@ -97,3 +99,9 @@ def _with_ids(text: str, provider_ids: tuple[str, ...]) -> str:
     ``error_text`` (255) for the outcome that follows it."""
     named = f"{text}; reports stored, not applicable: {', '.join(provider_ids)}"
     return named if len(named) <= 200 else named[:199] + "…"
+
+
+def silence_limit(provider: str) -> float:
+    """Seconds of silence after a lost answer before a message sent through ``provider`` goes out again:
+    ``SMS_UNKNOWN_RESEND_SECONDS`` if set, else the provider's own bound (its registry entry)."""
+    return settings.SMS_UNKNOWN_RESEND_SECONDS or registry.silence_means_unsent_after(provider)

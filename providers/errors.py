@@ -63,4 +63,4 @@ class OutcomeUnknown(ProviderError):
     """A request that may have been accepted but whose answer was lost (read timeout, dropped after
     sending) or could not be matched to this message. Never retried at once: sending again could
     deliver twice; the provider's delivery report settles the message (``unknown`` until then), and
-    only a message that heard no report for ``SMS_UNKNOWN_RESEND_SECONDS`` goes out again."""
+    only a message that heard no report for its provider's window goes out again."""

@@ -42,7 +42,7 @@ Only the first three (and ``connect_error``) prove nothing reached the provider:
 transient error. Every other failure may come after the provider accepted the message, and
 neither Plivo nor Flowroute has an idempotency key, so sending again could deliver twice: it is
 :class:`OutcomeUnknown`, for a single send as for a group. The delivery report settles it, and
-a message that hears none goes out again once (messaging.sweeper, ``SMS_UNKNOWN_RESEND_SECONDS``).
+a message that hears none goes out again once (messaging.sweeper, after the provider's window).
 """
 
 from __future__ import annotations

@@ -25,6 +25,11 @@ _NANP = re.compile(r"^\+1\d{10}$")
 # Used when no provider states a limit of its own.
 DEFAULT_MAX_BODY_CHARS = 1600
 DEFAULT_MAX_MEDIA = 10
+# A message accepted by a provider that states how long it keeps trying (``gives_up_after_seconds``)
+# is reported by then; the grace is for the report itself to reach us.
+REPORT_GRACE_SECONDS = 3600
+# Where the provider states no bound (or the backend is no provider): how long silence is waited out.
+UNSTATED_REPORT_WAIT_SECONDS = 4 * 3600
 
 
 class ErrorMeaning(StrEnum):
@@ -61,6 +66,8 @@ class ProviderInfo:
     max_media: int | None = None  # media URLs per MMS; None: it states no limit
     max_mms_bytes: int | None = None  # text and media together
     multi_destination: bool = False  # one request can name several destinations (used up to SMS_GROUP_SIZE)
+    # How long it keeps trying a message it accepted before failing it, with a report; None: unstated.
+    gives_up_after_seconds: int | None = None
     # Delivery-report error code -> meaning. Codes not listed mean nothing in particular.
     error_meanings: Mapping[str, ErrorMeaning] = field(default_factory=dict, hash=False)
     settings: tuple[ProviderSetting, ...] = ()
@@ -89,6 +96,7 @@ PROVIDERS: tuple[ProviderInfo, ...] = (
         max_media=10,
         max_mms_bytes=5 * 1024 * 1024,
         multi_destination=True,
+        gives_up_after_seconds=3 * 3600,  # a message still queued after 3 hours fails with error 420
         # The ErrorCode of a failed or undelivered status callback.
         error_meanings={
             "10": M.REFUSED,  # invalid message
@@ -180,6 +188,17 @@ def error_meaning(provider: str, code: str) -> ErrorMeaning | None:
     """What ``provider``'s error ``code`` means; None for an unlisted code or a backend that is no provider."""
     info = _BY_NAME.get(provider)
     return info.error_meaning(code) if info is not None and code else None
+
+
+def silence_means_unsent_after(provider: str) -> float:
+    """Seconds after which a message sent through ``provider`` whose answer was lost, and that heard no
+    delivery report since, was most likely never accepted: the provider reports every message it
+    accepts, at the latest when it gives up on it. Its stated bound plus :data:`REPORT_GRACE_SECONDS`,
+    or :data:`UNSTATED_REPORT_WAIT_SECONDS` where it states none (or ``provider`` is no provider)."""
+    info = _BY_NAME.get(provider)
+    if info is None or info.gives_up_after_seconds is None:
+        return float(UNSTATED_REPORT_WAIT_SECONDS)
+    return float(info.gives_up_after_seconds + REPORT_GRACE_SECONDS)
 
 
 def provider_settings() -> list[ProviderSetting]:

@@ -450,12 +450,11 @@ SMS_FAILOVER_ERROR_RATE = env_float("SMS_FAILOVER_ERROR_RATE", 0.3, minimum=0)
 SMS_FAILOVER_MIN_SENDS = env_int("SMS_FAILOVER_MIN_SENDS", 20, minimum=1)
 # A message whose answer was lost (`unknown`) and that heard no delivery report for this long was
 # most likely never accepted: beat's sweeper sends it again once (if attempts remain), or fails it.
-# Providers report every message they accept (every send carries a callback URL), and the slowest
-# bound we know is a provider failing a message still queued after 3 hours, with a report
-# (docs/providers.md "Lost answers"). 4 h is that bound plus an hour for the report to reach us:
-# an accepted message has reported by then, so only one the provider never took waits that long
-# in silence. A shorter window may send a slow report's message twice.
-SMS_UNKNOWN_RESEND_SECONDS = env_float("SMS_UNKNOWN_RESEND_SECONDS", 4 * 3600.0, minimum=0)
+# 0 (the default): per provider, from its registry entry (providers.registry.silence_means_unsent_after:
+# how long it keeps trying an accepted message, plus an hour for the report; 4 h where it states
+# none). Any other value is used for every provider. Shorter than the provider's bound may send a
+# slow report's message twice (docs/providers.md "Lost answers").
+SMS_UNKNOWN_RESEND_SECONDS = env_float("SMS_UNKNOWN_RESEND_SECONDS", 0.0, minimum=0)
 SMS_REDISPATCH_SECONDS = env_int("SMS_REDISPATCH_SECONDS", 120, minimum=5)
 # The live backend (SMS_BACKEND=providers.backends.live.SMSBackend) sends each
 # message through the backend of its sender number's provider: the registry's,

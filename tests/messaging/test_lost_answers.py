@@ -1,6 +1,6 @@
 """A lost answer is never sent again blindly, a single send's as a group's: the row waits ``unknown``
-for its delivery report, and only one that heard none for ``SMS_UNKNOWN_RESEND_SECONDS`` goes out
-again, once. Over real HTTP to the fake provider, with real PostgreSQL and Redis."""
+for its delivery report, and only one that heard none for its provider's window
+(``sweeper.silence_limit``) goes out again, once. Over real HTTP to the fake provider, with real PostgreSQL and Redis."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from django.utils import timezone
 from messaging import sweeper
 from messaging.engine import send_batch
 from messaging.models import Message, MessageStatus
+from providers import registry
 from providers.models import ProviderEvent
 from providers.tasks import drain_status_events
 from tests.conftest import aim_plivo, wait_for
@@ -160,7 +161,7 @@ def test_an_unknown_row_out_of_attempts_fails_saying_why(plivo, rows, settings):
     send_until_recorded(ids)
     assert statuses(ids) == {pk: S.UNKNOWN}
 
-    silent_for(ids, settings.SMS_UNKNOWN_RESEND_SECONDS + 1)
+    silent_for(ids, sweeper.silence_limit("plivo") + 1)
     sweeper.run()
 
     row = Message.objects.get(pk=pk)
@@ -174,7 +175,7 @@ def test_concurrent_sweeps_send_each_unreported_row_again_once(plivo, rows, sett
     send_until_recorded(ids)
     assert set(statuses(ids).values()) == {S.UNKNOWN}
     plivo.configure(rate_timeout=0.0)
-    silent_for(ids, settings.SMS_UNKNOWN_RESEND_SECONDS + 1)
+    silent_for(ids, sweeper.silence_limit("plivo") + 1)
 
     counts: list[tuple[int, int]] = []
     start = threading.Barrier(3)
@@ -207,7 +208,7 @@ def test_a_late_report_of_the_first_attempt_after_the_resend_is_kept_but_changes
     plivo.configure(rate_accept_timeout=1.0, timeout_hold_s=10)
     send_until_recorded(ids)
     plivo.configure(rate_accept_timeout=0.0)
-    silent_for(ids, settings.SMS_UNKNOWN_RESEND_SECONDS + 1)
+    silent_for(ids, sweeper.silence_limit("plivo") + 1)
     sweeper.run()
     send_until_recorded(ids)
     first, second = (m["id"] for m in plivo.messages(fields=["id"]))
@@ -236,7 +237,7 @@ def test_a_report_dropped_while_the_row_was_sending_settles_it_once_unknown_neve
     drain_status_events()  # waited longer than any send can take: read, not applied
     assert statuses(ids) == {pk: S.SENDING}
 
-    silent_for(ids, settings.SMS_UNKNOWN_RESEND_SECONDS + 1)  # the lease ran out long ago
+    silent_for(ids, sweeper.silence_limit("plivo") + 1)  # the lease ran out long ago
     sweeper.run()  # sending -> unknown, then: heard a report, so not sent again
     drain_status_events()
 
@@ -250,7 +251,7 @@ def _unknown_holding(pk: int, provider_id: str, settings) -> None:
     """An ``unknown`` row that already holds a provider id, its answer lost past the window: a report
     naming another id is not its report (the drain ignores it)."""
     Message.objects.filter(pk=pk).update(status=S.UNKNOWN, attempts=1, provider_message_id=provider_id)
-    silent_for([pk], settings.SMS_UNKNOWN_RESEND_SECONDS + 1)
+    silent_for([pk], sweeper.silence_limit("plivo") + 1)
 
 
 def test_a_stored_report_the_row_cannot_take_is_handed_back_once_then_the_row_is_sent_again(
@@ -272,7 +273,7 @@ def test_a_stored_report_the_row_cannot_take_is_handed_back_once_then_the_row_is
     row = Message.objects.get(pk=pk)
     assert (row.status, row.error_code, row.error_permanent) == (S.PENDING, "no_report", False)
     assert row.error_text == (
-        f"no report it could take {settings.SMS_UNKNOWN_RESEND_SECONDS:.0f} s after a lost answer (worker lost); "
+        f"no report it could take {sweeper.silence_limit('plivo'):.0f} s after a lost answer (worker lost); "
         "reports stored, not applicable: uuid-1: sent again"
     )
     event = ProviderEvent.objects.get(message_ref=str(pk))
@@ -308,7 +309,7 @@ def test_a_report_handed_back_is_waited_for_until_the_drain_reads_it(plivo, rows
     ProviderEvent.objects.update(received_at=timezone.now() - timedelta(days=1), processed_at=None)
     drain_status_events()  # outwaited the early-report limit: read, not applied
     Message.objects.filter(pk=pk).update(status=S.UNKNOWN)
-    silent_for(ids, settings.SMS_UNKNOWN_RESEND_SECONDS + 1)
+    silent_for(ids, sweeper.silence_limit("plivo") + 1)
     handed_back = timezone.now() - timedelta(seconds=5)
     ProviderEvent.objects.update(processed_at=None, handed_back_at=handed_back)  # by a sweep; no drain since
 
@@ -321,3 +322,40 @@ def test_a_report_handed_back_is_waited_for_until_the_drain_reads_it(plivo, rows
     event = ProviderEvent.objects.get(message_ref=str(pk))
     assert event.processed_at is not None and event.handed_back_at == handed_back
     assert plivo.stats()["requests"] == 0
+
+
+def _unknown_rows(rows, provider: str, n: int = 1) -> list[int]:
+    ids = rows(n)
+    Message.objects.filter(pk__in=ids).update(provider=provider, status=S.UNKNOWN, attempts=1, error_code="reset")
+    return ids
+
+
+def test_by_default_each_provider_waits_its_own_stated_bound_then_resends(rows, settings, monkeypatch):
+    settings.SMS_UNKNOWN_RESEND_SECONDS = 0  # the default: each provider's registry entry decides
+    monkeypatch.setattr(registry, "REPORT_GRACE_SECONDS", 0)  # Plivo's window is its 3 h alone
+    plivo_ids = _unknown_rows(rows, "plivo")
+    flowroute_ids = _unknown_rows(rows, "flowroute")  # states no bound: the unstated wait, 4 h
+    other_ids = _unknown_rows(rows, "sandbox")  # a backend that is no provider: the same
+
+    silent_for(plivo_ids + flowroute_ids + other_ids, 3 * 3600 - 60)
+    assert sweeper.resend_unreported(now=timezone.now()) == (0, 0)
+
+    silent_for(plivo_ids + flowroute_ids + other_ids, 3 * 3600 + 60)
+    assert sweeper.resend_unreported(now=timezone.now()) == (1, 0)
+    assert statuses(plivo_ids) == {plivo_ids[0]: S.PENDING}
+    assert set(statuses(flowroute_ids + other_ids).values()) == {S.UNKNOWN}
+    assert Message.objects.get(pk=plivo_ids[0]).error_text == (
+        "no report 10800 s after a lost answer (reset): sent again"
+    )
+
+    silent_for(flowroute_ids + other_ids, 4 * 3600 + 60)
+    assert sweeper.resend_unreported(now=timezone.now()) == (2, 0)
+    texts = set(Message.objects.filter(pk__in=flowroute_ids + other_ids).values_list("status", "error_text"))
+    assert texts == {(S.PENDING, "no report 14400 s after a lost answer (reset): sent again")}
+
+
+def test_the_setting_overrides_every_providers_bound(rows, settings):
+    settings.SMS_UNKNOWN_RESEND_SECONDS = 60
+    ids = _unknown_rows(rows, "plivo") + _unknown_rows(rows, "flowroute")
+    silent_for(ids, 61)
+    assert sweeper.resend_unreported(now=timezone.now()) == (2, 0)

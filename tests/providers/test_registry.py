@@ -87,3 +87,13 @@ def test_a_code_means_nothing_without_a_provider_that_lists_it():
     assert registry.error_meaning(registry.default_name(), "") is None
     assert registry.error_meaning(registry.default_name(), "no-such-code") is None
     assert not StatusEvent(provider="locmem", message_ref="1", status=DeliveryStatus.FAILED).recipient_opted_out
+
+
+def test_silence_means_unsent_after_a_providers_stated_bound_plus_the_grace():
+    # Plivo fails a message still queued after 3 hours, with a report (reference/providers.md).
+    assert registry.get("plivo").gives_up_after_seconds == 3 * 3600
+    assert registry.silence_means_unsent_after("plivo") == 3 * 3600 + registry.REPORT_GRACE_SECONDS
+    # Flowroute states no bound; a backend that is no provider has none either.
+    assert registry.get("flowroute").gives_up_after_seconds is None
+    assert registry.silence_means_unsent_after("flowroute") == registry.UNSTATED_REPORT_WAIT_SECONDS
+    assert registry.silence_means_unsent_after("sandbox") == registry.UNSTATED_REPORT_WAIT_SECONDS
