@@ -45,15 +45,10 @@ for i = 1, n do
 end
 return 0
 """
-_scripts: dict[int, Script] = {}
 
 
 def _script() -> Script:
-    client = redis_clients.client()
-    script = _scripts.get(id(client))
-    if script is None:
-        script = _scripts[id(client)] = client.register_script(_LUA)
-    return script
+    return redis_clients.script(_LUA)
 
 
 def parse_rate(rate: object) -> tuple[int, int] | None:

@@ -72,15 +72,10 @@ redis.call('HSET', KEYS[1], unpack(fields))
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 return out
 """
-_scripts: dict[int, Script] = {}
 
 
 def _script() -> Script:
-    client = redis_clients.client()
-    script = _scripts.get(id(client))
-    if script is None:
-        script = _scripts[id(client)] = client.register_script(_LUA)
-    return script
+    return redis_clients.script(_LUA)
 
 
 def _key(campaign_id: int) -> str:

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import redis
 from django.conf import settings
+from redis.commands.core import Script
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +41,17 @@ def client(url: str | None = None) -> redis.Redis:
 @cache
 def _client(url: str, timeout: float) -> redis.Redis:
     return redis.Redis.from_url(url, **client_options())
+
+
+def script(lua: str) -> Script:
+    """``lua`` registered on this process's :func:`client` (once per client: it sends EVALSHA, then EVAL
+    if the server lost it)."""
+    return _script(client(), lua)
+
+
+@cache
+def _script(redis_client: redis.Redis, lua: str) -> Script:
+    return redis_client.register_script(lua)
 
 
 def where(url: str) -> str:
