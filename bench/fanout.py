@@ -24,7 +24,7 @@ def add_arguments(p) -> None:
     p.add_argument("--n", type=int, default=10_000)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--latency-ms", type=float, default=50.0)
-    p.add_argument("--batch-size", type=int, default=500, help="SMS_BATCH_SIZE")
+    p.add_argument("--batch-size", type=int, default=0, help="SMS_BATCH_SIZE (default: the product's)")
     p.add_argument("--max-in-flight", type=int, default=256, help="SMS_MAX_IN_FLIGHT")
     p.add_argument("--batches-ahead", type=int, default=6, help="SMS_BATCHES_AHEAD")
     p.add_argument("--backend", default="providers.backends.plivo.SMSBackend")
@@ -264,9 +264,9 @@ def run(args) -> dict:
             PLIVO_API_URL=fake.url,
             PLIVO_AUTH_ID=PLIVO_ID,
             PLIVO_AUTH_TOKEN=PLIVO_TOKEN,
-            SMS_BATCH_SIZE=args.batch_size,
             SMS_MAX_IN_FLIGHT=args.max_in_flight,
             SMS_BATCHES_AHEAD=args.batches_ahead,
+            **({"SMS_BATCH_SIZE": args.batch_size} if args.batch_size else {}),
             **({"SMS_GROUP_SIZE": args.group_size} if args.group_size else {}),
             SMS_HTTP_TIMEOUT=args.read_timeout if args.faults else 30,
             **(
@@ -281,6 +281,8 @@ def run(args) -> dict:
         )
         migrate_s = common.fresh_database(args.db, env)
         common.django_setup(env)
+        from django.conf import settings
+
         t = time.monotonic()
         if args.history_months:
             _history(args.history_months, args.history_per_month)
@@ -413,7 +415,7 @@ def run(args) -> dict:
                 "worker_concurrency": 1,
                 "latency_ms": latency,
                 "backend": args.backend,
-                "SMS_BATCH_SIZE": args.batch_size,
+                "SMS_BATCH_SIZE": settings.SMS_BATCH_SIZE,  # the workers' (the same environment)
                 "SMS_MAX_IN_FLIGHT": args.max_in_flight,
                 "SMS_BATCHES_AHEAD": args.batches_ahead,
                 "SMS_GROUP_SIZE": args.group_size or None,
