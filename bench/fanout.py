@@ -47,6 +47,12 @@ def add_arguments(p) -> None:
         "(Retry-After 1); workers retry after 1 s (SMS_RETRY_BASE_SECONDS), up to 10 attempts; a lost "
         "answer (timeout, drop) waits --unknown-resend-seconds for a report, then beat sends it again",
     )
+    p.add_argument(
+        "--beat",
+        action="store_true",
+        help="run beat on the first worker, as production does (always with --faults, where it sends lost "
+        "answers again): a fault-free reference for a fault run should have it too",
+    )
     p.add_argument("--read-timeout", type=float, default=5.0, help="SMS_HTTP_TIMEOUT with --faults")
     p.add_argument(
         "--unknown-resend-seconds",
@@ -293,7 +299,7 @@ def run(args) -> dict:
         hook = _webhook_receiver(admin) if getattr(args, "webhook", False) else None
         for i in range(args.workers):
             # with faults, beat (on the first worker) sends again the lost answers that heard no report
-            procs.worker(f"w{i}", env, log_level=args.worker_log_level, beat=args.faults and i == 0)
+            procs.worker(f"w{i}", env, log_level=args.worker_log_level, beat=(args.faults or args.beat) and i == 0)
         if hook is not None:  # event webhooks have their own worker, as deployed (docker-compose, runportal)
             procs.worker("events", env, log_level=args.worker_log_level, queues="events")
             procs.wait_ready("events")
@@ -420,6 +426,7 @@ def run(args) -> dict:
                 "SMS_BATCHES_AHEAD": args.batches_ahead,
                 "SMS_GROUP_SIZE": args.group_size or None,
                 "same_body": args.same_body,
+                "beat": bool(args.faults or args.beat),
                 "sender_max_mps": 0,
                 "callbacks": False,
                 "worker_log_level": args.worker_log_level,
@@ -474,6 +481,8 @@ def run(args) -> dict:
                     "file": args.reference,
                     "messages_per_second": reference.get("messages_per_second"),
                     "messages_per_second_middle_80pct": reference.get("messages_per_second_middle_80pct"),
+                    # beat runs in a fault run: a reference without it differed in more than the faults
+                    "beat": reference.get("params", {}).get("beat", False),
                     "sustained_ratio": round(mid / reference["messages_per_second_middle_80pct"], 3)
                     if mid and reference.get("messages_per_second_middle_80pct")
                     else None,

@@ -71,6 +71,8 @@ def table(results: dict[str, dict]) -> str:
         if r.get("requests_per_message", 1) < 1:
             # several destinations per request: the references still make one request per message
             head += f" (one text for all, {r['requests_per_message']} requests per message)"
+        if p.get("beat") and not p.get("faults"):
+            head += " (beat on the first worker, as in a fault run)"
         if r.get("unknown_awaiting_report"):
             result += f"; {r['unknown_awaiting_report']:,} unknown (answer lost, awaiting a report)"
         if p.get("faults"):
@@ -82,6 +84,8 @@ def table(results: dict[str, dict]) -> str:
             )
             ref_run = r.get("fault_free_reference") or {}
             ratio = ref_run.get("sustained_ratio")
+            if ref_run and not ref_run.get("beat"):
+                head += " (its fault-free run had no beat)"
             rows.append(
                 f"| {head} | {result}; all final: {r.get('all_final')}; duplicates at provider: "
                 f"{r['duplicates_at_provider']} | fault-free run: steady {_n(ref_run.get('messages_per_second_middle_80pct'))} "
