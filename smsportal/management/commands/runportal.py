@@ -69,8 +69,10 @@ class Command(BaseCommand):
         env.setdefault("BEAT_HEARTBEAT_FILE", str(var_dir / "run" / "celerybeat-heartbeat"))
         python = sys.executable
         commands = {
+            # No control socket: gunicorn's default is one path per user ($HOME/.gunicorn/gunicorn.ctl) that every
+            # other gunicorn on the machine takes over, and removes when it stops.
             "web": [python, "-m", "gunicorn", "smsportal.wsgi", "-c", str(settings.BASE_DIR / "gunicorn.conf.py"),
-                    "-b", f"{host}:{port}", "-w", str(web_workers)],
+                    "-b", f"{host}:{port}", "-w", str(web_workers), "--no-control-socket"],
             "worker": [python, "-m", "celery", "-A", "smsportal", "worker", "-l", "INFO", "-c", str(concurrency)],
             # Event webhooks have their own queue and process, so a slow receiver never holds a sender.
             "events": [python, "-m", "celery", "-A", "smsportal", "worker", "-l", "INFO", "-c", "1", "-Q", "events",
