@@ -90,7 +90,7 @@ EVIDENCE_HEADERS = {"consent_evidence", "consent_text", "consent_url", "evidence
 CONSENT_AT_HEADERS = {"consent_at", "consented_at", "consent_date", "consent_time", "opted_in_at"}
 NO_EVIDENCE = (
     "opted_in needs evidence: a consent_evidence column (the text or URL of the consent) "
-    "and a consent_at column (when, e.g. 2024-05-01)"
+    "and a consent_at column (when, e.g. 2024-05-01), or evidence and a date given for the whole file"
 )
 
 CONSENT_VALUES = {

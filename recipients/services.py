@@ -42,6 +42,7 @@ from recipients.models import (
     Suppression,
     suppression_key,
 )
+from recipients.selectors import recipient_lists_visible_to
 from recipients.signals import consent_changed, import_finished
 from recipients.uploads import copy_capped
 from recipients.upsert import ConsentSource, RecipientRow, UpsertResult, recipients_upsert, suppression_evidence
@@ -244,10 +245,16 @@ def _e164(phone: str) -> str:
         raise ValidationError({"phone": f"{phone!r} is {exc}."}) from None
 
 
-def recipient_set_lists(*, recipient: Recipient, lists: Iterable[RecipientList]) -> None:
-    """Make ``lists`` exactly the lists the recipient is in."""
+def recipient_set_lists(*, recipient: Recipient, lists: Iterable[RecipientList], actor=None) -> None:
+    """Make ``lists`` exactly the lists the recipient is in, among those ``actor`` sees (all when None).
+
+    Memberships of lists the actor cannot see are kept: another sender's list is theirs to change.
+    """
     wanted = sorted({lst.pk for lst in lists})
-    Membership.objects.filter(recipient=recipient).exclude(recipient_list_id__in=wanted).delete()
+    leaving = Membership.objects.filter(recipient=recipient).exclude(recipient_list_id__in=wanted)
+    if actor is not None:
+        leaving = leaving.filter(recipient_list__in=recipient_lists_visible_to(user=actor))
+    leaving.delete()
     if wanted:
         with connection.cursor() as cursor:
             cursor.execute(
@@ -318,7 +325,7 @@ def recipient_update(
         )
         recipients_upsert([row], replace=True)
         if lists is not None:
-            recipient_set_lists(recipient=current, lists=lists)
+            recipient_set_lists(recipient=current, lists=lists, actor=actor)
         changed = [name for name, value in given.items() if value is not None] + (
             ["lists"] if lists is not None else []
         )

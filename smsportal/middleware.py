@@ -6,6 +6,8 @@ import re
 from collections.abc import Callable
 from io import BytesIO
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.core.files.uploadhandler import MemoryFileUploadHandler
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse, QueryDict
 from django.http.multipartparser import MultiPartParser, MultiPartParserError
@@ -55,8 +57,18 @@ class RejectNulMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if _nul_in_request(request):
-            if request.path.startswith("/api/") or (request.content_type or "").endswith("json"):
+        speaks_json = request.path.startswith("/api/") or (request.content_type or "").endswith("json")
+        try:
+            has_nul = _nul_in_request(request)
+        except RequestDataTooBig:
+            if not speaks_json:
+                raise  # Django's own 400 page
+            # Reading the body here is the first read: without this the API answered Django's HTML 400 page.
+            limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+            message = f"The request body is larger than {limit} bytes (DATA_UPLOAD_MAX_MEMORY_SIZE)."
+            return JsonResponse({"message": message, "errors": {}}, status=400)
+        if has_nul:
+            if speaks_json:
                 return JsonResponse({"message": NUL_MESSAGE, "errors": {}}, status=400)  # the API's error shape
             return HttpResponseBadRequest(NUL_MESSAGE, content_type="text/plain; charset=utf-8")
         return self.get_response(request)

@@ -53,6 +53,13 @@ class CampaignSerializer(serializers.ModelSerializer):
     senders = _OwnSenders(many=True, required=False, help_text="Ids of your own authorized senders")
     lists = VisibleListField(many=True, required=False)
     created_by = serializers.SlugRelatedField[User](slug_field="username", read_only=True)
+    # Not the model's column (the rows made so far): a launch answered 0 until the workers made the rows.
+    recipient_total = serializers.IntegerField(
+        source="expected_total",
+        read_only=True,
+        help_text="How many messages it sends: 0 for a draft; from launch, the opted-in people counted then, "
+        "until every message exists",
+    )
 
     class Meta:
         model = Campaign

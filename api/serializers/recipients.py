@@ -4,7 +4,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import User
-from recipients.models import ConsentEvent, ConsentStatus, Recipient
+from recipients.models import ConsentEvent, ConsentStatus, Recipient, RecipientList
+from recipients.selectors import recipient_lists_visible_to
 from recipients.upsert import RecipientRow
 
 from .fields import VisibleListField, clean_attributes, clean_phone
@@ -45,6 +46,20 @@ class RecipientSerializer(serializers.ModelSerializer):
 
     def validate_attributes(self, value):
         return clean_attributes(value)
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if "lists" in data:
+            # Only the lists the caller sees: another sender's list id is not theirs to learn.
+            root = self.root  # one query per response, however many recipients it holds
+            visible: set[int] | None = getattr(root, "_visible_list_ids", None)
+            if visible is None:
+                user = getattr(self.context.get("request"), "user", None)
+                lists = recipient_lists_visible_to(user=user) if user is not None else RecipientList.objects.none()
+                visible = set(lists.values_list("pk", flat=True))
+                root._visible_list_ids = visible  # type: ignore[attr-defined]
+            data["lists"] = [pk for pk in data["lists"] if pk in visible]
+        return data
 
 
 class ConsentEvidenceSerializer(serializers.Serializer):

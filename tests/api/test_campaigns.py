@@ -145,6 +145,16 @@ def test_launch_sends_and_stats_come_from_counters(bob, draft, client_for, djang
     assert sum(stats["counts"].values()) == 3
 
 
+def test_a_launch_answers_how_many_it_sends_to_before_the_messages_exist(bob, draft, client_for):
+    # No on-commit callbacks run here, so no message row exists yet: the count comes from the launch itself.
+    client = client_for(bob)
+    assert client.get(f"{BASE}/{draft.pk}").json()["recipient_total"] == 0
+    response = client.post(f"{BASE}/{draft.pk}/launch")
+    assert response.status_code == 200 and response.json()["recipient_total"] == 3
+    assert client.get(f"{BASE}/{draft.pk}").json()["recipient_total"] == 3
+    assert not Message.objects.filter(campaign=draft).exists()
+
+
 def test_launch_validation_errors_are_400(bob, make_campaign, client_for):
     campaign = make_campaign(bob, lists=[], senders=[])
     response = client_for(bob).post(f"{BASE}/{campaign.pk}/launch")

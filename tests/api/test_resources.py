@@ -80,6 +80,23 @@ def test_list_crud(bob, client_for):
 # --- recipients -----------------------------------------------------------------------------
 
 
+def test_a_sender_cannot_take_a_recipient_out_of_another_senders_list_or_learn_its_id(
+    bob, make_user, make_recipients, client_for
+):
+    dave = make_user("dave", role="sender")
+    daves = RecipientList.objects.create(name="dave's", created_by=dave)
+    bobs = RecipientList.objects.create(name="bob's", created_by=bob)
+    person = make_recipients(1, recipient_list=daves)[0]
+    client = client_for(bob)
+    assert client.get(f"/api/v1/recipients/{person.pk}").json()["lists"] == []
+    # Bob replaces the lists he sees: dave's membership is not his to change.
+    response = client.patch(f"/api/v1/recipients/{person.pk}", {"lists": [bobs.pk]}, format="json")
+    assert response.status_code == 200 and response.json()["lists"] == [bobs.pk]
+    assert client.patch(f"/api/v1/recipients/{person.pk}", {"lists": []}, format="json").json()["lists"] == []
+    assert set(person.lists.values_list("pk", flat=True)) == {daves.pk}
+    assert client_for(dave).get(f"/api/v1/recipients/{person.pk}").json()["lists"] == [daves.pk]
+
+
 def test_recipient_crud_normalizes_numbers_and_keeps_consent_pending(bob, client_for):
     client = client_for(bob)
     lst = RecipientList.objects.create(name="vip")

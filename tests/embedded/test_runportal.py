@@ -274,6 +274,11 @@ def test_the_readme_command_runs_the_whole_job_and_survives_a_kill(checkout):
         ).fetchall()
         assert twice == []
     assert stats["progress"] == 100
+    # /health sees beat (it publishes a heartbeat), not "not seen" as with celery's default scheduler.
+    health = _wait_for(lambda: (h := client.get("/health").json())["checks"]["beat"] == "ok" and h, 30, "beat")
+    assert health["ok"] is True, health
+    # Nothing outside var/: no gunicorn control socket in $HOME, shared with every other gunicorn there.
+    assert "Listening at" in portal.output() and "Control socket listening" not in portal.output()
 
     # A second runportal in the same folder is refused, and so is a port in use.
     second = subprocess.run(

@@ -79,6 +79,15 @@ def test_a_nul_in_api_json_is_a_400(api):
     assert literal.status_code == 201 and literal.json()["first_name"] == "\\u0000"  # a backslash, not a NUL
 
 
+@pytest.mark.parametrize("content_type", ["application/json", "application/x-www-form-urlencoded"])
+def test_a_body_over_the_limit_is_a_400_in_the_api_error_shape(api, settings, content_type):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    body = json.dumps({"name": "a" * 2000}) if content_type.endswith("json") else "name=" + "a" * 2000
+    response = api.post("/api/v1/lists", body, content_type=content_type)
+    assert response.status_code == 400 and response["Content-Type"] == "application/json"
+    assert "larger than 1000 bytes" in response.json()["message"]
+
+
 # --- API cursor and nested JSON ---------------------------------------------------------------------
 
 

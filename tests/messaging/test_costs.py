@@ -221,6 +221,19 @@ def test_the_composer_shows_the_estimate_and_launch_stores_it(
 
 
 @pytest.mark.django_db
+def test_the_composer_says_who_has_no_rate(client, bob, make_sender, make_recipients):
+    # No rates at all: the note counts recipients (it read "no rate for 4 in US").
+    sender = make_sender(bob)
+    make_recipients(4, recipient_list="customers")
+    client.force_login(bob)
+    from recipients.models import RecipientList
+
+    customers = RecipientList.objects.get(name="customers")
+    response = client.post("/campaigns/preview", {"body": "Hi", "lists": [customers.pk], "senders": [sender.pk]})
+    assert "(no rate for 4 recipients in US: not counted" in response.content.decode()
+
+
+@pytest.mark.django_db
 def test_the_campaign_csv_lists_each_messages_cost_and_the_total(client, sending_campaign, bob):
     first, second = make_message(sending_campaign, n=0), make_message(sending_campaign, n=1)
     plivo_report(client, first, "delivered", TotalAmount="0.0055")

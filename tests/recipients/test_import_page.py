@@ -80,6 +80,7 @@ def test_upload_then_map_then_preview_writes_nothing_until_run(
     body = client.get(response["Location"]).content.decode()
     assert "+14155550101" in body and "city=Oakland" in body and "notes" not in body
     assert "Rejected: opted_in needs evidence" in body  # row 3: no evidence of its own, none for the file
+    assert "or evidence and a date given for the whole file" in body  # the fields on this very page
     assert "Rejected: " in body and "not a phone number" in body  # row 4
     assert "kept opted out" in body  # Di opted out already: the preview says the import won't undo it
     assert not Recipient.objects.filter(phone="+14155550101").exists()

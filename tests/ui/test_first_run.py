@@ -77,3 +77,14 @@ def test_the_demo_has_a_question_in_the_inbox_to_try_a_reply_on(client, demo):
     page = client.get(reverse("recipients:inbox")).content.decode()
     assert DEMO_QUESTION in page
     assert reverse("recipients:inbox_reply", args=[question.pk]) in page
+
+
+def test_seeding_again_with_the_same_password_keeps_the_admin_signed_in(client, demo):
+    # runportal seeds at every start: restarting with the same --password must not end the admin's sessions.
+    assert client.login(username="admin", password="pw-admin")
+    assert client.get(reverse("dashboard")).status_code == 200
+    call_command("seed_demo", password="pw-admin", stdout=open("/dev/null", "w"))
+    assert client.get(reverse("dashboard")).status_code == 200
+    call_command("seed_demo", password="pw-new", stdout=open("/dev/null", "w"))
+    assert client.get(reverse("dashboard")).status_code == 302  # a new password does sign them out
+    assert client.login(username="admin", password="pw-new")

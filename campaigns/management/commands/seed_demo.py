@@ -44,8 +44,10 @@ class Command(BaseCommand):
             admin = User.objects.create_superuser("admin", "admin@example.com", password, role=User.Role.ADMIN)
             self.stdout.write(self.style.SUCCESS(f"Demo admin: username 'admin', password '{password}'"))
         elif password:
-            admin.set_password(password)
-            admin.save(update_fields=["password"])
+            # Only when it changed: a new hash (new salt) would end every session of the admin at each restart.
+            if not admin.check_password(password):
+                admin.set_password(password)
+                admin.save(update_fields=["password"])
             self.stdout.write(self.style.SUCCESS(f"Demo admin: username 'admin', password '{password}'"))
         else:
             self.stdout.write("Demo admin 'admin' exists (password unchanged).")

@@ -65,16 +65,21 @@ class Command(BaseCommand):
     def _serve(self, host: str, port: int, web_workers: int, concurrency: int) -> None:
         var_dir = Path(settings.VAR_DIR)
         env = dict(os.environ, DATABASE_URL=settings.DATABASE_URL, REDIS_URL=settings.REDIS_URL)
+        # Beat's heartbeat file in this portal's own folder: two portals on one machine must not share /tmp's.
+        env.setdefault("BEAT_HEARTBEAT_FILE", str(var_dir / "run" / "celerybeat-heartbeat"))
         python = sys.executable
         commands = {
+            # No control socket: gunicorn's default is one path per user ($HOME/.gunicorn/gunicorn.ctl) that every
+            # other gunicorn on the machine takes over, and removes when it stops.
             "web": [python, "-m", "gunicorn", "smsportal.wsgi", "-c", str(settings.BASE_DIR / "gunicorn.conf.py"),
-                    "-b", f"{host}:{port}", "-w", str(web_workers)],
+                    "-b", f"{host}:{port}", "-w", str(web_workers), "--no-control-socket"],
             "worker": [python, "-m", "celery", "-A", "smsportal", "worker", "-l", "INFO", "-c", str(concurrency)],
             # Event webhooks have their own queue and process, so a slow receiver never holds a sender.
             "events": [python, "-m", "celery", "-A", "smsportal", "worker", "-l", "INFO", "-c", "1", "-Q", "events",
                        "-n", "events@%h"],
+            # The heartbeat scheduler, as in docker-compose: without it /health said beat "not seen".
             "beat": [python, "-m", "celery", "-A", "smsportal", "beat", "-l", "INFO",
-                     "-s", str(var_dir / "celerybeat-schedule")],
+                     "-S", "smsportal.beat.HeartbeatScheduler", "-s", str(var_dir / "celerybeat-schedule")],
         }  # fmt: skip
         children: dict[str, subprocess.Popen] = {}
 
