@@ -21,11 +21,23 @@ def user_is_approved(*, user: User | AnonymousUser | None) -> bool:
     )
 
 
+def grants_in_force() -> QuerySet[AuthorizedSender]:
+    """Grants whose holder may send from their number now: the grant is active and its user is active,
+    approved and in a role that sends (what :func:`sender_grants_for` asks of one signed-in user).
+    A campaign sends only from the grants in force among its own (campaigns.sending)."""
+    return AuthorizedSender.objects.filter(
+        is_active=True,
+        user__is_active=True,
+        user__is_approved=True,
+        user__role__in=[User.Role.ADMIN, User.Role.SENDER],
+    )
+
+
 def sender_grants_for(*, user: User | AnonymousUser) -> QuerySet[AuthorizedSender]:
     """The active numbers ``user`` may send from: rows that name them, and only if their role may send."""
     if not user_is_approved(user=user) or not isinstance(user, User) or not user.can_send:
         return AuthorizedSender.objects.none()
-    return AuthorizedSender.objects.filter(user=user, is_active=True)
+    return grants_in_force().filter(user=user)
 
 
 def user_can_send_from(*, user: User | AnonymousUser, number: str | AuthorizedSender) -> bool:

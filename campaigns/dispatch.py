@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from accounts.selectors import grants_in_force
 from campaigns.audience import audience, audience_as_of
 from campaigns.counters import add_deltas
 from campaigns.models import Campaign
@@ -95,7 +96,7 @@ def dispatch(*, campaign_id: int, now: datetime | None = None, wait: bool = Fals
         campaign = Campaign.objects.select_for_update(skip_locked=not wait).filter(pk=campaign_id).first()
         if campaign is None or campaign.status != Campaign.Status.SENDING:
             return 0  # another dispatcher holds it, or it is not sending
-        pool = campaign.senders.filter(is_active=True).values_list("max_mps", "provider")
+        pool = grants_in_force().filter(campaigns=campaign).values_list("max_mps", "provider")
         batch_size = pacing.batch_size(pool)
         if campaign.materialized:
             return messaging_dispatch.queue_due(campaign_id=campaign_id, now=now, batch_size=batch_size)

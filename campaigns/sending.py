@@ -15,9 +15,10 @@ from datetime import datetime
 from functools import lru_cache
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Prefetch, Q
 
 from accounts.models import AuthorizedSender
+from accounts.selectors import grants_in_force
 from campaigns import counters, dispatch, recent_outcomes, services, shortlinks
 from campaigns.models import Campaign, CampaignEvent
 from campaigns.selectors import budget_exceeded_by_next
@@ -35,13 +36,11 @@ class CampaignSending:
         return Q(campaign__isnull=True) | Q(campaign__status=Campaign.Status.SENDING)
 
     def prepare(self, rows: Sequence[Row], *, now: datetime) -> Prepared:
+        in_force = Prefetch("senders", queryset=grants_in_force())  # c.senders.all(): only grants in force
         campaigns = {
-            c.pk: c for c in Campaign.objects.filter(pk__in={r.campaign_id for r in rows}).prefetch_related("senders")
+            c.pk: c for c in Campaign.objects.filter(pk__in={r.campaign_id for r in rows}).prefetch_related(in_force)
         }
-        pools = {
-            c.pk: failover.usable(sorted((s for s in c.senders.all() if s.is_active), key=lambda s: s.number))
-            for c in campaigns.values()
-        }
+        pools = {c.pk: failover.usable(sorted(c.senders.all(), key=lambda s: s.number)) for c in campaigns.values()}
         verdict = Prepared(
             number_rates={s.number: s.max_mps for c in campaigns.values() for s in c.senders.all()},
             valid_until={c.pk: c.valid_until for c in campaigns.values() if c.valid_until},
@@ -77,6 +76,15 @@ class CampaignSending:
                 continue
             row.sender, row.provider = sender.number, sender.provider
         return verdict
+
+    def revoked(self, rows: Sequence[Row]) -> set[int]:
+        # The number must still be a grant in force in the row's campaign: revoked, or its holder
+        # deactivated, since the claim.
+        campaign_ids = {r.campaign_id for r in rows if r.campaign_id}
+        if not campaign_ids:
+            return set()
+        in_force = set(grants_in_force().filter(campaigns__in=campaign_ids).values_list("campaigns", "number"))
+        return {r.id for r in rows if r.campaign_id and (r.campaign_id, r.sender) not in in_force}
 
     def halted(self, campaign_ids: Iterable[int]) -> set[int]:
         return set(
@@ -144,7 +152,8 @@ def _pick_sender(pool: list[AuthorizedSender], key: int) -> AuthorizedSender | N
 def _another_usable_provider(campaign_id: int, provider: str) -> bool:
     """The campaign's pool holds an active number at a healthy provider other than ``provider``."""
     others = (
-        AuthorizedSender.objects.filter(campaigns=campaign_id, is_active=True)
+        grants_in_force()
+        .filter(campaigns=campaign_id)
         .exclude(provider=provider)
         .values_list("provider", flat=True)
         .distinct()

@@ -533,6 +533,8 @@ def _send_chunk(
     now = timezone.now()
     campaign_ids = {r.campaign_id for r in chunk if r.campaign_id}
     halted = hooks.campaigns().halted(campaign_ids) if campaign_ids and not probe else set()
+    # A grant revoked since the claim stops its number here, as a pause does (a paced batch runs for minutes).
+    revoked = hooks.campaigns().revoked(chunk) if campaign_ids else set()
     # Validity is checked here, just before the requests (and again in the guard before each one).
     expired = {c for c in campaign_ids if c in valid_until and now >= valid_until[c]}
     # Opt-outs announced from here on are seen by the guard just before each request.
@@ -546,7 +548,7 @@ def _send_chunk(
     for row in chunk:
         if row.campaign_id in expired:
             expire.append(row.id)
-        elif row.campaign_id in halted:
+        elif row.campaign_id in halted or row.id in revoked:
             release.append(row.id)
         elif row.recipient_id and not hooks.consent_allows(kind=row.kind, consent=consent.get(row.id)):
             skip.append(row.id)

@@ -61,6 +61,11 @@ class CampaignSending(Protocol):
         and the rate of each number in the campaigns' pools."""
         ...
 
+    def revoked(self, rows: Sequence[Row]) -> set[int]:
+        """Ids of campaign rows whose number may no longer send for their campaign (its grant was
+        revoked, or its holder deactivated, since the claim): released, the next claim picks again."""
+        ...
+
     def halted(self, campaign_ids: Iterable[int]) -> set[int]:
         """Those of the campaigns that stopped sending (paused, cancelled) since the claim."""
         ...
