@@ -38,6 +38,18 @@ def recipient_lists_visible_to(*, user: User | AnonymousUser) -> QuerySet[Recipi
     )
 
 
+def recipient_lists_manageable_by(*, user: User | AnonymousUser) -> QuerySet[RecipientList]:
+    """The lists ``user`` may rename and archive: admins every list, a sender only the lists they
+    created. A shared list is another's to manage: a sender uses it (targets it, adds people to it)
+    but renaming or archiving it would take it from everyone's composer."""
+    lists = recipient_lists_visible_to(user=user)
+    if has_role(user, "admin"):
+        return lists
+    if not has_role(user, "sender") or not isinstance(user, User):
+        return lists.none()
+    return lists.filter(created_by=user)
+
+
 def recipients_visible_to(*, user: User | AnonymousUser) -> QuerySet[Recipient]:
     """Recipients are shared by the portal (one row per number, in any number of lists): every approved
     person sees them. Their messages and lists follow their own rules."""

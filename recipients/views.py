@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import QuerySet
@@ -40,6 +40,14 @@ def _csv_response(rows: Iterable[list[str]], filename: str) -> StreamingHttpResp
 def _visible_list(request: HttpRequest, pk: int) -> RecipientList:
     """The list, if ``request.user`` may see it (recipients.selectors decides); else 404."""
     return get_object_or_404(selectors.recipient_lists_visible_to(user=request.user), pk=pk)
+
+
+def _managed_list(request: HttpRequest, pk: int) -> RecipientList:
+    """The list, if ``request.user`` may rename and archive it; a list they only see is a 403."""
+    recipient_list = _visible_list(request, pk)
+    if not selectors.recipient_lists_manageable_by(user=request.user).filter(pk=pk).exists():
+        raise PermissionDenied("Only its creator or an admin may rename or archive a shared list.")
+    return recipient_list
 
 
 def _form_errors(request: HttpRequest, exc: ValidationError) -> None:
@@ -92,6 +100,7 @@ def list_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
             "consent": consent,
             "consent_choices": ConsentStatus.choices,
             "imports": recipient_list.imports.all()[:10],
+            "manageable": selectors.recipient_lists_manageable_by(user=request.user).filter(pk=pk).exists(),
             "rename_form": RenameForm(initial={"name": recipient_list.name}),
             "add_form": AddMemberForm(),
         },
@@ -101,7 +110,7 @@ def list_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @role_required("sender")
 def list_rename(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    recipient_list = _visible_list(request, pk)
+    recipient_list = _managed_list(request, pk)
     form = RenameForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Enter a name.")
@@ -116,7 +125,7 @@ def list_rename(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @role_required("sender")
 def list_archive(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    recipient_list = _visible_list(request, pk)
+    recipient_list = _managed_list(request, pk)
     services.recipient_list_archive(
         recipient_list=recipient_list, archived=request.POST.get("archived") != "0", actor=request.user
     )

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework.exceptions import PermissionDenied
 
 from api.serializers.lists import RecipientListSerializer
 from api.views.base import ModelViewSet
 from api.views.imports import ListImportsMixin
 from recipients.models import RecipientList
-from recipients.selectors import recipient_lists_visible_to
+from recipients.selectors import recipient_lists_manageable_by, recipient_lists_visible_to
 from recipients.services import recipient_list_archive, recipient_list_create, recipient_list_update
 
 
@@ -17,7 +18,7 @@ from recipients.services import recipient_list_archive, recipient_list_create, r
 )
 class RecipientListViewSet(ListImportsMixin, ModelViewSet):
     """Admins and viewers see every list; a sender their own and the shared ones (recipients.selectors).
-    Admins and senders change the lists they see."""
+    Admins change every list, a sender only their own (a shared one is a 403)."""
 
     serializer_class = RecipientListSerializer
 
@@ -28,6 +29,13 @@ class RecipientListViewSet(ListImportsMixin, ModelViewSet):
 
     def perform_create(self, serializer):
         serializer.instance = recipient_list_create(user=self.request.user, **serializer.validated_data)
+
+    def check_object_permissions(self, request, obj):
+        super().check_object_permissions(request, obj)
+        # Renaming and archiving (DELETE) manage the list; importing into a shared one only uses it.
+        managing = self.action in ("update", "partial_update", "destroy")
+        if managing and not recipient_lists_manageable_by(user=request.user).filter(pk=obj.pk).exists():
+            raise PermissionDenied("Only its creator or an admin may rename or archive a shared list.")
 
     def perform_update(self, serializer):
         serializer.instance = recipient_list_update(recipient_list=serializer.instance, **serializer.validated_data)

@@ -331,8 +331,10 @@ RECIPIENT_ROWS = [
     Row("recipients:list_create", "POST", access("sender", 302), data=lambda w: {"name": "New list"}),
     Row("recipients:list_create", "GET", dict.fromkeys(PERSONAS, 405), note="POST only"),
     Row("recipients:list_detail", "GET", access("viewer"), kwargs=_list_pk),
-    Row("recipients:list_rename", "POST", access("sender", 302), kwargs=_list_pk, data=lambda w: {"name": "Renamed"}),
-    Row("recipients:list_archive", "POST", access("sender", 302), kwargs=_list_pk, data=lambda w: {"archived": "1"}),
+    # The shared list: senders use it (add people, import) but only an admin renames or archives it
+    # (their own lists: OBJECT_ROWS).
+    Row("recipients:list_rename", "POST", access("admin", 302), kwargs=_list_pk, data=lambda w: {"name": "Renamed"}),
+    Row("recipients:list_archive", "POST", access("admin", 302), kwargs=_list_pk, data=lambda w: {"archived": "1"}),
     Row(
         "recipients:list_add_member",
         "POST",
@@ -742,12 +744,13 @@ OBJECT_ROWS = [
         json=True,
     ),
     Row("api:list-detail", "DELETE", owned("list", api("sender", 204)), kwargs=_own_list_pk, note="archives"),
-    # A shared list (nobody's): every sender may read and change it.
-    Row("api:list-detail", "DELETE", owned("shared_list", api("sender", 204)), kwargs=_pk("recipient_list")),
+    # A shared list (nobody's): every sender reads it and imports into it; only an admin renames or
+    # archives it (recipients.selectors.recipient_lists_manageable_by), in the API as on the page.
+    Row("api:list-detail", "DELETE", owned("shared_list", api("admin", 204)), kwargs=_pk("recipient_list")),
     Row(
         "api:list-detail",
         "PATCH",
-        owned("shared_list", api("sender")),
+        owned("shared_list", api("admin")),
         kwargs=_pk("recipient_list"),
         data=lambda w: {"description": "x"},
         json=True,

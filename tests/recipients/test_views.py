@@ -325,3 +325,17 @@ def test_guessed_addresses_for_the_lists_redirect_permanently(client, carol, gue
     response = login(client, carol).get(guess)
     assert response.status_code == 301 and response["Location"] == "/recipients/lists/"
     assert client.get(guess, follow=True).status_code == 200
+
+
+def test_a_sender_uses_a_shared_list_but_only_its_creator_or_an_admin_manages_it(client, alice, bob):
+    shared = RecipientList.objects.create(name="Everyone", created_by=alice)  # an admin's: shared
+    client.force_login(bob)
+    page = client.get(reverse("recipients:list_detail", args=[shared.pk])).content.decode()
+    assert "Rename" not in page and "its creator or an admin renames or archives it" in page
+    assert client.post(reverse("recipients:list_rename", args=[shared.pk]), {"name": "pwned"}).status_code == 403
+    assert client.post(reverse("recipients:list_archive", args=[shared.pk]), {"archived": "1"}).status_code == 403
+    shared.refresh_from_db()
+    assert (shared.name, shared.is_archived) == ("Everyone", False)
+    # Using it is still theirs: adding a number.
+    added = client.post(reverse("recipients:list_add_member", args=[shared.pk]), {"phone": "+14155550199"})
+    assert added.status_code == 302 and shared.memberships.count() == 1

@@ -122,7 +122,7 @@ def test_a_flashed_success_is_styled_and_announced(client, bob, make_recipients)
 
 
 def test_a_flashed_error_is_styled_and_announced_as_an_alert(client, bob):
-    recipient_list = RecipientList.objects.create(name="customers")
+    recipient_list = RecipientList.objects.create(name="customers", created_by=bob)  # bob's own: he may rename it
     client.force_login(bob)
     response = client.post(reverse("recipients:list_rename", args=[recipient_list.pk]), {"name": ""}, follow=True)
     assert_styled(response.content.decode(), "Enter a name.", role="alert")
