@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.services import audit_record
-from campaigns import tasks
+from campaigns import recent_outcomes, tasks
 from campaigns.audience import nobody_reachable_reason
 from campaigns.counters import campaign_counts
 from campaigns.estimates import campaign_estimate
@@ -162,12 +163,14 @@ def campaign_start_scheduled(*, campaign_id: int) -> bool:
     return bool(changed)
 
 
-def _set_status(campaign: Campaign, *, to: str, allowed: Collection[str], **fields: Any) -> Campaign:
+def _set_status(
+    campaign: Campaign, *, to: str, allowed: Collection[str], also: Q | None = None, **fields: Any
+) -> Campaign:
+    """Move ``campaign`` to ``to`` if its status is in ``allowed`` (or it matches ``also``), in one UPDATE."""
     now = timezone.now()
+    match = Q(status__in=allowed) | also if also is not None else Q(status__in=allowed)
     with transaction.atomic():
-        changed = Campaign.objects.filter(pk=campaign.pk, status__in=allowed).update(
-            status=to, updated_at=now, **fields
-        )
+        changed = Campaign.objects.filter(match, pk=campaign.pk).update(status=to, updated_at=now, **fields)
         if changed:
             campaign_status_changed.send(
                 sender=Campaign, campaign_id=campaign.pk, status=to, reason=str(fields.get("pause_reason", ""))
@@ -179,11 +182,16 @@ def _set_status(campaign: Campaign, *, to: str, allowed: Collection[str], **fiel
 
 
 def campaign_pause(*, campaign: Campaign, user: User, reason: str = "") -> Campaign:
-    """Stop new claims at once; messages already on the wire finish."""
+    """Stop new claims at once; messages already on the wire finish.
+
+    A campaign the system paused a moment before (auto-pause, which beat's probe resumes) becomes
+    the person's pause: only a person resumes it then. Else the person's pause was refused and the
+    probe could resume what they meant to stop."""
     campaign = _set_status(
         campaign,
         to=Campaign.Status.PAUSED,
         allowed={Campaign.Status.SENDING},
+        also=Q(status=Campaign.Status.PAUSED, auto_paused=True),
         pause_reason=reason or "Paused by a person",
         auto_paused=False,
     )
@@ -252,6 +260,9 @@ def campaign_resume(*, campaign: Campaign, user: User) -> Campaign:
         campaign, to=Campaign.Status.SENDING, allowed={Campaign.Status.PAUSED}, pause_reason="", auto_paused=False
     )
     _audit(user, "campaign.resume", campaign)
+    # Judged afresh on the sends after the resume: failures from before the pause do not fade with
+    # time in the per-send window, and would pause it again at once.
+    transaction.on_commit(lambda: recent_outcomes.forget(campaign_id=campaign.pk))
     transaction.on_commit(lambda: _kick(campaign.pk))
     return campaign
 

@@ -137,3 +137,36 @@ def test_outcomes_recorded_by_workers_at_once_all_count(bob, make_sender, make_c
     assert _paused(campaign)
     assert "100% of recent sends failed (plivo)" in Campaign.objects.get(pk=campaign.pk).pause_reason
     assert CampaignEvent.objects.filter(campaign=campaign, kind="auto_pause").count() == 1
+
+
+def test_a_person_resuming_is_judged_on_the_sends_after_the_resume(
+    bob, make_sender, make_campaign, clock, django_capture_on_commit_callbacks
+):
+    from campaigns.services import campaign_pause, campaign_resume
+
+    campaign = _sending(make_campaign(bob, senders=[make_sender(bob)]))
+    _record(campaign, 45, 45)  # half failed: not over the rate, no pause
+    campaign_pause(campaign=Campaign.objects.get(pk=campaign.pk), user=bob, reason="checking the provider")
+    clock[0] += 3600  # an hour later: the time window has faded, the per-send one does not
+    with django_capture_on_commit_callbacks(execute=True):
+        campaign_resume(campaign=Campaign.objects.get(pk=campaign.pk), user=bob)
+    _record(campaign, 2, 3)  # with the sends before the pause this tips the window over 50%
+
+    assert not _paused(campaign)  # five sends since the resume: too few to judge
+    assert not CampaignEvent.objects.filter(campaign=campaign, kind="auto_pause").exists()
+
+
+def test_a_person_pausing_just_after_an_auto_pause_keeps_it_paused_until_they_resume(
+    bob, make_sender, make_campaign, clock
+):
+    from campaigns.services import campaign_auto_pause, campaign_pause
+
+    campaign = _sending(make_campaign(bob, senders=[make_sender(bob)]))
+    assert campaign_auto_pause(campaign_id=campaign.pk, reason="100% of recent sends failed (plivo)")
+    # The person clicked Pause while it was sending; the system's pause committed first.
+    paused = campaign_pause(campaign=Campaign.objects.get(pk=campaign.pk), user=bob, reason="stop everything")
+    assert (paused.status, paused.auto_paused, paused.pause_reason) == (
+        Campaign.Status.PAUSED,
+        False,  # beat's probe resumes only what the system paused
+        "stop everything",
+    )
