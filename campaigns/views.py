@@ -87,7 +87,12 @@ def _actions(user: User | AnonymousUser, campaign: Campaign, failed: int) -> dic
     return {
         "edit": manage and campaign.status == Campaign.Status.DRAFT,
         "launch": manage and campaign.status == Campaign.Status.DRAFT,
-        "pause": manage and campaign.status == Campaign.Status.SENDING,
+        # An auto-paused campaign can be paused by a person too: then only a person resumes it.
+        "pause": manage
+        and (
+            campaign.status == Campaign.Status.SENDING
+            or (campaign.status == Campaign.Status.PAUSED and campaign.auto_paused)
+        ),
         "resume": manage and campaign.status == Campaign.Status.PAUSED,
         "cancel": manage and campaign.status in ACTIVE | {Campaign.Status.DRAFT},
         "retry": manage and failed > 0 and campaign.status in RETRYABLE,

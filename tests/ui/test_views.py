@@ -129,6 +129,21 @@ def test_creator_pauses_and_resumes(client, bob, sending, django_capture_on_comm
     assert len(locmem.outbox) == 3
 
 
+def test_an_auto_paused_campaign_can_be_kept_paused_by_a_person(client, bob, sending):
+    from campaigns.services import campaign_auto_pause
+
+    campaign_auto_pause(campaign_id=sending.pk, reason="100% of recent sends failed (plivo)")
+    login(client, bob)
+    page = client.get(reverse("campaign_detail", args=[sending.pk])).content.decode()
+    assert "Keep paused (no automatic resume)</button>" in page and "Resume</button>" in page
+    response = client.post(reverse("campaign_pause", args=[sending.pk]), follow=True)
+    assert "Campaign paused." in response.content.decode()
+    sending.refresh_from_db()
+    assert (sending.status, sending.auto_paused) == (Campaign.Status.PAUSED, False)  # beat's probe leaves it
+    page = client.get(reverse("campaign_detail", args=[sending.pk])).content.decode()
+    assert "btn-pause" not in page and "Resume</button>" in page
+
+
 def test_admin_can_cancel_someone_elses_campaign(client, alice, sending):
     response = login(client, alice).post(reverse("campaign_cancel", args=[sending.pk]))
     assert response.status_code == 302
