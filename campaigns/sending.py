@@ -30,6 +30,10 @@ from messaging.scheduling import next_allowed
 from messaging.templating import render
 from recipients.models import template_context
 
+NO_SENDER_LEFT = (
+    "No sender number left: its grants were revoked or their holder withdrawn. Grant one again, then resume."
+)
+
 
 class CampaignSending:
     def claimable(self) -> Q:
@@ -45,8 +49,16 @@ class CampaignSending:
             number_rates={s.number: s.max_mps for c in campaigns.values() for s in c.senders.all()},
             valid_until={c.pk: c.valid_until for c in campaigns.values() if c.valid_until},
         )
+        # No number left to send from (every grant revoked, or its holder withdrawn): pause rather than
+        # skip everyone left; a person resumes once a number is granted again.
+        stranded = {pk for pk, pool in pools.items() if not pool}
+        for campaign_id in stranded:
+            services.campaign_auto_pause(campaign_id=campaign_id, reason=NO_SENDER_LEFT, kind="sender_pause")
         ready: list[tuple[Row, Campaign, str]] = []
         for row in rows:
+            if row.campaign_id in stranded:
+                verdict.released.append(row.id)
+                continue
             campaign = campaigns[row.campaign_id]  # type: ignore[index]  # a campaign row: campaign_id is set
             if campaign.valid_until and now >= campaign.valid_until:
                 verdict.expired.append(row.id)

@@ -205,6 +205,8 @@ def campaign_auto_pause(*, campaign_id: int, reason: str, kind: str = "auto_paus
     ``auto_pause``: no provider the campaign can use works; beat probes it and resumes it.
     ``budget_pause``: the next message would exceed the budget; only a person resumes it (a probe
     would spend past the budget), after raising the budget.
+    ``sender_pause``: no number of its pool may send any more (grants revoked, holder withdrawn);
+    only a person resumes it, once a number is granted again.
     """
     with transaction.atomic():
         changed = Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.SENDING).update(

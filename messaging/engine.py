@@ -471,7 +471,7 @@ def _prepare(rows: list[Row], result: BatchResult) -> tuple[list[Row], hooks.Pre
     campaign_rows = [r for r in allowed if r.campaign_id]
     verdict = hooks.campaigns().prepare(campaign_rows, now=now) if campaign_rows else hooks.Prepared()
     skipped += verdict.skipped
-    held = {*verdict.skipped, *verdict.expired, *verdict.deferred}
+    held = {*verdict.skipped, *verdict.released, *verdict.expired, *verdict.deferred}
     ready = [r for r in allowed if r.id not in held]
     for row in ready:
         row.segments = _segments(row.body)
@@ -495,6 +495,8 @@ def _prepare(rows: list[Row], result: BatchResult) -> tuple[list[Row], hooks.Pre
         result.skipped += len(moved)
         expired_ids = set(verdict.expired)
         hooks.campaigns().record_expiry({r.campaign_id for r in campaign_rows if r.campaign_id and r.id in expired_ids})
+    if verdict.released:
+        _release(verdict.released, result)  # their campaign paused meanwhile: left ready for its resume
     if verdict.deferred:
         # Outside the send window: back to pending with a due time; the sweeper dispatches it then.
         bulk_set(

@@ -34,6 +34,7 @@ class Prepared:
     """The campaign's verdict on claimed rows: the rest are ready (body, sender and provider set)."""
 
     skipped: list[int] = field(default_factory=list)
+    released: list[int] = field(default_factory=list)  # back to pending: their campaign just paused
     expired: list[int] = field(default_factory=list)
     deferred: dict[int, datetime] = field(default_factory=dict)  # id -> when the send window opens
     number_rates: dict[str, float] = field(default_factory=dict)  # messages/s per number of the pools

@@ -9,8 +9,10 @@ import time
 import pytest
 from django.db import connection
 
-from accounts.services import sender_deactivate, user_set_access
-from campaigns.models import Campaign
+from accounts.services import sender_deactivate, sender_update, user_set_access
+from campaigns.models import Campaign, CampaignEvent
+from campaigns.sending import NO_SENDER_LEFT
+from campaigns.services import campaign_resume
 from messaging.engine import send_batch
 from messaging.models import Message
 from providers.backends import locmem
@@ -54,11 +56,30 @@ def test_a_grant_revoked_mid_batch_sends_nothing_more_from_its_number(
     sent = len(locmem.outbox)
     # What left before the revocation, and the chunk already under way, went; the rest did not.
     assert 0 < sent <= 15 and result.released == 20 - sent
-    # Claimed again, the campaign has no number left: skipped, never sent from the revoked one.
+    # Claimed again, the campaign has no number left: it pauses (only a person resumes it) and the
+    # rest wait, never sent from the revoked number and never skipped.
     send_batch(message_ids=ids)
     assert len(locmem.outbox) == sent
+    _assert_paused_for_want_of_a_number(ids, 20 - sent)
+
+    # A number granted again and a person's resume send the rest, each once.
+    sender_update(actor=alice, sender=grant, is_active=True)
+    campaign = Campaign.objects.get(pk=Message.objects.get(pk=ids[0]).campaign_id)
+    campaign_resume(campaign=campaign, user=bob)
+    send_batch(message_ids=ids)
+    assert len(locmem.outbox) == 20 and len({m.to for m in locmem.outbox}) == 20
+
+
+def _assert_paused_for_want_of_a_number(ids: list[int], waiting: int) -> None:
+    campaign = Campaign.objects.get(pk=Message.objects.get(pk=ids[0]).campaign_id)
+    assert (campaign.status, campaign.auto_paused, campaign.pause_reason) == (
+        Campaign.Status.PAUSED,
+        False,  # beat's probe would find no number either: a person resumes it
+        NO_SENDER_LEFT,
+    )
+    assert list(CampaignEvent.objects.filter(campaign=campaign).values_list("kind", flat=True)) == ["sender_pause"]
     statuses = list(Message.objects.filter(pk__in=ids).values_list("status", flat=True))
-    assert statuses.count("skipped") == 20 - sent
+    assert statuses.count("pending") == waiting and "skipped" not in statuses
 
 
 def test_rows_of_a_revoked_number_go_out_from_the_rest_of_the_pool(
@@ -92,3 +113,4 @@ def test_a_withdrawn_holders_numbers_stop_too(alice, bob, make_sender, make_reci
     send_batch(message_ids=ids)
 
     assert 0 < sent <= 15 and len(locmem.outbox) == sent
+    _assert_paused_for_want_of_a_number(ids, 20 - sent)
