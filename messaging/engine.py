@@ -467,23 +467,18 @@ def _prepare(rows: list[Row], result: BatchResult) -> tuple[list[Row], hooks.Pre
     refused: list[Row] = []
     for r in rows:  # one pass: a list membership test here compared dataclasses field by field, O(n²)
         (allowed if hooks.consent_allows(kind=r.kind, consent=r.consent) else refused).append(r)
-    skipped = [r.id for r in refused]
     campaign_rows = [r for r in allowed if r.campaign_id]
     verdict = hooks.campaigns().prepare(campaign_rows, now=now) if campaign_rows else hooks.Prepared()
-    skipped += verdict.skipped
     held = {*verdict.skipped, *verdict.released, *verdict.expired, *verdict.deferred}
     ready = [r for r in allowed if r.id not in held]
     for row in ready:
         row.segments = _segments(row.body)
-    if skipped:
-        moved = move(
-            ids=skipped,
-            to=S.SKIPPED,
-            allowed_from=[S.CLAIMED],
-            finished_at=now,
-            error_text="no consent or no sender",
-        )
-        result.skipped += len(moved)
+    # Each with its own reason: the row's history says which.
+    for ids, why in (([r.id for r in refused], "no consent"), (verdict.skipped, "no sender number")):
+        if ids:
+            result.skipped += len(
+                move(ids=ids, to=S.SKIPPED, allowed_from=[S.CLAIMED], finished_at=now, error_text=why)
+            )
     if verdict.expired:
         moved = move(
             ids=verdict.expired,

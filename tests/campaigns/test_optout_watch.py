@@ -44,5 +44,8 @@ def test_an_opt_out_during_a_chunk_stops_that_number_before_its_request(
     assert len(sent_to) == 7 and result.released == 1
     # The released row is skipped, not sent, when it is claimed again.
     send_batch(message_ids=[ids[-1]])
-    assert Message.objects.get(pk=ids[-1]).status == "skipped"
+    assert (Message.objects.get(pk=ids[-1]).status, Message.objects.get(pk=ids[-1]).error_text) == (
+        "skipped",
+        "no consent",
+    )
     assert len(fake_provider.messages(fields=["dst"])) == 7
